@@ -1,0 +1,1 @@
+"""The registry conformance suite (``python -m conformance``)."""

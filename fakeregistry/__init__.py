@@ -1,0 +1,1 @@
+"""An OCI distribution registry as a werkzeug WSGI app, for tests and debugging."""

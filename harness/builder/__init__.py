@@ -1,0 +1,1 @@
+"""Builder, commit and push (buildah's commit.go and push.go)."""

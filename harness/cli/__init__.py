@@ -1,0 +1,1 @@
+"""The buildah/skopeo-like command line (``python -m harness``)."""

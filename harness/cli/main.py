@@ -1,0 +1,59 @@
+"""Argument parsing and error handling shared by every ``python -m harness`` command.
+
+Each command module exposes ``register(subparsers)``, adding its commands with
+``set_defaults(func=...)``; a command function takes the parsed arguments and
+returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import __version__
+from harness.cli import build, transfer
+from harness.util.errors import HarnessError
+
+EXIT_ERROR = 125  # buildah's and skopeo's exit code for a failed command
+
+
+def default_root() -> Path:
+    """The store root: ``$OCI_HARNESS_ROOT`` or ``~/.local/share/oci-harness``."""
+    env = os.environ.get("OCI_HARNESS_ROOT")
+    return Path(env) if env else Path.home() / ".local" / "share" / "oci-harness"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Build, commit, push and copy container images (buildah/skopeo-like).",
+    )
+    parser.add_argument("--version", action="version", version=f"oci-harness {__version__}")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="store root (default: $OCI_HARNESS_ROOT or "
+                             "~/.local/share/oci-harness)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    build.register(sub)
+    transfer.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.root is None:
+        args.root = default_root()
+    try:
+        code: int = args.func(args)
+    except HarnessError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+    return code

@@ -1,0 +1,1 @@
+"""The copy engine: moves an image from any ImageSource to any ImageDestination."""

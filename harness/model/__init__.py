@@ -1,0 +1,1 @@
+"""The image model: digests, references, media types, manifests, configs, compression."""

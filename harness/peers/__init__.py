@@ -1,0 +1,1 @@
+"""Real peers: launchers for real registries and helpers that run skopeo, buildah, docker."""

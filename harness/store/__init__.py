@@ -1,0 +1,1 @@
+"""The local image store (the role containers/storage plays for buildah)."""

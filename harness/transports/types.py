@@ -1,0 +1,195 @@
+"""The abstraction every transport implements; the copy engine sees only this.
+
+Mirrors containers/image's ``types.go``: a :class:`Transport` parses the part of a
+reference after its prefix into an :class:`ImageReference`, which opens an
+:class:`ImageSource` to read or an :class:`ImageDestination` to write.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from harness.model.digest import Digest
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and password (or an identity token with an empty user name)."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"Credentials(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass
+class SystemContext:
+    """Settings that reach every transport: credentials, TLS, retries (containers/image's
+    ``types.SystemContext``, reduced to what this project honours)."""
+
+    credentials: Credentials | None = None
+    auth_file: Path | None = None
+    registry_token: str | None = None
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    cert_dir: Path | None = None
+    retry_times: int = 3
+    retry_delay: float = 1.0
+    user_agent: str = "oci-harness/0.1"
+    store_root: Path | None = None
+    signature_policy_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What is known of a blob: at least its digest or, while writing, its size."""
+
+    digest: Digest | None = None
+    size: int = -1
+    media_type: str = ""
+    urls: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+class LayerCompression(enum.Enum):
+    """What a destination wants done to layers (containers/image's LayerCompression)."""
+
+    PRESERVE = "preserve"
+    COMPRESS = "compress"
+    DECOMPRESS = "decompress"
+
+
+class ImageSource(ABC):
+    """Reads one image (or index) from a transport."""
+
+    @property
+    @abstractmethod
+    def reference(self) -> ImageReference: ...
+
+    @abstractmethod
+    def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
+        """The manifest bytes and media type; *instance* picks a child of an index."""
+
+    @abstractmethod
+    def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
+        """A stream of the blob's bytes and its size (-1 when unknown). Caller closes it."""
+
+    def get_signatures(self, instance: Digest | None = None) -> list[bytes]:
+        """Detached signatures stored beside the image; most transports have none."""
+        return []
+
+    def close(self) -> None:
+        """Release what the source holds (connections, extracted archives)."""
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageDestination(ABC):
+    """Writes one image to a transport; nothing is visible until :meth:`commit`."""
+
+    @property
+    @abstractmethod
+    def reference(self) -> ImageReference: ...
+
+    def supported_manifest_mime_types(self) -> list[str]:
+        """Manifest types this destination takes, preferred first; empty means any."""
+        return []
+
+    def desired_layer_compression(self) -> LayerCompression:
+        return LayerCompression.PRESERVE
+
+    def has_thread_safe_put_blob(self) -> bool:
+        """Whether :meth:`put_blob` may be called from several threads at once."""
+        return False
+
+    @abstractmethod
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
+        """Store the stream's bytes; return the stored blob's digest and size.
+
+        ``info.digest`` may be None: the destination computes it while streaming.
+        """
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        """Return the blob's info if the destination already has it (or mounts it)."""
+        return None
+
+    @abstractmethod
+    def put_manifest(self, manifest: bytes, mime_type: str,
+                     instance: Digest | None = None) -> None:
+        """Store the manifest; *instance* is set when writing a child of an index."""
+
+    def put_signatures(self, signatures: list[bytes], instance: Digest | None = None) -> None:
+        if signatures:
+            raise NotImplementedError("this destination cannot store signatures")
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make everything written visible at once."""
+
+    def close(self) -> None:
+        """Release what the destination holds; without :meth:`commit` nothing remains."""
+
+    def __enter__(self) -> ImageDestination:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageReference(ABC):
+    """A transport-specific name of an image."""
+
+    @property
+    @abstractmethod
+    def transport(self) -> Transport: ...
+
+    @abstractmethod
+    def string_within_transport(self) -> str:
+        """The reference without the transport prefix, parseable by the same transport."""
+
+    def docker_reference(self) -> object | None:
+        """The named docker reference (``harness.model.reference.Reference``), if any."""
+        return None
+
+    @abstractmethod
+    def policy_configuration_identity(self) -> str:
+        """The most specific policy.json scope for this reference."""
+
+    def policy_configuration_namespaces(self) -> list[str]:
+        """Less specific policy.json scopes, most specific first."""
+        return []
+
+    @abstractmethod
+    def new_image_source(self, ctx: SystemContext) -> ImageSource: ...
+
+    @abstractmethod
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination: ...
+
+    def delete_image(self, ctx: SystemContext) -> None:
+        raise NotImplementedError(f"{self.transport.name}: deleting images is not supported")
+
+    def __str__(self) -> str:
+        return f"{self.transport.name}:{self.string_within_transport()}"
+
+
+class Transport(ABC):
+    """A named way to reach images (``docker``, ``oci``, ``dir``...)."""
+
+    name: str
+
+    @abstractmethod
+    def parse_reference(self, reference: str) -> ImageReference:
+        """Parse the text after ``NAME:``; raise a HarnessError naming the rule broken."""
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        """Raise a HarnessError when *scope* is not a valid policy.json scope here."""

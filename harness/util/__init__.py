@@ -1,0 +1,1 @@
+"""Small helpers below the image model: errors, atomic files, TLS material, ports."""

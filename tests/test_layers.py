@@ -1,0 +1,63 @@
+"""The package's folders are layers: each imports only the layers before it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RANK = {"util": 0, "model": 1, "store": 2, "transports": 3, "copy": 4, "builder": 5,
+        "cli": 6, "peers": 6, "pytest_plugin": 6, "strategies": 6}
+ALLOWED_FOR_FAKEREGISTRY = {"util", "model"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "harness" and len(parts) > 1 else None
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_layer_table_covers_every_folder() -> None:
+    folders = {p.name for p in (ROOT / "harness").iterdir() if p.is_dir()
+               and (p / "__init__.py").exists()}
+    assert folders <= set(RANK), f"folders without a layer rank: {folders - set(RANK)}"
+
+
+@pytest.mark.parametrize("path", _sources("harness"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_harness_imports_only_earlier_layers(path: Path) -> None:
+    rel = path.relative_to(ROOT / "harness")
+    own = rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or rel.stem in RANK else None
+    for module in _imports(path):
+        top = module.split(".")[0]
+        if top in {"fakeregistry", "conformance"}:
+            assert own == "pytest_plugin", f"{rel} imports {module}: only the plugin may"
+        layer = _layer(module)
+        if own is None or layer is None or layer == own or layer not in RANK:
+            continue
+        if RANK[own] == max(RANK.values()):
+            assert RANK[layer] <= RANK[own], f"{rel} imports {module}"
+        else:
+            assert RANK[layer] < RANK[own], f"{rel} (layer {own}) imports {module} (layer {layer})"
+
+
+@pytest.mark.parametrize("path", _sources("fakeregistry"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_fakeregistry_uses_only_the_model(path: Path) -> None:
+    for module in _imports(path):
+        layer = _layer(module)
+        assert layer is None or layer in ALLOWED_FOR_FAKEREGISTRY, f"{path.name} imports {module}"
