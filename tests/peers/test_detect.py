@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from harness.peers import detect
 
 
 def test_missing_peer_reason_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(detect.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
     detect.missing_reason.cache_clear()
     try:
         assert detect.missing_reason("skopeo") == "skopeo not installed: apt-get install skopeo"
