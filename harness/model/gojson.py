@@ -1,0 +1,30 @@
+"""JSON bytes the way Go's ``encoding/json`` writes them.
+
+Manifests and configs are hashed, so "canonical" has to mean one exact byte form; the
+peers are Go programs, so matching ``json.Marshal`` (compact, UTF-8, ``<``, ``>``, ``&``
+and U+2028/U+2029 escaped) makes our bytes and theirs comparable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def dumps(value: Any) -> bytes:
+    """Encode *value* compactly, keeping dict order (callers put keys in Go struct order)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # The escaped characters can only occur inside strings, so a plain translation is exact.
+    return text.translate(_GO_ESCAPES).encode("utf-8")
+
+
+def dumps_sorted(value: Any) -> bytes:
+    """Encode like Go does a ``map[string]...``: keys sorted."""
+    text = json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
+    )
+    return text.translate(_GO_ESCAPES).encode("utf-8")
