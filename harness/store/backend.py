@@ -1,0 +1,207 @@
+"""Where the store keeps its bytes: a small interface with a disk and a memory backend.
+
+The :class:`Backend` holds three things: one metadata document (replaced atomically),
+content-addressed blobs, and a directory per container (the read-write layer, always on
+disk because the user writes files into it). Everything else is store logic, written
+once in :mod:`harness.store.store` over this interface.
+
+On disk under ``root``::
+
+    storage.lock            flock(2) target serialising writers across processes
+    metadata.json           layers, images, containers (atomic replace + fsync)
+    blobs/sha256/<hex>      layer tars, configs, manifests (temp + fsync + rename)
+    containers/<id>/        per-container state, ``rootfs/`` is the read-write layer
+
+A crash leaves at worst unreferenced blobs or temporary files, never a record that
+points at something missing: blobs are durable before the metadata naming them is written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO
+
+from harness.model.digest import Digest, Digester
+from harness.store.lock import StoreLock
+from harness.util.errors import HarnessError
+from harness.util.fs import atomic_write_bytes, fsync_dir
+
+CHUNK = 1 << 20
+
+
+class BlobUnknownError(HarnessError):
+    """A blob the caller asked for is not in the store."""
+
+    def __init__(self, digest: Digest) -> None:
+        super().__init__(f"blob {digest} is not in the store")
+        self.digest = digest
+
+
+class Backend(ABC):
+    """Storage primitives; every method is safe to call without the store lock except
+    where noted."""
+
+    @abstractmethod
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the writer lock (reentrant); required around read-modify-write."""
+
+    @abstractmethod
+    def read_metadata(self) -> bytes:
+        """The last metadata written (empty bytes for a new store)."""
+
+    @abstractmethod
+    def write_metadata(self, data: bytes) -> None:
+        """Replace the metadata atomically; call with the lock held."""
+
+    @abstractmethod
+    def has_blob(self, digest: Digest) -> bool: ...
+
+    @abstractmethod
+    def open_blob(self, digest: Digest) -> tuple[BinaryIO, int]:
+        """A stream of the blob and its size; raise :class:`BlobUnknownError`."""
+
+    @abstractmethod
+    def put_blob(self, stream: BinaryIO) -> tuple[Digest, int]:
+        """Store the stream's bytes under their sha256, hashing while writing."""
+
+    @abstractmethod
+    def delete_blob(self, digest: Digest) -> None: ...
+
+    @abstractmethod
+    def blob_digests(self) -> list[Digest]:
+        """Every stored blob (for ``check``)."""
+
+    @abstractmethod
+    def container_dir(self, container_id: str) -> Path:
+        """The container's state directory (created on demand)."""
+
+
+class DiskBackend(Backend):
+    """The on-disk layout described in the module docstring."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            (root / "containers").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise HarnessError(f"cannot use store root {root}: {exc.strerror}") from exc
+        self._lock = StoreLock(root / "storage.lock")
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self._lock.held()
+
+    def read_metadata(self) -> bytes:
+        try:
+            return (self.root / "metadata.json").read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def write_metadata(self, data: bytes) -> None:
+        atomic_write_bytes(self.root / "metadata.json", data)
+
+    def _blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.encoded
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self._blob_path(digest).is_file()
+
+    def open_blob(self, digest: Digest) -> tuple[BinaryIO, int]:
+        try:
+            handle = self._blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise BlobUnknownError(digest) from None
+        return handle, os.fstat(handle.fileno()).st_size
+
+    def put_blob(self, stream: BinaryIO) -> tuple[Digest, int]:
+        folder = self.root / "blobs" / "sha256"
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        tmp = Path(tmp_name)
+        digester = Digester()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    digester.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = digester.digest()
+            tmp.chmod(0o644)
+            tmp.replace(self._blob_path(digest))
+            fsync_dir(folder)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return digest, digester.size
+
+    def delete_blob(self, digest: Digest) -> None:
+        self._blob_path(digest).unlink(missing_ok=True)
+
+    def blob_digests(self) -> list[Digest]:
+        folder = self.root / "blobs" / "sha256"
+        return sorted(Digest("sha256", p.name) for p in folder.iterdir()
+                      if not p.name.startswith("."))
+
+    def container_dir(self, container_id: str) -> Path:
+        path = self.root / "containers" / container_id
+        path.mkdir(exist_ok=True)
+        return path
+
+
+class MemoryBackend(Backend):
+    """Blobs and metadata in memory, for tests; container directories in a temp folder.
+
+    Blobs are held whole, so this backend is only for the small blobs tests use.
+    """
+
+    def __init__(self) -> None:
+        self._metadata = b""
+        self._blobs: dict[Digest, bytes] = {}
+        self._lock = StoreLock()
+        self._dirs = Path(tempfile.mkdtemp(prefix="oci-harness-memstore-"))
+
+    def locked(self) -> AbstractContextManager[None]:
+        return self._lock.held()
+
+    def read_metadata(self) -> bytes:
+        return self._metadata
+
+    def write_metadata(self, data: bytes) -> None:
+        self._metadata = data
+
+    def has_blob(self, digest: Digest) -> bool:
+        return digest in self._blobs
+
+    def open_blob(self, digest: Digest) -> tuple[BinaryIO, int]:
+        try:
+            data = self._blobs[digest]
+        except KeyError:
+            raise BlobUnknownError(digest) from None
+        return io.BytesIO(data), len(data)
+
+    def put_blob(self, stream: BinaryIO) -> tuple[Digest, int]:
+        data = stream.read()
+        digest = Digest.from_bytes(data)
+        self._blobs[digest] = data
+        return digest, len(data)
+
+    def delete_blob(self, digest: Digest) -> None:
+        self._blobs.pop(digest, None)
+
+    def blob_digests(self) -> list[Digest]:
+        return sorted(self._blobs)
+
+    def container_dir(self, container_id: str) -> Path:
+        path = self._dirs / container_id
+        path.mkdir(exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        """Remove the container directories."""
+        shutil.rmtree(self._dirs, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""``check``: verify that every record's references hold (containers/storage's Check).
+
+Each problem is one line naming the record and what is wrong; an empty list means the
+store is consistent. Blobs are re-hashed, so this reads every byte once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.model.digest import Digest, digest_stream
+from harness.store.backend import BlobUnknownError
+from harness.store.records import Metadata
+from harness.store.store import ROOTFS, Store
+
+
+def _blob_problems(store: Store, digest_text: str, owner: str) -> Iterator[str]:
+    digest = Digest.parse(digest_text)
+    try:
+        stream, _ = store.open_blob(digest)
+    except BlobUnknownError:
+        yield f"{owner}: blob {digest} is missing"
+        return
+    with stream:
+        actual, _ = digest_stream(stream, digest.algorithm)
+    if actual != digest:
+        yield f"{owner}: blob {digest} hashes to {actual}"
+
+
+def _missing(owner: str, what: str, key: str | None, known: dict[str, object]) -> Iterator[str]:
+    if key is not None and key not in known:
+        yield f"{owner}: {what} {key} is missing"
+
+
+def _layer_problems(store: Store, metadata: Metadata) -> Iterator[str]:
+    for layer in metadata.layers.values():
+        owner = f"layer {layer.id}"
+        yield from _missing(owner, "parent layer", layer.parent, dict(metadata.layers))
+        yield from _blob_problems(store, layer.blob_digest, owner)
+        if layer.compression == "none" and layer.blob_digest != layer.diff_digest:
+            yield (f"{owner}: uncompressed blob {layer.blob_digest} differs from its diff "
+                   f"digest {layer.diff_digest}")
+
+
+def _image_problems(store: Store, metadata: Metadata) -> Iterator[str]:
+    seen: dict[str, str] = {}
+    for image in metadata.images.values():
+        owner = f"image {image.id}"
+        yield from _missing(owner, "top layer", image.top_layer, dict(metadata.layers))
+        if image.config_digest.removeprefix("sha256:") != image.id:
+            yield f"{owner}: ID does not match its config {image.config_digest}"
+        for digest in sorted({image.manifest_digest, image.config_digest}):
+            yield from _blob_problems(store, digest, owner)
+        for name in image.names:
+            if name in seen:
+                yield f"{owner}: name {name!r} also belongs to image {seen[name]}"
+            seen[name] = image.id
+
+
+def _container_problems(store: Store, metadata: Metadata) -> Iterator[str]:
+    for container in metadata.containers.values():
+        owner = f"container {container.id} ({container.name})"
+        yield from _missing(owner, "image", container.image_id, dict(metadata.images))
+        yield from _missing(owner, "layer", container.top_layer, dict(metadata.layers))
+        if not (store.backend.container_dir(container.id) / ROOTFS).is_dir():
+            yield f"{owner}: read-write directory is missing"
+
+
+def check(store: Store) -> list[str]:
+    """Every problem found, one line each."""
+    metadata = store.read()
+    return [*_layer_problems(store, metadata), *_image_problems(store, metadata),
+            *_container_problems(store, metadata)]

@@ -1,0 +1,112 @@
+"""Diffs of a read-write directory against its snapshot: entries, whiteouts, determinism."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from harness.store.apply import apply_layer
+from harness.store.diff import Snapshot, diff_stream, take_snapshot
+
+
+def _entries(root: Path, snapshot: Snapshot | None = None, timestamp: int | None = None
+             ) -> dict[str, tarfile.TarInfo]:
+    data = diff_stream(root, snapshot or {}, timestamp).read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name.rstrip("/"): m for m in tar.getmembers()}
+
+
+def test_scratch_diff_carries_types_owners_modes_and_links(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin/tool").write_bytes(b"#!/bin/sh\n")
+    os.chown(root / "bin/tool", 12, 34)
+    (root / "bin/tool").chmod(0o4755)  # after chown, which clears set-uid
+    os.link(root / "bin/tool", root / "bin/alias")
+    (root / "lnk").symlink_to("bin/tool")
+    os.mkfifo(root / "fifo")
+    os.setxattr(root / "bin/tool", "user.origin", b"test")
+    entries = _entries(root)
+    assert list(entries) == ["bin", "bin/alias", "bin/tool", "fifo", "lnk"]
+    alias, tool = entries["bin/alias"], entries["bin/tool"]
+    assert alias.isfile() and alias.size == 10  # the first name carries the data
+    assert tool.islnk() and tool.linkname == "bin/alias"
+    assert (alias.mode, alias.uid, alias.gid) == (0o4755, 12, 34)
+    assert alias.pax_headers["SCHILY.xattr.user.origin"] == "test"
+    assert entries["lnk"].issym() and entries["lnk"].linkname == "bin/tool"
+    assert entries["fifo"].isfifo()
+    assert entries["bin"].isdir()
+
+
+def _base(tmp_path: Path) -> tuple[Path, Snapshot]:
+    root = tmp_path / "r"
+    for rel in ("keep/a", "gone/x/y", "file", "recreated/old", "chmod-me"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rel.encode())
+    return root, take_snapshot(root)
+
+
+def test_unchanged_tree_diffs_to_an_empty_tar(tmp_path: Path) -> None:
+    root, snapshot = _base(tmp_path)
+    assert _entries(root, snapshot) == {}
+
+
+def test_changes_give_entries_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
+    root, snapshot = _base(tmp_path)
+    shutil.rmtree(root / "gone")
+    (root / "file").unlink()
+    shutil.rmtree(root / "recreated")
+    (root / "recreated").mkdir()
+    (root / "recreated/new").write_bytes(b"n")
+    (root / "chmod-me").chmod(0o600)
+    (root / "keep/b").write_bytes(b"b")
+    entries = _entries(root, snapshot)
+    assert set(entries) == {".wh.file", ".wh.gone", "chmod-me", "keep", "keep/b",
+                            "recreated", "recreated/.wh..wh..opq", "recreated/new"}
+    assert entries["chmod-me"].mode == 0o600
+
+
+def test_diff_is_deterministic_with_a_timestamp(tmp_path: Path) -> None:
+    trees = []
+    for name in ("one", "two"):
+        root = tmp_path / name
+        (root / "d").mkdir(parents=True)
+        (root / "d/f").write_bytes(b"same")
+        (root / "z").symlink_to("d/f")
+        trees.append(diff_stream(root, {}, timestamp=1_700_000_000).read())
+    assert trees[0] == trees[1]
+    with tarfile.open(fileobj=io.BytesIO(trees[0])) as tar:
+        assert {m.mtime for m in tar} == {1_700_000_000}
+
+
+def test_diff_then_apply_restores_metadata(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "d").mkdir(parents=True)
+    (src / "d/f").write_bytes(b"x")
+    os.chown(src / "d/f", 5, 6)
+    (src / "d/f").chmod(0o640)
+    os.utime(src / "d/f", (1000, 1000))
+    os.setxattr(src / "d/f", "user.k", b"v")
+    os.link(src / "d/f", src / "h")
+    dst.mkdir()
+    apply_layer(dst, diff_stream(src, {}))
+    st = (dst / "d/f").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777, st.st_mtime) == (5, 6, 0o640, 1000)
+    assert os.getxattr(dst / "d/f", "user.k") == b"v"
+    assert st.st_ino == (dst / "h").stat().st_ino
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, (1 << 20) + 7])
+def test_file_sizes_around_block_boundaries(tmp_path: Path, size: int) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    payload = os.urandom(size)
+    (src / "f").write_bytes(payload)
+    apply_layer(dst, diff_stream(src, {}))
+    assert (dst / "f").read_bytes() == payload
