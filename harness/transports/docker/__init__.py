@@ -1,0 +1,30 @@
+"""The ``docker://`` transport: a distribution-API registry client on requests.
+
+Use :data:`TRANSPORT` (or :class:`DockerTransport`) through the contract of
+:mod:`harness.transports.types`; :class:`RegistryClient` is the lower-level HTTP client, and
+:class:`RegistryError` carries the registry's error code.
+"""
+
+from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
+from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.transport import (
+    CHUNK_SIZE_KEY,
+    TRANSPORT,
+    DockerImageDestination,
+    DockerImageSource,
+    DockerReference,
+    DockerTransport,
+)
+
+__all__ = [
+    "CHUNK_SIZE_KEY",
+    "TRANSPORT",
+    "DockerImageDestination",
+    "DockerImageSource",
+    "DockerReference",
+    "DockerTransport",
+    "ProtocolError",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryUnreachableError",
+]

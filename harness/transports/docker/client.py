@@ -1,0 +1,287 @@
+"""One registry repository over HTTP: ping, authenticated requests with retries, and the
+distribution API's manifest and blob endpoints.
+
+Every request goes through :meth:`RegistryClient.request`, which adds authorization, repeats
+transient failures with backoff and turns refusals into :class:`RegistryError`. Upload
+sessions live in :mod:`.upload`; this module only knows single requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from harness.model import mediatype
+from harness.model.digest import Digest, DigestError
+from harness.transports.docker.auth import Authenticator, insufficient_scope, repository_scope
+from harness.transports.docker.credentials import lookup_credentials
+from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS, RetryPolicy, is_transient_status
+from harness.transports.docker.tls import new_session
+from harness.transports.types import SystemContext
+from harness.util.errors import HarnessError
+
+TIMEOUT: Final = (30.0, 300.0)  # connect, read: a registry may take long to commit a blob
+MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024  # containers/image's limit; manifests are small
+# Every manifest type, so the registry answers with what it holds rather than converting.
+MANIFEST_ACCEPT: Final = ", ".join(
+    [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST, mediatype.OCI_INDEX,
+     mediatype.DOCKER_MANIFEST_LIST, mediatype.DOCKER_V2S1_SIGNED_MANIFEST,
+     mediatype.DOCKER_V2S1_MANIFEST])
+Body = bytes | Iterable[bytes] | None
+
+
+class RegistryUnreachableError(HarnessError):
+    """No connection to the registry could be made (after the retries allowed)."""
+
+
+def _short(exc: Exception) -> str:
+    """The innermost reason of a connection failure, without URLs or pool internals."""
+    reason: BaseException = exc
+    while reason.__context__ is not None and reason is not reason.__context__:
+        reason = reason.__context__
+    return type(reason).__name__
+
+
+class RegistryClient:
+    """Talks to *repository* on *registry* (``host[:port]``) with the rights *actions* need.
+
+    Thread-safe: the copy engine uploads several blobs through one client at once.
+    """
+
+    def __init__(self, registry: str, repository: str, ctx: SystemContext,
+                 actions: tuple[str, ...] = ("pull",), *,
+                 session: requests.Session | None = None,
+                 retry: RetryPolicy | None = None) -> None:
+        self.registry = registry
+        self.repository = repository
+        self._tls_verify = ctx.tls_verify
+        self._session = session if session is not None else new_session(ctx)
+        self._auth = Authenticator(self._session, lookup_credentials(ctx, registry, repository),
+                                   ctx.registry_token)
+        self.retry = retry if retry is not None else RetryPolicy(ctx.retry_times, ctx.retry_delay)
+        self._scope = repository_scope(repository, actions)
+        self._base: str | None = None
+        self._ping_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.registry}/{self.repository}, {self._auth!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]``, found by pinging once."""
+        with self._ping_lock:
+            if self._base is None:
+                self._base = self._ping()
+            return self._base
+
+    def _ping(self) -> str:
+        """``GET /v2/`` over https, then http when TLS verification is off (containers/image).
+
+        A 401 is a success: it tells which authentication the registry wants.
+        """
+        schemes = ("https", "http") if not self._tls_verify else ("https",)
+        attempt = 0
+        while True:
+            failures: list[str] = []
+            for scheme in schemes:
+                base = f"{scheme}://{self.registry}"
+                try:
+                    response = self._session.get(f"{base}/v2/", timeout=TIMEOUT)
+                except TRANSIENT_EXCEPTIONS as exc:
+                    failures.append(f"{scheme}: {_short(exc)}")
+                    continue
+                with response:
+                    if response.status_code == 401:
+                        self._auth.learn(response)
+                    if response.status_code in (200, 401):
+                        return base
+                    if not is_transient_status(response.status_code):
+                        raise RegistryError.from_response(response)
+                    failures.append(f"{scheme}: HTTP {response.status_code}")
+            if attempt >= self.retry.times:
+                raise RegistryUnreachableError(
+                    f"pinging registry {self.registry} failed: {'; '.join(failures)}")
+            self.retry.wait(attempt)
+            attempt += 1
+
+    def url(self, path: str) -> str:
+        """The URL of ``/v2/<repository>/<path>``."""
+        return f"{self.base_url}/v2/{self.repository}/{path}"
+
+    def resolve(self, location: str) -> str:
+        """An absolute URL from a ``Location`` header, which may be relative."""
+        return urljoin(self.base_url + "/", location)
+
+    def request(self, method: str, url: str, *, ok: tuple[int, ...],
+                headers: dict[str, str] | None = None,
+                params: dict[str, str] | None = None, data: Body = None,
+                stream: bool = False, extra_scopes: tuple[str, ...] = (),
+                repeat: bool = True) -> requests.Response:
+        """Send one request, authorized, repeating transient failures; raise on refusals.
+
+        A body that is an iterable (a stream) can be sent only once, and ``repeat=False``
+        asks for one attempt: their failures are raised for the caller to resume
+        (see :mod:`.upload`).
+        """
+        replayable = repeat and (data is None or isinstance(data, bytes))
+        _ = self.base_url  # the ping learns the challenge before the first request
+        scopes = (self._scope, *extra_scopes)
+        attempt = 0
+        refresh = False
+        auth_retried = False
+        while True:
+            send_headers = dict(headers or {})
+            authorization = self._auth.header(scopes, refresh=refresh)
+            if authorization is not None:
+                send_headers["Authorization"] = authorization
+            try:
+                response = self._session.request(
+                    method, url, headers=send_headers, params=params, data=data, stream=stream,
+                    timeout=TIMEOUT, allow_redirects=method in ("GET", "HEAD"))
+            except TRANSIENT_EXCEPTIONS as exc:
+                if not replayable or attempt >= self.retry.times:
+                    raise RegistryUnreachableError(
+                        f"{method} {urlsplit(url).path}: connection to {self.registry} "
+                        f"failed ({_short(exc)})") from None
+                self.retry.wait(attempt)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status in ok:
+                return response
+            if status == 401 and replayable and not auth_retried:
+                challenge = self._auth.learn(response)
+                wanted = insufficient_scope(challenge)
+                if wanted is not None and wanted not in scopes:
+                    scopes = (*scopes, wanted)
+                if challenge is not None:
+                    auth_retried, refresh = True, authorization is not None
+                    response.close()
+                    continue
+            if is_transient_status(status) and replayable and attempt < self.retry.times:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                self.retry.wait(attempt, retry_after)
+                attempt += 1
+                continue
+            with response:
+                raise RegistryError.from_response(response)
+
+    # -- manifests ------------------------------------------------------------------------
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str, str | None]:
+        """The manifest named by tag or digest: its bytes, media type and announced digest.
+
+        A body cut short is fetched again, like any transient failure.
+        """
+        attempt = 0
+        while True:
+            response = self.request("GET", self.url(f"manifests/{reference}"), ok=(200,),
+                                    headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+            with response:
+                try:
+                    body = _read_limited(response, MAX_MANIFEST_SIZE, f"manifest {reference}")
+                except TRANSIENT_EXCEPTIONS as exc:
+                    if attempt >= self.retry.times:
+                        raise RegistryUnreachableError(
+                            f"GET manifest {reference}: the body was cut short "
+                            f"({_short(exc)})") from None
+                    self.retry.wait(attempt)
+                    attempt += 1
+                    continue
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            return body, media_type, response.headers.get("Docker-Content-Digest")
+
+    def put_manifest(self, reference: str, body: bytes, media_type: str) -> str | None:
+        """Store a manifest by tag or digest; return the registry's ``Docker-Content-Digest``."""
+        response = self.request("PUT", self.url(f"manifests/{reference}"), ok=(200, 201, 202),
+                                headers={"Content-Type": media_type}, data=body)
+        with response:
+            return response.headers.get("Docker-Content-Digest")
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    def blob_size(self, digest: Digest) -> int | None:
+        """The size of a blob the repository has, or None when it has not."""
+        try:
+            response = self.request("HEAD", self.url(f"blobs/{digest}"), ok=(200,))
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        with response:
+            length = response.headers.get("Content-Length", "")
+            return int(length) if length.isdigit() else -1
+
+    def get_blob(self, digest: Digest, offset: int = 0) -> requests.Response:
+        """A streaming response for the blob from *offset* (206 when the registry honours it).
+
+        Redirects to storage are followed; requests drops ``Authorization`` when the host,
+        scheme or port changes, so credentials never reach the storage backend.
+        """
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        return self.request("GET", self.url(f"blobs/{digest}"), ok=(200, 206), headers=headers,
+                            stream=True)
+
+    def mount_blob(self, digest: Digest, source_repository: str) -> str | None:
+        """Ask to mount *digest* from *source_repository*; None when mounted, else the
+        ``Location`` of the upload session the registry opened instead (202)."""
+        response = self.request(
+            "POST", self.url("blobs/uploads/"), ok=(201, 202),
+            params={"mount": str(digest), "from": source_repository},
+            extra_scopes=(repository_scope(source_repository, ("pull",)),))
+        with response:
+            if response.status_code == 201:
+                return None
+            return self._location(response)
+
+    def _location(self, response: requests.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise ProtocolError(f"{response.request.method} {urlsplit(response.url).path}: "
+                                f"HTTP {response.status_code} without a Location header")
+        return self.resolve(location)
+
+    def start_upload(self) -> tuple[str, int]:
+        """Open an upload session: its URL and the registry's minimum chunk size (0: none)."""
+        response = self.request("POST", self.url("blobs/uploads/"), ok=(202,))
+        with response:
+            minimum = response.headers.get("OCI-Chunk-Min-Length", "")
+            return self._location(response), int(minimum) if minimum.isdigit() else 0
+
+    def cancel_upload(self, location: str) -> None:
+        """Abandon an upload session; a registry that cannot is not an error worth raising."""
+        with contextlib.suppress(RegistryError, RegistryUnreachableError):
+            self.request("DELETE", location, ok=(200, 202, 204)).close()
+
+
+def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+    """The whole (small) body, refusing more than *limit* bytes rather than filling memory."""
+    body = bytearray()
+    for piece in response.iter_content(64 * 1024):
+        body += piece
+        if len(body) > limit:
+            raise ProtocolError(f"{what} is over the {limit}-byte limit")
+    return bytes(body)
+
+
+def parse_digest_header(value: str | None, what: str) -> Digest | None:
+    """The ``Docker-Content-Digest`` header as a digest; a malformed one is the registry's fault."""
+    if value is None:
+        return None
+    try:
+        return Digest.parse(value.strip())
+    except DigestError:
+        raise ProtocolError(f"{what}: the registry sent an invalid Docker-Content-Digest "
+                            f"{value!r}") from None

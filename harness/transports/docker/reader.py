@@ -1,0 +1,86 @@
+"""Reading a blob from a registry as a stream that survives broken connections.
+
+When the body breaks off, the blob is requested again with ``Range: bytes=<offset>-`` and
+reading goes on where it stopped; a registry that ignores the range sends the whole blob
+and the bytes already read are skipped. The content is hashed as it passes and checked
+against the digest at the end; a mismatch is never retried.
+"""
+
+from __future__ import annotations
+
+import io
+
+import requests
+import urllib3
+
+from harness.model.digest import Digest, Digester, DigestMismatchError
+from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
+from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS
+
+_READ_FAILURES: tuple[type[Exception], ...] = (*TRANSIENT_EXCEPTIONS, urllib3.exceptions.HTTPError)
+_SKIP_PIECE = 1024 * 1024
+
+
+class BlobReader(io.RawIOBase):
+    """The blob's bytes: reopened from the current offset after a break, and verified
+    against *digest* when the end is reached."""
+
+    def __init__(self, client: RegistryClient, digest: Digest,
+                 response: requests.Response) -> None:
+        self._client = client
+        self._digest = digest
+        self._response = response
+        self._digester = Digester(digest.algorithm)
+        self._attempt = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while True:
+            try:
+                data = self._response.raw.read(len(buffer), decode_content=False)
+            except _READ_FAILURES as exc:
+                self._reopen(exc)
+                continue
+            if not data:
+                actual = self._digester.digest()
+                if actual != self._digest:
+                    raise DigestMismatchError(self._digest, actual)
+                return 0
+            buffer[: len(data)] = data
+            self._digester.update(data)
+            return len(data)
+
+    def _reopen(self, exc: Exception) -> None:
+        self._response.close()
+        offset = self._digester.size
+        if self._attempt >= self._client.retry.times:
+            raise RegistryUnreachableError(
+                f"GET blob {self._digest}: the body broke off after {offset} bytes "
+                f"({type(exc).__name__})") from None
+        self._client.retry.wait(self._attempt)
+        self._attempt += 1
+        self._response = self._client.get_blob(self._digest, offset)
+        if self._response.status_code == 200:  # the range was ignored: skip what we have
+            self._skip(offset)
+
+    def _skip(self, count: int) -> None:
+        while count:
+            piece = self._response.raw.read(min(count, _SKIP_PIECE), decode_content=False)
+            if not piece:
+                raise RegistryUnreachableError(
+                    f"GET blob {self._digest}: the registry resent a shorter blob")
+            count -= len(piece)
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
+
+
+def open_blob(client: RegistryClient, digest: Digest) -> tuple[io.BufferedReader, int]:
+    """A buffered, resuming, verifying stream of the blob and its size (-1 if unknown)."""
+    response = client.get_blob(digest)
+    length = response.headers.get("Content-Length", "")
+    return (io.BufferedReader(BlobReader(client, digest, response), _SKIP_PIECE),
+            int(length) if length.isdigit() else -1)

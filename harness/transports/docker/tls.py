@@ -1,0 +1,78 @@
+"""The HTTP session a registry client talks through: TLS trust, client certificates, headers.
+
+``--cert-dir`` follows containers-certs.d(5): ``*.crt`` files are extra CAs, and each
+``name.cert`` with its ``name.key`` is a client certificate.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from harness.transports.types import SystemContext
+from harness.util.errors import HarnessError
+
+POOL_SIZE = 8  # the copy engine sends up to 6 blobs at once, plus manifests
+
+
+class TLSConfigError(HarnessError):
+    """A CA file or certificate directory cannot be used."""
+
+
+class _ContextAdapter(HTTPAdapter):
+    """An adapter whose HTTPS connections use one prepared :class:`ssl.SSLContext`."""
+
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        self._context = context
+        super().__init__(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self._context is not None:
+            kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def ssl_context(ctx: SystemContext) -> ssl.SSLContext:
+    """The verifying context for *ctx*: system CAs plus the CA file and cert dir."""
+    context = ssl.create_default_context()
+    try:
+        if ctx.ca_file is not None:
+            context.load_verify_locations(cafile=str(ctx.ca_file))
+        if ctx.cert_dir is not None:
+            _load_cert_dir(context, ctx.cert_dir)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigError(f"cannot load TLS files: {exc}") from None
+    return context
+
+
+def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
+    if not directory.is_dir():
+        raise TLSConfigError(f"--cert-dir {directory}: not a directory")
+    for ca in sorted(directory.glob("*.crt")):
+        context.load_verify_locations(cafile=str(ca))
+    for cert in sorted(directory.glob("*.cert")):
+        key = cert.with_suffix(".key")
+        if not key.exists():
+            raise TLSConfigError(f"--cert-dir: {cert.name} has no matching {key.name}")
+        context.load_cert_chain(str(cert), str(key))
+
+
+def new_session(ctx: SystemContext) -> requests.Session:
+    """A session that verifies TLS as *ctx* says and ignores the environment.
+
+    ``trust_env`` is off so that no ``.netrc`` credentials or proxy settings leak into
+    requests the user did not configure.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.headers.update({"User-Agent": ctx.user_agent,
+                            "Docker-Distribution-API-Version": "registry/2.0"})
+    session.verify = ctx.tls_verify
+    adapter = _ContextAdapter(ssl_context(ctx) if ctx.tls_verify else None)
+    session.mount("https://", adapter)
+    session.mount("http://", _ContextAdapter(None))
+    return session

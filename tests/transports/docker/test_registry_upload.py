@@ -1,0 +1,175 @@
+"""Blob uploads: monolithic, streamed, chunked; resuming broken PATCHes; digest checks."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+import responses
+from dockerhelp import UploadFake
+
+from harness.model.digest import Digest, DigestMismatchError
+from harness.transports.docker.client import RegistryClient
+from harness.transports.docker.errors import ProtocolError
+from harness.transports.docker.upload import MONOLITHIC_MAX, PIECE, BlobUpload, UploadError
+
+BLOB = os.urandom(3 * PIECE + 12345)
+DIGEST = Digest.from_bytes(BLOB)
+
+
+class OneWayStream(io.RawIOBase):
+    """A stream that cannot seek and refuses to be read whole (as a compressor's output)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.largest_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        assert size is not None and 0 < size <= PIECE, f"read({size}) would hold too much"
+        self.largest_read = max(self.largest_read, size)
+        return self._data.read(size)
+
+
+@pytest.fixture
+def fake(mocked: responses.RequestsMock) -> Iterator[UploadFake]:
+    registry = UploadFake()
+    registry.install(mocked)
+    yield registry
+
+
+def test_streamed_upload_computes_the_digest_while_sending(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    stream = OneWayStream(BLOB)
+    digest, size = BlobUpload(make_client()).send(stream)  # type: ignore[arg-type]
+    assert (digest, size) == (DIGEST, len(BLOB))
+    assert fake.blobs[str(DIGEST)] == BLOB
+    assert fake.patches == [(None, len(BLOB))]  # one PATCH without Content-Range
+    assert fake.largest_piece <= PIECE and stream.largest_read <= PIECE
+
+
+def test_small_known_blob_is_one_put(fake: UploadFake,
+                                     make_client: Callable[..., RegistryClient]) -> None:
+    data = b'{"config": true}'
+    expected = Digest.from_bytes(data)
+    assert BlobUpload(make_client()).send(io.BytesIO(data), expected, len(data)) == \
+        (expected, len(data))
+    assert fake.patches == [] and fake.puts == 1 and fake.blobs[str(expected)] == data
+
+
+def test_monolithic_refuses_a_size_lie(fake: UploadFake,
+                                       make_client: Callable[..., RegistryClient]) -> None:
+    data = b"12345"
+    with pytest.raises(UploadError, match="announced as 4 bytes has more"):
+        BlobUpload(make_client()).send(io.BytesIO(data), Digest.from_bytes(data), 4)
+    assert fake.deleted == ["1"]
+
+
+def test_unknown_digest_with_known_size_still_streams(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    # The copy engine may pass the source size while recompressing: not to be trusted.
+    data = b"x" * 100
+    assert BlobUpload(make_client()).send(io.BytesIO(data), None, 7)[1] == 100
+    assert fake.patches == [(None, 100)]
+
+
+def test_chunks_honour_the_registry_minimum(fake: UploadFake,
+                                            make_client: Callable[..., RegistryClient]) -> None:
+    fake.min_chunk = PIECE + 1000
+    digest, _ = BlobUpload(make_client(), chunk_size=1000).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+    assert digest == DIGEST and fake.blobs[str(DIGEST)] == BLOB
+    chunk = PIECE + 1000
+    starts = list(range(0, len(BLOB), chunk))
+    assert fake.patches == [(f"{s}-{min(s + chunk, len(BLOB)) - 1}", min(chunk, len(BLOB) - s))
+                            for s in starts]
+
+
+def test_broken_chunk_resumes_from_the_registry_offset(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], sleeps: list[float]) -> None:
+    fake.drop_patch_after = [10**9, 300]  # the second chunk breaks after 300 bytes
+    digest, _ = BlobUpload(make_client(), chunk_size=2 * PIECE).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+    assert digest == DIGEST and fake.blobs[str(DIGEST)] == BLOB
+    resumed_at = 2 * PIECE + 300
+    assert fake.patches[-1] == (f"{resumed_at}-{len(BLOB) - 1}", len(BLOB) - resumed_at)
+    assert sleeps == [0.5]
+
+
+def test_broken_stream_resumes_from_the_held_tail(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], sleeps: list[float]) -> None:
+    fake.drop_patch_after = [2 * PIECE + 5]
+    digest, _ = BlobUpload(make_client()).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+    assert digest == DIGEST and fake.blobs[str(DIGEST)] == BLOB
+    assert fake.patches == [(None, len(BLOB) - (2 * PIECE + 5))]
+    assert sleeps == [0.5]
+
+
+def test_dropped_session_restarts_a_seekable_source(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    fake.drop_patch_after = [2 * PIECE]
+    fake.forget_session_on_drop = True  # as distribution cancels a session it cannot resume
+    big = BLOB * 2  # more than the resend window
+    digest, size = BlobUpload(make_client()).send(io.BytesIO(big))
+    assert (digest, size) == (Digest.from_bytes(big), len(big))
+    assert fake.blobs[str(digest)] == big
+
+
+def test_dropped_session_without_the_bytes_is_reported(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    fake.drop_patch_after = [5 * PIECE]
+    fake.forget_session_on_drop = True
+    with pytest.raises(UploadError, match="registry kept no session; the source cannot be read"):
+        BlobUpload(make_client()).send(OneWayStream(BLOB * 2))  # type: ignore[arg-type]
+    assert fake.blobs == {}
+
+
+def test_small_unseekable_blob_restarts_from_the_window(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    fake.drop_patch_after = [PIECE]
+    fake.forget_session_on_drop = True
+    digest, _ = BlobUpload(make_client()).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+    assert fake.blobs[str(digest)] == BLOB
+
+
+def test_resume_attempts_are_bounded(fake: UploadFake,
+                                     make_client: Callable[..., RegistryClient]) -> None:
+    fake.drop_patch_after = [100, 100, 100]
+    with pytest.raises(Exception, match=r"connection to registry\.test failed"):
+        BlobUpload(make_client(times=2)).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+    assert fake.blobs == {} and fake.deleted  # the session was abandoned
+
+
+def test_digest_mismatch_cancels_without_committing(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], sleeps: list[float]) -> None:
+    wrong = Digest.from_bytes(b"something else")
+    with pytest.raises(DigestMismatchError):
+        BlobUpload(make_client()).send(OneWayStream(BLOB), wrong)  # type: ignore[arg-type]
+    assert fake.puts == 0 and fake.deleted == ["1"] and sleeps == []
+
+
+def test_wrong_digest_header_on_commit_is_reported(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    fake.announce_digest = str(Digest.from_bytes(b"other"))
+    with pytest.raises(ProtocolError, match="the registry stored it as sha256:"):
+        BlobUpload(make_client()).send(io.BytesIO(BLOB))
+
+
+def test_a_local_read_error_is_not_retried(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], sleeps: list[float]) -> None:
+    class Failing(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        BlobUpload(make_client()).send(Failing())  # type: ignore[arg-type]
+    assert sleeps == []
+
+
+def test_monolithic_limit_is_small() -> None:
+    assert MONOLITHIC_MAX <= 4 * PIECE
