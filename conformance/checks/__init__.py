@@ -1,0 +1,1 @@
+"""The checks, one module per group; each test is one rule (its docstring)."""

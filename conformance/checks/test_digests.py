@@ -1,0 +1,115 @@
+"""Digests: what a registry serves is what the digest names, and it refuses what does not match."""
+
+from __future__ import annotations
+
+from conformance import content
+from conformance.expect import expect_error, expect_header, expect_status, unsupported
+from conformance.repo import Repo, unique_tag
+from harness.model.digest import Digest
+
+
+def _digest_header_matches(response_digest: str, expected: Digest, what: str) -> None:
+    assert response_digest == str(expected), (
+        f"{what}: Docker-Content-Digest {response_digest}, but the content is {expected}")
+
+
+def test_blob_digest_header_get(repo: Repo) -> None:
+    """GET of a blob carries Docker-Content-Digest equal to the digest of the bytes served."""
+    blob = content.random_blob()
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest)
+    expect_status(response, 200)
+    served = Digest.from_bytes(response.content)
+    _digest_header_matches(expect_header(response, "Docker-Content-Digest"), served, "GET blob")
+
+
+def test_blob_digest_header_head(repo: Repo) -> None:
+    """HEAD of a blob carries Docker-Content-Digest equal to the blob's digest."""
+    blob = content.random_blob()
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest, "HEAD")
+    expect_status(response, 200)
+    _digest_header_matches(expect_header(response, "Docker-Content-Digest"), blob.digest,
+                           "HEAD blob")
+
+
+def test_blob_content_matches_digest(repo: Repo) -> None:
+    """The bytes served for a blob hash to the digest that was requested."""
+    blob = content.random_blob(256)
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest)
+    expect_status(response, 200)
+    served = Digest.from_bytes(response.content)
+    assert served == blob.digest, (
+        f"GET {blob.digest} served {len(response.content)} bytes hashing to {served}")
+
+
+def test_manifest_digest_header_get(repo: Repo) -> None:
+    """GET of a manifest carries Docker-Content-Digest equal to the digest of the bytes served."""
+    manifest = repo.push(content.oci_manifest(), unique_tag("dg"))
+    response = repo.get_manifest(manifest.digest, accept=manifest.media_type)
+    expect_status(response, 200)
+    _digest_header_matches(expect_header(response, "Docker-Content-Digest"),
+                           Digest.from_bytes(response.content), "GET manifest")
+
+
+def test_manifest_digest_header_head(repo: Repo) -> None:
+    """HEAD of a manifest by tag carries Docker-Content-Digest equal to the manifest's digest."""
+    tag = unique_tag("dh")
+    manifest = repo.push(content.oci_manifest(), tag)
+    response = repo.get_manifest(tag, "HEAD", accept=manifest.media_type)
+    expect_status(response, 200)
+    _digest_header_matches(expect_header(response, "Docker-Content-Digest"), manifest.digest,
+                           "HEAD manifest")
+
+
+def test_manifest_content_matches_digest(repo: Repo) -> None:
+    """The bytes served for a manifest by digest hash to that digest."""
+    manifest = repo.push(content.oci_manifest())
+    response = repo.get_manifest(manifest.digest, accept=manifest.media_type)
+    expect_status(response, 200)
+    served = Digest.from_bytes(response.content)
+    assert served == manifest.digest, f"GET {manifest.digest} served content hashing to {served}"
+
+
+def test_upload_wrong_digest(repo: Repo) -> None:
+    """Completing an upload with a digest that does not match the bytes is 400 DIGEST_INVALID."""
+    blob = content.random_blob()
+    wrong = content.random_blob().digest
+    response = repo.finish_upload(repo.upload_location(), wrong, blob.data)
+    expect_error(response, 400, "DIGEST_INVALID")
+    expect_status(repo.get_blob(wrong, "HEAD"), 404)
+
+
+def test_manifest_put_digest_mismatch(repo: Repo) -> None:
+    """A manifest PUT by a digest that is not its body's digest is refused (400 DIGEST_INVALID)."""
+    manifest = content.oci_manifest()
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    wrong = content.random_blob().digest
+    expect_error(repo.put_manifest(manifest, wrong), 400, "DIGEST_INVALID", "MANIFEST_INVALID")
+
+
+def test_blob_sha512(repo: Repo) -> None:
+    """A blob uploaded by a sha512 digest is served under it, with that Docker-Content-Digest."""
+    blob = content.random_blob(algorithm="sha512")
+    response = repo.finish_upload(repo.upload_location(), blob.digest, blob.data)
+    if response.status_code == 400:
+        unsupported("sha512 digests are refused (400)")
+    expect_status(response, 201)
+    got = repo.get_blob(blob.digest)
+    expect_status(got, 200)
+    assert got.content == blob.data, "GET by the sha512 digest served other bytes"
+    _digest_header_matches(expect_header(got, "Docker-Content-Digest"), blob.digest,
+                           "GET sha512 blob")
+
+
+def test_manifest_digest_on_put(repo: Repo) -> None:
+    """PUT of a manifest answers Docker-Content-Digest equal to the sha256 of the bytes sent."""
+    manifest = content.docker_manifest()
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    response = repo.put_manifest(manifest, unique_tag("dp"))
+    expect_status(response, 201)
+    _digest_header_matches(expect_header(response, "Docker-Content-Digest"), manifest.digest,
+                           "PUT manifest")

@@ -1,0 +1,182 @@
+"""Manifests: OCI, Docker v2s2 and signed v2s1 pushed, served and negotiated as stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from conformance import content
+from conformance.content import Manifest
+from conformance.expect import (
+    CheckFailed,
+    describe,
+    error_codes,
+    expect_error,
+    expect_header,
+    expect_status,
+    unsupported,
+)
+from conformance.repo import Repo, unique_tag
+from harness.model import mediatype, schema1
+from harness.util.errors import HarnessError
+
+KINDS = ("oci", "v2s2", "v2s1")
+_REFUSED_SCHEMA1 = {"MANIFEST_INVALID", "UNSUPPORTED"}
+
+
+def build(kind: str, repo: Repo, tag: str) -> Manifest:
+    """A fresh manifest of *kind* (schema1 embeds the repository name and tag)."""
+    if kind == "oci":
+        return content.oci_manifest()
+    if kind == "v2s2":
+        return content.docker_manifest()
+    return content.schema1_manifest(repo.name, tag)
+
+
+def push_kind(repo: Repo, kind: str,
+              tag: str | None = None) -> tuple[Manifest, str, requests.Response]:
+    """Push a manifest of *kind* under a new tag; schema1 refused by design is unsupported."""
+    tag = tag or unique_tag(kind)
+    manifest = build(kind, repo, tag)
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    response = repo.put_manifest(manifest, tag)
+    if kind == "v2s1" and response.status_code in {400, 405, 415} and (
+            response.status_code != 400 or _REFUSED_SCHEMA1 & set(error_codes(response))):
+        unsupported(f"schema1 manifests are refused: {describe(response)}")
+    expect_status(response, 201)
+    return manifest, tag, response
+
+
+def same_manifest(pushed: Manifest, served: bytes, what: str) -> None:
+    """Fail unless *served* is *pushed*: the exact bytes, or for a signed schema1 manifest
+    the same payload under a valid signature (a registry may re-sign with its own key)."""
+    if pushed.media_type != mediatype.DOCKER_V2S1_SIGNED_MANIFEST:
+        assert served == pushed.data, f"{what} served other bytes than were pushed"
+        return
+    try:
+        payload = schema1.verify(served)
+    except HarnessError as exc:
+        raise CheckFailed(f"{what} served a schema1 manifest that does not verify: {exc}") from exc
+    assert payload == schema1.payload(pushed.data), f"{what} served another schema1 payload"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_push(repo: Repo, kind: str) -> None:
+    """PUT of a manifest by tag answers 201 with a Location header."""
+    _, _, response = push_kind(repo, kind)
+    expect_header(response, "Location")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_get_by_tag(repo: Repo, kind: str) -> None:
+    """GET by tag returns the exact bytes pushed."""
+    manifest, tag, _ = push_kind(repo, kind)
+    response = repo.get_manifest(tag, accept=manifest.media_type)
+    expect_status(response, 200)
+    same_manifest(manifest, response.content, "GET by tag")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_get_by_digest(repo: Repo, kind: str) -> None:
+    """GET by digest returns the exact bytes pushed."""
+    manifest, _, _ = push_kind(repo, kind)
+    response = repo.get_manifest(manifest.digest, accept=manifest.media_type)
+    expect_status(response, 200)
+    same_manifest(manifest, response.content, "GET by digest")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_head(repo: Repo, kind: str) -> None:
+    """HEAD by tag and by digest answers 200 with the manifest's size and no body."""
+    manifest, tag, _ = push_kind(repo, kind)
+    for ref in (tag, str(manifest.digest)):
+        response = repo.get_manifest(ref, "HEAD", accept=manifest.media_type)
+        expect_status(response, 200)
+        length = response.headers.get("Content-Length")
+        assert length == str(len(manifest.data)), (
+            f"HEAD {ref}: Content-Length {length}, manifest size {len(manifest.data)}")
+        assert not response.content, f"HEAD {ref} answered with a body"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_content_type(repo: Repo, kind: str) -> None:
+    """GET and HEAD of a manifest answer Content-Type equal to the media type it was pushed with."""
+    manifest, tag, _ = push_kind(repo, kind)
+    for method in ("GET", "HEAD"):
+        response = repo.get_manifest(tag, method, accept=manifest.media_type)
+        expect_status(response, 200)
+        served = response.headers.get("Content-Type", "").split(";")[0].strip()
+        assert served == manifest.media_type, (
+            f"{method} served Content-Type {served!r}, pushed as {manifest.media_type!r}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_accept(repo: Repo, kind: str) -> None:
+    """A GET whose Accept lists every manifest type returns the stored type unchanged."""
+    manifest, tag, _ = push_kind(repo, kind)
+    others = sorted(mediatype.ALL_MANIFESTS - {manifest.media_type})
+    accept = ", ".join([*others, f"{manifest.media_type};q=0.9"])
+    response = repo.get_manifest(tag, accept=accept)
+    expect_status(response, 200)
+    served = response.headers.get("Content-Type", "").split(";")[0].strip()
+    assert served == manifest.media_type, (
+        f"with Accept: {accept} the registry served {served!r}, stored {manifest.media_type!r}")
+    same_manifest(manifest, response.content, "GET with every type in Accept")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_manifest_blob_unknown(repo: Repo, kind: str) -> None:
+    """A manifest that references a blob never pushed is refused with MANIFEST_BLOB_UNKNOWN."""
+    tag = unique_tag(kind)
+    manifest = build(kind, repo, tag)
+    response = repo.put_manifest(manifest, tag)
+    if kind == "v2s1" and response.status_code in {405, 415}:
+        unsupported(f"schema1 manifests are refused: {describe(response)}")
+    expect_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
+
+
+INDEXES: dict[str, tuple[str, Callable[[], Manifest]]] = {
+    "oci-index": (mediatype.OCI_INDEX, content.oci_manifest),
+    "docker-list": (mediatype.DOCKER_MANIFEST_LIST, content.docker_manifest),
+}
+
+
+@pytest.mark.parametrize("kind", INDEXES)
+def test_index_push(repo: Repo, kind: str) -> None:
+    """An index (manifest list) whose children exist is accepted and served with its type."""
+    media_type, child = INDEXES[kind]
+    index = content.index([child(), child()], media_type)
+    tag = unique_tag(kind)
+    repo.push(index, tag)
+    response = repo.get_manifest(tag, accept=media_type)
+    expect_status(response, 200)
+    assert response.content == index.data, "the index served is not the bytes pushed"
+    served = response.headers.get("Content-Type", "").split(";")[0].strip()
+    assert served == media_type, f"index served as {served!r}, pushed as {media_type!r}"
+
+
+@pytest.mark.parametrize("kind", INDEXES)
+def test_index_child_unknown(repo: Repo, kind: str) -> None:
+    """An index that references a manifest never pushed is refused with MANIFEST_BLOB_UNKNOWN."""
+    media_type, child = INDEXES[kind]
+    index = content.index([child()], media_type)
+    expect_error(repo.put_manifest(index, unique_tag(kind)), 400, "MANIFEST_BLOB_UNKNOWN")
+
+
+def test_schema1_bad_signature(repo: Repo) -> None:
+    """A schema1 manifest whose signature does not verify is refused (MANIFEST_UNVERIFIED)."""
+    push_kind(repo, "v2s1")  # unsupported when schema1 is refused altogether
+    tag = unique_tag("bad")
+    manifest = content.badly_signed_schema1(repo.name, tag)
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    expect_error(repo.put_manifest(manifest, tag), 400, "MANIFEST_UNVERIFIED", "MANIFEST_INVALID")
+
+
+def test_manifest_invalid_json(repo: Repo) -> None:
+    """A manifest body that is not JSON is refused with 400 MANIFEST_INVALID."""
+    broken = Manifest(b'{"schemaVersion": 2, "mediaType": ', mediatype.OCI_MANIFEST)
+    expect_error(repo.put_manifest(broken, unique_tag("bad")), 400, "MANIFEST_INVALID")

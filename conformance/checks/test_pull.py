@@ -1,0 +1,98 @@
+"""Pull: blobs and manifests come back as pushed; missing content is a 404 with its code."""
+
+from __future__ import annotations
+
+import json
+
+from conformance import content
+from conformance.client import Client
+from conformance.expect import KNOWN_CODES, CheckFailed, expect_error, expect_status, unsupported
+from conformance.repo import Repo
+from harness.model.digest import Digest
+
+
+def test_ping(client: Client) -> None:
+    """GET /v2/ answers 200 to an authenticated client."""
+    expect_status(client.request("GET", "/v2/"), 200)
+
+
+def test_blob_get(repo: Repo) -> None:
+    """GET of a pushed blob answers 200 with a Content-Length equal to the bytes sent."""
+    blob = content.random_blob()
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest)
+    expect_status(response, 200)
+    length = response.headers.get("Content-Length")
+    if length is not None and int(length) != len(response.content):
+        raise CheckFailed(f"Content-Length {length} but {len(response.content)} bytes sent")
+
+
+def test_blob_head(repo: Repo) -> None:
+    """HEAD of a pushed blob answers 200 with the blob's size as Content-Length and no body."""
+    blob = content.random_blob()
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest, "HEAD")
+    expect_status(response, 200)
+    assert response.headers.get("Content-Length") == str(len(blob.data)), (
+        f"HEAD Content-Length {response.headers.get('Content-Length')}, blob size {len(blob.data)}")
+    assert not response.content, "HEAD answered with a body"
+
+
+def test_blob_range_get(repo: Repo) -> None:
+    """A Range GET of a blob answers 206 with Content-Range and exactly those bytes."""
+    blob = content.random_blob(64)
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest, headers={"Range": "bytes=10-19"})
+    if response.status_code == 200:
+        unsupported("the registry ignores Range and sends the whole blob")
+    expect_status(response, 206)
+    assert response.headers.get("Content-Range") == "bytes 10-19/64", (
+        f"Content-Range {response.headers.get('Content-Range')!r}, expected 'bytes 10-19/64'")
+    assert response.content == blob.data[10:20], "the 206 body is not bytes 10-19 of the blob"
+
+
+def test_blob_range_unsatisfiable(repo: Repo) -> None:
+    """A Range that starts past the end of a blob answers 416."""
+    blob = content.random_blob(64)
+    repo.push_blob(blob)
+    response = repo.get_blob(blob.digest, headers={"Range": "bytes=100-200"}, stream=True)
+    if response.status_code == 200:
+        unsupported("the registry ignores Range and sends the whole blob")
+    expect_status(response, 416)
+
+
+def test_blob_missing(repo: Repo) -> None:
+    """GET of an unknown blob answers 404 BLOB_UNKNOWN, and HEAD answers 404."""
+    digest = Digest.from_bytes(content.random_blob().data)
+    expect_error(repo.get_blob(digest), 404, "BLOB_UNKNOWN")
+    expect_status(repo.get_blob(digest, "HEAD"), 404)
+
+
+def test_manifest_missing(repo: Repo) -> None:
+    """GET of an unknown tag or digest answers 404 MANIFEST_UNKNOWN, and HEAD answers 404."""
+    digest = Digest.from_bytes(content.random_blob().data)
+    for ref in ("no-such-tag-" + digest.hex[:8], str(digest)):
+        expect_error(repo.get_manifest(ref), 404, "MANIFEST_UNKNOWN")
+        expect_status(repo.get_manifest(ref, "HEAD"), 404)
+
+
+def test_error_bodies(repo: Repo) -> None:
+    """Every 4xx body is {"errors": [{"code", "message", ...}]} with a code the spec knows."""
+    digest = Digest.from_bytes(content.random_blob().data)
+    responses = [repo.get_blob(digest), repo.get_manifest(str(digest)),
+                 repo.put_manifest(content.Manifest(b"{", content.oci_manifest().media_type),
+                                   "broken")]
+    for response in responses:
+        if response.status_code < 400:
+            continue
+        try:
+            errors = json.loads(response.content)["errors"]
+            ok = isinstance(errors, list) and errors and all(
+                isinstance(e, dict) and e.get("code") in KNOWN_CODES
+                and isinstance(e.get("message"), str) for e in errors)
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            raise CheckFailed(f"{response.request.method} {response.request.path_url} -> "
+                              f"{response.status_code}: body is not a spec error structure: "
+                              f"{response.text[:200]!r}")

@@ -1,0 +1,119 @@
+"""Tags: created, moved, listed in order with pagination, validated, deleted."""
+
+from __future__ import annotations
+
+import re
+
+from conformance import content
+from conformance.expect import CheckFailed, expect_error, expect_header, expect_status
+from conformance.repo import Repo, unique_tag
+
+_LINK = re.compile(r"<([^>]+)>\s*;\s*rel=\"?next\"?")
+
+
+def _tag_several(repo: Repo, count: int) -> list[str]:
+    """Push one manifest under *count* new tags that share a random prefix; sorted."""
+    manifest = repo.push(content.oci_manifest())
+    prefix = unique_tag("p")
+    tags = [f"{prefix}-{letter}" for letter in "dbeac"[:count]]
+    for tag in tags:
+        expect_status(repo.put_manifest(manifest, tag), 201)
+    return sorted(tags)
+
+
+def test_tag_list(repo: Repo) -> None:
+    """GET tags/list names the repository and lists every tag pushed to it."""
+    tags = _tag_several(repo, 3)
+    response = repo.tags()
+    expect_status(response, 200)
+    body = response.json()
+    assert body.get("name") == repo.name, f"tag list names {body.get('name')!r}, not {repo.name!r}"
+    missing = set(tags) - set(body.get("tags") or [])
+    assert not missing, f"tags missing from the list: {sorted(missing)}"
+
+
+def test_tag_list_sorted(repo: Repo) -> None:
+    """The tag list is in lexical order."""
+    _tag_several(repo, 5)
+    listed = repo.tag_names()
+    assert listed == sorted(listed), f"tag list not sorted: {listed[:10]}"
+
+
+def test_tag_list_n(repo: Repo) -> None:
+    """?n=N returns at most N tags: the first N of the whole list."""
+    _tag_several(repo, 5)
+    full = sorted(repo.tag_names())
+    response = repo.tags({"n": "2"})
+    expect_status(response, 200)
+    page = response.json().get("tags") or []
+    assert page == full[:2], f"?n=2 returned {page[:10]}, expected {full[:2]}"
+
+
+def test_tag_list_last(repo: Repo) -> None:
+    """?last=T returns only tags after T, in order."""
+    tags = _tag_several(repo, 5)
+    response = repo.tags({"n": "2", "last": tags[1]})
+    expect_status(response, 200)
+    page = response.json().get("tags") or []
+    assert page and all(t > tags[1] for t in page) and page[0] <= tags[2], (
+        f"?n=2&last={tags[1]} returned {page[:10]}, expected tags after it starting <= {tags[2]}")
+
+
+def test_tag_list_link(repo: Repo) -> None:
+    """A partial page carries a Link header whose next page continues the list."""
+    _tag_several(repo, 5)
+    full = sorted(repo.tag_names())
+    first = repo.tags({"n": "2"})
+    expect_status(first, 200)
+    match = _LINK.search(expect_header(first, "Link"))
+    if match is None:
+        raise CheckFailed(f"Link header {first.headers['Link']!r} has no rel=next URL")
+    second = repo.client.request("GET", match.group(1))
+    expect_status(second, 200)
+    page = second.json().get("tags") or []
+    assert page == full[2:4], f"the Link page returned {page}, expected {full[2:4]}"
+
+
+def test_tag_overwrite(repo: Repo) -> None:
+    """PUT of another manifest under an existing tag moves the tag to it."""
+    tag = unique_tag("mv")
+    repo.push(content.oci_manifest(), tag)
+    second = repo.push(content.oci_manifest(), tag)
+    response = repo.get_manifest(tag, accept=second.media_type)
+    expect_status(response, 200)
+    assert response.content == second.data, "the tag still serves the first manifest"
+
+
+def test_tag_digest_agree(repo: Repo) -> None:
+    """The Docker-Content-Digest of a tag names a manifest with the same bytes."""
+    tag = unique_tag("ag")
+    manifest = repo.push(content.oci_manifest(), tag)
+    by_tag = repo.get_manifest(tag, accept=manifest.media_type)
+    expect_status(by_tag, 200)
+    digest = expect_header(by_tag, "Docker-Content-Digest")
+    by_digest = repo.get_manifest(digest, accept=manifest.media_type)
+    expect_status(by_digest, 200)
+    assert by_digest.content == by_tag.content, f"{tag} and {digest} serve different bytes"
+
+
+def test_tag_invalid(repo: Repo) -> None:
+    """PUT by a tag outside [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} is refused with 400 TAG_INVALID."""
+    manifest = content.oci_manifest()
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    for tag in ("-starts-with-dash", "a" * 129, ".dot"):
+        expect_error(repo.put_manifest(manifest, tag), 400, "TAG_INVALID")
+
+
+def test_tag_longest(repo: Repo) -> None:
+    """A tag of 128 characters, the longest the grammar allows, is accepted and listed."""
+    tag = "L" + unique_tag("x").replace("-", "_") * 12
+    tag = (tag + "_" * 128)[:128]
+    repo.push(content.oci_manifest(), tag)
+    assert tag in repo.tag_names(), "the 128-character tag is not in the tag list"
+
+
+def test_repository_unknown(repo: Repo) -> None:
+    """The tag list of a repository that does not exist answers 404 NAME_UNKNOWN."""
+    response = repo.client.request("GET", f"/v2/{repo.name}/{unique_tag('nx')}/tags/list")
+    expect_error(response, 404, "NAME_UNKNOWN")

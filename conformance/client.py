@@ -1,0 +1,190 @@
+"""The HTTP client the checks use: one registry, its credentials, and a record of exchanges.
+
+Every request a check makes is recorded (credentials masked) so the report can show the
+exchange that decided the check. Authentication follows the registry's challenge
+(Basic, or Bearer through the token realm) the way containers/image does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import requests
+
+MASK = "<masked>"
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_BODY_EXCERPT = 2048
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+class BrokenResponse(AssertionError):
+    """The registry sent fewer body bytes than it announced: a broken rule, not a check bug."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the checks run and how they authenticate."""
+
+    url: str
+    namespace: str = "conformance/test"
+    crossmount_namespace: str = "conformance/other"
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    verify: bool | str = True
+    name: str = "registry"
+    isolate: bool = False
+    """Give every check its own repositories under the namespaces (for registries we own)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never appear in a report."""
+        return tuple(s for s in (self.password, self.token) if s)
+
+
+@dataclass
+class Exchange:
+    """One request and its response, as shown in the report."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str
+    status: int
+    response_headers: dict[str, str]
+    response_body: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _excerpt(body: bytes | None) -> str:
+    if not body:
+        return ""
+    head = body[:_BODY_EXCERPT]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"<{len(body)} bytes of binary data>"
+    return text + (f"... ({len(body)} bytes)" if len(body) > _BODY_EXCERPT else "")
+
+
+def _masked(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        shown = MASK if key.lower() in _SECRET_HEADERS else value
+        for secret in secrets:
+            shown = shown.replace(secret, MASK)
+        out[key] = shown
+    return out
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Split ``Bearer realm="…",service="…"`` into the scheme and its parameters."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
+
+
+@dataclass
+class Client:
+    """Requests against one registry; records every exchange in :attr:`exchanges`."""
+
+    target: Target
+    exchanges: list[Exchange] = field(default_factory=list)
+    session: requests.Session = field(default_factory=requests.Session)
+    _authorization: str | None = None
+
+    def __post_init__(self) -> None:
+        self.session.verify = self.target.verify
+        self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+        if self.target.token:
+            self._authorization = f"Bearer {self.target.token}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a ``/v2/...`` path or a ``Location`` the registry returned."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.target.url.rstrip("/") + path
+
+    def request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+                data: bytes | None = None, params: Mapping[str, str] | None = None,
+                stream: bool = False) -> requests.Response:
+        """Send one request (re-sent once with credentials after a challenge) and record it.
+
+        With *stream* the body is not read (for answers whose framing may be broken).
+        """
+        def send() -> requests.Response:
+            return self._send(method, path, headers=headers, data=data, params=params,
+                              stream=stream)
+
+        response = send()
+        if response.status_code == 401 and self._authenticate(response):
+            response = send()
+        return response
+
+    def _send(self, method: str, path: str, *, headers: Mapping[str, str] | None,
+              data: bytes | None, params: Mapping[str, str] | None,
+              stream: bool) -> requests.Response:
+        sent = dict(headers or {})
+        if self._authorization:
+            sent["Authorization"] = self._authorization
+        response = self.session.request(method, self.url(path), headers=sent, data=data,
+                                        params=params, stream=True, timeout=30)
+        if stream:
+            response.close()
+            response._content = b""
+        else:
+            try:
+                response.content  # noqa: B018 - read the body now, inside the try
+            except requests.exceptions.ChunkedEncodingError as exc:
+                response.close()
+                raise BrokenResponse(f"{method} {response.request.path_url} -> "
+                                     f"{response.status_code}: body cut short ({exc})") from exc
+        self.record(response)
+        return response
+
+    def record(self, response: requests.Response) -> None:
+        """Keep *response* and its request (credentials masked) for the report."""
+        secrets = self.target.secrets
+        if self._authorization:
+            secrets = (*secrets, self._authorization.partition(" ")[2])
+        request = response.request
+        body = request.body if isinstance(request.body, bytes) else None
+        self.exchanges.append(Exchange(
+            method=str(request.method), url=str(request.url),
+            request_headers=_masked(request.headers, secrets), request_body=_excerpt(body),
+            status=response.status_code, response_headers=_masked(response.headers, secrets),
+            response_body=_excerpt(response.content) if request.method != "HEAD" else "",
+        ))
+
+    def _authenticate(self, response: requests.Response) -> bool:
+        """Answer a 401 challenge once; False when there is nothing new to try."""
+        if self._authorization and not self.target.username:
+            return False
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        user, password = self.target.username, self.target.password
+        new: str | None = None
+        if scheme == "basic" and user is not None:
+            new = requests.auth._basic_auth_str(user, password or "")
+        elif scheme == "bearer" and "realm" in params:
+            new = self._fetch_token(params, user, password)
+        else:
+            return False
+        if new == self._authorization:
+            return False
+        self._authorization = new
+        return True
+
+    def _fetch_token(self, params: dict[str, str], user: str | None,
+                     password: str | None) -> str | None:
+        query = {k: v for k, v in params.items() if k in {"service", "scope"}}
+        auth = (user, password or "") if user is not None else None
+        reply = self.session.get(params["realm"], params=query, auth=auth, timeout=30)
+        if reply.status_code != 200:
+            return None
+        body = reply.json()
+        token = body.get("token") or body.get("access_token")
+        return f"Bearer {token}" if token else None
