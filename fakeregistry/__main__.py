@@ -1,0 +1,89 @@
+"""``python -m fakeregistry serve``: run the fake registry until SIGINT/SIGTERM.
+
+The first stdout line is ``listening on http(s)://HOST:PORT`` (flushed), so scripts can
+start it with ``--port 0`` and read the address. Errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from fakeregistry.auth import AuthConfig
+from fakeregistry.faults import FaultRule
+from fakeregistry.profiles import PROFILES
+from fakeregistry.registry import Registry
+from fakeregistry.server import serve
+from harness.util.errors import HarnessError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fakeregistry",
+                                     description="An in-process OCI registry for tests.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="serve over HTTP(S) on loopback")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    run.add_argument("--storage", type=Path, help="keep content in this directory")
+    run.add_argument("--profile", default="spec", choices=sorted(PROFILES))
+    run.add_argument("--auth", default="none", choices=["none", "basic", "token"])
+    run.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
+                     help="a user allowed to push (repeatable)")
+    run.add_argument("--anonymous-pull", action="store_true",
+                     help="let clients without credentials pull")
+    run.add_argument("--tls", action="store_true", help="HTTPS with a generated CA")
+    run.add_argument("--record", type=Path, help="append the transcript as JSON lines")
+    run.add_argument("--fault", action="append", default=[], metavar="RULE",
+                     help="fault rule, e.g. method=PUT,path=/v2/*/manifests/*,status=503")
+    run.add_argument("--seed", type=int, default=0, help="seed of random fault choices")
+    return parser
+
+
+def _auth(args: argparse.Namespace) -> AuthConfig:
+    passwords: dict[str, str] = {}
+    for spec in args.user:
+        name, sep, password = spec.partition(":")
+        if not sep or not name:
+            raise HarnessError(f"--user {spec!r}: use NAME:PASSWORD")
+        passwords[name] = password
+    if args.auth != "none" and not passwords and not args.anonymous_pull:
+        raise HarnessError(f"--auth {args.auth} needs --user NAME:PASSWORD or --anonymous-pull")
+    return AuthConfig.with_passwords(args.auth, passwords, anonymous_pull=args.anonymous_pull)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    registry = Registry(args.profile, auth=_auth(args), storage_dir=args.storage,
+                        seed=args.seed, record=args.record)
+    for text in args.fault:
+        registry.faults.add(FaultRule.parse(text))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with serve(registry, args.host, args.port, tls=args.tls) as server:
+        print(f"listening on {server.url}", flush=True)
+        if server.ca_file is not None:
+            print(f"ca file {server.ca_file}", flush=True)
+        stop.wait()
+    registry.transcript.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _serve(args)
+    except (HarnessError, OSError) as exc:
+        print(f"fakeregistry: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Serve a registry to ``requests`` without a socket, through the ``responses`` library.
+
+One ``responses`` mock is shared by every active :func:`inprocess` block: it routes each
+request whose URL starts with a registered base URL to that registry's WSGI app and lets
+every other host pass through to the network. Request bodies given as generators or
+files are streamed into the app, and large response bodies stream back out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import responses
+from requests import PreparedRequest
+
+from fakeregistry.registry import Registry
+from harness.util.errors import HarnessError
+
+WSGIApp = Callable[[Any, Any], Iterable[bytes]]
+_EAGER_LIMIT = 1 << 20
+_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
+
+
+class _StreamingMock(responses.RequestsMock):
+    """``responses`` reads file bodies into memory first; keep them as streams instead."""
+
+    def _read_filelike_body(self, body: Any) -> Any:
+        return body
+
+
+class _Router:
+    """The one mock, and the callbacks of each base URL currently served through it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[str, list[responses.CallbackResponse]] = {}
+        self._mock: _StreamingMock | None = None
+
+    def add(self, base_url: str, app: WSGIApp) -> None:
+        with self._lock:
+            if base_url in self._routes:
+                raise InProcessError(f"{base_url} is already served in process")
+            if self._mock is None:
+                self._mock = _StreamingMock(assert_all_requests_are_fired=False)
+                self._mock.add_passthru(re.compile(".*"))
+                self._mock.start()
+            pattern = re.compile(re.escape(base_url) + r"(?:[/?].*)?")
+            callbacks = [responses.CallbackResponse(method, pattern, functools.partial(
+                call_wsgi, app)) for method in _METHODS]
+            for callback in callbacks:
+                self._mock.add(callback)
+            self._routes[base_url] = callbacks
+
+    def remove(self, base_url: str) -> None:
+        with self._lock:
+            assert self._mock is not None
+            for callback in self._routes.pop(base_url, []):
+                self._mock.remove(callback)
+            if not self._routes:
+                self._mock.stop(allow_assert=False)
+                self._mock = None
+
+
+class InProcessError(HarnessError):
+    """Two registries asked for the same base URL at once."""
+
+
+def call_wsgi(app: WSGIApp, request: PreparedRequest) -> tuple[int, dict[str, str], Any]:
+    """Run one prepared request through *app*; return (status, headers, body)."""
+    parts = urlsplit(str(request.url))
+    secure = parts.scheme == "https"
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": str(request.method),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(parts.path) or "/",
+        "QUERY_STRING": parts.query,
+        "SERVER_NAME": parts.hostname or "localhost",
+        "SERVER_PORT": str(parts.port or (443 if secure else 80)),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": parts.scheme,
+        "wsgi.input": _request_stream(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers.items():
+        key = name.upper().replace("-", "_")
+        if key in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
+            environ[key] = value
+        else:
+            environ[f"HTTP_{key}"] = value
+    if "CONTENT_LENGTH" not in environ:
+        # A generator body is sent chunked: the app reads until the stream ends.
+        environ["wsgi.input_terminated"] = True
+    captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], *_: object) -> None:
+        captured.append((status, headers))
+
+    chunks = app(environ, start_response)
+    status, headers = captured[0]
+    header_map: dict[str, str] = {}
+    for name, value in headers:
+        header_map[name] = f"{header_map[name]}, {value}" if name in header_map else value
+    length = int(header_map.get("Content-Length", "0") or 0)
+    if request.method == "HEAD" or length <= _EAGER_LIMIT:
+        # Small bodies are read now, so the transcript entry exists when the call returns.
+        try:
+            data = b"".join(chunks)
+        finally:
+            _close(chunks)
+        return int(status.split()[0]), header_map, data
+    return int(status.split()[0]), header_map, io.BufferedReader(_IterRaw(chunks), 1 << 20)
+
+
+def _close(chunks: Iterable[bytes]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+def _request_stream(body: object) -> io.RawIOBase | Any:
+    if body is None:
+        return io.BytesIO()
+    if isinstance(body, str):
+        return io.BytesIO(body.encode())
+    if isinstance(body, bytes | bytearray):
+        return io.BytesIO(bytes(body))
+    if hasattr(body, "read"):
+        return body
+    return io.BufferedReader(_IterRaw(iter(body)), 1 << 20)  # type: ignore[call-overload]
+
+
+class _IterRaw(io.RawIOBase):
+    """A raw stream over an iterable of byte chunks (closing it closes the iterable)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._source = chunks
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            _close(self._source)
+        super().close()
+
+
+_ROUTER = _Router()
+
+
+@contextlib.contextmanager
+def inprocess(registry: Registry, base_url: str = "http://registry.fake") -> Iterator[str]:
+    """Route ``requests`` traffic for *base_url* into *registry* while the block runs."""
+    base = base_url.rstrip("/")
+    _ROUTER.add(base, registry.wsgi_app)
+    try:
+        yield base
+    finally:
+        _ROUTER.remove(base)

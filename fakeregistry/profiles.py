@@ -1,0 +1,124 @@
+"""Behaviour profiles: switches that make the fake answer like a specific real registry.
+
+``spec`` is the OCI distribution spec v1.1 read strictly. The other presets reproduce
+what users meet in the field; each preset's ``quirk`` says what it is for, and
+docs/fakeregistry.md shows how each deviation was observed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.util.errors import HarnessError
+
+MountMode = Literal["spec", "disabled", "referenced"]
+MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One switch per observable deviation; the defaults are the spec."""
+
+    name: str = "spec"
+    quirk: str = "the OCI distribution spec v1.1, nothing more"
+    schema1: bool = True
+    """Accept schema1 manifests (distribution v3 and recent Docker Hub reject them)."""
+    delete: bool = True
+    """Manifest, tag and blob DELETE; off answers 405 UNSUPPORTED."""
+    mount: MountMode = "spec"
+    """spec: mount any blob readable in ``from``; disabled: always a new session (202);
+    referenced: mount only blobs a manifest in ``from`` references (ECR)."""
+    mount_without_from: Literal["session", "invalid"] = "session"
+    """``?mount=`` without ``from``: a normal session, or 400 (old Quay)."""
+    mount_unknown_from: Literal["session", "unauthorized"] = "session"
+    """``from`` naming a repository that does not exist: a session, or 401 (Harbor)."""
+    referrers: bool = True
+    tag_page_limit: int | None = None
+    """Largest page the tag list and catalog return, even when ``n`` asks for more."""
+    tags_sorted: bool = True
+    tags_paginate: bool = True
+    """Honour ``n``/``last`` on the tag list (distribution 2.8 ignores both)."""
+    chunk_min_length: int | None = None
+    """Advertised as ``OCI-Chunk-Min-Length`` on upload sessions."""
+    empty_tags_unknown: bool = False
+    """An existing repository without tags answers 404 NAME_UNKNOWN to a tag list."""
+    out_of_order_chunk_ok: bool = False
+    """Accept a chunk whose Content-Range does not start at the current offset."""
+    delete_by_tag: bool = True
+    """DELETE /manifests/<tag> removes the tag; off answers 400 DIGEST_INVALID (2.8)."""
+    accept_any_without_header: bool = True
+    """Serve any stored manifest type to a GET without ``Accept``; off applies the
+    distribution rule (an OCI manifest needs its type in ``Accept``)."""
+    manifest_size_limit: int = MANIFEST_SIZE_LIMIT
+
+    def replace(self, **changes: object) -> Profile:
+        """A copy with some switches changed (for tests and the CLI)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+SPEC = Profile()
+
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        SPEC,
+        Profile(
+            name="distribution-2.8",
+            quirk="Debian docker-registry 2.8.2 with schema1 enabled: unsorted tag list that "
+                  "ignores n/last, out-of-order chunks accepted, DELETE by tag refused "
+                  "with DIGEST_INVALID, no referrers API, strict Accept negotiation",
+            tags_sorted=False,
+            tags_paginate=False,
+            out_of_order_chunk_ok=True,
+            delete_by_tag=False,
+            referrers=False,
+            accept_any_without_header=False,
+        ),
+        Profile(
+            name="distribution-v3",
+            quirk="distribution v3: schema1 rejected, tag list sorted and paginated, "
+                  "referrers API absent",
+            schema1=False,
+            referrers=False,
+        ),
+        Profile(
+            name="ecr",
+            quirk="Amazon ECR: mounts only blobs a manifest references, tag pages of at "
+                  "most 1000, schema1 accepted",
+            mount="referenced",
+            tag_page_limit=1000,
+        ),
+        Profile(
+            name="quay",
+            quirk="older Quay: 400 on ?mount= without from, a repository without tags "
+                  "answers 404 NAME_UNKNOWN, schema1 accepted",
+            mount_without_from="invalid",
+            empty_tags_unknown=True,
+        ),
+        Profile(
+            name="harbor",
+            quirk="Harbor: 401 when mounting from a repository that does not exist, "
+                  "schema1 rejected",
+            mount_unknown_from="unauthorized",
+            schema1=False,
+        ),
+    )
+}
+
+
+def get_profile(profile: str | Profile) -> Profile:
+    """Resolve a preset name; an unknown name is an error listing the known ones."""
+    if isinstance(profile, Profile):
+        return profile
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise UnknownProfileError(
+            f"unknown registry profile {profile!r}; known: {', '.join(PROFILES)}"
+        ) from None
+
+
+class UnknownProfileError(HarnessError, ValueError):
+    """A profile name that is not a preset."""

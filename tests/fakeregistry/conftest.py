@@ -1,0 +1,22 @@
+"""Fixtures: an in-process registry per test, and a client for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from fakeregistry_helpers import Client
+
+from fakeregistry import Registry, inprocess
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def client(registry: Registry) -> Iterator[Client]:
+    with inprocess(registry) as url, requests.Session() as session:
+        yield Client(url, session)
