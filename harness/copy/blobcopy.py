@@ -1,0 +1,98 @@
+"""Copying one blob: read once from the source, verify, (de|re)compress, hash and hand to the
+destination, all in one streaming pass.
+
+The source bytes are hashed as they are read (a source that lies about a digest fails the
+copy); the destination hashes what it receives, so the new digest of a recompressed layer
+is known the moment its last byte is sent. Producing (read, hash, compress) runs in a
+:class:`~harness.copy.readahead.ReadAhead` thread while the destination consumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import BinaryIO, cast
+
+from harness.copy.readahead import CHUNK, ReadAhead
+from harness.copy.report import ProgressCallback
+from harness.model.compression import (
+    Algorithm,
+    algorithm_for_media_type,
+    compress,
+    decompress,
+    layer_media_type,
+)
+from harness.model.descriptor import Descriptor
+from harness.model.digest import DigestingReader
+from harness.transports.types import BlobInfo, ImageDestination, ImageSource
+from harness.util.errors import HarnessError
+
+
+def wanted_compression(layer: Descriptor, desired: Algorithm | None,
+                       docker_target: bool) -> Algorithm | None:
+    """The algorithm to recompress *layer* to, or None to copy its bytes unchanged.
+
+    *desired* is what the user or the destination asked for (None: keep); a Docker-format
+    target cannot carry zstd, so such a layer becomes gzip.
+    """
+    current = algorithm_for_media_type(layer.media_type)
+    target = desired
+    if target is None and docker_target and current is Algorithm.ZSTD:
+        target = Algorithm.GZIP
+    if target is None or target is current:
+        return None
+    return target
+
+
+class _Counting:
+    """Reports the bytes that pass through to a progress callback."""
+
+    def __init__(self, stream: ReadAhead, progress: ProgressCallback) -> None:
+        self._stream = stream
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._progress(len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descriptor,
+              target: Algorithm | None, *, level: int | None, progress: ProgressCallback,
+              is_config: bool = False, oci: bool = True) -> Descriptor:
+    """Copy one blob; return its descriptor as the destination now holds it.
+
+    *target* None copies the bytes as they are (and lets the destination reuse a blob it
+    already has); otherwise the blob is decompressed and compressed with *target*.
+    """
+    info = BlobInfo(digest=layer.digest, size=layer.size, media_type=layer.media_type)
+    if target is None:
+        reused = destination.try_reusing_blob(info)
+        if reused is not None:
+            progress(max(layer.size, 0))
+            return layer
+    stream, _size = source.get_blob(info)
+    verifier = DigestingReader(stream, expected=layer.digest)
+    produced = cast(BinaryIO, verifier)
+    if target is not None:
+        produced = decompress(produced)
+        if target is not Algorithm.NONE:
+            produced = compress(produced, target, level)
+        info = BlobInfo(media_type=layer.media_type)
+    try:
+        with ReadAhead(produced) as body:
+            stored = destination.put_blob(cast(BinaryIO, _Counting(body, progress)), info,
+                                          is_config)
+        while verifier.read(CHUNK):  # a decompressor may stop before trailing bytes
+            pass
+        verifier.verify()
+    finally:
+        stream.close()
+    if target is None:
+        return replace(layer, size=stored.size if stored.size >= 0 else layer.size)
+    if stored.digest is None:
+        raise HarnessError(f"{destination.reference}: no digest returned for a new blob")
+    return replace(layer, digest=stored.digest, size=stored.size,
+                   media_type=layer_media_type(target, oci=oci))

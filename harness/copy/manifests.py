@@ -1,0 +1,44 @@
+"""Which manifest types to try at a destination, in order (containers/image's
+``determineManifestConversion``).
+
+A forced type is the only candidate. Otherwise the source's own type comes first when the
+destination takes it (no conversion, the digest is kept), then Docker schema2, then
+schema1, then whatever else the destination takes. The copy engine tries them in order and
+moves to the next one when the destination rejects a manifest as MANIFEST_INVALID or
+TAG_INVALID.
+"""
+
+from __future__ import annotations
+
+from harness.model import mediatype
+from harness.util.errors import HarnessError
+
+PREFERRED = (mediatype.DOCKER_V2S2_MANIFEST, mediatype.DOCKER_V2S1_SIGNED_MANIFEST)
+FALLBACK_CODES = frozenset({"MANIFEST_INVALID", "TAG_INVALID"})
+
+
+def manifest_candidates(source_type: str, supported: list[str],
+                        forced: str | None = None) -> list[str]:
+    """The manifest types to try, best first; *supported* empty means "anything"."""
+    singles = [t for t in supported if t not in mediatype.INDEXES]
+    if forced is not None:
+        if supported and forced not in supported:
+            raise HarnessError(f"the destination does not accept {forced} manifests; it takes "
+                               f"{', '.join(singles)}")
+        return [forced]
+    if not supported:
+        return [source_type]
+    ordered = [source_type, *PREFERRED, *singles]
+    seen: list[str] = []
+    for candidate in ordered:
+        if candidate in singles and candidate not in seen:
+            seen.append(candidate)
+    if not seen:
+        raise HarnessError(f"the destination takes no single-image manifest type "
+                           f"({', '.join(supported)})")
+    return seen
+
+
+def is_fallback_error(exc: BaseException) -> bool:
+    """Whether a destination error means "try the next manifest type"."""
+    return getattr(exc, "code", None) in FALLBACK_CODES

@@ -1,0 +1,90 @@
+"""A stream read ahead by a background thread, so producing a blob (read, hash, compress)
+and consuming it (hash, send) run on two cores at once.
+
+hashlib, isal and zstandard release the GIL on large buffers, so the two threads really
+overlap. At most ``depth`` chunks wait in the queue: memory stays bounded whatever the
+blob's size.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+_END = b""
+
+
+class ReadAhead:
+    """Wraps a readable stream; ``read`` hands out what the thread already produced."""
+
+    def __init__(self, stream: BinaryIO, chunk: int = CHUNK, depth: int = 4) -> None:
+        self._stream = stream
+        self._chunk = chunk
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buffer = memoryview(b"")
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="readahead", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(self._chunk)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, which re-raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _next(self) -> bool:
+        """Refill the buffer; False at the end of the stream."""
+        if self._done:
+            return False
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if item == _END:
+            self._done = True
+            return False
+        self._buffer = memoryview(item)
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            parts = [bytes(self._buffer)]
+            self._buffer = memoryview(b"")
+            while self._next():
+                parts.append(bytes(self._buffer))
+            self._buffer = memoryview(b"")
+            return b"".join(parts)
+        if not self._buffer and not self._next():
+            return b""
+        out = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return bytes(out)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Stop the thread (it may be blocked on a full queue); the caller closes the source."""
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,205 @@
+"""The ``oci:DIR[:REF]`` transport: an OCI image layout folder (image-spec ``image-layout.md``).
+
+The folder holds ``oci-layout``, ``index.json`` and ``blobs/<alg>/<hex>``; an image is
+found through the ``org.opencontainers.image.ref.name`` annotation of its entry in
+``index.json``. Writing a reference that already exists moves the name to the new image
+(the old manifest stays, unnamed), as containers/image and umoci do.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from harness.model import gojson, mediatype
+from harness.model.digest import Digest
+from harness.model.transportref import parse_transport_reference
+from harness.transports import blobfiles
+from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.types import (
+    BlobInfo,
+    ImageDestination,
+    ImageReference,
+    ImageSource,
+    SystemContext,
+    Transport,
+)
+from harness.util.errors import HarnessError
+from harness.util.fs import atomic_write_bytes
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+class OCILayout:
+    """One layout folder: its blobs and its ``index.json``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.encoded
+
+    def read_index(self) -> dict[str, Any]:
+        path = self.root / "index.json"
+        try:
+            index: dict[str, Any] = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise HarnessError(f"{self.root} is not an OCI layout: no index.json") from None
+        except ValueError as exc:
+            raise HarnessError(f"{path}: invalid JSON: {exc}") from None
+        if not isinstance(index.get("manifests", []), list):
+            raise HarnessError(f"{path}: 'manifests' must be a list")
+        return index
+
+    def read_or_new_index(self) -> dict[str, Any]:
+        if (self.root / "index.json").exists():
+            return self.read_index()
+        return {"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX, "manifests": []}
+
+    def create(self) -> None:
+        """Make the folder a layout (idempotent); refuse a non-empty folder that is not one."""
+        if self.root.exists() and not (self.root / "oci-layout").exists() \
+                and any(self.root.iterdir()):
+            raise HarnessError(f"{self.root} is not empty and is not an OCI layout")
+        (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        if not (self.root / "oci-layout").exists():
+            atomic_write_bytes(self.root / "oci-layout", LAYOUT_FILE)
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        """The index entry named *ref*, or the only entry when *ref* is empty."""
+        manifests: list[dict[str, Any]] = self.read_index().get("manifests", [])
+        if not ref:
+            if len(manifests) != 1:
+                raise HarnessError(
+                    f"{self.root}: {len(manifests)} images in the layout; name one as oci:DIR:REF")
+            return manifests[0]
+        for entry in manifests:
+            if entry.get("annotations", {}).get(REF_NAME) == ref:
+                return entry
+        raise HarnessError(f"{self.root}: no image named {ref!r} in index.json")
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        return blobfiles.store_blob(stream, info, self.blob_path, self.root / "blobs")
+
+    def get_blob(self, digest: Digest) -> tuple[BinaryIO, int]:
+        return blobfiles.open_blob(self.blob_path(digest), digest)
+
+    def read_blob_bytes(self, digest: Digest) -> bytes:
+        stream, _ = self.get_blob(digest)
+        with stream:
+            return stream.read()
+
+
+def name_entry(index: dict[str, Any], entry: dict[str, Any], ref: str) -> None:
+    """Add *entry* to *index* under the name *ref*, taking the name from any other entry."""
+    kept = []
+    for old in index.get("manifests", []):
+        annotations = old.get("annotations", {})
+        if ref and annotations.get(REF_NAME) == ref:
+            continue
+        if not ref and old.get("digest") == entry["digest"] and REF_NAME not in annotations:
+            continue
+        kept.append(old)
+    if ref:
+        entry["annotations"] = {REF_NAME: ref}
+    index["manifests"] = [*kept, entry]
+
+
+class OCITransport(Transport):
+    name = "oci"
+
+    def parse_reference(self, reference: str) -> ImageReference:
+        parsed = parse_transport_reference(f"{self.name}:{reference}")
+        return OCIReference(parsed.path or "", parsed.image_name or "")
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        validate_path_scope(self.name, scope)
+
+
+class OCIReference(PathReference):
+    @property
+    def transport(self) -> Transport:
+        return TRANSPORT
+
+    def new_image_source(self, ctx: SystemContext) -> ImageSource:
+        return OCIImageSource(self, OCILayout(self.resolved), self.image)
+
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
+        return OCIImageDestination(self, OCILayout(self.resolved), self.image)
+
+
+class OCIImageSource(ImageSource):
+    """Reads the image named *image* in a layout (also used on extracted oci-archives)."""
+
+    def __init__(self, ref: ImageReference, layout: OCILayout, image: str) -> None:
+        self._ref = ref
+        self.layout = layout
+        self._entry = layout.resolve(image)
+
+    @property
+    def reference(self) -> ImageReference:
+        return self._ref
+
+    def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
+        if instance is not None:
+            data = self.layout.read_blob_bytes(instance)
+            media_type = json.loads(data).get("mediaType", mediatype.OCI_MANIFEST)
+            return data, str(media_type)
+        digest = Digest.parse(self._entry.get("digest", ""))
+        media_type = self._entry.get("mediaType") or mediatype.OCI_MANIFEST
+        return self.layout.read_blob_bytes(digest), str(media_type)
+
+    def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
+        if info.digest is None:
+            raise HarnessError("oci: a blob can only be read by digest")
+        return self.layout.get_blob(info.digest)
+
+
+class OCIImageDestination(ImageDestination):
+    """Writes blobs straight into the layout; ``index.json`` changes only at commit."""
+
+    def __init__(self, ref: ImageReference, layout: OCILayout, image: str) -> None:
+        self._ref = ref
+        self.layout = layout
+        self.image = image
+        layout.create()
+        self._entry: dict[str, Any] | None = None
+
+    @property
+    def reference(self) -> ImageReference:
+        return self._ref
+
+    def supported_manifest_mime_types(self) -> list[str]:
+        return [mediatype.OCI_MANIFEST, mediatype.OCI_INDEX]
+
+    def has_thread_safe_put_blob(self) -> bool:
+        return True
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
+        return self.layout.put_blob(stream, info)
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        if info.digest is None:
+            return None
+        return blobfiles.existing_blob(self.layout.blob_path(info.digest), info)
+
+    def put_manifest(self, manifest: bytes, mime_type: str,
+                     instance: Digest | None = None) -> None:
+        digest = Digest.from_bytes(manifest)
+        self.layout.put_blob(io.BytesIO(manifest), BlobInfo(digest=digest))
+        if instance is None:
+            self._entry = {"mediaType": mime_type, "digest": str(digest), "size": len(manifest)}
+
+    def commit(self) -> None:
+        if self._entry is None:
+            raise HarnessError("oci: commit without a manifest")
+        index = self.layout.read_or_new_index()
+        name_entry(index, self._entry, self.image)
+        atomic_write_bytes(self.layout.root / "index.json",
+                           gojson.dumps(index))
+
+
+TRANSPORT = OCITransport()

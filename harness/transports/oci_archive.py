@@ -1,0 +1,92 @@
+"""The ``oci-archive:FILE[:REF]`` transport: an OCI layout packed in a tar file.
+
+Like containers/image, the source extracts the archive to a temporary layout and reads it
+with the ``oci:`` code; the destination writes a temporary layout and packs it into the
+file at commit, replacing the file atomically (a failed copy leaves the old file).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from harness.model.transportref import parse_transport_reference
+from harness.transports.oci import OCIImageDestination, OCIImageSource, OCILayout
+from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.types import (
+    ImageDestination,
+    ImageReference,
+    ImageSource,
+    SystemContext,
+    Transport,
+)
+from harness.util.errors import HarnessError
+from harness.util.fs import atomic_writer
+
+
+class OCIArchiveTransport(Transport):
+    name = "oci-archive"
+
+    def parse_reference(self, reference: str) -> ImageReference:
+        parsed = parse_transport_reference(f"{self.name}:{reference}")
+        return OCIArchiveReference(parsed.path or "", parsed.image_name or "")
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        validate_path_scope(self.name, scope)
+
+
+class OCIArchiveReference(PathReference):
+    @property
+    def transport(self) -> Transport:
+        return TRANSPORT
+
+    def new_image_source(self, ctx: SystemContext) -> ImageSource:
+        return OCIArchiveImageSource(self)
+
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
+        return OCIArchiveImageDestination(self)
+
+
+def _extract(archive: Path, into: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(into, filter="data")
+    except FileNotFoundError:
+        raise HarnessError(f"oci-archive: {archive} does not exist") from None
+    except (tarfile.TarError, OSError) as exc:
+        raise HarnessError(f"oci-archive: cannot extract {archive}: {exc}") from None
+
+
+class OCIArchiveImageSource(OCIImageSource):
+    def __init__(self, ref: OCIArchiveReference) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="oci-archive-"))
+        try:
+            _extract(ref.resolved, self._tmp)
+            super().__init__(ref, OCILayout(self._tmp), ref.image)
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class OCIArchiveImageDestination(OCIImageDestination):
+    def __init__(self, ref: OCIArchiveReference) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="oci-archive-"))
+        self._archive = ref.resolved
+        super().__init__(ref, OCILayout(self._tmp / "layout"), ref.image)
+
+    def commit(self) -> None:
+        super().commit()
+        with atomic_writer(self._archive) as out, tarfile.open(fileobj=out, mode="w|") as tar:
+            for path in sorted(self.layout.root.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(self.layout.root)), recursive=False)
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+TRANSPORT = OCIArchiveTransport()

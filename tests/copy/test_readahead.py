@@ -1,0 +1,54 @@
+"""ReadAhead hands out exactly the stream's bytes, in order, and passes errors on."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.copy.readahead import ReadAhead
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=5000), chunk=st.integers(1, 700),
+       reads=st.lists(st.integers(1, 900), min_size=1, max_size=30))
+def test_reads_of_any_size_return_the_stream(data: bytes, chunk: int, reads: list[int]) -> None:
+    out = []
+    with ReadAhead(io.BytesIO(data), chunk=chunk, depth=2) as stream:
+        for size in reads:
+            out.append(stream.read(size))
+        out.append(stream.read())
+        assert stream.read(10) == b""
+    assert b"".join(out) == data
+
+
+class _Failing(io.RawIOBase):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self.calls += 1
+        if self.calls > 2:
+            raise OSError("disk on fire")
+        return b"x" * 10
+
+
+def test_producer_errors_reach_the_reader() -> None:
+    with ReadAhead(_Failing(), chunk=10) as stream:  # type: ignore[arg-type]
+        assert stream.read(10) == b"x" * 10
+        with pytest.raises(OSError, match="disk on fire"):
+            while stream.read(10):
+                pass
+
+
+def test_close_stops_a_producer_blocked_on_a_full_queue() -> None:
+    stream = ReadAhead(io.BytesIO(os.urandom(1 << 16)), chunk=16, depth=1)
+    stream.read(1)
+    stream.close()
+    assert not stream._thread.is_alive()

@@ -1,0 +1,150 @@
+"""Behaviour of the local transports' storage: naming in index.json, refusals, atomicity."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from harness.model import mediatype
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest, DigestMismatchError
+from harness.model.manifest import DockerManifest, OCIManifest
+from harness.transports.alltransports import parse_image_name
+from harness.transports.types import BlobInfo, SystemContext
+from harness.util.errors import HarnessError
+
+CTX = SystemContext()
+
+
+def _put(text: str, payload: bytes, *, docker: bool = False) -> bytes:
+    """Store an image whose only layer is *payload*; return its manifest."""
+    config = b'{"rootfs":{"type":"layers","diff_ids":["%s"]}}' % str(
+        Digest.from_bytes(payload)).encode()
+    config_desc = Descriptor(mediatype.OCI_CONFIG, Digest.from_bytes(config), len(config))
+    layer = Descriptor(mediatype.OCI_LAYER, Digest.from_bytes(payload), len(payload))
+    if docker:
+        config_desc = Descriptor(mediatype.DOCKER_CONFIG, config_desc.digest, len(config))
+        layer = Descriptor(mediatype.DOCKER_LAYER, layer.digest, layer.size)
+        manifest = DockerManifest(config_desc, [layer]).to_bytes()
+    else:
+        manifest = OCIManifest(config_desc, [layer]).to_bytes()
+    with parse_image_name(text).new_image_destination(CTX) as dest:
+        dest.put_blob(io.BytesIO(payload), BlobInfo(layer.digest, layer.size), False)
+        dest.put_blob(io.BytesIO(config), BlobInfo(), True)
+        dest.put_manifest(manifest, mediatype.DOCKER_V2S2_MANIFEST if docker
+                          else mediatype.OCI_MANIFEST)
+        dest.commit()
+    return manifest
+
+
+def _manifest(text: str) -> bytes:
+    with parse_image_name(text).new_image_source(CTX) as src:
+        return src.get_manifest()[0]
+
+
+def test_oci_writing_a_name_again_moves_it(tmp_path: Path) -> None:
+    first = _put(f"oci:{tmp_path}:v1", b"one")
+    second = _put(f"oci:{tmp_path}:v1", b"two")
+    _put(f"oci:{tmp_path}:other", b"three")
+    index = json.loads((tmp_path / "index.json").read_bytes())
+    names = [m.get("annotations", {}).get("org.opencontainers.image.ref.name")
+             for m in index["manifests"]]
+    assert names == ["v1", "other"]
+    assert _manifest(f"oci:{tmp_path}:v1") == second != first
+    assert (tmp_path / "blobs" / "sha256" / Digest.from_bytes(first).hex).exists()
+
+
+def test_oci_source_without_name_needs_a_single_image(tmp_path: Path) -> None:
+    manifest = _put(f"oci:{tmp_path}:a", b"one")
+    assert _manifest(f"oci:{tmp_path}") == manifest
+    _put(f"oci:{tmp_path}:b", b"two")
+    with pytest.raises(HarnessError, match="2 images in the layout"):
+        _manifest(f"oci:{tmp_path}")
+    with pytest.raises(HarnessError, match="no image named 'c'"):
+        _manifest(f"oci:{tmp_path}:c")
+
+
+def test_oci_refuses_a_foreign_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(HarnessError, match="not empty and is not an OCI layout"):
+        _put(f"oci:{tmp_path}:v1", b"x")
+
+
+def test_nothing_is_named_without_commit(tmp_path: Path) -> None:
+    _put(f"oci:{tmp_path}:v1", b"one")
+    before = (tmp_path / "index.json").read_bytes()
+    with parse_image_name(f"oci:{tmp_path}:v1").new_image_destination(CTX) as dest:
+        dest.put_manifest(b"{}", mediatype.OCI_MANIFEST)
+    assert (tmp_path / "index.json").read_bytes() == before
+
+
+def test_blob_with_wrong_digest_leaves_no_file(tmp_path: Path) -> None:
+    wrong = Digest.from_bytes(b"something else")
+    with parse_image_name(f"dir:{tmp_path}/d").new_image_destination(CTX) as dest, \
+            pytest.raises(DigestMismatchError):
+        dest.put_blob(io.BytesIO(b"content"), BlobInfo(wrong), False)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["version"]
+
+
+def test_dir_overwrites_a_dir_image_but_not_other_folders(tmp_path: Path) -> None:
+    _put(f"dir:{tmp_path}/d", b"one")
+    second = _put(f"dir:{tmp_path}/d", b"two")
+    assert _manifest(f"dir:{tmp_path}/d") == second
+    assert not (tmp_path / "d" / Digest.from_bytes(b"one").hex).exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep").write_text("precious")
+    with pytest.raises(HarnessError, match="does not hold a dir image"):
+        _put(f"dir:{tmp_path}/other", b"x")
+    assert (tmp_path / "other" / "keep").read_text() == "precious"
+
+
+def test_dir_detects_the_manifest_type(tmp_path: Path) -> None:
+    _put(f"dir:{tmp_path}/d", b"one", docker=True)
+    with parse_image_name(f"dir:{tmp_path}/d").new_image_source(CTX) as src:
+        assert src.get_manifest()[1] == mediatype.DOCKER_V2S2_MANIFEST
+
+
+def test_oci_archive_failure_keeps_the_old_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar"
+    manifest = _put(f"oci-archive:{archive}:v1", b"one")
+    with parse_image_name(f"oci-archive:{archive}:v1").new_image_destination(CTX) as dest:
+        dest.put_blob(io.BytesIO(b"half"), BlobInfo(), False)  # then no commit
+    assert _manifest(f"oci-archive:{archive}:v1") == manifest
+    with tarfile.open(archive) as tar:
+        assert {"oci-layout", "index.json"} <= set(tar.getnames())
+
+
+def test_docker_archive_layout_and_refusal_to_modify(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar"
+    manifest = _put(f"docker-archive:{archive}:example.com/app:v1", b"layer", docker=True)
+    with tarfile.open(archive) as tar:
+        index = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        names = set(tar.getnames())
+    parsed = DockerManifest.from_json(json.loads(manifest))
+    assert index == [{"Config": f"{parsed.config.digest.hex}.json",
+                      "RepoTags": ["example.com/app:v1"],
+                      "Layers": [f"{parsed.layers[0].digest.hex}.tar"]}]
+    assert names == {"manifest.json", index[0]["Config"], index[0]["Layers"][0]}
+    with pytest.raises(HarnessError, match="modifying an existing archive is not supported"):
+        _put(f"docker-archive:{archive}", b"again", docker=True)
+
+
+def test_docker_archive_source_serves_what_was_written(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar"
+    written = _put(f"docker-archive:{archive}:app:v1", b"layer bytes", docker=True)
+    layer = DockerManifest.from_json(json.loads(written)).layers[0]
+    for text in (f"docker-archive:{archive}", f"docker-archive:{archive}:app:v1",
+                 f"docker-archive:{archive}:@0"):
+        with parse_image_name(text).new_image_source(CTX) as src:
+            assert DockerManifest.from_json(json.loads(src.get_manifest()[0])).layers == [layer]
+            stream, size = src.get_blob(BlobInfo(layer.digest))
+            with stream:
+                assert (stream.read(), size) == (b"layer bytes", len(b"layer bytes"))
+    with pytest.raises(HarnessError, match="no image tagged 'other:v1'"):
+        parse_image_name(f"docker-archive:{archive}:other:v1").new_image_source(CTX)
+    with pytest.raises(HarnessError, match="no image @3"):
+        parse_image_name(f"docker-archive:{archive}:@3").new_image_source(CTX)
