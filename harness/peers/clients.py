@@ -1,0 +1,279 @@
+"""Run the real client tools (skopeo, buildah, the Docker CLI) against a registry.
+
+Every helper is isolated from the machine's configuration: it works in a folder the
+caller gives (its own policy.json accepting anything, an empty registries.conf, its own
+storage for buildah, its own Docker client config), so a test sees the same behaviour on
+any machine and leaves nothing behind. A failed command raises :class:`PeerCommandError`
+carrying stderr; callers that expect a failure pass ``check=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from harness.peers.launchers import RunningRegistry, require_executable
+from harness.util.errors import HarnessError
+
+RUN_TIMEOUT = 600.0
+_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+
+
+class PeerCommandError(HarnessError):
+    """A peer command exited non-zero; ``result`` holds its output."""
+
+    def __init__(self, result: PeerRun) -> None:
+        last = result.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
+        super().__init__(f"{shlex.join(result.args)} exited with {result.returncode}: "
+                         f"{last[0]}")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """What a peer command did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_peer(args: Sequence[str], *, env: Mapping[str, str] | None = None,
+             input_text: str | None = None, check: bool = True,
+             timeout: float = RUN_TIMEOUT) -> PeerRun:
+    """Run one command without a terminal; raise :class:`PeerCommandError` if it fails."""
+    completed = subprocess.run(list(args), check=False, capture_output=True, text=True,
+                               env=env,
+                               input=input_text, timeout=timeout,
+                               stdin=None if input_text is not None else subprocess.DEVNULL)
+    result = PeerRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
+    if check and result.returncode != 0:
+        raise PeerCommandError(result)
+    return result
+
+
+@dataclass(frozen=True)
+class ContainersConfig:
+    """containers/image configuration files of our own, so no system file is read."""
+
+    workdir: Path
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.policy.exists():
+            self.policy.write_text(json.dumps(_POLICY))
+            self.registries_conf.write_text("unqualified-search-registries = []\n")
+            self.tmpdir.mkdir(exist_ok=True)
+
+    @property
+    def policy(self) -> Path:
+        return self.workdir / "policy.json"
+
+    @property
+    def registries_conf(self) -> Path:
+        return self.workdir / "registries.conf"
+
+    @property
+    def tmpdir(self) -> Path:
+        return self.workdir / "tmp"
+
+    def cert_dir(self, ca_file: Path) -> Path:
+        """A folder holding only *ca_file* as ``ca.crt``: containers/image reads every
+        ``*.crt`` there as a CA and refuses a ``*.key`` without its ``*.cert``."""
+        directory = self.workdir / "certs"
+        directory.mkdir(exist_ok=True)
+        shutil.copyfile(ca_file, directory / "ca.crt")
+        return directory
+
+    def overrides(self) -> dict[str, str]:
+        """The environment variables that point the tools at these files."""
+        return {"CONTAINERS_REGISTRIES_CONF": str(self.registries_conf),
+                "TMPDIR": str(self.tmpdir)}
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.overrides()}
+
+    def registry_flags(self, registry: RunningRegistry | None, prefix: str = "") -> list[str]:
+        """TLS and credential flags for *registry* (``prefix`` "src-"/"dest-" for copy)."""
+        if registry is None:
+            return []
+        if registry.ca_file is not None:
+            flags = [f"--{prefix}cert-dir", str(self.cert_dir(registry.ca_file))]
+        else:
+            flags = [f"--{prefix}tls-verify=false"]
+        if registry.credentials is not None:
+            creds = registry.credentials
+            flags += [f"--{prefix}creds", f"{creds.username}:{creds.password}"]
+        return flags
+
+
+@dataclass
+class _ContainersTool:
+    """A containers/image tool: private configuration under *workdir*, and the TLS and
+    credential flags of ``registry`` for the references that point at a registry."""
+
+    workdir: Path
+    registry: RunningRegistry | None = None
+    peer: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        self.executable = require_executable(self.peer)
+        self.config = ContainersConfig(self.workdir)
+
+    def _registry_args(self, ref: str, prefix: str = "") -> list[str]:
+        if not ref.startswith("docker://"):
+            return []
+        return self.config.registry_flags(self.registry, prefix)
+
+
+@dataclass
+class Skopeo(_ContainersTool):
+    """``skopeo`` with its own policy; ``registry`` supplies TLS and credential flags."""
+
+    peer = "skopeo"
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.executable, "--policy", str(self.config.policy),
+                "--tmpdir", str(self.config.tmpdir), *args]
+
+    def run(self, *args: str, check: bool = True) -> PeerRun:
+        return run_peer(self.argv(*args), env=self.config.environment(), check=check)
+
+    def copy_args(self, src: str, dest: str, *extra: str) -> list[str]:
+        """The arguments of ``skopeo copy``, with registry flags on each docker:// side."""
+        flags = self._registry_args(src, "src-") + self._registry_args(dest, "dest-")
+        return ["copy", *flags, *extra, src, dest]
+
+    def copy(self, src: str, dest: str, *extra: str, check: bool = True) -> PeerRun:
+        return self.run(*self.copy_args(src, dest, *extra), check=check)
+
+    def inspect(self, ref: str, *extra: str) -> str:
+        """``skopeo inspect`` output: JSON text (``--raw`` gives the manifest bytes)."""
+        return self.run("inspect", *self._registry_args(ref), *extra, ref).stdout
+
+    def list_tags(self, ref: str) -> list[str]:
+        out = self.run("list-tags", *self._registry_args(ref), ref).stdout
+        tags: list[str] = json.loads(out)["Tags"]
+        return tags
+
+    def delete(self, ref: str, check: bool = True) -> PeerRun:
+        return self.run("delete", *self._registry_args(ref), ref, check=check)
+
+
+@dataclass
+class Buildah(_ContainersTool):
+    """``buildah`` on the vfs driver with a private store under *workdir*."""
+
+    peer = "buildah"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.root = self.workdir / "root"
+        self.runroot = self.workdir / "runroot"
+        self.storage_conf = self.workdir / "storage.conf"
+        if not self.storage_conf.exists():
+            self.storage_conf.write_text(
+                f'[storage]\ndriver = "vfs"\nrunroot = "{self.runroot}"\n'
+                f'graphroot = "{self.root}"\n')
+
+    def run(self, *args: str, check: bool = True) -> PeerRun:
+        env = {**self.config.environment(), "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+               "BUILDAH_ISOLATION": "chroot"}
+        argv = [self.executable, "--root", str(self.root), "--runroot", str(self.runroot),
+                "--storage-driver", "vfs", *args]
+        return run_peer(argv, env=env, check=check)
+
+    def _policy(self) -> list[str]:
+        return ["--signature-policy", str(self.config.policy)]
+
+    def from_image(self, image: str = "scratch") -> str:
+        """Create a working container; return its name."""
+        out = self.run("from", *self._policy(), *self._registry_args(image), image).stdout
+        return out.strip().splitlines()[-1]
+
+    def copy(self, container: str, source: Path, dest: str) -> None:
+        self.run("copy", container, str(source), dest)
+
+    def config_set(self, container: str, *flags: str) -> None:
+        """``buildah config FLAGS container``, e.g. ``--env A=1``, ``--cmd /bin/sh``."""
+        self.run("config", *flags, container)
+
+    def commit(self, container: str, dest: str, *extra: str) -> str:
+        """Commit to *dest* (a local name or a transport reference such as ``docker://``).
+
+        Returns the image ID for local storage; buildah prints none for other transports,
+        so the result is then "".
+        """
+        return self.run("commit", *self._policy(), *self._registry_args(dest), *extra,
+                        container, dest).stdout.strip()
+
+    def push(self, image: str, dest: str, *extra: str) -> PeerRun:
+        return self.run("push", *self._policy(), *self._registry_args(dest), *extra,
+                        image, dest)
+
+    def pull(self, ref: str, *extra: str) -> str:
+        out = self.run("pull", *self._policy(), *self._registry_args(ref), *extra,
+                       ref).stdout
+        return out.strip().splitlines()[-1]
+
+
+@dataclass
+class DockerCLI:
+    """The ``docker`` CLI with a private client config (logins never touch ~/.docker).
+
+    The engine trusts plain HTTP to 127.0.0.1 by default; a registry with its own CA
+    would need the CA in the engine's certs.d, which is machine state, so it is refused.
+    """
+
+    workdir: Path
+    registry: RunningRegistry | None = None
+
+    def __post_init__(self) -> None:
+        self.executable = require_executable("docker")
+        self.config_dir = self.workdir / "docker-config"
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        if self.registry is not None and self.registry.ca_file is not None:
+            raise HarnessError("DockerCLI cannot trust a registry CA without changing the "
+                               "engine's configuration; use a plain-HTTP loopback registry")
+
+    def run(self, *args: str, check: bool = True, input_text: str | None = None) -> PeerRun:
+        return run_peer([self.executable, "--config", str(self.config_dir), *args],
+                        check=check, input_text=input_text)
+
+    def login(self) -> None:
+        """Log in to the registry when it has credentials; a no-op otherwise."""
+        if self.registry is None or self.registry.credentials is None:
+            return
+        creds = self.registry.credentials
+        self.run("login", "--username", creds.username, "--password-stdin",
+                 self.registry.host, input_text=creds.password)
+
+    def pull(self, ref: str) -> PeerRun:
+        return self.run("pull", ref)
+
+    def push(self, ref: str) -> PeerRun:
+        return self.run("push", ref)
+
+    def tag(self, source: str, target: str) -> None:
+        self.run("tag", source, target)
+
+    def load(self, archive: Path) -> list[str]:
+        """``docker load``; return the names (or IDs) it reports as loaded."""
+        out = self.run("load", "--input", str(archive)).stdout
+        return [line.split(": ", 1)[1].strip() for line in out.splitlines()
+                if line.startswith("Loaded image")]
+
+    def run_container(self, image: str, *command: str) -> PeerRun:
+        """Run *command* in a throwaway container on the host network."""
+        return self.run("run", "--rm", "--network", "host", image, *command)
+
+    def remove_image(self, ref: str) -> None:
+        self.run("rmi", "--force", ref, check=False)
