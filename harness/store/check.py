@@ -36,10 +36,16 @@ def _layer_problems(store: Store, metadata: Metadata) -> Iterator[str]:
     for layer in metadata.layers.values():
         owner = f"layer {layer.id}"
         yield from _missing(owner, "parent layer", layer.parent, dict(metadata.layers))
-        yield from _blob_problems(store, layer.blob_digest, owner)
+        blob_problems = list(_blob_problems(store, layer.blob_digest, owner))
+        yield from blob_problems
         if layer.compression == "none" and layer.blob_digest != layer.diff_digest:
             yield (f"{owner}: uncompressed blob {layer.blob_digest} differs from its diff "
                    f"digest {layer.diff_digest}")
+        elif layer.compression != "none" and not blob_problems:
+            with store.open_layer_diff(layer) as diff:
+                actual, _ = digest_stream(diff)
+            if str(actual) != layer.diff_digest:
+                yield f"{owner}: uncompressed content hashes to {actual}, not {layer.diff_digest}"
 
 
 def _image_problems(store: Store, metadata: Metadata) -> Iterator[str]:

@@ -6,11 +6,18 @@ layer's parent exists, an image in use cannot go) live in :mod:`harness.store.st
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.model.digest import Digest
+
+
+def layer_id(parent: str | None, blob: Digest) -> str:
+    """A layer's ID: a hash of its parent's ID and its blob digest, so the same blob on
+    the same base is the same layer (reused, never stored twice; commits reproducible)."""
+    return hashlib.sha256(f"{parent or ''} {blob}".encode()).hexdigest()
 
 
 @dataclass

@@ -35,6 +35,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from harness.model.compression import decompress
 from harness.model.digest import Digest
 from harness.store.apply import apply_layer
 from harness.store.backend import Backend, DiskBackend, MemoryBackend
@@ -153,7 +154,7 @@ class Store:
     def open_layer_diff(self, layer: Layer) -> BinaryIO:
         """The layer's uncompressed tar as a stream."""
         stream, _ = self.backend.open_blob(layer.blob)
-        return stream
+        return stream if layer.compression == "none" else decompress(stream)
 
     # -- images -----------------------------------------------------------------------
 
@@ -178,10 +179,6 @@ class Store:
         """Record *new_layers* and *image* in one atomic write; names move to it.
 
         An image with the same ID gains the names and takes the new manifest."""
-        for layer in new_layers:
-            if layer.compression != "none":
-                raise StoreError(f"layer {layer.id}: the store keeps layers uncompressed, "
-                                 f"not {layer.compression}")
         for digest in (image.manifest_digest, image.config_digest,
                        *(x.blob_digest for x in new_layers)):
             if not self.backend.has_blob(Digest.parse(digest)):
