@@ -158,6 +158,9 @@ class DockerImageSource(ImageSource):
     def reference(self) -> DockerReference:
         return self._reference
 
+    def __enter__(self) -> DockerImageSource:
+        return self
+
     def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
         """The manifest, its digest checked; a generic Content-Type is replaced by the
         type its content shows (as containers/image's GuessMIMEType)."""
@@ -196,6 +199,9 @@ class DockerImageDestination(ImageDestination):
     @property
     def reference(self) -> DockerReference:
         return self._reference
+
+    def __enter__(self) -> DockerImageDestination:
+        return self
 
     def supported_manifest_mime_types(self) -> list[str]:
         return list(ALL_MANIFEST_TYPES)
