@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from fakeregistry.auth import AuthConfig
 from fakeregistry.faults import FaultRule
@@ -21,9 +22,16 @@ from fakeregistry.server import serve
 from harness.util.errors import HarnessError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"fakeregistry: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fakeregistry",
-                                     description="An in-process OCI registry for tests.")
+    parser = _Parser(prog="python -m fakeregistry",
+                     description="An in-process OCI registry for tests.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve over HTTP(S) on loopback")
     run.add_argument("--host", default="127.0.0.1")

@@ -54,14 +54,17 @@ class AuthConfig:
 
     @classmethod
     def with_passwords(cls, mode: AuthMode, passwords: Mapping[str, str], *,
-                       rounds: int = 4, **options: object) -> AuthConfig:
+                       readonly: frozenset[str] = frozenset(), anonymous_pull: bool = False,
+                       token_ttl: float = 300.0, rounds: int = 4) -> AuthConfig:
         """Hash plain passwords (cheap bcrypt rounds: these are test credentials)."""
         users = {name: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds)).decode()
                  for name, pw in passwords.items()}
-        return cls(mode=mode, users=users, **options)  # type: ignore[arg-type]
+        return cls(mode=mode, users=users, readonly=readonly, anonymous_pull=anonymous_pull,
+                   token_ttl=token_ttl)
 
     @classmethod
-    def from_htpasswd(cls, mode: AuthMode, path: Path, **options: object) -> AuthConfig:
+    def from_htpasswd(cls, mode: AuthMode, path: Path) -> AuthConfig:
+        """Users from an htpasswd file of bcrypt hashes (``htpasswd -B``)."""
         users: dict[str, str] = {}
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip() or line.startswith("#"):
@@ -70,7 +73,7 @@ class AuthConfig:
             if not sep or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
                 raise AuthConfigError(f"{path}:{number}: not a bcrypt htpasswd line")
             users[name] = hashed
-        return cls(mode=mode, users=users, **options)  # type: ignore[arg-type]
+        return cls(mode=mode, users=users)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,14 @@ class Profile:
     """Advertised as ``OCI-Chunk-Min-Length`` on upload sessions."""
     empty_tags_unknown: bool = False
     """An existing repository without tags answers 404 NAME_UNKNOWN to a tag list."""
-    out_of_order_chunk_ok: bool = False
-    """Accept a chunk whose Content-Range does not start at the current offset."""
+    chunk_ranges_checked: bool = True
+    """Check a PATCH's Content-Range (start = current offset, span = body length); off
+    appends every chunk whatever its Content-Range says (distribution 2.8)."""
+    monolithic_post: bool = True
+    """``POST ?digest=`` with a body stores the blob (201); off opens a session and
+    drops the body (202), as distribution 2.8 does."""
+    oversize_manifest_invalid: bool = False
+    """A manifest over the size limit is 400 MANIFEST_INVALID instead of 413."""
     delete_by_tag: bool = True
     """DELETE /manifests/<tag> removes the tag; off answers 400 DIGEST_INVALID (2.8)."""
     accept_any_without_header: bool = True
@@ -67,11 +73,16 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="distribution-2.8",
             quirk="Debian docker-registry 2.8.2 with schema1 enabled: unsorted tag list that "
-                  "ignores n/last, out-of-order chunks accepted, DELETE by tag refused "
-                  "with DIGEST_INVALID, no referrers API, strict Accept negotiation",
+                  "ignores n/last, Content-Range of chunks ignored, monolithic POST opens "
+                  "a session, DELETE by tag refused with DIGEST_INVALID, a repository "
+                  "without tags is NAME_UNKNOWN, oversize manifests MANIFEST_INVALID, no "
+                  "referrers API, OCI manifests only for clients that Accept them",
             tags_sorted=False,
             tags_paginate=False,
-            out_of_order_chunk_ok=True,
+            chunk_ranges_checked=False,
+            monolithic_post=False,
+            empty_tags_unknown=True,
+            oversize_manifest_invalid=True,
             delete_by_tag=False,
             referrers=False,
             accept_any_without_header=False,

@@ -337,7 +337,7 @@ class Registry:
         by_digest = _parse_digest(reference) if ":" in reference else None
         if by_digest is None:
             _check_tag(reference)
-        data = _read_limited(request, self.profile.manifest_size_limit)
+        data = self._read_manifest_body(request)
         parsed = manifests.inspect(data, request.headers.get("Content-Type"),
                                    by_digest.algorithm if by_digest else "sha256",
                                    schema1_allowed=self.profile.schema1)
@@ -368,6 +368,18 @@ class Registry:
         if parsed.subject is not None:
             response.headers["OCI-Subject"] = str(parsed.subject)
         return response
+
+    def _read_manifest_body(self, request: Request) -> bytes:
+        limit = self.profile.manifest_size_limit
+        data = b""
+        if request.content_length is None or request.content_length <= limit:
+            data = request.stream.read(limit + 1)
+        if len(data) <= limit and (request.content_length or 0) <= limit:
+            return data
+        message = f"manifest is larger than {limit} bytes"
+        if self.profile.oversize_manifest_invalid:
+            raise RegistryError("MANIFEST_INVALID", message)
+        raise RegistryError("SIZE_INVALID", message, status=413)
 
     def delete_manifest(self, request: Request, params: dict[str, str]) -> Response:
         self._require_delete()
@@ -453,7 +465,7 @@ class Registry:
                 return mounted
         digest_text = request.args.get("digest")
         upload = Upload(name, self.blobs.new_upload())
-        if digest_text is not None:
+        if digest_text is not None and self.profile.monolithic_post:
             digest = _parse_digest(digest_text)
             try:
                 _copy_body(request, upload.buffer)
@@ -529,11 +541,11 @@ class Registry:
     def _append(self, request: Request, upload: Upload) -> None:
         """Write a PATCH/PUT body at the session's offset, checking Content-Range."""
         header = request.headers.get("Content-Range")
-        if header is None:
+        if header is None or not self.profile.chunk_ranges_checked:
             _copy_body(request, upload.buffer)
             return
         start, end = _parse_content_range(header)
-        if start != upload.buffer.size and not self.profile.out_of_order_chunk_ok:
+        if start != upload.buffer.size:
             raise RegistryError("RANGE_INVALID", f"chunk starts at {start}, but the upload "
                                 f"has {upload.buffer.size} bytes",
                                 headers={"Range": f"0-{max(upload.buffer.size - 1, 0)}"})
@@ -644,15 +656,6 @@ def _copy_body(request: Request, buffer: UploadBuffer) -> int:
     return written
 
 
-def _read_limited(request: Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise RegistryError("SIZE_INVALID", f"manifest is larger than {limit} bytes",
-                            status=413)
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise RegistryError("SIZE_INVALID", f"manifest is larger than {limit} bytes",
-                            status=413)
-    return data
 
 
 def _drain(request: Request) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 import requests
 
@@ -19,12 +20,17 @@ class Client:
     session: requests.Session
 
     def request(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        return self.session.request(method, self.url + path, **kwargs)  # type: ignore[arg-type]
+        """*path* may be absolute (distribution answers absolute Locations)."""
+        url = urljoin(self.url + "/", path)
+        return self.session.request(method, url, **kwargs)  # type: ignore[arg-type]
 
     def push_blob(self, repo: str, data: bytes) -> Digest:
         digest = Digest.from_bytes(data)
         response = self.request("POST", f"/v2/{repo}/blobs/uploads/",
                                 params={"digest": str(digest)}, data=data)
+        if response.status_code == 202:  # distribution 2.8 opens a session instead
+            response = self.request("PUT", response.headers["Location"],
+                                    params={"digest": str(digest)}, data=data)
         assert response.status_code == 201, response.text
         return digest
 

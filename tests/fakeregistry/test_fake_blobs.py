@@ -80,12 +80,17 @@ def test_out_of_order_chunk_is_range_invalid(client: Client) -> None:
     assert error_code(response) == "RANGE_INVALID"
 
 
-def test_out_of_order_chunk_accepted_by_distribution_28_profile() -> None:
+def test_distribution_28_ignores_content_range_and_monolithic_post() -> None:
     with inprocess(Registry(PROFILES["distribution-2.8"])) as url:
         location = requests.post(f"{url}/v2/a/blobs/uploads/").headers["Location"]
         response = requests.patch(url + location, data=b"x" * 10,
-                                  headers={"Content-Range": "5-14"})
+                                  headers={"Content-Range": "5-24"})
         assert response.status_code == 202
+        assert response.headers["Range"] == "0-9"
+        mono = requests.post(f"{url}/v2/a/blobs/uploads/", params={"digest": str(DIGEST)},
+                             data=DATA)
+        assert mono.status_code == 202
+        assert requests.head(f"{url}/v2/a/blobs/{DIGEST}").status_code == 404
 
 
 def test_chunk_length_disagreeing_with_content_range_is_size_invalid(client: Client) -> None:

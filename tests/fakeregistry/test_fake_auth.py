@@ -1,0 +1,146 @@
+"""Auth: Basic with htpasswd bcrypt, Bearer tokens with scopes and expiry, anonymous pull."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+import requests
+from fakeregistry_helpers import Client, error_code
+
+from fakeregistry import AuthConfig, Registry, inprocess
+from fakeregistry.auth import AuthConfigError, AuthMode
+from harness.model.digest import Digest
+
+USERS = {"alice": "secret", "reader": "readonly"}
+
+
+def _registry(mode: AuthMode, anonymous_pull: bool = False,
+              token_ttl: float = 300.0) -> Registry:
+    auth = AuthConfig.with_passwords(mode, USERS, readonly=frozenset({"reader"}),
+                                     anonymous_pull=anonymous_pull, token_ttl=token_ttl)
+    return Registry(auth=auth)
+
+
+@pytest.fixture
+def basic() -> Iterator[str]:
+    with inprocess(_registry("basic"), "http://basic.fake") as url:
+        yield url
+
+
+@pytest.fixture
+def token_url() -> Iterator[str]:
+    with inprocess(_registry("token", token_ttl=60.0), "http://token.fake") as url:
+        yield url
+
+
+def test_basic_challenge_and_access(basic: str) -> None:
+    response = requests.get(f"{basic}/v2/")
+    assert response.status_code == 401
+    assert error_code(response) == "UNAUTHORIZED"
+    assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert requests.get(f"{basic}/v2/", auth=("alice", "wrong")).status_code == 401
+    session = requests.Session()
+    session.auth = ("alice", "secret")
+    Client(basic, session).push_blob("a", b"x")
+    reader = requests.Session()
+    reader.auth = ("reader", "readonly")
+    digest = Digest.from_bytes(b"x")
+    assert reader.get(f"{basic}/v2/a/blobs/{digest}").content == b"x"
+    denied = reader.post(f"{basic}/v2/a/blobs/uploads/")
+    assert denied.status_code == 403
+    assert error_code(denied) == "DENIED"
+
+
+def test_htpasswd_file(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$")
+    path = tmp_path / "htpasswd"
+    path.write_text(f"# users\nbob:{hashed}\n")
+    with inprocess(Registry(auth=AuthConfig.from_htpasswd("basic", path))) as url:
+        assert requests.get(f"{url}/v2/", auth=("bob", "pw")).status_code == 200
+        assert requests.get(f"{url}/v2/", auth=("bob", "no")).status_code == 401
+    path.write_text("bob:plaintext\n")
+    with pytest.raises(AuthConfigError, match="htpasswd:1"):
+        AuthConfig.from_htpasswd("basic", path)
+
+
+def _token(url: str, scope: str, auth: tuple[str, str] | None = None) -> str:
+    response = requests.get(f"{url}/token", params={"service": "fakeregistry", "scope": scope},
+                            auth=auth)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token"] == body["access_token"]
+    token: str = body["token"]
+    return token
+
+
+def test_token_flow(token_url: str) -> None:
+    challenge = requests.post(f"{token_url}/v2/a/blobs/uploads/")
+    assert challenge.status_code == 401
+    header = challenge.headers["WWW-Authenticate"]
+    assert header == (f'Bearer realm="{token_url}/token",service="fakeregistry",'
+                      'scope="repository:a:push"')
+    token = _token(token_url, "repository:a:pull,push", ("alice", "secret"))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.post(f"{token_url}/v2/a/blobs/uploads/", headers=bearer).status_code == 202
+    other = requests.post(f"{token_url}/v2/b/blobs/uploads/", headers=bearer)
+    assert other.status_code == 403
+    assert error_code(other) == "DENIED"
+    assert requests.delete(f"{token_url}/v2/a/manifests/v1", headers=bearer).status_code == 403
+
+
+def test_reader_token_lacks_push(token_url: str) -> None:
+    token = _token(token_url, "repository:a:pull,push", ("reader", "readonly"))
+    response = requests.post(f"{token_url}/v2/a/blobs/uploads/",
+                             headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+
+
+def test_bad_credentials_at_the_token_endpoint(token_url: str) -> None:
+    response = requests.get(f"{token_url}/token", params={"scope": "repository:a:pull"},
+                            auth=("alice", "nope"))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b", ""])
+def test_forged_tokens_are_unauthorized(token_url: str, token: str) -> None:
+    response = requests.get(f"{token_url}/v2/a/tags/list",
+                            headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_tampered_token_is_unauthorized(token_url: str) -> None:
+    token = _token(token_url, "repository:a:pull", ("alice", "secret"))
+    payload, signature = token.split(".")
+    forged = f"{payload[:-2]}AA.{signature}"
+    response = requests.get(f"{token_url}/v2/a/tags/list",
+                            headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_expired_token_is_unauthorized() -> None:
+    with inprocess(_registry("token", token_ttl=0.0), "http://expired.fake") as url:
+        token = _token(url, "repository:a:pull", ("alice", "secret"))
+        time.sleep(0.01)
+        response = requests.get(f"{url}/v2/", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_anonymous_pull() -> None:
+    with inprocess(_registry("token", anonymous_pull=True), "http://anon.fake") as url:
+        token = _token(url, "repository:a:pull,push")
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(f"{url}/v2/a/tags/list", headers=bearer).status_code == 404
+        assert requests.post(f"{url}/v2/a/blobs/uploads/", headers=bearer).status_code == 403
+    with inprocess(_registry("basic", anonymous_pull=True), "http://anon.fake") as url:
+        assert requests.get(f"{url}/v2/a/tags/list").status_code == 404  # reached the repo
+        assert requests.post(f"{url}/v2/a/blobs/uploads/").status_code == 401
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(AuthConfigError, match="unknown auth mode"):
+        AuthConfig(mode="digest")  # type: ignore[arg-type]

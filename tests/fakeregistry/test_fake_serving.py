@@ -1,0 +1,116 @@
+"""Ways to run it: in process (responses), over HTTP(S), and the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from fakeregistry_helpers import Client
+
+from fakeregistry import Registry, inprocess, serve
+from fakeregistry.inprocess import InProcessError
+from harness.model.digest import Digest
+
+BIG = os.urandom(3 << 20)
+
+
+def test_other_hosts_pass_through_while_in_process() -> None:
+    with serve(Registry()) as server, inprocess(Registry()) as url:
+        assert requests.get(f"{url}/v2/").status_code == 200
+        real = requests.get(f"{server.url}/v2/")
+        assert real.status_code == 200
+        assert "Werkzeug" in real.headers["Server"]  # really went over the socket
+
+
+def test_two_registries_in_process_at_once() -> None:
+    first, second = Registry(), Registry()
+    with inprocess(first, "http://one.fake") as one, inprocess(second, "http://two.fake") as two:
+        Client(one, requests.Session()).push_blob("a", b"x")
+        assert requests.head(f"{one}/v2/a/blobs/{Digest.from_bytes(b'x')}").status_code == 200
+        assert requests.head(f"{two}/v2/a/blobs/{Digest.from_bytes(b'x')}").status_code == 404
+    with pytest.raises(requests.ConnectionError):
+        requests.get("http://one.fake/v2/", timeout=2)
+
+
+def test_same_base_url_twice_is_an_error() -> None:
+    with inprocess(Registry()), pytest.raises(InProcessError), inprocess(Registry()):
+        pass
+
+
+def _push_and_fetch(url: str, verify: str | bool = True) -> None:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override session.verify
+    session.verify = verify
+    client = Client(url, session)
+    location = client.request("POST", "/v2/big/blobs/uploads/").headers["Location"]
+    chunks = (BIG[i:i + 65536] for i in range(0, len(BIG), 65536))
+    assert client.request("PATCH", location, data=chunks).status_code == 202  # chunked TE
+    digest = Digest.from_bytes(BIG)
+    assert client.request("PUT", location, params={"digest": str(digest)}).status_code == 201
+    got = client.request("GET", f"/v2/big/blobs/{digest}", stream=True)
+    assert b"".join(got.iter_content(1 << 16)) == BIG
+
+
+def test_large_streamed_blob_in_process() -> None:
+    with inprocess(Registry()) as url:
+        _push_and_fetch(url)
+
+
+def test_large_streamed_blob_over_http_with_chunked_encoding() -> None:
+    registry = Registry()
+    with serve(registry) as server:
+        assert server.url == f"http://{server.host}"
+        _push_and_fetch(server.url)
+    patch = registry.transcript.requests(method="PATCH")[0]
+    assert patch.request_headers["Transfer-Encoding"] == "chunked"
+    assert patch.request_bytes == len(BIG)
+
+
+def test_https_with_the_generated_ca() -> None:
+    with serve(Registry(), tls=True) as server:
+        assert server.url.startswith("https://")
+        assert server.ca_file is not None
+        _push_and_fetch(server.url, verify=str(server.ca_file))
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{server.url}/v2/")
+
+
+def test_cli_serves_records_and_stops_on_sigterm(tmp_path: Path) -> None:
+    record = tmp_path / "transcript.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakeregistry", "serve", "--port", "0", "--storage",
+         str(tmp_path / "store"), "--record", str(record), "--fault",
+         "path=/v2/broken/*,status=503"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:")
+        url = line.removeprefix("listening on ")
+        Client(url, requests.Session()).push_blob("kept", b"content")
+        assert requests.get(f"{url}/v2/broken/tags/list").status_code == 503
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert len(record.read_text().splitlines()) == 2
+    # The storage directory outlives the process.
+    again = Registry(storage_dir=tmp_path / "store")
+    with inprocess(again) as url:
+        digest = Digest.from_bytes(b"content")
+        assert requests.get(f"{url}/v2/kept/blobs/{digest}").content == b"content"
+
+
+@pytest.mark.parametrize("args", [["--profile", "nope"], ["--auth", "basic"],
+                                  ["--auth", "basic", "--user", "nopassword"],
+                                  ["--fault", "colour=blue"]])
+def test_cli_errors_are_one_line(args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "fakeregistry", "serve", *args],
+                            check=False, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
