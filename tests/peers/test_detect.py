@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from harness.peers import detect
+
+ROOT = Path(__file__).resolve().parents[2]
+_NO_PEERS_RUN = "OCI_HARNESS_NO_PEERS_RUN"
 
 
 def test_missing_peer_reason_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,3 +57,26 @@ def test_requires_peer_marker_skips_or_fails(pytester: pytest.Pytester,
 @pytest.mark.requires_peer("gzip")
 def test_present_peer_runs() -> None:
     assert detect.missing_reason("gzip") is None
+
+
+def test_without_peers_every_peer_test_skips_with_its_reason(tmp_path: Path) -> None:
+    """The machine-without-peers run: this folder's tests pass or skip, none fail."""
+    if os.environ.get(_NO_PEERS_RUN):
+        pytest.skip("already inside the run without peers")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("sh", "true", "sha256sum", "ldd"):  # base system only, no peer
+        found = shutil.which(tool)
+        assert found is not None
+        (bindir / tool).symlink_to(found)
+    env = {**os.environ, "PATH": str(bindir), _NO_PEERS_RUN: "1",
+           "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    env.pop(detect.REQUIRE_ENV, None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:xdist",
+                             str(Path(__file__).parent)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "docker-registry not installed: apt-get install docker-registry" in result.stdout
+    assert "skopeo not installed: apt-get install skopeo" in result.stdout
+    assert "docker not installed" in result.stdout
+    assert " skipped" in result.stdout.splitlines()[-1]
