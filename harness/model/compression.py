@@ -59,6 +59,7 @@ _MEDIA_TYPE_ALGORITHMS: dict[str, Algorithm] = {
     **{media_type: algorithm for (algorithm, _), media_type in _LAYER_TYPES.items()},
     mediatype.OCI_LAYER_NONDISTRIBUTABLE: Algorithm.NONE,
     mediatype.OCI_LAYER_NONDISTRIBUTABLE_GZIP: Algorithm.GZIP,
+    mediatype.DOCKER_FOREIGN_LAYER: Algorithm.NONE,
     mediatype.DOCKER_FOREIGN_LAYER_GZIP: Algorithm.GZIP,
 }
 

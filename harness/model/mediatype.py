@@ -21,6 +21,7 @@ DOCKER_MANIFEST_LIST: Final = "application/vnd.docker.distribution.manifest.list
 DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 DOCKER_FOREIGN_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 DOCKER_V2S1_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v1+json"
