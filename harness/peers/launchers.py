@@ -94,7 +94,9 @@ class RunningRegistry:
 class Launcher(Protocol):
     """Starts one registry; leaving the context stops it and removes what it wrote."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """A short label for reports: "distribution", "url"..."""
 
     def start(self) -> AbstractContextManager[RunningRegistry]: ...
 
