@@ -22,9 +22,13 @@ from harness.util.tls import make_tls_files
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """The transcript is the request log; keep stderr clean."""
+    """The transcript is the request log; keep stderr clean (clients that probe HTTPS
+    first, like containers/image with tls-verify=false, would fill it with errors)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log_error(self, format: str, *args: object) -> None:
         pass
 
 
