@@ -23,12 +23,17 @@ _SKIP_PIECE = 1024 * 1024
 
 class BlobReader(io.RawIOBase):
     """The blob's bytes: reopened from the current offset after a break, and verified
-    against *digest* when the end is reached."""
+    against *digest* when the end is reached.
+
+    An end before *size* (when known, from the manifest) is a break too: a proxy may cut a
+    body and its Content-Length alike.
+    """
 
     def __init__(self, client: RegistryClient, digest: Digest,
-                 response: requests.Response) -> None:
+                 response: requests.Response, size: int = -1) -> None:
         self._client = client
         self._digest = digest
+        self._size = size
         self._response = response
         self._digester = Digester(digest.algorithm)
         self._attempt = 0
@@ -42,6 +47,9 @@ class BlobReader(io.RawIOBase):
                 data = self._response.raw.read(len(buffer), decode_content=False)
             except _READ_FAILURES as exc:
                 self._reopen(exc)
+                continue
+            if not data and 0 <= self._digester.size < self._size:
+                self._reopen(EOFError(f"body ended before byte {self._size}"))
                 continue
             if not data:
                 actual = self._digester.digest()
@@ -78,9 +86,12 @@ class BlobReader(io.RawIOBase):
         super().close()
 
 
-def open_blob(client: RegistryClient, digest: Digest) -> tuple[io.BufferedReader, int]:
-    """A buffered, resuming, verifying stream of the blob and its size (-1 if unknown)."""
+def open_blob(client: RegistryClient, digest: Digest,
+              size: int = -1) -> tuple[io.BufferedReader, int]:
+    """A buffered, resuming, verifying stream of the blob and its size (-1 if unknown);
+    *size* is the size the manifest gives, if any."""
     response = client.get_blob(digest)
     length = response.headers.get("Content-Length", "")
-    return (io.BufferedReader(BlobReader(client, digest, response), _SKIP_PIECE),
-            int(length) if length.isdigit() else -1)
+    announced = int(length) if length.isdigit() else -1
+    return (io.BufferedReader(BlobReader(client, digest, response, size), _SKIP_PIECE),
+            size if size >= 0 else announced)

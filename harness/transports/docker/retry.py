@@ -22,9 +22,11 @@ def is_transient_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-# Failures of the connection itself (refused, reset, truncated body, timed out).
+# Failures of the connection itself (refused, reset, truncated body, timed out). The
+# builtin ConnectionError is what a socket reset raises below requests' own wrapping.
 TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
     requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    ConnectionError,
 )
 
 

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import ssl
+import warnings
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from harness.transports.types import SystemContext
@@ -72,6 +74,9 @@ def new_session(ctx: SystemContext) -> requests.Session:
     session.headers.update({"User-Agent": ctx.user_agent,
                             "Docker-Distribution-API-Version": "registry/2.0"})
     session.verify = ctx.tls_verify
+    if not ctx.tls_verify:
+        # The user turned verification off on purpose: no warning on every request.
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     adapter = _ContextAdapter(ssl_context(ctx) if ctx.tls_verify else None)
     session.mount("https://", adapter)
     session.mount("http://", _ContextAdapter(None))

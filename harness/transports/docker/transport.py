@@ -178,7 +178,7 @@ class DockerImageSource(ImageSource):
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("docker: a blob can only be read by digest")
-        stream, size = open_blob(self._client, info.digest)
+        stream, size = open_blob(self._client, info.digest, info.size)
         BLOB_LOCATIONS.record(info.digest, self._client.registry, self._client.repository)
         return stream, size
 

@@ -1,5 +1,5 @@
-"""Test helpers for the docker:// transport: the mocked registry's address, and a stateful
-upload endpoint on top of ``responses`` with faults to inject.
+"""Test helpers for the docker:// transport: the mocked registry's address, a one-layer
+image pusher, and a stateful upload endpoint on top of ``responses`` with faults to inject.
 
 Only what the upload tests need: sessions, streamed and chunked PATCH (checking
 Content-Range like distribution), status GET, PUT ?digest, DELETE, HEAD of blobs.
@@ -8,6 +8,7 @@ Content-Range like distribution), status GET, PUT ?digest, DELETE, HEAD of blobs
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterable
@@ -16,12 +17,45 @@ from dataclasses import dataclass, field
 import requests
 import responses
 
+from harness.model import mediatype
+from harness.model.digest import Digest
+from harness.transports.docker import TRANSPORT
+from harness.transports.types import BlobInfo, SystemContext
+
 HOST = "registry.test"
 BASE = f"https://{HOST}"
 REPO = "ns/app"
 UPLOADS = f"{BASE}/v2/{REPO}/blobs/uploads/"
 _SESSION = re.compile(re.escape(UPLOADS) + r"(?P<id>[0-9]+)(\?.*)?$")
 Reply = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Pushed:
+    manifest: bytes
+    digest: Digest
+    config: bytes
+    layer: bytes
+
+
+def push_image(image: str, ctx: SystemContext, layer: bytes, config: bytes,
+               layer_type: str = mediatype.OCI_LAYER_GZIP) -> Pushed:
+    """Push a one-layer OCI image to ``docker:``*image* through the transport's contract:
+    the layer streamed with its digest unknown, the config with its digest known."""
+    with TRANSPORT.parse_reference(image).new_image_destination(ctx) as dest:
+        layer_info = dest.put_blob(io.BytesIO(layer), BlobInfo(), False)
+        config_info = dest.put_blob(io.BytesIO(config), BlobInfo(Digest.from_bytes(config),
+                                                                 len(config)), True)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
+            "config": {"mediaType": mediatype.OCI_CONFIG, "digest": str(config_info.digest),
+                       "size": config_info.size},
+            "layers": [{"mediaType": layer_type, "digest": str(layer_info.digest),
+                        "size": layer_info.size}]}).encode()
+        dest.put_manifest(manifest, mediatype.OCI_MANIFEST)
+        dest.commit()
+        assert dest.manifest_digest is not None
+        return Pushed(manifest, dest.manifest_digest, config, layer)
 
 
 def _error(status: int, code: str) -> Reply:

@@ -9,11 +9,11 @@ import os
 import subprocess
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from dockerhelp import Pushed, push_image
 
 from harness.model import mediatype
 from harness.model.digest import Digest
@@ -37,34 +37,12 @@ def _layer(seed: int, size: int = 64 * 1024) -> bytes:
     return gzip.compress(data.getvalue(), mtime=0)
 
 
-@dataclass
-class Pushed:
-    manifest: bytes
-    digest: Digest
-    config: bytes
-    layer: bytes
-
-
 def _push(host: str, name: str, ctx: SystemContext, layer: bytes | None = None) -> Pushed:
     layer = layer if layer is not None else _layer(1)
     diff_id = Digest.from_bytes(gzip.decompress(layer))
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["A=1"]},
                          "rootfs": {"type": "layers", "diff_ids": [str(diff_id)]}}).encode()
-    ref = TRANSPORT.parse_reference(f"//{host}/{name}")
-    with ref.new_image_destination(ctx) as dest:
-        layer_info = dest.put_blob(io.BytesIO(layer), BlobInfo(), False)
-        config_info = dest.put_blob(io.BytesIO(config), BlobInfo(Digest.from_bytes(config),
-                                                                 len(config)), True)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
-            "config": {"mediaType": mediatype.OCI_CONFIG, "digest": str(config_info.digest),
-                       "size": config_info.size},
-            "layers": [{"mediaType": mediatype.OCI_LAYER_GZIP, "digest": str(layer_info.digest),
-                        "size": layer_info.size}]}).encode()
-        dest.put_manifest(manifest, mediatype.OCI_MANIFEST)
-        dest.commit()
-        assert dest.manifest_digest is not None
-        return Pushed(manifest, dest.manifest_digest, config, layer)
+    return push_image(f"//{host}/{name}", ctx, layer, config)
 
 
 def _pull_blob(host: str, name: str, digest: Digest, ctx: SystemContext) -> bytes:
