@@ -9,7 +9,7 @@ is known the moment its last byte is sent. Producing (read, hash, compress) runs
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
 from harness.copy.readahead import CHUNK, ReadAhead
@@ -22,25 +22,33 @@ from harness.model.compression import (
     layer_media_type,
 )
 from harness.model.descriptor import Descriptor
-from harness.model.digest import DigestingReader
+from harness.model.digest import Digest, DigestingReader
 from harness.transports.types import BlobInfo, ImageDestination, ImageSource
 from harness.util.errors import HarnessError
 
 
-def wanted_compression(layer: Descriptor, desired: Algorithm | None,
-                       docker_target: bool) -> Algorithm | None:
+def compression_plan(layer: Descriptor, desired: Algorithm | None, *,
+                     recompress: bool) -> Algorithm | None:
     """The algorithm to recompress *layer* to, or None to copy its bytes unchanged.
 
-    *desired* is what the user or the destination asked for (None: keep); a Docker-format
-    target cannot carry zstd, so such a layer becomes gzip.
+    *desired* is what the user or the destination asked for (None: keep as is);
+    *recompress* forces a new encoding (gzip unless something else was asked), for layers
+    the target manifest type cannot describe (zstd in Docker formats) or whose diffID
+    must be learnt on the way (schema1 sources).
     """
-    current = algorithm_for_media_type(layer.media_type)
-    target = desired
-    if target is None and docker_target and current is Algorithm.ZSTD:
-        target = Algorithm.GZIP
-    if target is None or target is current:
+    if recompress:
+        return desired or Algorithm.GZIP
+    if desired is None or desired is algorithm_for_media_type(layer.media_type):
         return None
-    return target
+    return desired
+
+
+@dataclass(frozen=True)
+class CopiedBlob:
+    """A blob as the destination holds it, and its uncompressed digest when one was asked."""
+
+    descriptor: Descriptor
+    diff_id: Digest | None = None
 
 
 class _Counting:
@@ -61,25 +69,28 @@ class _Counting:
 
 def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descriptor,
               target: Algorithm | None, *, level: int | None, progress: ProgressCallback,
-              is_config: bool = False, oci: bool = True) -> Descriptor:
-    """Copy one blob; return its descriptor as the destination now holds it.
+              is_config: bool = False, oci: bool = True, diff_id: bool = False
+              ) -> CopiedBlob:
+    """Copy one blob; return it as the destination now holds it.
 
     *target* None copies the bytes as they are (and lets the destination reuse a blob it
-    already has); otherwise the blob is decompressed and compressed with *target*.
+    already has); otherwise the blob is decompressed, hashed when *diff_id* is asked, and
+    compressed with *target*.
     """
     info = BlobInfo(digest=layer.digest, size=layer.size, media_type=layer.media_type)
-    if target is None:
-        reused = destination.try_reusing_blob(info)
-        if reused is not None:
-            progress(max(layer.size, 0))
-            return layer
+    if target is None and destination.try_reusing_blob(info) is not None:
+        progress(max(layer.size, 0))
+        return CopiedBlob(layer)
     stream, _size = source.get_blob(info)
     verifier = DigestingReader(stream, expected=layer.digest)
     produced = cast(BinaryIO, verifier)
+    plain: DigestingReader | None = None
     if target is not None:
         produced = decompress(produced)
-        if target is not Algorithm.NONE:
-            produced = compress(produced, target, level)
+        if diff_id:
+            plain = DigestingReader(produced)
+            produced = cast(BinaryIO, plain)
+        produced = compress(produced, target, level)
         info = BlobInfo(media_type=layer.media_type)
     try:
         with ReadAhead(produced) as body:
@@ -91,8 +102,9 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
     finally:
         stream.close()
     if target is None:
-        return replace(layer, size=stored.size if stored.size >= 0 else layer.size)
+        return CopiedBlob(replace(layer, size=stored.size if stored.size >= 0 else layer.size))
     if stored.digest is None:
         raise HarnessError(f"{destination.reference}: no digest returned for a new blob")
-    return replace(layer, digest=stored.digest, size=stored.size,
-                   media_type=layer_media_type(target, oci=oci))
+    new = replace(layer, digest=stored.digest, size=stored.size,
+                  media_type=layer_media_type(target, oci=oci))
+    return CopiedBlob(new, plain.digest() if plain is not None else None)

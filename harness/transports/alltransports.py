@@ -6,17 +6,26 @@
 
 from __future__ import annotations
 
-from harness.transports import directory, docker_archive, oci, oci_archive
+from harness.transports import (
+    containers_storage,
+    directory,
+    docker,
+    docker_archive,
+    oci,
+    oci_archive,
+)
 from harness.transports.types import ImageReference, Transport
 from harness.util.errors import HarnessError
 
 TRANSPORTS: dict[str, Transport] = {
     t.name: t
     for t in (
+        docker.TRANSPORT,
         oci.TRANSPORT,
         oci_archive.TRANSPORT,
         directory.TRANSPORT,
         docker_archive.TRANSPORT,
+        containers_storage.TRANSPORT,
     )
 }
 

@@ -1,0 +1,278 @@
+"""``copy_image``: move one image from any transport to any other (containers/image's
+``copy.Image``), knowing none of them in particular.
+
+Order of work, as in containers/image: check the signature policy on the source; read the
+manifest (from an index, the instance for this platform); copy the layers, up to six at a
+time when the destination allows it, recompressing only where the destination or the
+target manifest type needs it; then for each candidate manifest type (see
+:mod:`harness.copy.manifests`) convert, upload the config, and write the manifest, moving
+to the next type when the destination rejects one with MANIFEST_INVALID or TAG_INVALID.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TextIO
+
+from harness.copy.blobcopy import CopiedBlob, compression_plan, copy_blob
+from harness.copy.manifests import is_fallback_error, manifest_candidates
+from harness.copy.policy import load_policy
+from harness.copy.report import (
+    GETTING_SIGNATURES,
+    STORING_SIGNATURES,
+    WRITING_MANIFEST,
+    Reporter,
+)
+from harness.model import mediatype
+from harness.model.compression import Algorithm
+from harness.model.convert import convert_manifest, layers_needing_recompression
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest
+from harness.model.manifest import (
+    DockerManifest,
+    Manifest,
+    OCIManifest,
+    Schema1Manifest,
+    manifest_digest,
+    parse_manifest,
+)
+from harness.model.reference import Reference
+from harness.transports.alltransports import TRANSPORTS
+from harness.transports.types import (
+    BlobInfo,
+    ImageDestination,
+    ImageReference,
+    ImageSource,
+    LayerCompression,
+    SystemContext,
+)
+from harness.util.errors import HarnessError
+
+MAX_PARALLEL_BLOBS = 6
+_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+@dataclass
+class CopyOptions:
+    """What a copy may change (containers/image's ``copy.Options``, reduced).
+
+    ``compression`` None keeps each layer as it is unless the destination or the target
+    manifest type needs otherwise; ``manifest_type`` forces one manifest MIME type.
+    """
+
+    source_ctx: SystemContext = field(default_factory=SystemContext)
+    dest_ctx: SystemContext = field(default_factory=SystemContext)
+    manifest_type: str | None = None
+    compression: Algorithm | None = None
+    compression_level: int | None = None
+    report_writer: TextIO | None = None
+    signature_policy_path: Path | None = None
+    remove_signatures: bool = False
+    max_parallel: int = MAX_PARALLEL_BLOBS
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """The manifest written to the destination, its type and its digest."""
+
+    manifest: bytes
+    media_type: str
+    digest: Digest
+
+    def write_digest(self, path: Path) -> None:
+        """Write the manifest digest to *path* (``--digestfile``)."""
+        try:
+            path.write_text(str(self.digest))
+        except OSError as exc:
+            raise HarnessError(f"digest file {path}: {exc.strerror}") from None
+
+
+def copy_image(dest: ImageReference, src: ImageReference,
+               options: CopyOptions | None = None) -> CopyResult:
+    """Copy the image *src* names to *dest*; raise a HarnessError naming what failed."""
+    options = options or CopyOptions()
+    load_policy(options.signature_policy_path, TRANSPORTS).check(src)
+    with Reporter(options.report_writer) as reporter, \
+            src.new_image_source(options.source_ctx) as source, \
+            dest.new_image_destination(options.dest_ctx) as destination:
+        return _Copier(source, destination, options, reporter).run()
+
+
+def _desired_compression(options: CopyOptions,
+                         destination: ImageDestination) -> Algorithm | None:
+    if options.compression is not None:
+        return options.compression
+    wanted = destination.desired_layer_compression()
+    if wanted is LayerCompression.COMPRESS:
+        return Algorithm.GZIP
+    if wanted is LayerCompression.DECOMPRESS:
+        return Algorithm.NONE
+    return None
+
+
+def platform_instance(index: Manifest) -> Digest:
+    """The index entry for this machine (linux and its architecture), else the first."""
+    arch = _MACHINE_TO_ARCH.get(platform.machine(), platform.machine())
+    entries = index.manifests
+    if not entries:
+        raise HarnessError("the image index lists no manifests")
+    for entry in entries:
+        if entry.platform is not None and (entry.platform.os, entry.platform.architecture) \
+                == ("linux", arch):
+            return entry.digest
+    return entries[0].digest
+
+
+def with_layers(manifest: Manifest, layers: dict[Digest, Descriptor]) -> Manifest:
+    """*manifest* with each layer replaced by what it became at the destination."""
+    if isinstance(manifest, OCIManifest | DockerManifest):
+        return replace(manifest, layers=[layers.get(d.digest, d) for d in manifest.layers])
+    if isinstance(manifest, Schema1Manifest):
+        return replace(manifest, fs_layers=[layers[d].digest if d in layers else d
+                                            for d in manifest.fs_layers])
+    raise HarnessError(f"cannot copy layers of a {manifest.media_type}")
+
+
+@dataclass(frozen=True)
+class _SourceImage:
+    """The source's manifest (as read and parsed) and its config blob."""
+
+    raw: bytes
+    media_type: str
+    manifest: Manifest
+    config: bytes | None
+
+
+class _Copier:
+    """The state of one copy: source, destination, what was uploaded so far."""
+
+    def __init__(self, source: ImageSource, destination: ImageDestination,
+                 options: CopyOptions, reporter: Reporter) -> None:
+        self.source = source
+        self.destination = destination
+        self.options = options
+        self.reporter = reporter
+        self.uploaded: set[Digest] = set()
+
+    def run(self) -> CopyResult:
+        self.reporter.line(GETTING_SIGNATURES)
+        raw, media_type = self.source.get_manifest()
+        instance = None
+        if media_type in mediatype.INDEXES:
+            instance = platform_instance(parse_manifest(raw, media_type))
+            raw, media_type = self.source.get_manifest(instance)
+        signatures = [] if self.options.remove_signatures \
+            else self.source.get_signatures(instance)
+        manifest = parse_manifest(raw, media_type)
+        candidates = manifest_candidates(
+            media_type, self.destination.supported_manifest_mime_types(),
+            self.options.manifest_type)
+        copied = self._copy_layers(raw, media_type, manifest, candidates[0])
+        image = _SourceImage(raw, media_type, manifest, self._read_config(manifest))
+        for number, candidate in enumerate(candidates, start=1):
+            try:
+                written = self._write_manifest(image, copied, candidate)
+                break
+            except HarnessError as exc:
+                if number < len(candidates) and is_fallback_error(exc):
+                    continue
+                raise
+        self.reporter.line(STORING_SIGNATURES)
+        self.destination.put_signatures(signatures)
+        self.destination.commit()
+        return CopyResult(written, candidate, manifest_digest(written))
+
+    def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
+                     target_type: str) -> dict[Digest, CopiedBlob]:
+        """Copy each distinct layer once; schema1 layers going to another type are
+        recompressed so their diffIDs are learnt on the way."""
+        learn_diff_ids = media_type in mediatype.SCHEMA1 and target_type not in mediatype.SCHEMA1
+        recompress = {manifest.layers[i].digest
+                      for i in layers_needing_recompression(raw, media_type, target_type)}
+        unique = list({d.digest: d for d in manifest.layers}.values())
+        desired = _desired_compression(self.options, self.destination)
+        for layer in unique:
+            self.reporter.blob(layer.digest)
+        workers = self.options.max_parallel if self.destination.has_thread_safe_put_blob() else 1
+
+        def one(layer: Descriptor) -> CopiedBlob:
+            target = compression_plan(layer, desired, recompress=learn_diff_ids
+                                      or layer.digest in recompress)
+            with self.reporter.bar(layer.digest, layer.size) as progress:
+                return copy_blob(self.source, self.destination, layer, target,
+                                 level=self.options.compression_level, progress=progress,
+                                 oci=media_type == mediatype.OCI_MANIFEST,
+                                 diff_id=learn_diff_ids)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            done = list(pool.map(one, unique))
+        return {old.digest: new for old, new in zip(unique, done, strict=True)}
+
+    def _read_config(self, manifest: Manifest) -> bytes | None:
+        if manifest.config is None:
+            return None
+        stream, _ = self.source.get_blob(_info(manifest.config))
+        with stream:
+            data = stream.read()
+        if Digest.from_bytes(data, manifest.config.digest.algorithm) != manifest.config.digest:
+            raise HarnessError(f"config {manifest.config.digest}: content does not match digest")
+        return data
+
+    def _put_blob_bytes(self, descriptor: Descriptor, data: bytes, *, is_config: bool) -> None:
+        if descriptor.digest in self.uploaded:
+            return
+        if is_config:
+            self.reporter.blob(descriptor.digest, is_config=True)
+        if self.destination.try_reusing_blob(_info(descriptor)) is None:
+            self.destination.put_blob(io.BytesIO(data), _info(descriptor), is_config=is_config)
+        self.uploaded.add(descriptor.digest)
+
+    def _write_manifest(self, image: _SourceImage, copied: dict[Digest, CopiedBlob],
+                        target: str) -> bytes:
+        raw, media_type, manifest, config = (image.raw, image.media_type, image.manifest,
+                                             image.config)
+        changed = {d: c.descriptor for d, c in copied.items() if c.descriptor.digest != d
+                   or c.descriptor.media_type != _layer_type(manifest, d)}
+        if target == media_type:
+            out = with_layers(manifest, changed).to_bytes() if changed else raw
+            if manifest.config is not None and config is not None:
+                self._put_blob_bytes(manifest.config, config, is_config=True)
+        else:
+            name, tag = _schema1_name(self.destination.reference)
+            diff_ids = [copied[d.digest].diff_id for d in manifest.layers]
+            conversion = convert_manifest(
+                raw, media_type, target, config=config, name=name, tag=tag,
+                layers=[copied[d.digest].descriptor for d in manifest.layers],
+                diff_ids=[d for d in diff_ids if d is not None] or None)
+            for descriptor, data in conversion.extra_blobs:
+                self._put_blob_bytes(descriptor, data, is_config=False)
+            new_config = parse_manifest(conversion.manifest, conversion.media_type).config
+            new_config_bytes = conversion.config or config
+            if new_config is not None and new_config_bytes is not None:
+                self._put_blob_bytes(new_config, new_config_bytes, is_config=True)
+            out = conversion.manifest
+            target = conversion.media_type
+        self.reporter.line(WRITING_MANIFEST)
+        self.destination.put_manifest(out, target)
+        return out
+
+
+def _layer_type(manifest: Manifest, digest: Digest) -> str:
+    return next(d.media_type for d in manifest.layers if d.digest == digest)
+
+
+def _info(descriptor: Descriptor) -> BlobInfo:
+    return BlobInfo(digest=descriptor.digest, size=descriptor.size,
+                    media_type=descriptor.media_type)
+
+
+def _schema1_name(ref: ImageReference) -> tuple[str, str]:
+    """The repository path and tag a schema1 manifest records for *ref*."""
+    docker = ref.docker_reference()
+    if isinstance(docker, Reference):
+        return docker.path, docker.tag_or_latest
+    return "", "latest"

@@ -1,0 +1,112 @@
+"""Small real images for copy tests, written through any ImageDestination.
+
+Layers are real tars (gzip-compressed unless asked otherwise) so that umoci, skopeo and
+the Docker engine accept them; a "busybox" image holds the static busybox binary and runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.model import mediatype
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest
+from harness.model.manifest import DockerManifest, OCIManifest
+from harness.transports.types import BlobInfo, ImageReference, SystemContext
+
+BUSYBOX = Path("/bin/busybox")
+
+
+@dataclass(frozen=True)
+class Built:
+    manifest: bytes
+    media_type: str
+    config: bytes
+    layers: list[bytes]  # the blobs as stored
+    diff_ids: list[Digest]
+
+
+def layer_tar(files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    """An uncompressed layer tar holding *files* (mode 0755) and *symlinks*."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = sorted({str(Path(p).parent) for p in [*files, *(symlinks or {})]} - {"."})
+        for d in dirs:
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in sorted((symlinks or {}).items()):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return out.getvalue()
+
+
+@functools.cache
+def _gzip(layer: bytes) -> bytes:
+    return gzip.compress(layer, compresslevel=1, mtime=0)
+
+
+@functools.cache
+def busybox_layer() -> bytes:
+    return layer_tar({"bin/busybox": BUSYBOX.read_bytes()}, {"bin/sh": "busybox"})
+
+
+def write_image(ref: ImageReference, layers: list[bytes], *, docker: bool = False,
+                compress: bool = True, cmd: list[str] | None = None,
+                labels: dict[str, str] | None = None) -> Built:
+    """Write an image made of the uncompressed *layers* to *ref*; return what was stored."""
+    diff_ids = [Digest.from_bytes(layer) for layer in layers]
+    blobs = [_gzip(layer) if compress else layer for layer in layers]
+    config = json.dumps({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": cmd or ["/bin/sh"], "Labels": labels or {}},
+        "rootfs": {"type": "layers", "diff_ids": [str(d) for d in diff_ids]},
+        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": f"layer {i}"}
+                    for i in range(len(layers))],
+    }).encode()
+    if docker:
+        layer_type = mediatype.DOCKER_LAYER_GZIP if compress else mediatype.DOCKER_LAYER
+        config_type, manifest_type = mediatype.DOCKER_CONFIG, mediatype.DOCKER_V2S2_MANIFEST
+    else:
+        layer_type = mediatype.OCI_LAYER_GZIP if compress else mediatype.OCI_LAYER
+        config_type, manifest_type = mediatype.OCI_CONFIG, mediatype.OCI_MANIFEST
+    config_desc = Descriptor(config_type, Digest.from_bytes(config), len(config))
+    layer_descs = [Descriptor(layer_type, Digest.from_bytes(b), len(b)) for b in blobs]
+    cls = DockerManifest if docker else OCIManifest
+    manifest = cls(config_desc, layer_descs).to_bytes()
+    with ref.new_image_destination(SystemContext()) as dest:
+        for blob, desc in zip(blobs, layer_descs, strict=True):
+            dest.put_blob(io.BytesIO(blob), BlobInfo(desc.digest, desc.size), False)
+        dest.put_blob(io.BytesIO(config), BlobInfo(config_desc.digest, len(config)), True)
+        dest.put_manifest(manifest, manifest_type)
+        dest.commit()
+    return Built(manifest, manifest_type, config, blobs, diff_ids)
+
+
+def read_image(ref: ImageReference) -> tuple[bytes, str, dict[Digest, bytes]]:
+    """The manifest, its type and every blob it references, read back through *ref*."""
+    from harness.model.manifest import parse_manifest  # noqa: PLC0415
+
+    with ref.new_image_source(SystemContext()) as src:
+        raw, media_type = src.get_manifest()
+        parsed = parse_manifest(raw, media_type)
+        blobs = {}
+        for desc in parsed.referenced_blobs():
+            stream, _ = src.get_blob(BlobInfo(desc.digest, desc.size))
+            with stream:
+                blobs[desc.digest] = stream.read()
+    return raw, media_type, blobs
+
+

@@ -1,0 +1,248 @@
+"""copy_image between the local transports: content survives, types and compression are
+what was asked, failures leave nothing behind, the report is containers/image's."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+import zstandard
+from imagekit import Built, layer_tar, read_image, write_image
+
+from harness.copy.engine import CopyOptions, copy_image
+from harness.copy.policy import PolicyRejectedError
+from harness.model import mediatype as mt
+from harness.model.compression import Algorithm, decompress
+from harness.model.digest import Digest, DigestMismatchError
+from harness.model.manifest import parse_manifest
+from harness.transports.alltransports import parse_image_name
+from harness.transports.directory import DirImageDestination, DirReference
+from harness.transports.types import BlobInfo, ImageDestination, SystemContext
+from harness.util.errors import HarnessError
+
+
+def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
+    options = CopyOptions(signature_policy_path=policy, **kwargs)  # type: ignore[arg-type]
+    return copy_image(parse_image_name(dest), parse_image_name(src), options)
+
+
+def _plain_layers(ref: str) -> list[bytes]:
+    """The image's layers uncompressed, in order: what a container would see."""
+    raw, media_type, blobs = read_image(parse_image_name(ref))
+    layers = parse_manifest(raw, media_type).layers
+    return [decompress(io.BytesIO(blobs[d.digest])).read() for d in layers]
+
+
+def _config(ref: str) -> dict[str, object]:
+    raw, media_type, blobs = read_image(parse_image_name(ref))
+    config = parse_manifest(raw, media_type).config
+    assert config is not None
+    return json.loads(blobs[config.digest])  # type: ignore[no-any-return]
+
+
+def _original_layers(built: Built) -> list[bytes]:
+    return [gzip.decompress(b) for b in built.layers]
+
+
+def test_round_trip_through_every_local_transport(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    chain = [f"dir:{tmp_path}/d", f"docker-archive:{tmp_path}/a.tar:example.com/rt:v1",
+             f"oci-archive:{tmp_path}/o.tar:v2", f"oci:{tmp_path}/back:v3"]
+    previous = src
+    for ref in chain:
+        _copy(previous, ref, policy)
+        assert _plain_layers(ref) == _original_layers(built), ref
+        previous = ref
+    config = _config(previous)
+    assert config["config"]["Cmd"] == ["/bin/busybox", "cat", "/etc/motd"]  # type: ignore[index]
+    assert config["rootfs"]["diff_ids"] == [str(d) for d in built.diff_ids]  # type: ignore[index]
+
+
+def test_unchanged_copy_keeps_the_manifest_bytes(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    result = _copy(src, f"dir:{tmp_path}/d", policy)
+    assert result.manifest == built.manifest  # type: ignore[attr-defined]
+    assert result.digest == Digest.from_bytes(built.manifest)  # type: ignore[attr-defined]
+    assert (tmp_path / "d" / "manifest.json").read_bytes() == built.manifest
+
+
+def test_report_lines_are_containers_image_ones(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    out = io.StringIO()
+    _copy(src, f"oci:{tmp_path}/o:x", policy, report_writer=out)
+    manifest = parse_manifest(built.manifest)
+    assert manifest.config is not None
+    assert out.getvalue().splitlines() == [
+        "Getting image source signatures",
+        *(f"Copying blob {d.digest}" for d in manifest.layers),
+        f"Copying config {manifest.config.digest}",
+        "Writing manifest to image destination",
+        "Storing signatures",
+    ]
+
+
+def test_quiet_copy_reports_nothing(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _copy(oci_image[0], f"dir:{tmp_path}/d", policy, report_writer=None)
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(("algorithm", "media_type", "magic"), [
+    (Algorithm.ZSTD, mt.OCI_LAYER_ZSTD, b"\x28\xb5\x2f\xfd"),
+    (Algorithm.NONE, mt.OCI_LAYER, b""),
+    (Algorithm.GZIP, mt.OCI_LAYER_GZIP, b"\x1f\x8b\x08"),
+])
+def test_compression_is_what_was_asked(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        algorithm: Algorithm, media_type: str, magic: bytes) -> None:
+    src, built = oci_image
+    dest = f"oci:{tmp_path}/o:x"
+    _copy(src, dest, policy, compression=algorithm)
+    raw, _, blobs = read_image(parse_image_name(dest))
+    layers = parse_manifest(raw).layers
+    assert [d.media_type for d in layers] == [media_type] * 2
+    assert all(blobs[d.digest].startswith(magic) for d in layers)
+    assert _plain_layers(dest) == _original_layers(built)
+
+
+def test_zstd_layers_become_gzip_in_docker_formats(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    _copy(src, f"oci:{tmp_path}/z:x", policy, compression=Algorithm.ZSTD)
+    _copy(f"oci:{tmp_path}/z:x", f"dir:{tmp_path}/d", policy,
+          manifest_type=mt.DOCKER_V2S2_MANIFEST)
+    raw, media_type, blobs = read_image(parse_image_name(f"dir:{tmp_path}/d"))
+    assert media_type == mt.DOCKER_V2S2_MANIFEST
+    layers = parse_manifest(raw).layers
+    assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
+    assert [gzip.decompress(blobs[d.digest]) for d in layers] == _original_layers(built)
+
+
+def test_zstd_cannot_be_forced_into_a_docker_format(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    with pytest.raises(HarnessError, match="zstd"):
+        _copy(oci_image[0], f"dir:{tmp_path}/d", policy, compression=Algorithm.ZSTD,
+              manifest_type=mt.DOCKER_V2S2_MANIFEST)
+
+
+@pytest.mark.parametrize("forced", [mt.DOCKER_V2S2_MANIFEST, mt.DOCKER_V2S1_SIGNED_MANIFEST])
+def test_forced_type_and_back_keeps_the_image(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path, forced: str) -> None:
+    src, built = oci_image
+    result = _copy(src, f"dir:{tmp_path}/d", policy, manifest_type=forced)
+    assert result.media_type == forced  # type: ignore[attr-defined]
+    _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
+    assert media_type == forced
+    _copy(f"dir:{tmp_path}/d", f"oci:{tmp_path}/o:x", policy)
+    assert _plain_layers(f"oci:{tmp_path}/o:x") == _original_layers(built)
+    config = _config(f"oci:{tmp_path}/o:x")
+    assert config["config"]["Labels"] == {"org.example.test": "yes"}  # type: ignore[index]
+    assert config["rootfs"]["diff_ids"] == [str(d) for d in built.diff_ids]  # type: ignore[index]
+
+
+def test_corrupt_source_blob_fails_and_names_nothing(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    layer = parse_manifest(built.manifest).layers[1]
+    blob = tmp_path / "layout" / "blobs" / "sha256" / layer.digest.hex
+    blob.chmod(0o644)
+    blob.write_bytes(gzip.compress(b"tampered"))
+    with pytest.raises(DigestMismatchError):
+        _copy(src, f"oci:{tmp_path}/o:x", policy)
+    assert not (tmp_path / "o" / "index.json").exists()
+
+
+def test_policy_reject_stops_before_writing(
+        oci_image: tuple[str, Built], tmp_path: Path) -> None:
+    reject = tmp_path / "reject.json"
+    reject.write_text('{"default": [{"type": "reject"}]}')
+    with pytest.raises(PolicyRejectedError):
+        _copy(oci_image[0], f"dir:{tmp_path}/d", reject)
+    assert not (tmp_path / "d").exists()
+
+
+def test_many_layers_in_parallel_keep_their_order(tmp_path: Path, policy: Path) -> None:
+    layers = [layer_tar({f"f{i}": bytes([i]) * (1000 + i)}) for i in range(9)]
+    write_image(parse_image_name(f"oci:{tmp_path}/many:v1"), layers)
+    _copy(f"oci:{tmp_path}/many:v1", f"dir:{tmp_path}/d", policy, compression=Algorithm.ZSTD)
+    assert _plain_layers(f"dir:{tmp_path}/d") == layers
+
+
+def test_duplicate_layers_are_copied_once(tmp_path: Path, policy: Path) -> None:
+    layer = layer_tar({"same": b"same"})
+    write_image(parse_image_name(f"oci:{tmp_path}/dup:v1"), [layer, layer])
+    out = io.StringIO()
+    _copy(f"oci:{tmp_path}/dup:v1", f"dir:{tmp_path}/d", policy, report_writer=out)
+    assert sum(line.startswith("Copying blob") for line in out.getvalue().splitlines()) == 1
+    assert _plain_layers(f"dir:{tmp_path}/d") == [layer, layer]
+
+
+class _PickyDestination(DirImageDestination):
+    """A dir destination that refuses OCI manifests the way a registry does."""
+
+    def supported_manifest_mime_types(self) -> list[str]:
+        return [mt.OCI_MANIFEST, mt.DOCKER_V2S2_MANIFEST]
+
+    def put_manifest(self, manifest: bytes, mime_type: str,
+                     instance: Digest | None = None) -> None:
+        if mime_type == mt.OCI_MANIFEST:
+            error = HarnessError("manifest invalid")
+            error.code = "MANIFEST_INVALID"  # type: ignore[attr-defined]
+            raise error
+        super().put_manifest(manifest, mime_type, instance)
+
+
+class _PickyReference(DirReference):
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
+        return _PickyDestination(self)
+
+
+def test_manifest_invalid_falls_back_to_the_next_type(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    dest = _PickyReference(str(tmp_path / "d"))
+    result = copy_image(dest, parse_image_name(src),
+                        CopyOptions(signature_policy_path=policy,
+                                    compression=Algorithm.GZIP))
+    assert result.media_type == mt.DOCKER_V2S2_MANIFEST
+    _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
+    assert media_type == mt.DOCKER_V2S2_MANIFEST
+    assert _plain_layers(f"dir:{tmp_path}/d") == _original_layers(built)
+
+
+def test_index_source_copies_this_platform(tmp_path: Path, policy: Path) -> None:
+    amd = write_image(parse_image_name(f"oci:{tmp_path}/l:amd"), [layer_tar({"a": b"amd64"})])
+    arm = write_image(parse_image_name(f"oci:{tmp_path}/l:arm"), [layer_tar({"a": b"arm64"})])
+    index = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
+        {"mediaType": mt.OCI_MANIFEST, "digest": str(Digest.from_bytes(m.manifest)),
+         "size": len(m.manifest), "platform": {"architecture": arch, "os": "linux"}}
+        for m, arch in ((arm, "arm64"), (amd, "amd64"))]}).encode()
+    with parse_image_name(f"oci:{tmp_path}/l:multi").new_image_destination(
+            SystemContext()) as dest:
+        dest.put_blob(io.BytesIO(index), _info(index), False)
+        dest.put_manifest(index, mt.OCI_INDEX)
+        dest.commit()
+    _copy(f"oci:{tmp_path}/l:multi", f"dir:{tmp_path}/d", policy)
+    assert (tmp_path / "d" / "manifest.json").read_bytes() == amd.manifest
+
+
+def _info(data: bytes) -> BlobInfo:
+    return BlobInfo(Digest.from_bytes(data), len(data))
+
+
+def test_zstd_source_decompresses_into_docker_archive(
+        tmp_path: Path, policy: Path) -> None:
+    layer = layer_tar({"z": b"zstd layer"})
+    blob = zstandard.ZstdCompressor().compress(layer)
+    assert isinstance(blob, bytes)
+    write_image(parse_image_name(f"oci:{tmp_path}/z:v1"), [layer], compress=False)
+    _copy(f"oci:{tmp_path}/z:v1", f"oci:{tmp_path}/zz:v1", policy, compression=Algorithm.ZSTD)
+    _copy(f"oci:{tmp_path}/zz:v1", f"docker-archive:{tmp_path}/a.tar", policy)
+    assert _plain_layers(f"docker-archive:{tmp_path}/a.tar") == [layer]
