@@ -9,11 +9,12 @@ import os
 import subprocess
 import tarfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from dockerhelp import Pushed, push_image
+from dockerhelp import CuttingProxy, Pushed, push_image
 
 from harness.model import mediatype
 from harness.model.digest import Digest
@@ -224,3 +225,33 @@ def test_we_read_what_skopeo_pushed(distribution: RunningRegistry, tmp_path: Pat
     assert media_type == mediatype.DOCKER_V2S2_MANIFEST
     layers = json.loads(body)["layers"]
     assert [layer["digest"] for layer in layers] == [str(Digest.from_bytes(pushed.layer))]
+
+
+@pytest.mark.parametrize("chunk", [None, "300000"])
+def test_upload_cut_mid_patch_recovers(distribution: RunningRegistry, chunk: str | None) -> None:
+    host, port = distribution.host.rsplit(":", 1)
+    proxy = CuttingProxy((host, int(port)), after=200_000, nth=2 if chunk else 1)
+    try:
+        ctx = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.05,
+                            extra={"docker-chunk-size": chunk} if chunk else {})
+        name = f"docker-cut/{'chunked' if chunk else 'streamed'}:v1"
+        pushed = _push(proxy.host, name, ctx, _layer(6, 1_000_000))
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    repository = name.partition(":")[0]
+    assert _pull_blob(distribution.host, repository, Digest.from_bytes(pushed.layer),
+                      PLAIN) == pushed.layer
+
+
+def test_parallel_blob_uploads_share_one_destination(distribution: RunningRegistry) -> None:
+    layers = [_layer(10 + n, 200_000) for n in range(6)]
+    ref = TRANSPORT.parse_reference(f"//{distribution.host}/docker-parallel/app:v1")
+    with ref.new_image_destination(PLAIN) as dest, ThreadPoolExecutor(6) as pool:
+        assert dest.has_thread_safe_put_blob()
+        infos = list(pool.map(lambda data: dest.put_blob(io.BytesIO(data), BlobInfo(), False),
+                              layers))
+    assert [info.digest for info in infos] == [Digest.from_bytes(data) for data in layers]
+    for data in layers:
+        assert _pull_blob(distribution.host, "docker-parallel/app", Digest.from_bytes(data),
+                          PLAIN) == data
