@@ -57,6 +57,9 @@ class Profile:
     accept_any_without_header: bool = True
     """Serve any stored manifest type to a GET without ``Accept``; off applies the
     distribution rule (an OCI manifest needs its type in ``Accept``)."""
+    grammar_errors_not_found: bool = False
+    """A tag or repository name outside the grammar matches no route: plain 404
+    instead of TAG_INVALID/NAME_INVALID (distribution's router does this)."""
     manifest_size_limit: int = MANIFEST_SIZE_LIMIT
 
     def replace(self, **changes: object) -> Profile:
@@ -75,7 +78,8 @@ PROFILES: dict[str, Profile] = {
             quirk="Debian docker-registry 2.8.2 with schema1 enabled: unsorted tag list that "
                   "ignores n/last, Content-Range of chunks ignored, monolithic POST opens "
                   "a session, DELETE by tag refused with DIGEST_INVALID, a repository "
-                  "without tags is NAME_UNKNOWN, oversize manifests MANIFEST_INVALID, no "
+                  "without tags is NAME_UNKNOWN, oversize manifests MANIFEST_INVALID, bad "
+                  "tags and names a plain 404, no "
                   "referrers API, OCI manifests only for clients that Accept them",
             tags_sorted=False,
             tags_paginate=False,
@@ -83,6 +87,7 @@ PROFILES: dict[str, Profile] = {
             monolithic_post=False,
             empty_tags_unknown=True,
             oversize_manifest_invalid=True,
+            grammar_errors_not_found=True,
             delete_by_tag=False,
             referrers=False,
             accept_any_without_header=False,

@@ -154,8 +154,7 @@ class Registry:
                   params: dict[str, str]) -> Response:
         try:
             if route is None:
-                raise RegistryError("UNSUPPORTED", f"no such endpoint: {request.path}",
-                                    status=404)
+                return _not_found()
             handler = route.handlers.get(request.method)
             if handler is None:
                 raise RegistryError("UNSUPPORTED", f"method {request.method} not allowed on "
@@ -165,6 +164,9 @@ class Registry:
                 _check_name(params["name"])
             response = handler(request, params)
         except RegistryError as error:
+            if (error.code in {"TAG_INVALID", "NAME_INVALID"}
+                    and self.profile.grammar_errors_not_found):
+                return _not_found()
             response = Response(error.body(), error.status, headers=error.headers,
                                 content_type="application/json")
         except ClientDisconnected:
@@ -600,6 +602,13 @@ class Registry:
 # -- helpers ---------------------------------------------------------------------------
 def _json(value: object, content_type: str = "application/json") -> Response:
     return Response(json.dumps(value), 200, content_type=content_type)
+
+
+def _not_found() -> Response:
+    """What distribution answers for a path no route matches (not a spec error body)."""
+    response = Response("404 page not found\n", 404, content_type="text/plain; charset=utf-8")
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
 
 
 def _fault_response(rule: FaultRule) -> Response:
