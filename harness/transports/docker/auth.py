@@ -9,6 +9,7 @@ client asks again, once, with that scope added.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import threading
 import time
@@ -146,13 +147,18 @@ class Authenticator:
                     "client_id": "oci-harness", "scope": " ".join(scopes)}
             if service:
                 form["service"] = service
-            response = self._session.post(realm, data=form, timeout=60)
+            send = functools.partial(self._session.post, realm, data=form)
         else:
             params: list[tuple[str, str]] = [("scope", scope) for scope in scopes]
             if service:
                 params.insert(0, ("service", service))
             headers = {"Authorization": basic_header(creds)} if creds is not None else {}
-            response = self._session.get(realm, params=params, headers=headers, timeout=60)
+            send = functools.partial(self._session.get, realm, params=params, headers=headers)
+        try:
+            response = send(timeout=60)
+        except requests.RequestException as exc:
+            raise AuthError(f"token endpoint {realm} unreachable ({type(exc).__name__})")\
+                from None
         with response:
             if response.status_code != 200:
                 if response.status_code in (401, 403):

@@ -18,6 +18,7 @@ import requests
 
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestError
+from harness.model.reference import DEFAULT_DOMAIN
 from harness.transports.docker.auth import Authenticator, insufficient_scope, repository_scope
 from harness.transports.docker.credentials import lookup_credentials
 from harness.transports.docker.errors import ProtocolError, RegistryError
@@ -33,6 +34,7 @@ MANIFEST_ACCEPT: Final = ", ".join(
     [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST, mediatype.OCI_INDEX,
      mediatype.DOCKER_MANIFEST_LIST, mediatype.DOCKER_V2S1_SIGNED_MANIFEST,
      mediatype.DOCKER_V2S1_MANIFEST])
+DOCKER_HUB_API: Final = "registry-1.docker.io"
 Body = bytes | Iterable[bytes] | None
 
 
@@ -60,6 +62,8 @@ class RegistryClient:
                  retry: RetryPolicy | None = None) -> None:
         self.registry = registry
         self.repository = repository
+        # Docker Hub's API is not served at its reference domain (containers/image does this).
+        self._host = DOCKER_HUB_API if registry == DEFAULT_DOMAIN else registry
         self._tls_verify = ctx.tls_verify
         self._session = session if session is not None else new_session(ctx)
         self._auth = Authenticator(self._session, lookup_credentials(ctx, registry, repository),
@@ -95,7 +99,7 @@ class RegistryClient:
         while True:
             failures: list[str] = []
             for scheme in schemes:
-                base = f"{scheme}://{self.registry}"
+                base = f"{scheme}://{self._host}"
                 try:
                     response = self._session.get(f"{base}/v2/", timeout=TIMEOUT)
                 except TRANSIENT_EXCEPTIONS as exc:
@@ -157,6 +161,9 @@ class RegistryClient:
                 self.retry.wait(attempt)
                 attempt += 1
                 continue
+            except requests.RequestException as exc:  # redirect loops, bad URLs: not transient
+                raise RegistryUnreachableError(
+                    f"{method} {urlsplit(url).path}: {type(exc).__name__}") from None
             status = response.status_code
             if status in ok:
                 return response

@@ -11,7 +11,7 @@ import requests
 import responses
 from dockerhelp import BASE, REPO
 
-from harness.transports.docker.auth import Authenticator, parse_challenge
+from harness.transports.docker.auth import Authenticator, AuthError, parse_challenge
 from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.errors import RegistryError
 from harness.transports.types import Credentials
@@ -153,4 +153,12 @@ def test_no_realm_is_reported(mocked: responses.RequestsMock,
                               make_client: Callable[..., RegistryClient]) -> None:
     mocked.get(f"{BASE}/v2/", status=401, headers={"WWW-Authenticate": "Bearer service=x"})
     with pytest.raises(Exception, match="named no realm"):
+        make_client().request("GET", f"{BASE}/v2/{REPO}/tags/list", ok=(200,))
+
+
+def test_unreachable_token_endpoint_is_one_line(
+        mocked: responses.RequestsMock, make_client: Callable[..., RegistryClient]) -> None:
+    mocked.get(f"{BASE}/v2/", status=401, headers={"WWW-Authenticate": BEARER})
+    mocked.get(REALM, body=requests.ConnectionError("refused"))
+    with pytest.raises(AuthError, match=r"token endpoint https://auth\.test/token unreachable"):
         make_client().request("GET", f"{BASE}/v2/{REPO}/tags/list", ok=(200,))

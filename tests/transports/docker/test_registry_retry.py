@@ -12,6 +12,7 @@ from dockerhelp import BASE, REPO
 from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
 from harness.transports.docker.errors import RegistryError, parse_error_body
 from harness.transports.docker.retry import MAX_DELAY, RetryPolicy, parse_retry_after
+from harness.transports.types import SystemContext
 
 URL = f"{BASE}/v2/{REPO}/manifests/v1"
 
@@ -133,3 +134,20 @@ def test_ping_falls_back_to_http_only_without_verification(
         _ = make_client(times=0).base_url
     # Verification on: plain http is never tried.
     assert sum(c.request.url == "http://registry.test/v2/" for c in mocked.calls) == 1
+
+
+def test_redirect_loops_are_reported_not_retried(
+        anonymous_ping: responses.RequestsMock, make_client: Callable[..., RegistryClient],
+        sleeps: list[float]) -> None:
+    anonymous_ping.get(URL, status=302, headers={"Location": URL})
+    with pytest.raises(RegistryUnreachableError, match="TooManyRedirects"):
+        make_client().request("GET", URL, ok=(200,))
+    assert sleeps == []
+
+
+def test_docker_hub_is_reached_at_its_api_host(mocked: responses.RequestsMock,
+                                               sleeps: list[float]) -> None:
+    mocked.get("https://registry-1.docker.io/v2/", status=200)
+    client = RegistryClient("docker.io", "library/busybox", SystemContext(),
+                            retry=RetryPolicy(0, 0, sleep=sleeps.append))
+    assert client.base_url == "https://registry-1.docker.io"
