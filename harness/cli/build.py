@@ -1,9 +1,287 @@
-"""Commands of the build group (filled in by its issue)."""
+"""The build commands, spelled as buildah's: ``from``, ``add``, ``config``, ``commit``,
+``images``, ``containers``, ``tag``, ``rmi``, ``rm``, ``mount`` and ``check``.
+
+Every command opens the store at ``--root`` and reports a failure as one ``Error: ...``
+line (see :mod:`harness.cli.main`). ``from`` and ``commit`` print the container name and
+the image ID as their last line, so scripts can capture them as with buildah.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.builder.builder import Builder
+from harness.builder.commit import CommitOptions
+from harness.builder.names import local_name, resolve_image
+from harness.model import mediatype
+from harness.model.compression import Algorithm
+from harness.store.check import check
+from harness.store.store import Store
+from harness.transports.docker.credentials import parse_creds
+from harness.transports.types import SystemContext
+from harness.util.errors import HarnessError
+
+_FORMATS = {"oci": mediatype.OCI_MANIFEST, "docker": mediatype.DOCKER_V2S2_MANIFEST}
+_COMPRESSIONS = {a.value: a for a in (Algorithm.NONE, Algorithm.GZIP, Algorithm.ZSTD)}
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store.open(args.root)
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise HarnessError(f"{option} {text!r}: expected KEY=VALUE")
+    return key, value
+
+
+def command_words(text: str, option: str, shell_form: bool) -> list[str] | None:
+    """``--cmd``/``--entrypoint``: a JSON array, or a shell string (split into words for
+    cmd, run through ``/bin/sh -c`` for entrypoint, as buildah does); "" clears."""
+    if text == "":
+        return None
+    if text.lstrip().startswith("["):
+        try:
+            words = json.loads(text)
+        except ValueError as exc:
+            raise HarnessError(f"{option}: invalid JSON array: {exc}") from None
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise HarnessError(f"{option}: expected a JSON array of strings")
+        return words
+    if shell_form:
+        return ["/bin/sh", "-c", text]
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise HarnessError(f"{option}: {exc}") from None
+
+
+def _from(args: argparse.Namespace) -> int:
+    builder = Builder.new(_store(args), args.image, args.name, args.arch, args.os)
+    print(builder.container_name)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    Builder.load(_store(args), args.container).add([Path(s) for s in args.src], args.dest)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    builder = Builder.load(_store(args), args.container)
+    if args.cmd is not None:
+        builder.set_field("Cmd", command_words(args.cmd, "--cmd", shell_form=False))
+    if args.entrypoint is not None:
+        builder.set_field("Entrypoint", command_words(args.entrypoint, "--entrypoint",
+                                                      shell_form=True))
+    for name, value in (("WorkingDir", args.workingdir), ("User", args.user),
+                        ("StopSignal", args.stop_signal)):
+        if value is not None:
+            builder.set_field(name, value)
+    for text in args.env:
+        builder.set_env(*_pair(text, "--env"))
+    for text in args.label:
+        builder.set_label(*_pair(text, "--label"))
+    for text in args.annotation:
+        builder.set_annotation(*_pair(text, "--annotation"))
+    for port in args.port:
+        builder.add_exposed_port(port)
+    for volume in args.volume:
+        builder.add_volume(volume)
+    if args.author is not None:
+        builder.set_author(args.author)
+    if args.created_by is not None:
+        builder.created_by = args.created_by
+    builder.set_platform(args.arch, args.os)
+    builder.save()
+    return 0
+
+
+def _commit(args: argparse.Namespace) -> int:
+    builder = Builder.load(_store(args), args.container)
+    timestamp = None if args.timestamp is None else datetime.datetime.fromtimestamp(
+        args.timestamp, datetime.UTC)
+    options = CommitOptions(
+        preferred_manifest_type=_FORMATS[args.format],
+        compression=_COMPRESSIONS[args.compression],
+        signature_policy_path=args.signature_policy,
+        additional_tags=args.tag,
+        report_writer=None if args.quiet else sys.stderr,
+        history_timestamp=timestamp,
+        system_context=SystemContext(
+            credentials=parse_creds(args.creds) if args.creds else None,
+            auth_file=args.authfile, tls_verify=args.tls_verify, cert_dir=args.cert_dir,
+            store_root=args.root),
+    )
+    result = builder.commit(args.dest, options)
+    if args.iidfile is not None:
+        args.iidfile.write_text(f"sha256:{result.image_id}")
+    print(result.image_id)
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]] = []
+    for image in _store(args).images():
+        for name in image.names or ["<none>:<none>"]:
+            repo, _, tag = name.rpartition(":") if "@" not in name else (name, "", "<none>")
+            rows.append({"id": image.id, "name": name, "repository": repo, "tag": tag,
+                         "digest": image.manifest_digest, "created": image.created})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.quiet:
+        print("\n".join(dict.fromkeys(r["id"][:12] for r in rows)))
+    else:
+        print(f"{'REPOSITORY':<40} {'TAG':<16} {'IMAGE ID':<12} CREATED")
+        for r in rows:
+            print(f"{r['repository']:<40} {r['tag']:<16} {r['id'][:12]:<12} {r['created']}")
+    return 0
+
+
+def _containers(args: argparse.Namespace) -> int:
+    store = _store(args)
+    print(f"{'CONTAINER ID':<12}  {'IMAGE ID':<12}  {'IMAGE NAME':<32}  CONTAINER NAME")
+    for ctr in store.containers():
+        image = store.find_image(ctr.image_id) if ctr.image_id else None
+        image_name = image.names[0] if image and image.names else "scratch"
+        print(f"{ctr.id[:12]:<12}  {(ctr.image_id or '')[:12]:<12}  {image_name:<32}  "
+              f"{ctr.name}")
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.add_names(resolve_image(store, args.image).id, [local_name(n) for n in args.names])
+    return 0
+
+
+def _rmi(args: argparse.Namespace) -> int:
+    """As buildah: a name of a multi-named image only untags; otherwise the image goes."""
+    store = _store(args)
+    for ref in args.images:
+        image = resolve_image(store, ref)
+        named = [n for n in image.names if n in (ref, _maybe_local(ref))]
+        if named and len(image.names) > 1:
+            store.remove_names(named)
+            print(f"untagged: {named[0]}")
+        else:
+            store.delete_image(image.id)
+            print(image.id)
+    return 0
+
+
+def _maybe_local(ref: str) -> str | None:
+    try:
+        return local_name(ref)
+    except HarnessError:
+        return None
+
+
+def _rm(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for ref in args.containers:
+        print(store.delete_container(ref).id)
+    return 0
+
+
+def _mount(args: argparse.Namespace) -> int:
+    print(Builder.load(_store(args), args.container).rootfs)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    problems = check(_store(args))
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in {"true", "1"}:
+        return True
+    if text.lower() in {"false", "0"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this group's commands to *sub*."""
+    p = sub.add_parser("from", help="create a working container from an image or scratch")
+    p.add_argument("image", metavar="IMAGE|scratch")
+    p.add_argument("--name", help="container name (default: IMAGE-working-container)")
+    p.add_argument("--arch", help="architecture recorded in the image (default: this host)")
+    p.add_argument("--os", default="linux", help="operating system recorded in the image")
+    p.set_defaults(func=_from)
+
+    p = sub.add_parser("add", help="copy files into a working container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("src", metavar="SRC", nargs="+")
+    p.add_argument("dest", metavar="DEST")
+    p.set_defaults(func=_add)
+
+    p = sub.add_parser("config", help="change the settings a container is committed with")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("--cmd", help="JSON array or shell words; '' clears")
+    p.add_argument("--entrypoint", help="JSON array or a string run by /bin/sh -c")
+    for option in ("--env", "--label", "--annotation"):
+        p.add_argument(option, action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--port", action="append", default=[], metavar="PORT[/PROTO]")
+    p.add_argument("--volume", action="append", default=[], metavar="PATH")
+    for option in ("--author", "--created-by", "--workingdir", "--user", "--stop-signal",
+                   "--arch", "--os"):
+        p.add_argument(option)
+    p.set_defaults(func=_config)
+
+    p = sub.add_parser("commit", help="write a working container as an image")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("dest", metavar="DEST", nargs="?",
+                   help="a local name or TRANSPORT:REF (default: no name)")
+    p.add_argument("--format", "-f", choices=sorted(_FORMATS), default="oci")
+    p.add_argument("--compression", choices=sorted(_COMPRESSIONS), default="none")
+    p.add_argument("--timestamp", type=int, metavar="EPOCH",
+                   help="creation time in seconds (reproducible images)")
+    p.add_argument("--tag", action="append", default=[], metavar="NAME")
+    p.add_argument("--iidfile", type=Path, metavar="FILE", help="write the image ID here")
+    p.add_argument("--signature-policy", type=Path, metavar="FILE")
+    p.add_argument("--creds", metavar="USER[:PASS]")
+    p.add_argument("--authfile", type=Path, metavar="FILE")
+    p.add_argument("--cert-dir", type=Path, metavar="DIR")
+    p.add_argument("--tls-verify", type=_bool, nargs="?", const=True, default=True,
+                   metavar="BOOL")
+    p.add_argument("--quiet", "-q", action="store_true", help="report nothing")
+    p.set_defaults(func=_commit)
+
+    p = sub.add_parser("images", help="list images in the local store")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="only image IDs")
+    p.set_defaults(func=_images)
+
+    p = sub.add_parser("containers", help="list working containers")
+    p.set_defaults(func=_containers)
+
+    p = sub.add_parser("tag", help="add names to an image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("names", metavar="NAME", nargs="+")
+    p.set_defaults(func=_tag)
+
+    p = sub.add_parser("rmi", help="remove images (or untag a name of a multi-named one)")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.set_defaults(func=_rmi)
+
+    p = sub.add_parser("rm", help="remove working containers")
+    p.add_argument("containers", metavar="CONTAINER", nargs="+")
+    p.set_defaults(func=_rm)
+
+    p = sub.add_parser("mount", help="print a working container's read-write directory")
+    p.add_argument("container", metavar="CONTAINER")
+    p.set_defaults(func=_mount)
+
+    p = sub.add_parser("check", help="verify the store; print each problem found")
+    p.set_defaults(func=_check)

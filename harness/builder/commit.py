@@ -1,0 +1,211 @@
+"""``commit``: write a working container as an image, as buildah's ``Builder.Commit``.
+
+Order of work: validate the options (manifest type, compression) before touching
+anything; check the signature policy against the image being built; diff the container
+into a layer blob in one streaming pass (diffID and blob digest together); generate the
+config (OCI or Docker, with one new history entry and diffID) and the manifest; then
+
+- to local storage (no destination, a plain name, or ``containers-storage:``): a shallow
+  copy — only the new layer, config and manifest are written, parent layers are reused —
+  and the image is named (destination plus ``additional_tags``) in one atomic update;
+- anywhere else: a full copy through :func:`harness.copy.engine.copy_image`, the new
+  layer staged (uncompressed) in a temporary store that is removed afterwards, every
+  layer compressed by the engine as asked; additional tags are ignored with a warning,
+  as in buildah.
+
+With ``history_timestamp`` the config's ``created``, the history entry and every file
+time in the layer take that value and the Docker config names no container, so the same
+content gives the same image ID and manifest digest, in any store.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from harness.builder.imageconfig import config_media_type
+from harness.builder.imagesource import BuiltImageReference
+from harness.builder.layerblob import LayerBlob, layer_descriptor, write_layer
+from harness.builder.names import local_name
+from harness.copy.engine import CopyOptions, copy_image
+from harness.copy.policy import load_policy
+from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
+from harness.model import mediatype
+from harness.model.compression import Algorithm, layer_media_type
+from harness.model.config import HistoryEntry
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest
+from harness.model.manifest import DockerManifest, OCIManifest
+from harness.store.records import Image, Layer
+from harness.store.store import Store
+from harness.transports.alltransports import TRANSPORTS, parse_image_name
+from harness.transports.types import ImageReference, SystemContext
+from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.builder.builder import Builder
+
+LOCAL_TRANSPORT = "containers-storage"
+BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest"
+BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name"
+
+
+@dataclass
+class CommitOptions:
+    """buildah's ``CommitOptions``, every field of the seed."""
+
+    preferred_manifest_type: str = ""  # empty means OCI
+    compression: Algorithm = Algorithm.NONE
+    signature_policy_path: Path | None = None
+    additional_tags: list[str] = field(default_factory=list)
+    report_writer: TextIO | None = None
+    history_timestamp: datetime.datetime | None = None
+    system_context: SystemContext = field(default_factory=SystemContext)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    image_id: str
+    manifest_digest: Digest
+    manifest: bytes
+    media_type: str
+
+
+def manifest_type(preferred: str) -> str:
+    """The manifest type to write; only OCI and Docker v2s2 are known to commit."""
+    chosen = preferred or mediatype.OCI_MANIFEST
+    if chosen not in (mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST):
+        raise HarnessError(f"no supported manifest types (attempted to use {preferred!r}, "
+                           f"only know {mediatype.OCI_MANIFEST!r} and "
+                           f"{mediatype.DOCKER_V2S2_MANIFEST!r})")
+    return chosen
+
+
+def go_time(moment: datetime.datetime) -> str:
+    """RFC 3339 with nanoseconds as Go writes ``time.Time`` (``Z``, no trailing zeros)."""
+    utc = moment.astimezone(datetime.UTC)
+    fraction = f"{utc.microsecond:06d}".rstrip("0")
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+
+
+def _destination(dest: str | ImageReference | None) -> ImageReference | str | None:
+    """A local name (str), None (unnamed local image) or a non-local reference."""
+    if dest is None or isinstance(dest, ImageReference):
+        if isinstance(dest, ImageReference) and dest.transport.name == LOCAL_TRANSPORT:
+            named = dest.docker_reference()
+            return str(named) if named is not None else None
+        return dest
+    transport, colon, rest = dest.partition(":")
+    if colon and transport in TRANSPORTS:
+        return _destination(parse_image_name(dest))
+    if colon and transport == LOCAL_TRANSPORT:
+        return local_name(rest.split("]", 1)[-1])
+    return local_name(dest)
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What the commit generated before it is stored or copied."""
+
+    layer: Layer
+    layers: list[Layer]
+    config: bytes
+    manifest: bytes
+    media_type: str
+    created: str
+
+
+def _build(builder: Builder, store: Store, options: CommitOptions, media_type: str,
+           created: datetime.datetime) -> _Built:
+    container = builder.store.container(builder.container_id)
+    timestamp = int(created.timestamp()) if options.history_timestamp else None
+    blob: LayerBlob = write_layer(store, builder.rootfs, builder.store.snapshot(container.id),
+                                  options.compression, timestamp)
+    layer = blob.record(container.top_layer)
+    layers = [*builder.store.layer_chain(container.top_layer), layer]
+    docker = media_type == mediatype.DOCKER_V2S2_MANIFEST
+    created_text = go_time(created)
+    history = HistoryEntry(created=created_text, created_by=builder.created_by or None,
+                           author=builder.configs.oci.author)
+    config = builder.configs.render(docker, blob.diff_digest, history, created_text,
+                                    "" if options.history_timestamp else container.id)
+    config_desc = Descriptor(config_media_type(docker), Digest.from_bytes(config), len(config))
+    descriptors = [layer_descriptor(x, not docker) for x in layers]
+    if docker:
+        manifest = DockerManifest(config=config_desc, layers=descriptors).to_bytes()
+    else:
+        annotations = {BASE_DIGEST_ANNOTATION: builder.from_digest,
+                       BASE_NAME_ANNOTATION: "" if builder.from_image_id is None
+                       else builder.from_image, **builder.annotations}
+        manifest = OCIManifest(config=config_desc, layers=descriptors,
+                               annotations=annotations).to_bytes()
+    return _Built(layer, layers, config, manifest, media_type, created_text)
+
+
+def _report_local(out: TextIO | None, built: _Built) -> None:
+    with Reporter(out) as reporter:
+        reporter.line(GETTING_SIGNATURES)
+        for layer in built.layers:
+            reporter.blob(layer.blob)
+        reporter.blob(Digest.from_bytes(built.config), is_config=True)
+        reporter.line(WRITING_MANIFEST)
+        reporter.line(STORING_SIGNATURES)
+
+
+def _commit_local(builder: Builder, name: str | None, options: CommitOptions,
+                  built: _Built) -> CommitResult:
+    store = builder.store
+    config_digest = store.put_bytes(built.config)
+    digest = store.put_bytes(built.manifest)
+    names = [n for n in [name, *map(local_name, options.additional_tags)] if n]
+    image = Image(config_digest.hex, list(dict.fromkeys(names)), built.layer.id, str(digest),
+                  built.media_type, str(config_digest), built.created)
+    store.add_image(image, [built.layer])
+    _report_local(options.report_writer, built)
+    return CommitResult(config_digest.hex, digest, built.manifest, built.media_type)
+
+
+def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOptions,
+                   created: datetime.datetime) -> CommitResult:
+    if options.additional_tags:
+        print(f"WARN: don't know how to add tags to images stored in "
+              f"{dest.transport.name!r} transport", file=sys.stderr)
+    staging_dir = Path(tempfile.mkdtemp(prefix="oci-harness-commit-"))
+    try:
+        # Staged uncompressed: the copy engine then compresses every layer, parents
+        # included, in its own single pass per blob.
+        staging = Store.open(staging_dir)
+        built = _build(builder, staging,
+                       replace(options, compression=Algorithm.NONE),
+                       manifest_type(options.preferred_manifest_type), created)
+        source = BuiltImageReference(builder.container_id, built.manifest, built.media_type,
+                                     built.config, (staging, builder.store))
+        result = copy_image(dest, source, CopyOptions(
+            dest_ctx=options.system_context, manifest_type=built.media_type,
+            compression=options.compression, report_writer=options.report_writer,
+            signature_policy_path=options.signature_policy_path))
+    finally:
+        shutil.rmtree(staging_dir, ignore_errors=True)
+    return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,
+                        result.media_type)
+
+
+def commit(builder: Builder, dest: str | ImageReference | None,
+           options: CommitOptions) -> CommitResult:
+    """Commit *builder*'s container to *dest* (see the module docstring)."""
+    chosen = manifest_type(options.preferred_manifest_type)
+    layer_media_type(options.compression, chosen == mediatype.OCI_MANIFEST)
+    target = _destination(dest)
+    created = options.history_timestamp or datetime.datetime.now(datetime.UTC)
+    if isinstance(target, ImageReference):
+        return _commit_remote(builder, target, options, created)
+    policy = load_policy(options.signature_policy_path, TRANSPORTS)
+    policy.check(BuiltImageReference(builder.container_id, b"", chosen, b"",
+                                     (builder.store,)))
+    return _commit_local(builder, target, options,
+                         _build(builder, builder.store, options, chosen, created))

@@ -1,0 +1,54 @@
+"""Turn a container's changes into a stored layer blob in ONE streaming pass.
+
+The diff tar is generated lazily, hashed as it goes by (the diffID), compressed on
+demand and hashed again while it is written (the blob digest), as buildah's commit does:
+no temporary uncompressed copy, no second read, constant memory whatever the layer size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from harness.model.compression import Algorithm, compress, layer_media_type
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest, DigestingReader
+from harness.store.diff import Snapshot, diff_stream
+from harness.store.records import Layer, layer_id
+from harness.store.store import Store
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """A stored layer: the uncompressed diffID and the blob as stored."""
+
+    diff_digest: Digest
+    diff_size: int
+    blob_digest: Digest
+    blob_size: int
+    compression: Algorithm
+
+    def record(self, parent: str | None) -> Layer:
+        """The store record for this blob on top of *parent*."""
+        return Layer(layer_id(parent, self.blob_digest), parent, str(self.diff_digest),
+                     self.diff_size, str(self.blob_digest), self.blob_size,
+                     self.compression.value)
+
+
+def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Algorithm,
+                timestamp: int | None) -> LayerBlob:
+    """Diff *rootfs* against *snapshot*, compress, and store the result as a blob."""
+    layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
+    with diff_stream(rootfs, snapshot, timestamp) as tar:
+        uncompressed = DigestingReader(tar)
+        blob_digest, blob_size = store.put_blob(compress(cast(BinaryIO, uncompressed),
+                                                         compression))
+    return LayerBlob(uncompressed.digest(), uncompressed.size, blob_digest, blob_size,
+                     compression)
+
+
+def layer_descriptor(layer: Layer, oci: bool) -> Descriptor:
+    """The manifest entry for a stored layer in an OCI or Docker schema2 manifest."""
+    return Descriptor(layer_media_type(Algorithm(layer.compression), oci), layer.blob,
+                      layer.blob_size)

@@ -1,0 +1,57 @@
+"""Image names in the local store, spelled the way buildah spells them.
+
+buildah stores ``foo`` as ``localhost/foo:latest``: a name without a registry gets
+``localhost/`` (not ``docker.io/library/``, since a local build came from nowhere), and a
+name without tag or digest gets ``:latest``. Looking an image up tries what the user
+typed, that local form, the docker-normalised form, then IDs.
+"""
+
+from __future__ import annotations
+
+from harness.model.reference import Reference
+from harness.store.records import Image
+from harness.store.store import ImageUnknownError, Store
+
+LOCAL_DOMAIN = "localhost"
+
+
+def _has_domain(text: str) -> bool:
+    first, slash, _ = text.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == LOCAL_DOMAIN)
+
+
+def _tagged(text: str) -> str:
+    ref = Reference.parse(text)
+    return str(ref.with_tag("latest") if ref.tag is None and ref.digest is None else ref)
+
+
+def local_name(text: str) -> str:
+    """The stored form of *text* (``foo`` -> ``localhost/foo:latest``); raise
+    ``ReferenceError`` naming the rule *text* breaks."""
+    return _tagged(text if _has_domain(text) else f"{LOCAL_DOMAIN}/{text}")
+
+
+def _candidates(text: str) -> list[str]:
+    found = [text]
+    for normalise in (local_name, _tagged):
+        try:
+            found.append(normalise(text))
+        except ValueError:
+            continue
+    return found
+
+
+def find_image(store: Store, text: str) -> Image | None:
+    """The image *text* names in *store* (a name in any usual spelling, or an ID)."""
+    for candidate in _candidates(text):
+        image = store.find_image(candidate)
+        if image is not None:
+            return image
+    return None
+
+
+def resolve_image(store: Store, text: str) -> Image:
+    image = find_image(store, text)
+    if image is None:
+        raise ImageUnknownError(text)
+    return image

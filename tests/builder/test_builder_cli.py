@@ -1,0 +1,102 @@
+"""The buildah-like commands, in process and (for error output) as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli.build import command_words
+from harness.cli.main import main
+from harness.util.errors import HarnessError
+
+
+def run(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str]:
+    code = main(["--root", str(root), *args])
+    return code, capsys.readouterr().out
+
+
+def test_from_add_config_commit_and_listing(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path, policy: Path) -> None:
+    root = tmp_path / "root"
+    src = tmp_path / "src.txt"
+    src.write_text("payload")
+    code, out = run(capsys, root, "from", "scratch")
+    assert code == 0
+    ctr = out.splitlines()[-1]
+    assert ctr == "working-container"
+    assert run(capsys, root, "add", ctr, str(src), "/app/")[0] == 0
+    assert run(capsys, root, "config", ctr, "--cmd", "run --fast", "--entrypoint",
+               '["/bin/app"]', "--env", "A=1", "--label", "l=v", "--author", "me",
+               "--workingdir", "/app", "--user", "1")[0] == 0
+    iid = tmp_path / "iid"
+    code, out = run(capsys, root, "commit", ctr, "app:1", "--timestamp", "0", "--tag", "app:2",
+                    "--iidfile", str(iid), "--signature-policy", str(policy), "--quiet")
+    image_id = out.splitlines()[-1]
+    assert code == 0 and iid.read_text() == f"sha256:{image_id}"
+    _, out = run(capsys, root, "images", "--json")
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == {"localhost/app:1", "localhost/app:2"}
+    assert {r["id"] for r in rows} == {image_id}
+    code, out = run(capsys, root, "mount", ctr)
+    assert (Path(out.strip()) / "app/src.txt").read_text() == "payload"
+    code, out = run(capsys, root, "containers")
+    assert ctr in out
+    code, out = run(capsys, root, "from", "app:1")
+    assert out.splitlines()[-1] == "app-working-container"
+    rootfs = Path(run(capsys, root, "mount", "app-working-container")[1].strip())
+    assert (rootfs / "app/src.txt").read_text() == "payload"
+
+
+def test_tag_rmi_and_rm(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                        policy: Path) -> None:
+    root = tmp_path / "root"
+    run(capsys, root, "from", "scratch", "--name", "c")
+    _, out = run(capsys, root, "commit", "c", "one", "--signature-policy", str(policy), "-q")
+    image_id = out.strip()
+    assert run(capsys, root, "tag", "one", "two", "quay.io/x/three:3")[0] == 0
+    assert run(capsys, root, "rmi", "two")[1].strip() == "untagged: localhost/two:latest"
+    run(capsys, root, "from", "one", "--name", "user")
+    assert main(["--root", str(root), "rmi", image_id]) == 125
+    assert "in use by container(s) user" in capsys.readouterr().err
+    assert run(capsys, root, "rm", "user")[0] == 0
+    assert run(capsys, root, "rmi", image_id)[1].strip() == image_id
+    assert json.loads(run(capsys, root, "images", "--json")[1]) == []
+    assert run(capsys, root, "check")[0] == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["add", "nope", "x", "/"], "container 'nope' not known"),
+    (["from", "missing:1"], "image 'missing:1' not known"),
+    (["config", "c", "--env", "NOEQUALS"], "--env 'NOEQUALS': expected KEY=VALUE"),
+    (["config", "c", "--cmd", "[1, 2"], "--cmd: invalid JSON array"),
+    (["rmi", "localhost/none"], "not known"),
+])
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                             args: list[str], message: str) -> None:
+    root = tmp_path / "root"
+    run(capsys, root, "from", "scratch", "--name", "c")
+    assert main(["--root", str(root), *args]) == 125
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness", "--root", str(tmp_path),
+                           "commit", "ghost"], check=False, capture_output=True, text=True)
+    assert proc.returncode == 125
+    assert proc.stderr == "Error: container 'ghost' not known in the local store\n"
+
+
+def test_command_words_follow_buildah() -> None:
+    assert command_words('["a", "b c"]', "--cmd", shell_form=False) == ["a", "b c"]
+    assert command_words("echo 'hello world'", "--cmd", shell_form=False) == \
+        ["echo", "hello world"]
+    assert command_words("echo hi", "--entrypoint", shell_form=True) == \
+        ["/bin/sh", "-c", "echo hi"]
+    assert command_words("", "--cmd", shell_form=False) is None
+    with pytest.raises(HarnessError, match="array of strings"):
+        command_words("[1]", "--cmd", shell_form=False)
