@@ -1,0 +1,111 @@
+"""``push``: copy an image from the local store to any destination (buildah's ``Push``).
+
+The image is named as in the store (any spelling buildah accepts, or an ID); a destination
+without a transport prefix is a registry reference (``docker://`` is implied), as in
+``buildah push``. A whole push is retried ``max_retries`` times, ``retry_delay`` seconds
+apart, when it failed for a reason that may pass (the registry unreachable, 5xx, 429);
+within one attempt the registry client retries single requests on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from harness.builder.names import resolve_image
+from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.model.compression import Algorithm
+from harness.model.mediatype import FORMAT_NAMES
+from harness.model.transportref import parse_transport_reference
+from harness.store.store import Store
+from harness.transports.alltransports import TRANSPORTS, parse_image_name
+from harness.transports.containers_storage import StorageReference
+from harness.transports.docker import RegistryUnreachableError
+from harness.transports.types import ImageReference, SystemContext
+from harness.util.errors import HarnessError
+
+
+@dataclass
+class PushOptions:
+    """buildah's ``PushOptions``; ``manifest_type`` is ``oci``, ``v2s1``, ``v2s2`` or None
+    (keep the image's own type). The image is looked up in ``store``, else in the store at
+    ``store_root`` (else ``system_context.store_root``)."""
+
+    compression: Algorithm = Algorithm.GZIP
+    compression_level: int | None = None
+    signature_policy_path: Path | None = None
+    report_writer: TextIO | None = None
+    store: Store | None = None
+    store_root: Path | None = None
+    system_context: SystemContext = field(default_factory=SystemContext)
+    manifest_type: str | None = None
+    remove_signatures: bool = False
+    max_retries: int = 3
+    retry_delay: float = 2.0
+    digest_file: Path | None = None
+
+
+def _destination(text: str) -> ImageReference:
+    """Parse ``transport:ref``; a bare reference names a registry image."""
+    name, colon, _ = text.partition(":")
+    if colon and name in TRANSPORTS:
+        return parse_image_name(text)
+    return parse_image_name(f"docker://{text}")
+
+
+def _source(image: str, options: PushOptions) -> ImageReference:
+    """The stored image *image* names (any spelling buildah accepts, or an ID)."""
+    store = options.store
+    if store is None:
+        root = options.store_root or options.system_context.store_root
+        if root is None:
+            raise HarnessError("push: no local store given (store, store_root or --root)")
+        store = Store.open(root)
+    found = resolve_image(store, image)
+    return StorageReference(parse_transport_reference(f"containers-storage:{found.id}"), store)
+
+
+def _may_pass(exc: HarnessError) -> bool:
+    """Whether trying the whole push again can help."""
+    if isinstance(exc, RegistryUnreachableError):
+        return True
+    status = getattr(exc, "status", None)
+    return isinstance(status, int) and (status >= 500 or status == 429)
+
+
+def push(image: str, dest: ImageReference | str, options: PushOptions | None = None
+         ) -> CopyResult:
+    """Push the stored *image* to *dest*; return the manifest written and its digest."""
+    options = options or PushOptions()
+    if options.manifest_type is not None and options.manifest_type not in FORMAT_NAMES:
+        raise HarnessError(f"unknown manifest type {options.manifest_type!r}; "
+                           "use oci, v2s1 or v2s2")
+    src = _source(image, options)
+    target = _destination(dest) if isinstance(dest, str) else dest
+    ctx = options.system_context
+    copy_options = CopyOptions(
+        source_ctx=ctx,
+        dest_ctx=ctx,
+        manifest_type=FORMAT_NAMES[options.manifest_type] if options.manifest_type else None,
+        compression=options.compression,
+        compression_level=options.compression_level,
+        report_writer=options.report_writer,
+        signature_policy_path=options.signature_policy_path
+        or ctx.signature_policy_path,
+        remove_signatures=options.remove_signatures,
+    )
+    attempt = 0
+    while True:
+        try:
+            result = copy_image(target, src, copy_options)
+            break
+        except HarnessError as exc:
+            attempt += 1
+            if attempt > options.max_retries or not _may_pass(exc):
+                raise
+            time.sleep(options.retry_delay)
+    if options.digest_file is not None:
+        result.write_digest(options.digest_file)
+    return result

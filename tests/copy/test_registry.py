@@ -1,0 +1,120 @@
+"""Pushes to the real distribution registry, checked with skopeo and the Docker engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from imagekit import Built, read_image
+
+from harness.builder.push import PushOptions, push
+from harness.copy.engine import CopyOptions, copy_image
+from harness.model import mediatype as mt
+from harness.model.compression import Algorithm, decompress
+from harness.model.manifest import manifest_digest, parse_manifest
+from harness.peers.launchers import RunningRegistry
+from harness.store.store import Store
+from harness.transports.alltransports import parse_image_name
+from harness.transports.types import SystemContext
+
+FORMATS = {"oci": mt.OCI_MANIFEST, "v2s2": mt.DOCKER_V2S2_MANIFEST,
+           "v2s1": mt.DOCKER_V2S1_SIGNED_MANIFEST}
+INSECURE = SystemContext(tls_verify=False)
+
+
+def _repo(registry: RunningRegistry, what: str) -> str:
+    return registry.image(f"copytest/{what}-{uuid.uuid4().hex[:8]}:v1")
+
+
+def _skopeo(*args: str) -> bytes:
+    done = subprocess.run(["skopeo", *args], capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout
+
+
+def _plain_layers(ref: str) -> list[bytes]:
+    raw, media_type, blobs = read_image(parse_image_name(ref))
+    return [decompress(io.BytesIO(blobs[d.digest])).read()
+            for d in parse_manifest(raw, media_type).layers]
+
+
+def _original(built: Built) -> list[bytes]:
+    return [decompress(io.BytesIO(b)).read() for b in built.layers]
+
+
+def _media_type(raw: bytes) -> str:
+    obj = json.loads(raw)
+    if obj.get("schemaVersion") == 1:
+        return mt.DOCKER_V2S1_SIGNED_MANIFEST if "signatures" in obj else mt.DOCKER_V2S1_MANIFEST
+    return str(obj["mediaType"])
+
+
+@pytest.mark.requires_peer("skopeo")
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_push_each_format_then_skopeo_reads_it_intact(
+        distribution: RunningRegistry, oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path, fmt: str) -> None:
+    src, built = oci_image
+    dest = _repo(distribution, fmt)
+    result = copy_image(parse_image_name(f"docker://{dest}"), parse_image_name(src),
+                        CopyOptions(dest_ctx=INSECURE, manifest_type=FORMATS[fmt],
+                                    signature_policy_path=policy))
+    raw = _skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{dest}")
+    assert _media_type(raw) == FORMATS[fmt]
+    assert manifest_digest(raw) == result.digest
+    _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
+            f"docker://{dest}", f"dir:{tmp_path}/out")
+    assert _plain_layers(f"dir:{tmp_path}/out") == _original(built)
+    copy_image(parse_image_name(f"oci:{tmp_path}/back:v1"),
+               parse_image_name(f"docker://{dest}"),
+               CopyOptions(source_ctx=INSECURE, signature_policy_path=policy))
+    assert _plain_layers(f"oci:{tmp_path}/back:v1") == _original(built)
+
+
+@pytest.mark.requires_peer("skopeo")
+def test_push_from_the_store_compresses_and_keeps_the_asked_type(
+        distribution: RunningRegistry, oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path) -> None:
+    src, built = oci_image
+    root = tmp_path / "store"
+    copy_image(parse_image_name(f"containers-storage:[{root}]localhost/pushme:v1"),
+               parse_image_name(src),
+               CopyOptions(signature_policy_path=policy, compression=Algorithm.NONE))
+    dest = _repo(distribution, "store")
+    digest_file = tmp_path / "digest"
+    result = push("pushme:v1", dest, PushOptions(
+        store=Store.open(root), system_context=INSECURE, manifest_type="v2s2",
+        signature_policy_path=policy, digest_file=digest_file))
+    raw = _skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{dest}")
+    assert _media_type(raw) == mt.DOCKER_V2S2_MANIFEST
+    assert digest_file.read_text() == str(result.digest) == str(manifest_digest(raw))
+    layers = parse_manifest(raw).layers
+    assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
+    _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
+            f"docker://{dest}", f"dir:{tmp_path}/out")
+    assert _plain_layers(f"dir:{tmp_path}/out") == _original(built)
+
+
+@pytest.mark.requires_peer("docker")
+@pytest.mark.parametrize("fmt", ["v2s2", "oci"])
+def test_docker_pulls_and_runs_a_pushed_busybox_image(
+        distribution: RunningRegistry, oci_image: tuple[str, Built], policy: Path,
+        fmt: str) -> None:
+    src, _ = oci_image
+    dest = _repo(distribution, f"run-{fmt}")
+    copy_image(parse_image_name(f"docker://{dest}"), parse_image_name(src),
+               CopyOptions(dest_ctx=INSECURE, manifest_type=FORMATS[fmt],
+                           signature_policy_path=policy))
+    try:
+        subprocess.run(["docker", "pull", "-q", dest], check=True, capture_output=True,
+                       timeout=120)
+        run = subprocess.run(["docker", "run", "--rm", "--network", "host", dest],
+                             capture_output=True, timeout=120, check=False)
+        assert run.returncode == 0, run.stderr.decode()
+        assert run.stdout == b"hello from layer 2\n"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", dest], capture_output=True, check=False)
