@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -58,7 +58,7 @@ class Exchange:
     response_body: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
 
 def _excerpt(body: bytes | None) -> str:
@@ -98,6 +98,9 @@ class Client:
     _authorization: str | None = None
 
     def __post_init__(self) -> None:
+        # Proxies from the environment are looked up once, not on every request.
+        self.session.proxies = requests.utils.get_environ_proxies(self.target.url)
+        self.session.trust_env = False
         self.session.verify = self.target.verify
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
         if self.target.token:

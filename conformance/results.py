@@ -10,7 +10,7 @@ expected ones.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,7 @@ class CheckResult:
     duration: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["status"] = str(self.status)
-        return out
+        return {**vars(self), "status": str(self.status)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:

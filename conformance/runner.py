@@ -191,7 +191,9 @@ def run_suite(env: Mapping[str, str], *, groups: Sequence[str] = config.GROUPS,
         values = {**env, config.ENV_REPORT_DIR: tmp, config.ENV_GROUPS: ",".join(groups)}
         if expect is not None:
             values[config.ENV_EXPECT] = str(expect)
-        args = ["-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider", "--pyargs",
+        # unraisableexception runs gc.collect() repeatedly at exit: slow in a big process.
+        args = ["-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
+                "-p", "no:unraisableexception", "--pyargs",
                 "conformance.checks", "--tb=short", "-q"]
         if keyword:
             args += ["-k", keyword]

@@ -56,5 +56,6 @@ def test_delete_blob(repo: Repo) -> None:
 
 def test_delete_unknown_manifest(repo: Repo) -> None:
     """DELETE of a manifest that does not exist answers 404 MANIFEST_UNKNOWN."""
+    repo.push(content.oci_manifest())  # the repository exists: only the manifest is unknown
     digest = content.random_blob().digest
     expect_error(_delete(repo, "manifests", str(digest)), 404, "MANIFEST_UNKNOWN")

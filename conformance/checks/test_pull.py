@@ -63,6 +63,7 @@ def test_blob_range_unsatisfiable(repo: Repo) -> None:
 
 def test_blob_missing(repo: Repo) -> None:
     """GET of an unknown blob answers 404 BLOB_UNKNOWN, and HEAD answers 404."""
+    repo.push(content.oci_manifest())  # the repository exists: only the blob is unknown
     digest = Digest.from_bytes(content.random_blob().data)
     expect_error(repo.get_blob(digest), 404, "BLOB_UNKNOWN")
     expect_status(repo.get_blob(digest, "HEAD"), 404)
@@ -70,6 +71,7 @@ def test_blob_missing(repo: Repo) -> None:
 
 def test_manifest_missing(repo: Repo) -> None:
     """GET of an unknown tag or digest answers 404 MANIFEST_UNKNOWN, and HEAD answers 404."""
+    repo.push(content.oci_manifest())  # the repository exists: only the manifest is unknown
     digest = Digest.from_bytes(content.random_blob().data)
     for ref in ("no-such-tag-" + digest.hex[:8], str(digest)):
         expect_error(repo.get_manifest(ref), 404, "MANIFEST_UNKNOWN")

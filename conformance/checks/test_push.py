@@ -124,3 +124,11 @@ def test_mount_without_from(repo: Repo, other_repo: Repo) -> None:
     if response.status_code not in {201, 202}:
         raise AssertionError(f"{describe(response)}: ?mount= without from must not be an error")
     expect_header(response, "Location")
+
+
+def test_mount_unknown_from(repo: Repo) -> None:
+    """POST ?mount=&from=<a repository that does not exist> answers 202: an upload session."""
+    blob = content.random_blob()
+    response = repo.start_upload({"mount": str(blob.digest), "from": f"{repo.name}-absent"})
+    expect_status(response, 202)
+    expect_header(response, "Location")

@@ -107,9 +107,11 @@ def test_tag_invalid(repo: Repo) -> None:
 
 def test_tag_longest(repo: Repo) -> None:
     """A tag of 128 characters, the longest the grammar allows, is accepted and listed."""
-    tag = "L" + unique_tag("x").replace("-", "_") * 12
-    tag = (tag + "_" * 128)[:128]
-    repo.push(content.oci_manifest(), tag)
+    tag = ("L" + unique_tag("x").replace("-", "_") * 12 + "_" * 128)[:128]
+    manifest = content.oci_manifest()
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    expect_status(repo.put_manifest(manifest, tag), 201)
     assert tag in repo.tag_names(), "the 128-character tag is not in the tag list"
 
 

@@ -1,0 +1,57 @@
+"""Running the conformance suite in process against fake registries built by the test."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import fakeregistry
+from conformance import config
+from conformance.results import RunResult, Status
+from conformance.runner import run_suite
+
+_HOSTS = itertools.count()
+Change = Callable[[str, list[tuple[str, str]], bytes], tuple[str, list[tuple[str, str]], bytes]]
+
+
+def run_against(registry: fakeregistry.Registry, **options: Any) -> RunResult:
+    """Run the whole suite (in this process) against *registry*, one repository per check."""
+    with fakeregistry.inprocess(registry, f"http://fake-{next(_HOSTS)}.test") as url:
+        env = {"OCI_ROOT_URL": url, config.ENV_ISOLATE: "1", config.ENV_NAME: "fake under test"}
+        return run_suite(env, **options)
+
+
+def statuses(run: RunResult) -> dict[str, Status]:
+    return {c.check: c.status for c in run.checks}
+
+
+def not_passed(run: RunResult) -> dict[str, Status]:
+    return {c.check: c.status for c in run.checks if c.status != Status.PASS}
+
+
+def rewrite(registry: fakeregistry.Registry, method: str, path: str, change: Change) -> None:
+    """Make *registry* answer requests matching *method* and the *path* glob through *change*.
+
+    For rules the fake's fault injection cannot break (a header removed, a body rewritten).
+    """
+    inner = registry.wsgi_app
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["REQUEST_METHOD"] != method or not fnmatch.fnmatchcase(
+                environ["PATH_INFO"], path):
+            return list(inner(environ, start_response))
+        seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *_: object) -> object:
+            seen.append((status, headers))
+            return lambda _data: None
+
+        body = b"".join(inner(environ, capture))  # type: ignore[arg-type]
+        status, headers, body = change(seen[0][0], list(seen[0][1]), body)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    registry.wsgi_app = app  # type: ignore[method-assign]

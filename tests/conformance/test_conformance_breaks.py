@@ -1,0 +1,195 @@
+"""For every check: break exactly its rule in the fake and see that check, and only it, fail.
+
+Each break is a fault rule (or, where the fake cannot inject it, a response rewrite) scoped
+to the repository the suite gives that check, or a global profile switch / fault when the
+broken rule is global; the whole suite then runs and every other check must still pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from conformance_helpers import rewrite, run_against, statuses
+
+import fakeregistry
+from conformance.results import Status
+from fakeregistry import FaultRule
+from fakeregistry.profiles import PROFILES
+
+NAMESPACE = "conformance/test"
+
+
+def repo_of(check: str) -> str:
+    """The repository the suite gives *check* on an isolated target."""
+    return f"{NAMESPACE}/{re.sub(r'[^a-z0-9]+', '-', check.lower()).strip('-')}"
+
+
+@dataclass
+class Break:
+    """How to break one rule: profile switches, fault rules, and response rewrites."""
+
+    profile: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    rewrites: list[tuple[str, str, Callable[..., Any]]] = field(default_factory=list)
+    scoped: bool = True  # faults and rewrites apply only to the check's repository
+
+
+def fault(**rule: Any) -> Break:
+    return Break(faults=[rule])
+
+
+def switch(**changes: Any) -> Break:
+    return Break(profile=changes)
+
+
+def drop_header(name: str) -> Callable[..., Any]:
+    def change(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        return status, [(k, v) for k, v in headers if k.lower() != name.lower()], body
+    return change
+
+
+def set_header(name: str, value: str) -> Callable[..., Any]:
+    def change(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        kept = [(k, v) for k, v in headers if k.lower() != name.lower()]
+        return status, [*kept, (name, value)], body
+    return change
+
+
+def reverse_tags(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+    data = json.loads(body)
+    data["tags"] = sorted(data.get("tags") or [], reverse=True)
+    return status, headers, json.dumps(data).encode()
+
+
+def plain_text_errors(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+    return (status, headers, b"not found") if status.startswith("4") else (status, headers, body)
+
+
+def on(method: str, kind: str, change: Callable[..., Any]) -> Break:
+    return Break(rewrites=[(method, kind, change)])
+
+
+GET, HEAD, PUT, POST, PATCH, DELETE = "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"
+BLOBS, MANIFESTS, UPLOADS = "/blobs/*", "/manifests/*", "/blobs/uploads/*"
+TAGS, REFERRERS = "/tags/list", "/referrers/*"
+
+
+def _kinds(name: str, kinds: tuple[str, ...], how: Break) -> dict[str, Break]:
+    return {f"{name}[{k}]": how for k in kinds}
+
+
+SINGLE, INDEX = ("oci", "v2s2", "v2s1"), ("oci-index", "docker-list")
+BREAKS: dict[str, Break] = {
+    # digests
+    "blob_digest_header_get": fault(method=GET, path=BLOBS, wrong_digest=True),
+    "blob_digest_header_head": Break(faults=[{"method": HEAD, "path": "/v2/*/blobs/*",
+                                                  "wrong_digest": True}], scoped=False),
+    "blob_content_matches_digest": fault(method=GET, path=BLOBS, truncate=100),
+    "manifest_digest_header_get": fault(method=GET, path=MANIFESTS, wrong_digest=True),
+    "manifest_digest_header_head": Break(faults=[{"method": HEAD, "path": "/v2/*/manifests/*",
+                                                      "wrong_digest": True}], scoped=False),
+    "manifest_content_matches_digest": fault(method=GET, path=MANIFESTS, truncate=50),
+    "upload_wrong_digest": fault(method=PUT, path=UPLOADS, status=201),
+    "manifest_put_digest_mismatch": fault(method=PUT, path=MANIFESTS, status=201),
+    "blob_sha512": Break(faults=[{"method": GET, "path": "/v2/*/blobs/sha512:*",
+                                      "wrong_digest": True}], scoped=False),
+    "manifest_digest_on_put": fault(method=PUT, path=MANIFESTS, wrong_digest=True),
+    # management
+    "delete_manifest": fault(method=DELETE, path=MANIFESTS, status=202),
+    "delete_manifest_untags": fault(method=DELETE, path=MANIFESTS, status=202),
+    "delete_tag": switch(delete_by_tag=False),
+    "delete_blob": fault(method=DELETE, path=BLOBS, status=202),
+    "delete_unknown_manifest": fault(method=DELETE, path=MANIFESTS, status=202),
+    # manifests
+    **_kinds("manifest_push", SINGLE, on(PUT, MANIFESTS, drop_header("Location"))),
+    **_kinds("manifest_get_by_tag", SINGLE, fault(method=GET, path=MANIFESTS, truncate=40)),
+    **_kinds("manifest_get_by_digest", SINGLE, fault(method=GET, path=MANIFESTS, truncate=40)),
+    **_kinds("manifest_head", SINGLE, fault(method=HEAD, path=MANIFESTS, truncate=40)),
+    **_kinds("manifest_content_type", SINGLE,
+             on(HEAD, MANIFESTS, set_header("Content-Type", "application/json"))),
+    **_kinds("manifest_accept", SINGLE, fault(method=GET, path=MANIFESTS, status=404,
+                                              code="MANIFEST_UNKNOWN")),
+    **_kinds("manifest_blob_unknown", SINGLE, fault(method=PUT, path=MANIFESTS, status=201)),
+    **_kinds("index_push", INDEX, fault(method=GET, path=MANIFESTS, truncate=40)),
+    **_kinds("index_child_unknown", INDEX, fault(method=PUT, path=MANIFESTS, status=201)),
+    "schema1_bad_signature": fault(method=PUT, path=MANIFESTS, nth=2, status=201),
+    "manifest_invalid_json": fault(method=PUT, path=MANIFESTS, status=201),
+    # pull
+    "ping": Break(faults=[{"method": GET, "path": "/v2/", "status": 404, "code": "NAME_UNKNOWN"}],
+                  scoped=False),
+    "blob_get": fault(method=GET, path=BLOBS, status=404, code="BLOB_UNKNOWN"),
+    "blob_head": fault(method=HEAD, path=BLOBS, truncate=5),
+    "blob_range_get": fault(method=GET, path=BLOBS, truncate=3),
+    "blob_range_unsatisfiable": fault(method=GET, path=BLOBS, status=400, code="SIZE_INVALID"),
+    "blob_missing": fault(method=GET, path=BLOBS, status=403, code="DENIED"),
+    "manifest_missing": fault(method=GET, path=MANIFESTS, status=400, code="MANIFEST_INVALID"),
+    "error_bodies": on(GET, BLOBS, plain_text_errors),
+    # push
+    "push_monolithic_post": fault(method=POST, path=UPLOADS, status=400,
+                                  code="BLOB_UPLOAD_INVALID"),
+    "push_post_put": fault(method=PUT, path=UPLOADS, status=202),
+    "push_streamed_patch": on(PATCH, UPLOADS, drop_header("Range")),
+    "push_chunked": fault(method=PATCH, path=UPLOADS, nth=2, status=416, code="RANGE_INVALID"),
+    "push_chunk_out_of_order": switch(chunk_ranges_checked=False),
+    "upload_status": on(GET, UPLOADS, drop_header("Range")),
+    "upload_cancel": fault(method=DELETE, path=UPLOADS, status=202),
+    "mount_from": fault(method=POST, path=UPLOADS, status=404, code="BLOB_UNKNOWN"),
+    "mount_without_from": switch(mount_without_from="invalid"),
+    "mount_unknown_from": switch(mount_unknown_from="unauthorized"),
+    # referrers
+    "subject_header": on(PUT, MANIFESTS, drop_header("OCI-Subject")),
+    "subject_missing_accepted": fault(method=PUT, path=MANIFESTS, status=400,
+                                      code="MANIFEST_BLOB_UNKNOWN"),
+    "referrers_list": fault(method=GET, path=REFERRERS, nth=2, status=404,
+                            code="MANIFEST_UNKNOWN"),
+    "referrers_unknown_subject": fault(method=GET, path=REFERRERS, nth=2, status=404,
+                                       code="MANIFEST_UNKNOWN"),
+    "referrers_filter": fault(method=GET, path=REFERRERS, nth=2, status=404,
+                              code="MANIFEST_UNKNOWN"),
+    # tags
+    "tag_list": fault(method=GET, path=TAGS, status=404, code="NAME_UNKNOWN"),
+    "tag_list_sorted": on(GET, TAGS, reverse_tags),
+    "tag_list_n": fault(method=GET, path=TAGS, nth=2, status=400, code="NAME_INVALID"),
+    "tag_list_last": fault(method=GET, path=TAGS, status=400, code="NAME_INVALID"),
+    "tag_list_link": on(GET, TAGS, drop_header("Link")),
+    "tag_overwrite": fault(method=GET, path=MANIFESTS, truncate=40),
+    "tag_digest_agree": fault(method=GET, path=MANIFESTS, nth=1, wrong_digest=True),
+    "tag_invalid": fault(method=PUT, path=MANIFESTS, status=201),
+    "tag_longest": fault(method=PUT, path=MANIFESTS, status=400, code="TAG_INVALID"),
+    "repository_unknown": Break(faults=[{"method": GET, "path": "/v2/*/nx-*/tags/list",
+                                             "status": 200}], scoped=False),
+}
+
+
+def broken_registry(check: str, how: Break) -> fakeregistry.Registry:
+    registry = fakeregistry.Registry(profile=PROFILES["spec"].replace(**how.profile))
+    repository = repo_of(check)
+    for rule in how.faults:
+        path = f"/v2/{repository}{rule['path']}" if how.scoped else rule["path"]
+        registry.faults.add(FaultRule(**{**rule, "path": path}))
+    for method, path, change in how.rewrites:
+        rewrite(registry, method, f"/v2/{repository}{path}", change)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict[str, Status]:
+    return statuses(run_against(fakeregistry.Registry(profile="spec")))
+
+
+def test_every_check_has_a_break(baseline: dict[str, Status]) -> None:
+    assert set(baseline) == set(BREAKS)
+
+
+@pytest.mark.parametrize("check", sorted(BREAKS))
+def test_breaking_one_rule_fails_exactly_its_check(check: str) -> None:
+    run = run_against(broken_registry(check, BREAKS[check]))
+    found = statuses(run)
+    assert found.pop(check) == Status.FAIL, next(c for c in run.checks if c.check == check)
+    others = {name: status for name, status in found.items() if status != Status.PASS}
+    assert others == {}
