@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.model import mediatype
+from harness.model.compression import decompress
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
-from harness.model.manifest import DockerManifest, OCIManifest
+from harness.model.manifest import DockerManifest, OCIManifest, parse_manifest
 from harness.transports.types import BlobInfo, ImageReference, SystemContext
 
 BUSYBOX = Path("/bin/busybox")
@@ -97,8 +98,6 @@ def write_image(ref: ImageReference, layers: list[bytes], *, docker: bool = Fals
 
 def read_image(ref: ImageReference) -> tuple[bytes, str, dict[Digest, bytes]]:
     """The manifest, its type and every blob it references, read back through *ref*."""
-    from harness.model.manifest import parse_manifest  # noqa: PLC0415
-
     with ref.new_image_source(SystemContext()) as src:
         raw, media_type = src.get_manifest()
         parsed = parse_manifest(raw, media_type)
@@ -110,3 +109,15 @@ def read_image(ref: ImageReference) -> tuple[bytes, str, dict[Digest, bytes]]:
     return raw, media_type, blobs
 
 
+
+
+def plain_layers(ref: ImageReference) -> list[bytes]:
+    """The image's layers uncompressed, in order: what a container would see."""
+    raw, media_type, blobs = read_image(ref)
+    layers = parse_manifest(raw, media_type).layers
+    return [decompress(io.BytesIO(blobs[d.digest])).read() for d in layers]
+
+
+def original_layers(built: Built) -> list[bytes]:
+    """The uncompressed layers *built* was made of."""
+    return [decompress(io.BytesIO(b)).read() for b in built.layers]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from imagekit import Built, layer_tar, read_image, write_image
+from imagekit import Built, layer_tar, original_layers, plain_layers, read_image, write_image
 
 from harness.copy.engine import CopyOptions, copy_image
 from harness.copy.policy import PolicyRejectedError
 from harness.model import mediatype as mt
-from harness.model.compression import Algorithm, decompress
+from harness.model.compression import Algorithm
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.transports.alltransports import parse_image_name
@@ -29,11 +29,6 @@ def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
     return copy_image(parse_image_name(dest), parse_image_name(src), options)
 
 
-def _plain_layers(ref: str) -> list[bytes]:
-    """The image's layers uncompressed, in order: what a container would see."""
-    raw, media_type, blobs = read_image(parse_image_name(ref))
-    layers = parse_manifest(raw, media_type).layers
-    return [decompress(io.BytesIO(blobs[d.digest])).read() for d in layers]
 
 
 def _config(ref: str) -> dict[str, object]:
@@ -43,8 +38,6 @@ def _config(ref: str) -> dict[str, object]:
     return json.loads(blobs[config.digest])  # type: ignore[no-any-return]
 
 
-def _original_layers(built: Built) -> list[bytes]:
-    return [gzip.decompress(b) for b in built.layers]
 
 
 def test_round_trip_through_every_local_transport(
@@ -55,7 +48,7 @@ def test_round_trip_through_every_local_transport(
     previous = src
     for ref in chain:
         _copy(previous, ref, policy)
-        assert _plain_layers(ref) == _original_layers(built), ref
+        assert plain_layers(parse_image_name(ref)) == original_layers(built), ref
         previous = ref
     config = _config(previous)
     assert config["config"]["Cmd"] == ["/bin/busybox", "cat", "/etc/motd"]  # type: ignore[index]
@@ -109,7 +102,7 @@ def test_compression_is_what_was_asked(
     layers = parse_manifest(raw).layers
     assert [d.media_type for d in layers] == [media_type] * 2
     assert all(blobs[d.digest].startswith(magic) for d in layers)
-    assert _plain_layers(dest) == _original_layers(built)
+    assert plain_layers(parse_image_name(dest)) == original_layers(built)
 
 
 def test_zstd_layers_become_gzip_in_docker_formats(
@@ -122,7 +115,7 @@ def test_zstd_layers_become_gzip_in_docker_formats(
     assert media_type == mt.DOCKER_V2S2_MANIFEST
     layers = parse_manifest(raw).layers
     assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
-    assert [gzip.decompress(blobs[d.digest]) for d in layers] == _original_layers(built)
+    assert [gzip.decompress(blobs[d.digest]) for d in layers] == original_layers(built)
 
 
 def test_zstd_cannot_be_forced_into_a_docker_format(
@@ -141,7 +134,7 @@ def test_forced_type_and_back_keeps_the_image(
     _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
     assert media_type == forced
     _copy(f"dir:{tmp_path}/d", f"oci:{tmp_path}/o:x", policy)
-    assert _plain_layers(f"oci:{tmp_path}/o:x") == _original_layers(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/o:x")) == original_layers(built)
     config = _config(f"oci:{tmp_path}/o:x")
     assert config["config"]["Labels"] == {"org.example.test": "yes"}  # type: ignore[index]
     assert config["rootfs"]["diff_ids"] == [str(d) for d in built.diff_ids]  # type: ignore[index]
@@ -172,7 +165,7 @@ def test_many_layers_in_parallel_keep_their_order(tmp_path: Path, policy: Path) 
     layers = [layer_tar({f"f{i}": bytes([i]) * (1000 + i)}) for i in range(9)]
     write_image(parse_image_name(f"oci:{tmp_path}/many:v1"), layers)
     _copy(f"oci:{tmp_path}/many:v1", f"dir:{tmp_path}/d", policy, compression=Algorithm.ZSTD)
-    assert _plain_layers(f"dir:{tmp_path}/d") == layers
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == layers
 
 
 def test_duplicate_layers_are_copied_once(tmp_path: Path, policy: Path) -> None:
@@ -181,7 +174,7 @@ def test_duplicate_layers_are_copied_once(tmp_path: Path, policy: Path) -> None:
     out = io.StringIO()
     _copy(f"oci:{tmp_path}/dup:v1", f"dir:{tmp_path}/d", policy, report_writer=out)
     assert sum(line.startswith("Copying blob") for line in out.getvalue().splitlines()) == 1
-    assert _plain_layers(f"dir:{tmp_path}/d") == [layer, layer]
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == [layer, layer]
 
 
 class _PickyDestination(DirImageDestination):
@@ -214,7 +207,7 @@ def test_manifest_invalid_falls_back_to_the_next_type(
     assert result.media_type == mt.DOCKER_V2S2_MANIFEST
     _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
     assert media_type == mt.DOCKER_V2S2_MANIFEST
-    assert _plain_layers(f"dir:{tmp_path}/d") == _original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == original_layers(built)
 
 
 def test_index_source_copies_this_platform(tmp_path: Path, policy: Path) -> None:
@@ -245,4 +238,4 @@ def test_zstd_source_decompresses_into_docker_archive(
     write_image(parse_image_name(f"oci:{tmp_path}/z:v1"), [layer], compress=False)
     _copy(f"oci:{tmp_path}/z:v1", f"oci:{tmp_path}/zz:v1", policy, compression=Algorithm.ZSTD)
     _copy(f"oci:{tmp_path}/zz:v1", f"docker-archive:{tmp_path}/a.tar", policy)
-    assert _plain_layers(f"docker-archive:{tmp_path}/a.tar") == [layer]
+    assert plain_layers(parse_image_name(f"docker-archive:{tmp_path}/a.tar")) == [layer]

@@ -9,11 +9,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from imagekit import Built, read_image
+from imagekit import Built, original_layers, plain_layers
 
 from harness.copy.engine import CopyOptions, copy_image
-from harness.model.compression import decompress
-from harness.model.manifest import parse_manifest
 from harness.transports.alltransports import parse_image_name
 
 LOCAL = ["oci:{d}/oci:v1", "oci-archive:{d}/oci.tar:v1", "dir:{d}/dir",
@@ -31,14 +29,8 @@ def _copy(src: str, dest: str, policy: Path) -> None:
                CopyOptions(signature_policy_path=policy))
 
 
-def _plain_layers(ref: str) -> list[bytes]:
-    raw, media_type, blobs = read_image(parse_image_name(ref))
-    return [decompress(io.BytesIO(blobs[d.digest])).read()
-            for d in parse_manifest(raw, media_type).layers]
 
 
-def _original(built: Built) -> list[bytes]:
-    return [decompress(io.BytesIO(b)).read() for b in built.layers]
 
 
 @pytest.mark.requires_peer("skopeo")
@@ -50,7 +42,7 @@ def test_skopeo_reads_what_we_write(oci_image: tuple[str, Built], tmp_path: Path
     _copy(src, ours, policy)
     _run("skopeo", "inspect", ours)
     _run("skopeo", "copy", "--policy", str(policy), ours, f"dir:{tmp_path}/skopeo")
-    assert _plain_layers(f"dir:{tmp_path}/skopeo") == _original(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/skopeo")) == original_layers(built)
 
 
 @pytest.mark.requires_peer("skopeo")
@@ -61,7 +53,7 @@ def test_we_read_what_skopeo_writes(oci_image: tuple[str, Built], tmp_path: Path
     theirs = pattern.format(d=tmp_path)
     _run("skopeo", "copy", "--policy", str(policy), src, theirs)
     _copy(theirs, f"oci:{tmp_path}/ours:v1", policy)
-    assert _plain_layers(f"oci:{tmp_path}/ours:v1") == _original(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/ours:v1")) == original_layers(built)
 
 
 @pytest.mark.requires_peer("umoci")
@@ -88,7 +80,7 @@ def test_we_read_what_umoci_writes(tmp_path: Path, policy: Path) -> None:
     (bundle / "rootfs" / "etc" / "file.txt").write_bytes(b"written by umoci\n")
     _run("umoci", "repack", "--image", f"{layout}:t", str(bundle))
     _copy(f"oci:{layout}:t", f"dir:{tmp_path}/d", policy)
-    [layer] = _plain_layers(f"dir:{tmp_path}/d")
+    [layer] = plain_layers(parse_image_name(f"dir:{tmp_path}/d"))
     with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
         member = tar.extractfile("etc/file.txt")
         assert member is not None

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
-from imagekit import Built, read_image
+from imagekit import Built, original_layers, plain_layers
 
 from harness.builder.push import PushOptions, push
 from harness.copy.engine import CopyOptions, copy_image
 from harness.model import mediatype as mt
-from harness.model.compression import Algorithm, decompress
+from harness.model.compression import Algorithm
 from harness.model.manifest import manifest_digest, parse_manifest
 from harness.peers.launchers import RunningRegistry
 from harness.store.store import Store
@@ -36,14 +35,8 @@ def _skopeo(*args: str) -> bytes:
     return done.stdout
 
 
-def _plain_layers(ref: str) -> list[bytes]:
-    raw, media_type, blobs = read_image(parse_image_name(ref))
-    return [decompress(io.BytesIO(blobs[d.digest])).read()
-            for d in parse_manifest(raw, media_type).layers]
 
 
-def _original(built: Built) -> list[bytes]:
-    return [decompress(io.BytesIO(b)).read() for b in built.layers]
 
 
 def _media_type(raw: bytes) -> str:
@@ -68,11 +61,11 @@ def test_push_each_format_then_skopeo_reads_it_intact(
     assert manifest_digest(raw) == result.digest
     _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
             f"docker://{dest}", f"dir:{tmp_path}/out")
-    assert _plain_layers(f"dir:{tmp_path}/out") == _original(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == original_layers(built)
     copy_image(parse_image_name(f"oci:{tmp_path}/back:v1"),
                parse_image_name(f"docker://{dest}"),
                CopyOptions(source_ctx=INSECURE, signature_policy_path=policy))
-    assert _plain_layers(f"oci:{tmp_path}/back:v1") == _original(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(built)
 
 
 @pytest.mark.requires_peer("skopeo")
@@ -96,7 +89,7 @@ def test_push_from_the_store_compresses_and_keeps_the_asked_type(
     assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
     _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
             f"docker://{dest}", f"dir:{tmp_path}/out")
-    assert _plain_layers(f"dir:{tmp_path}/out") == _original(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == original_layers(built)
 
 
 @pytest.mark.requires_peer("docker")
