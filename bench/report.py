@@ -80,12 +80,14 @@ def summarize(results: list[BenchmarkResult], quick: bool, repetitions: int,
             "ours": ours,
             "peer": peer,
             "ratio": {"time": _ratio(ours, peer, "wall_s"),
+                      "cpu": _ratio(ours, peer, "cpu_s"),
                       "peak_rss": _ratio(ours, peer, "peak_rss_mb")},
         })
     return {
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "system": platform.platform()},
+                    "system": platform.platform(),
+                    "load": " ".join(f"{x:.1f}" for x in os.getloadavg())},
         "quick": quick,
         "repetitions": repetitions,
         "broken_modules": broken,
@@ -98,6 +100,14 @@ def _seconds(side: dict[str, Any]) -> str:
         return str(side["status"])
     wall = side["wall_s"]
     return f"{wall['median']:.2f} s ({wall['min']:.2f}-{wall['max']:.2f})"
+
+
+def _cpu(side: dict[str, Any]) -> str:
+    return f"{side['cpu_s']['median']:.2f}" if "cpu_s" in side else "-"
+
+
+def _times(ratio: float | None) -> str:
+    return f"{ratio:.2f}x" if ratio is not None else "n/a"
 
 
 def _rss(side: dict[str, Any]) -> str:
@@ -113,11 +123,14 @@ def markdown(document: dict[str, Any]) -> str:
     mode = "quick" if document["quick"] else "full"
     lines = [
         f"Benchmarks ({mode}, {document['repetitions']} repetitions, "
-        f"{document['machine']['cpus']} CPUs, {document['generated']})",
+        f"{document['machine']['cpus']} CPUs, load average {document['machine']['load']}, "
+        f"{document['generated']})",
         "",
-        "| benchmark | operation | size | ours | peer | time ours/peer "
-        "| peak RSS MB ours / peer | RSS ours/peer | goal |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Wall times are median (min-max). On a busy machine CPU seconds compare better.",
+        "",
+        "| benchmark | operation | size | ours: wall | peer: wall | time ours/peer "
+        "| CPU s ours / peer | CPU ours/peer | peak RSS MB ours / peer | RSS ours/peer | goal |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in document["benchmarks"]:
         ours, peer, ratio = entry["ours"], entry["peer"], entry["ratio"]
@@ -126,12 +139,12 @@ def markdown(document: dict[str, Any]) -> str:
         else:
             ours_cell = f"{ours['label']}: {_seconds(ours)}"
             peer_cell = f"{peer['label']}: {_seconds(peer)}"
-        time_ratio = f"{ratio['time']:.2f}x" if ratio["time"] is not None else "n/a"
-        rss_ratio = f"{ratio['peak_rss']:.2f}x" if ratio["peak_rss"] is not None else "n/a"
         lines.append(
             f"| {entry['name']} | {entry['operation']} | {_size(entry['work_bytes'])} "
-            f"| {ours_cell} | {peer_cell} | {time_ratio} | {_rss(ours)} / {_rss(peer)} "
-            f"| {rss_ratio} | {entry['goal'] or '-'} |"
+            f"| {ours_cell} | {peer_cell} | {_times(ratio['time'])} "
+            f"| {_cpu(ours)} / {_cpu(peer)} | {_times(ratio['cpu'])} "
+            f"| {_rss(ours)} / {_rss(peer)} | {_times(ratio['peak_rss'])} "
+            f"| {entry['goal'] or '-'} |"
         )
     lines += [f"\nBroken benchmark module: {line}" for line in document["broken_modules"]]
     return "\n".join(line.replace("\n", " ") for line in lines) + "\n"

@@ -95,6 +95,8 @@ def test_runner_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert pair["ratio"]["peak_rss"] > 1.5  # 64 MB allocated by ours, nothing by the peer
     assert pair["ratio"]["time"] == pytest.approx(
         pair["ours"]["wall_s"]["median"] / pair["peer"]["wall_s"]["median"])
+    assert pair["ratio"]["cpu"] == pytest.approx(
+        pair["ours"]["cpu_s"]["median"] / pair["peer"]["cpu_s"]["median"])
     wall = pair["peer"]["wall_s"]
     assert wall["min"] <= wall["median"] <= wall["max"]
     assert pair["peer"]["throughput_mb_s"]["median"] == pytest.approx(
