@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 LOCAL_TRANSPORT = "containers-storage"
 BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest"
 BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name"
+DEFAULT_SHELL = "/bin/sh"  # buildah's created_by when none was set
 
 
 @dataclass
@@ -130,7 +131,7 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
     layers = [*builder.store.layer_chain(container.top_layer), layer]
     docker = media_type == mediatype.DOCKER_V2S2_MANIFEST
     created_text = go_time(created)
-    history = HistoryEntry(created=created_text, created_by=builder.created_by or None,
+    history = HistoryEntry(created=created_text, created_by=builder.created_by or DEFAULT_SHELL,
                            author=builder.configs.oci.author)
     config = builder.configs.render(docker, blob.diff_digest, history, created_text,
                                     "" if options.history_timestamp else container.id)

@@ -117,7 +117,7 @@ class _TarWriter:
 
     def whiteout(self, name: str, st: os.stat_result) -> bytes:
         info = self._info(name, st)
-        info.mode, info.uid, info.gid = 0o644, 0, 0
+        info.mode, info.uid, info.gid = 0, 0, 0  # as containers/storage writes them
         return header(info)
 
     def entry(self, name: str, path: Path, st: os.stat_result) -> Iterator[bytes]:
