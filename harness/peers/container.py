@@ -122,6 +122,7 @@ class DistributionContainerLauncher:
             container = client.containers.run(
                 image, command=[executable, "serve", str(prepared.config_path)],
                 network_mode="host", detach=True,
+                user=f"{os.getuid()}:{os.getgid()}",  # files it writes stay removable by us
                 volumes={workdir: {"bind": workdir, "mode": "rw"}},
                 labels={"oci-harness": "registry"},
             )
