@@ -1,0 +1,155 @@
+"""The registry a test talks to: the project's fake (in process or over HTTP) or a real one.
+
+:class:`RegistryUnderTest` is the one handle every registry fixture returns. It names
+images (``registry.image("app:v1")``), opens them through the ``docker://`` transport with
+the right credentials and TLS settings (``registry.at("app:v1")``), and, when the registry
+is the fake, exposes its transcript, faults and profile switches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fakeregistry import AuthConfig, FaultRule, Profile, Registry, inprocess, serve
+from fakeregistry.faults import Faults
+from fakeregistry.profiles import get_profile
+from fakeregistry.transcript import Transcript
+from harness.peers.launchers import RunningRegistry
+from harness.pytest_plugin.locations import ImageAt
+from harness.transports.types import Credentials, SystemContext
+from harness.util.errors import HarnessError
+
+FAKE = "fake"
+DEFAULT_USERS: Mapping[str, str] = {"tester": "secret"}
+# Fast retries: a fault test should see the client retry, not wait for it.
+RETRY_TIMES, RETRY_DELAY = 3, 0.01
+_hosts = itertools.count(1)
+
+
+class NotAFakeError(HarnessError):
+    """A fake-only feature (transcript, faults, profiles) asked of a real registry."""
+
+
+@dataclass(frozen=True)
+class RegistryUnderTest:
+    """A running registry and how to reach it; ``fake`` is set when it is the fake."""
+
+    target: str
+    url: str
+    host: str
+    ctx: SystemContext
+    namespace: str = ""
+    fake: Registry | None = None
+    running: RunningRegistry | None = field(default=None, repr=False)
+
+    @property
+    def is_fake(self) -> bool:
+        return self.fake is not None
+
+    def image(self, name: str) -> str:
+        """``host/<namespace>/name`` for *name* (``app:v1``, ``app@sha256:…``)."""
+        prefix = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.host}/{prefix}{name}"
+
+    def repository(self, name: str) -> str:
+        """The repository path the registry sees for repository *name* (``app``)."""
+        return f"{self.namespace}/{name}" if self.namespace else name
+
+    def at(self, name: str) -> ImageAt:
+        """*name* on this registry as a ``docker://`` reference with this registry's context."""
+        from harness.transports.docker import TRANSPORT  # noqa: PLC0415
+
+        return ImageAt(TRANSPORT.parse_reference("//" + self.image(name)), self.ctx)
+
+    def as_user(self, username: str, password: str) -> RegistryUnderTest:
+        """The same registry reached with other credentials."""
+        ctx = dataclasses.replace(self.ctx, credentials=Credentials(username, password))
+        return dataclasses.replace(self, ctx=ctx)
+
+    # -- the fake's controls -------------------------------------------------------------
+    def _fake(self, what: str) -> Registry:
+        if self.fake is None:
+            raise NotAFakeError(f"{what} needs the fake registry; this test runs against "
+                                f"{self.target}")
+        return self.fake
+
+    @property
+    def transcript(self) -> Transcript:
+        return self._fake("the transcript").transcript
+
+    @property
+    def faults(self) -> Faults:
+        return self._fake("fault injection").faults
+
+    def fault(self, **rule: object) -> FaultRule:
+        """Add a :class:`~fakeregistry.FaultRule` (``method="PATCH", nth=1, drop_after=0``)."""
+        return self.faults.add(FaultRule(**rule))  # type: ignore[arg-type]
+
+    def use_profile(self, profile: str | Profile, **switches: object) -> Profile:
+        """Switch the fake to a preset (``"ecr"``) with some switches changed."""
+        fake = self._fake("a profile switch")
+        fake.profile = get_profile(profile).replace(**switches)
+        return fake.profile
+
+
+def auth_config(auth: str | AuthConfig | None, users: Mapping[str, str],
+                readonly: frozenset[str]) -> AuthConfig | None:
+    """``"basic"``/``"token"`` with *users* (plain passwords), or a ready config."""
+    if auth is None or isinstance(auth, AuthConfig):
+        return auth
+    if auth not in ("none", "basic", "token"):
+        raise HarnessError(f"unknown auth mode {auth!r}: use none, basic or token")
+    return AuthConfig.with_passwords(auth, users, readonly=readonly)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def start_fake(profile: str | Profile = "spec", *, auth: str | AuthConfig | None = None,
+               users: Mapping[str, str] | None = None, readonly: frozenset[str] = frozenset(),
+               tls: bool = False, http: bool = False, seed: int = 0,
+               storage_dir: Path | None = None) -> Iterator[RegistryUnderTest]:
+    """A fresh fake: in process through ``responses`` unless *http* or *tls* asks for a
+    real socket (subprocess clients such as skopeo need one)."""
+    users = DEFAULT_USERS if users is None else users
+    config = auth_config(auth, users, readonly)
+    fake = Registry(profile, auth=config, seed=seed, storage_dir=storage_dir)
+    credentials = None
+    if config is not None and config.mode != "none" and users:
+        name = next(iter(users))
+        credentials = Credentials(name, users[name])
+    try:
+        if http or tls:
+            with serve(fake, tls=tls) as server:
+                ctx = SystemContext(credentials=credentials, ca_file=server.ca_file,
+                                    tls_verify=tls, retry_times=RETRY_TIMES,
+                                    retry_delay=RETRY_DELAY)
+                yield RegistryUnderTest(FAKE, server.url, server.host, ctx, fake=fake)
+        else:
+            host = f"registry-{next(_hosts)}.fake"
+            with inprocess(fake, f"https://{host}") as url:
+                ctx = SystemContext(credentials=credentials, retry_times=RETRY_TIMES,
+                                    retry_delay=RETRY_DELAY)
+                yield RegistryUnderTest(FAKE, url, host, ctx, fake=fake)
+    finally:
+        fake.transcript.close()
+
+
+def real_target(spec: str, running: RunningRegistry, namespace: str) -> RegistryUnderTest:
+    """A handle on a session-wide real registry, confined to *namespace*."""
+    ctx = SystemContext(credentials=running.credentials, ca_file=running.ca_file,
+                        tls_verify=running.url.startswith("https:"),
+                        retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
+    return RegistryUnderTest(spec, running.url, running.host, ctx, namespace=namespace,
+                             running=running)
+
+
+def skip_unless_fake(registry: RegistryUnderTest, why: str) -> None:
+    """Skip a ``registry`` test on real targets when it needs the fake's controls."""
+    if not registry.is_fake:
+        pytest.skip(f"{why}: only the fake target can do that, not {registry.target}")
