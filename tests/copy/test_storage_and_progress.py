@@ -1,0 +1,114 @@
+"""The containers-storage transport over the project's store, and progress on a TTY."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from imagekit import Built, original_layers, plain_layers
+
+from harness.copy.engine import CopyOptions, copy_image
+from harness.copy.report import Reporter
+from harness.model.compression import Algorithm
+from harness.model.digest import Digest
+from harness.store.store import Store
+from harness.transports.alltransports import TRANSPORTS, parse_image_name
+from harness.transports.containers_storage import StorageReference
+from harness.transports.types import SystemContext
+from harness.util.errors import HarnessError
+
+
+def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
+    options = CopyOptions(signature_policy_path=policy, **kwargs)  # type: ignore[arg-type]
+    return copy_image(parse_image_name(dest), parse_image_name(src), options)
+
+
+def test_store_round_trip_keeps_manifest_and_names_the_image(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    root = tmp_path / "root"
+    stored = f"containers-storage:[{root}]localhost/app:v1"
+    _copy(src, stored, policy)
+    store = Store.open(root)
+    image = store.image("localhost/app:v1")
+    assert image.digest == Digest.from_bytes(built.manifest)
+    assert image.id == Digest.from_bytes(built.config).hex
+    assert len(store.layer_chain(image.top_layer)) == 2
+    result = _copy(stored, f"dir:{tmp_path}/out", policy)
+    assert result.manifest == built.manifest  # type: ignore[attr-defined]
+    by_id = f"containers-storage:[{root}]{image.id}"
+    assert plain_layers(parse_image_name(by_id)) == original_layers(built)
+
+
+def test_store_layers_record_their_compression(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    root = tmp_path / "root"
+    _copy(oci_image[0], f"containers-storage:[{root}]localhost/plain:v1", policy,
+          compression=Algorithm.NONE)
+    store = Store.open(root)
+    layers = store.layer_chain(store.image("localhost/plain:v1").top_layer)
+    assert {layer.compression for layer in layers} == {"none"}
+    with store.open_layer_diff(layers[1]) as diff:
+        assert diff.read() == original_layers(oci_image[1])[1]
+
+
+def test_store_root_comes_from_the_context_and_name_gets_latest(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    ctx = SystemContext(store_root=tmp_path / "root")
+    copy_image(parse_image_name("containers-storage:example.com/app"),
+               parse_image_name(oci_image[0]),
+               CopyOptions(dest_ctx=ctx, signature_policy_path=policy))
+    assert Store.open(tmp_path / "root").find_image("example.com/app:latest") is not None
+
+
+def test_bound_store_and_unknown_image(tmp_path: Path) -> None:
+    ref = parse_image_name("containers-storage:localhost/none:v1")
+    assert isinstance(ref, StorageReference)
+    with pytest.raises(HarnessError, match="no store root"):
+        ref.new_image_source(SystemContext())
+    bound = StorageReference(ref.parsed, Store.memory())
+    with pytest.raises(HarnessError, match="not known in the local store"):
+        bound.new_image_source(SystemContext())
+
+
+def test_storage_scopes(tmp_path: Path) -> None:
+    ref = parse_image_name(f"containers-storage:[{tmp_path}]example.com/ns/app:v1")
+    assert ref.policy_configuration_identity() == f"[{tmp_path}]example.com/ns/app:v1"
+    assert ref.policy_configuration_namespaces() == [
+        f"[{tmp_path}]example.com/ns/app", f"[{tmp_path}]example.com/ns",
+        f"[{tmp_path}]example.com", f"[{tmp_path}]"]
+    transport = TRANSPORTS["containers-storage"]
+    transport.validate_policy_configuration_scope(f"[{tmp_path}]")
+    transport.validate_policy_configuration_scope("example.com/app")
+    with pytest.raises(HarnessError, match="invalid policy scope"):
+        transport.validate_policy_configuration_scope("[relative]x")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_on_a_terminal_show_bytes_and_rate() -> None:
+    out = _Terminal()
+    digest = Digest.from_bytes(b"blob")
+    with Reporter(out) as reporter:
+        reporter.line("Getting image source signatures")
+        with reporter.bar(digest, 3 * 1024 * 1024) as progress:
+            for _ in range(3):
+                progress(1024 * 1024)
+    text = out.getvalue()
+    assert "Getting image source signatures" in text
+    assert f"blob {digest.hex[:12]}" in text
+    assert "3.1/3.1 MB" in text
+    assert "/s" in text
+
+
+def test_no_bars_off_a_terminal() -> None:
+    out = io.StringIO()
+    with Reporter(out) as reporter, reporter.bar(Digest.from_bytes(b"x"), 10) as progress:
+        progress(10)
+    assert out.getvalue() == ""
+
+
