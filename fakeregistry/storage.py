@@ -15,6 +15,7 @@ import tempfile
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,7 +28,7 @@ COPY_CHUNK = 1 << 20
 class UploadBuffer:
     """The bytes of one upload session so far, hashed as they arrive (sha256)."""
 
-    def __init__(self, spool_dir: Path, threshold: int) -> None:
+    def __init__(self, spool_dir: Callable[[], Path], threshold: int) -> None:
         self._spool_dir = spool_dir
         self._threshold = threshold
         self._memory: io.BytesIO | None = io.BytesIO()
@@ -49,7 +50,7 @@ class UploadBuffer:
 
     def _spill(self) -> None:
         assert self._memory is not None
-        fd, name = tempfile.mkstemp(prefix="upload-", dir=self._spool_dir)
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=self._spool_dir())
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self._file.write(self._memory.getbuffer())
@@ -104,12 +105,22 @@ class BlobStore:
         self._memory: dict[Digest, bytes] = {}
         self._threshold = threshold
         self.persistent = directory is not None
-        if directory is None:
-            directory = Path(tempfile.mkdtemp(prefix="fakeregistry-"))
-            weakref.finalize(self, shutil.rmtree, directory, True)
-        self.root = directory
-        self._spool = directory / "uploads"
-        self._spool.mkdir(parents=True, exist_ok=True)
+        self._root = directory
+
+    @property
+    def root(self) -> Path:
+        """The folder of files; a temporary one is made on first use, so that starting
+        an in-memory registry touches no disk."""
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="fakeregistry-"))
+                weakref.finalize(self, shutil.rmtree, self._root, True)
+            return self._root
+
+    def _spool(self) -> Path:
+        spool = self.root / "uploads"
+        spool.mkdir(parents=True, exist_ok=True)
+        return spool
 
     def _path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.encoded[:2] / digest.encoded
@@ -144,8 +155,11 @@ class BlobStore:
     def size(self, digest: Digest) -> int | None:
         with self._lock:
             data = self._memory.get(digest)
+            on_disk = self._root is not None
         if data is not None:
             return len(data)
+        if not on_disk:
+            return None
         try:
             return self._path(digest).stat().st_size
         except OSError:
