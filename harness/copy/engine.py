@@ -182,7 +182,12 @@ class _Copier:
                     continue
                 raise
         self.reporter.line(STORING_SIGNATURES)
-        self.destination.put_signatures(signatures)
+        try:
+            self.destination.put_signatures(signatures)
+        except NotImplementedError:
+            raise HarnessError(f"{self.destination.reference} cannot store the source's "
+                               f"{len(signatures)} signature(s); copy with "
+                               "--remove-signatures") from None
         self.destination.commit()
         return CopyResult(written, candidate, manifest_digest(written))
 

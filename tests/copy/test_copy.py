@@ -239,3 +239,15 @@ def test_zstd_source_decompresses_into_docker_archive(
     _copy(f"oci:{tmp_path}/z:v1", f"oci:{tmp_path}/zz:v1", policy, compression=Algorithm.ZSTD)
     _copy(f"oci:{tmp_path}/zz:v1", f"docker-archive:{tmp_path}/a.tar", policy)
     assert plain_layers(parse_image_name(f"docker-archive:{tmp_path}/a.tar")) == [layer]
+
+
+def test_signatures_travel_between_dirs_or_are_refused(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    _copy(oci_image[0], f"dir:{tmp_path}/signed", policy)
+    (tmp_path / "signed" / "signature-1").write_bytes(b"not really a signature")
+    _copy(f"dir:{tmp_path}/signed", f"dir:{tmp_path}/copy", policy)
+    assert (tmp_path / "copy" / "signature-1").read_bytes() == b"not really a signature"
+    with pytest.raises(HarnessError, match="cannot store the source's 1 signature"):
+        _copy(f"dir:{tmp_path}/signed", f"oci:{tmp_path}/o:x", policy)
+    _copy(f"dir:{tmp_path}/signed", f"oci:{tmp_path}/o:x", policy, remove_signatures=True)
+    assert (tmp_path / "o" / "index.json").exists()
