@@ -41,6 +41,9 @@ def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Alg
     """Diff *rootfs* against *snapshot*, compress, and store the result as a blob."""
     layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
     with diff_stream(rootfs, snapshot, timestamp) as tar:
+        if compression is Algorithm.NONE:  # the blob is the diff: hash it once
+            digest, size = store.put_blob(tar)
+            return LayerBlob(digest, size, digest, size, compression)
         uncompressed = DigestingReader(tar)
         blob_digest, blob_size = store.put_blob(compress(cast(BinaryIO, uncompressed),
                                                          compression))
