@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fakeregistry import Registry, serve
+from fakeregistry import AuthConfig, Registry, serve
+from fakeregistry.auth import AuthMode
 from harness.model import mediatype
 from harness.model.manifest import manifest_digest
 from harness.peers.clients import Buildah, DockerCLI, PeerCommandError, Skopeo
 from harness.peers.launchers import RunningRegistry
+from harness.transports.types import Credentials
 
 FORMATS = {"oci": mediatype.OCI_MANIFEST, "v2s2": mediatype.DOCKER_V2S2_MANIFEST,
            "v2s1": mediatype.DOCKER_V2S1_SIGNED_MANIFEST}
@@ -142,3 +145,25 @@ def test_docker_pull_run_and_push(target: RunningRegistry, tmp_path: Path) -> No
     finally:
         docker.remove_image(source)
         docker.remove_image(copy)
+
+
+@pytest.mark.requires_peer("skopeo", "buildah")
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_skopeo_through_auth_and_tls(mode: AuthMode, oci_source: Path, tmp_path: Path) -> None:
+    """skopeo logs in (Basic, or the Bearer token dance) and trusts the fake's own CA."""
+    auth = AuthConfig.with_passwords(mode, {"pusher": "pw"}, readonly=frozenset({"viewer"}))
+    registry = Registry(auth=auth)
+    with serve(registry, tls=True) as server:
+        target = RunningRegistry(url=server.url, host=server.host, ca_file=server.ca_file,
+                                 credentials=Credentials("pusher", "pw"))
+        skopeo = Skopeo(tmp_path / "skopeo", target)
+        ref = f"docker://{target.image('secure/app:v1')}"
+        skopeo.copy(f"oci:{oci_source}:v1", ref)
+        assert skopeo.list_tags(f"docker://{target.image('secure/app')}") == ["v1"]
+        anonymous = Skopeo(tmp_path / "anonymous", replace(target, credentials=None))
+        with pytest.raises(PeerCommandError, match=r"unauthorized|authentication required|denied"):
+            anonymous.inspect(ref)
+    assert registry.transcript.requests(status=401)
+    secrets = [e for e in registry.transcript.entries if "Authorization" in e.request_headers]
+    assert secrets
+    assert all(e.request_headers["Authorization"] == "<redacted>" for e in secrets)
