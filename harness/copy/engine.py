@@ -175,7 +175,7 @@ class _Copier:
         image = _SourceImage(raw, media_type, manifest, self._read_config(manifest))
         for number, candidate in enumerate(candidates, start=1):
             try:
-                written = self._write_manifest(image, copied, candidate)
+                written, written_type = self._write_manifest(image, copied, candidate)
                 break
             except HarnessError as exc:
                 if number < len(candidates) and is_fallback_error(exc):
@@ -189,7 +189,7 @@ class _Copier:
                                f"{len(signatures)} signature(s); copy with "
                                "--remove-signatures") from None
         self.destination.commit()
-        return CopyResult(written, candidate, manifest_digest(written))
+        return CopyResult(written, written_type, manifest_digest(written))
 
     def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
                      target_type: str) -> dict[Digest, CopiedBlob]:
@@ -237,7 +237,8 @@ class _Copier:
         self.uploaded.add(descriptor.digest)
 
     def _write_manifest(self, image: _SourceImage, copied: dict[Digest, CopiedBlob],
-                        target: str) -> bytes:
+                        target: str) -> tuple[bytes, str]:
+        """Convert for *target* if needed, upload the config, write the manifest."""
         raw, media_type, manifest, config = (image.raw, image.media_type, image.manifest,
                                              image.config)
         changed = {d: c.descriptor for d, c in copied.items() if c.descriptor.digest != d
@@ -263,7 +264,7 @@ class _Copier:
             target = conversion.media_type
         self.reporter.line(WRITING_MANIFEST)
         self.destination.put_manifest(out, target)
-        return out
+        return out, target
 
 
 def _layer_type(manifest: Manifest, digest: Digest) -> str:

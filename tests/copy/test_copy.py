@@ -251,3 +251,12 @@ def test_signatures_travel_between_dirs_or_are_refused(
         _copy(f"dir:{tmp_path}/signed", f"oci:{tmp_path}/o:x", policy)
     _copy(f"dir:{tmp_path}/signed", f"oci:{tmp_path}/o:x", policy, remove_signatures=True)
     assert (tmp_path / "o" / "index.json").exists()
+
+
+def test_unsigned_schema1_request_is_written_signed_and_reported_so(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    result = _copy(oci_image[0], f"dir:{tmp_path}/d", policy,
+                   manifest_type=mt.DOCKER_V2S1_MANIFEST)
+    assert result.media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST  # type: ignore[attr-defined]
+    _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
+    assert media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST
