@@ -22,16 +22,18 @@ import platform
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from harness.builder.commit import CommitOptions, CommitResult, commit
 from harness.builder.imageconfig import ImageConfigs
-from harness.builder.names import resolve_image
+from harness.builder.names import find_image, resolve_image
+from harness.builder.pull import is_transport_reference, pull
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
 from harness.store.apply import clean_name, resolve_parent
 from harness.store.records import Image
 from harness.store.store import Store
-from harness.transports.types import ImageReference
+from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
 SCRATCH = "scratch"
@@ -43,16 +45,16 @@ def host_architecture() -> str:
     return _GO_ARCH.get(machine, machine)
 
 
-def _container_name(store: Store, image: str) -> str:
+def _container_name(store: Store, base: Image | None) -> str:
     """buildah's default: ``<image basename>-working-container``, numbered if taken."""
-    base = "working-container"
-    if image != SCRATCH:
-        path = Reference.parse(image).path if "/" in image or ":" in image else image
-        base = f"{path.rsplit('/', 1)[-1]}-{base}"
+    prefix = "working-container"
+    if base is not None and base.names:
+        repository = Reference.parse(base.names[0]).path.rsplit("/", 1)[-1]
+        prefix = f"{repository}-{prefix}"
     taken = store.container_names()
-    name, number = base, 1
+    name, number = prefix, 1
     while name in taken:
-        name, number = f"{base}-{number}", number + 1
+        name, number = f"{prefix}-{number}", number + 1
     return name
 
 
@@ -79,16 +81,25 @@ class Builder:
     created_by: str = ""
 
     @classmethod
-    def new(cls, store: Store, image: str, name: str | None = None,
-            architecture: str | None = None, os_name: str = "linux") -> Builder:
-        """A working container over *image* (``scratch`` for none)."""
-        base = None if image == SCRATCH else resolve_image(store, image)
+    def new(cls, store: Store, image: str, name: str | None = None, *,
+            architecture: str | None = None, os_name: str = "linux",
+            ctx: SystemContext | None = None, signature_policy_path: Path | None = None,
+            report_writer: TextIO | None = None) -> Builder:
+        """A working container over *image* (``scratch`` for none); an image named by a
+        transport reference that is not in the store yet is pulled first."""
+        base = None
+        if image != SCRATCH:
+            base = find_image(store, image)
+            if base is None and is_transport_reference(image):
+                base = pull(store, image, ctx, signature_policy_path, report_writer)
+            elif base is None:
+                base = resolve_image(store, image)
         if base is None:
             configs = ImageConfigs.scratch(architecture or host_architecture(), os_name)
         else:
             configs = _image_configs(store, base)
         container = store.create_container(base.id if base else None,
-                                           name or _container_name(store, image))
+                                           name or _container_name(store, base))
         builder = cls(store, container.id, container.name, image,
                       base.id if base else None, base.manifest_digest if base else "",
                       configs)

@@ -63,8 +63,17 @@ def command_words(text: str, option: str, shell_form: bool) -> list[str] | None:
         raise HarnessError(f"{option}: {exc}") from None
 
 
+def _context(args: argparse.Namespace) -> SystemContext:
+    return SystemContext(credentials=parse_creds(args.creds) if args.creds else None,
+                         auth_file=args.authfile, tls_verify=args.tls_verify,
+                         cert_dir=args.cert_dir, store_root=args.root)
+
+
 def _from(args: argparse.Namespace) -> int:
-    builder = Builder.new(_store(args), args.image, args.name, args.arch, args.os)
+    builder = Builder.new(_store(args), args.image, args.name, architecture=args.arch,
+                          os_name=args.os, ctx=_context(args),
+                          signature_policy_path=args.signature_policy,
+                          report_writer=None if args.quiet else sys.stderr)
     print(builder.container_name)
     return 0
 
@@ -115,10 +124,7 @@ def _commit(args: argparse.Namespace) -> int:
         additional_tags=args.tag,
         report_writer=None if args.quiet else sys.stderr,
         history_timestamp=timestamp,
-        system_context=SystemContext(
-            credentials=parse_creds(args.creds) if args.creds else None,
-            auth_file=args.authfile, tls_verify=args.tls_verify, cert_dir=args.cert_dir,
-            store_root=args.root),
+        system_context=_context(args),
     )
     result = builder.commit(args.dest, options)
     if args.iidfile is not None:
@@ -211,6 +217,17 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
+def _remote_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that may reach another transport (pull or full copy)."""
+    p.add_argument("--signature-policy", type=Path, metavar="FILE")
+    p.add_argument("--creds", metavar="USER[:PASS]")
+    p.add_argument("--authfile", type=Path, metavar="FILE")
+    p.add_argument("--cert-dir", type=Path, metavar="DIR")
+    p.add_argument("--tls-verify", type=_bool, nargs="?", const=True, default=True,
+                   metavar="BOOL")
+    p.add_argument("--quiet", "-q", action="store_true", help="report nothing")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this group's commands to *sub*."""
     p = sub.add_parser("from", help="create a working container from an image or scratch")
@@ -218,6 +235,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--name", help="container name (default: IMAGE-working-container)")
     p.add_argument("--arch", help="architecture recorded in the image (default: this host)")
     p.add_argument("--os", default="linux", help="operating system recorded in the image")
+    _remote_options(p)
     p.set_defaults(func=_from)
 
     p = sub.add_parser("add", help="copy files into a working container")
@@ -249,13 +267,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")
     p.add_argument("--iidfile", type=Path, metavar="FILE", help="write the image ID here")
-    p.add_argument("--signature-policy", type=Path, metavar="FILE")
-    p.add_argument("--creds", metavar="USER[:PASS]")
-    p.add_argument("--authfile", type=Path, metavar="FILE")
-    p.add_argument("--cert-dir", type=Path, metavar="DIR")
-    p.add_argument("--tls-verify", type=_bool, nargs="?", const=True, default=True,
-                   metavar="BOOL")
-    p.add_argument("--quiet", "-q", action="store_true", help="report nothing")
+    _remote_options(p)
     p.set_defaults(func=_commit)
 
     p = sub.add_parser("images", help="list images in the local store")

@@ -93,6 +93,12 @@ class Store:
     def memory(cls) -> Store:
         return cls(MemoryBackend())
 
+    @property
+    def root(self) -> Path | None:
+        """The directory of an on-disk store (None in memory): what ``containers-storage:``
+        references name."""
+        return self.backend.root if isinstance(self.backend, DiskBackend) else None
+
     # -- metadata ---------------------------------------------------------------------
 
     def read(self) -> Metadata:

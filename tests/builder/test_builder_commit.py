@@ -249,3 +249,24 @@ def test_skopeo_reads_an_image_committed_to_an_oci_layout(store: Store, policy: 
     out = subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'l'}:t"], check=True,
                          capture_output=True, text=True).stdout
     assert json.loads(out)["Digest"] == str(result.manifest_digest)
+
+
+def test_builder_from_a_transport_reference_pulls_into_the_store(
+        store: Store, policy: Path, tmp_path: Path) -> None:
+    source = Store.open(tmp_path / "elsewhere")
+    base = _scratch(source, {"etc/os-release": b"ID=test\n"})
+    base.set_env("FROM", "layout")
+    base.commit(f"oci:{tmp_path / 'app-layout'}:v1", CommitOptions(
+        compression=Algorithm.GZIP, signature_policy_path=policy))
+    builder = Builder.new(store, f"oci:{tmp_path / 'app-layout'}:v1",
+                          signature_policy_path=policy)
+    assert (builder.rootfs / "etc/os-release").read_bytes() == b"ID=test\n"
+    assert builder.configs.get_field("Env") == ["FROM=layout"]
+    assert store.image("localhost/app-layout:latest").id == builder.from_image_id
+    (builder.rootfs / "more").write_bytes(b"m")
+    result = builder.commit("on-top", CommitOptions(signature_policy_path=policy))
+    manifest, config = _parts(store, result)
+    assert [x["mediaType"] for x in manifest["layers"]] == [mediatype.OCI_LAYER_GZIP,
+                                                            mediatype.OCI_LAYER]
+    assert len(config["rootfs"]["diff_ids"]) == len(config["history"]) == 2
+    assert check(store) == []

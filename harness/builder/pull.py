@@ -1,0 +1,54 @@
+"""Bring an image named by a transport reference into the local store, as buildah pulls
+before ``from``: a full copy through the copy engine into ``containers-storage:``.
+
+The stored name is the image's docker reference when it has one (``docker://``), else a
+local name made from the reference's last path component (``oci:/srv/app-layout:v1`` ->
+``localhost/app-layout:latest``), so the image can be found again by ``images``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TextIO
+
+from harness.builder.names import local_name
+from harness.copy.engine import CopyOptions, copy_image
+from harness.model.reference import Reference
+from harness.store.records import Image
+from harness.store.store import Store
+from harness.transports.alltransports import TRANSPORTS, get_transport, parse_image_name
+from harness.transports.types import ImageReference, SystemContext
+from harness.util.errors import HarnessError
+
+LOCAL_TRANSPORT = "containers-storage"
+
+
+def is_transport_reference(text: str) -> bool:
+    """Whether *text* starts with the name of a known transport and a colon."""
+    name, colon, _ = text.partition(":")
+    return bool(colon) and name in TRANSPORTS
+
+
+def _stored_name(src: ImageReference) -> str:
+    named = src.docker_reference()
+    if isinstance(named, Reference):
+        return str(named if named.tag or named.digest else named.with_tag("latest"))
+    location = src.string_within_transport().split(":", 1)[0].rstrip("/")
+    slug = re.sub(r"[^a-z0-9]+", "-", Path(location).name.lower()).strip("-")
+    return local_name(slug or "image")
+
+
+def pull(store: Store, text: str, ctx: SystemContext | None = None,
+         signature_policy_path: Path | None = None, report_writer: TextIO | None = None
+         ) -> Image:
+    """Copy the image *text* names into *store* and return its record."""
+    if store.root is None:
+        raise HarnessError("pulling an image needs a store on disk")
+    src = parse_image_name(text)
+    name = _stored_name(src)
+    dest = get_transport(LOCAL_TRANSPORT).parse_reference(f"[{store.root}]{name}")
+    copy_image(dest, src, CopyOptions(source_ctx=ctx or SystemContext(),
+                                      report_writer=report_writer,
+                                      signature_policy_path=signature_policy_path))
+    return store.image(name)
