@@ -106,42 +106,44 @@ class Registry:
         request = Request(environ)
         route, params = self._match(request.path)
         rule = self.faults.pick(request.method, request.path, params.get("name"))
-        if rule is not None and rule.latency:
-            time.sleep(rule.latency)
-        if rule is not None and (rule.status is not None or rule.retry_after is not None):
-            response = _fault_response(rule)
-        else:
-            response = self._dispatch(request, route, params)
+        response = self._respond(request, route, params, rule)
         _drain(request)
-        if rule is not None and rule.wrong_digest and "Docker-Content-Digest" in response.headers:
-            response.headers["Docker-Content-Digest"] = str(Digest.from_bytes(b"wrong digest"))
-        if rule is not None and rule.truncate is not None:
-            response.headers["Content-Length"] = str(
-                min(rule.truncate, int(response.headers.get("Content-Length", "0"))))
-        captured: list[tuple[str, list[tuple[str, str]]]] = []
+        sent_headers: list[tuple[str, list[tuple[str, str]]]] = []
 
         def capture(status: str, headers: list[tuple[str, str]],
                     exc_info: object = None, /) -> Callable[[bytes], object]:
-            captured.append((status, headers))
+            sent_headers.append((status, headers))
             return start_response(status, headers, exc_info)  # type: ignore[arg-type]
 
-        body = response(environ, capture)
-
         def finish(sent: int) -> None:
-            status, headers = captured[0] if captured else ("0", [])
+            status, headers = sent_headers[0] if sent_headers else ("0", [])
             self.transcript.add(Entry(
                 method=request.method, path=request.path,
-                query=request.query_string.decode("latin-1"),
-                status=int(status.split()[0]),
+                query=request.query_string.decode("latin-1"), status=int(status.split()[0]),
                 request_headers=redact(list(request.headers.items())),
-                response_headers=redact(headers),
-                request_bytes=counter.count, response_bytes=sent, started=wall,
+                response_headers=redact(headers), request_bytes=counter.count,
+                response_bytes=sent, started=wall,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 fault=rule.describe() if rule is not None else None))
 
-        limit = rule.truncate if rule is not None and rule.truncate is not None else None
-        drop = rule.drop_after if rule is not None else None
-        return _Body(body, finish, limit, drop, environ.get("werkzeug.socket"))
+        return _Body(response(environ, capture), finish, rule, environ.get("werkzeug.socket"))
+
+    def _respond(self, request: Request, route: Route | None, params: dict[str, str],
+                 rule: FaultRule | None) -> Response:
+        """The handler's response, or the fault's instead of or on top of it."""
+        if rule is None:
+            return self._dispatch(request, route, params)
+        if rule.latency:
+            time.sleep(rule.latency)
+        if rule.status is not None or rule.retry_after is not None:
+            return _fault_response(rule)
+        response = self._dispatch(request, route, params)
+        if rule.wrong_digest and "Docker-Content-Digest" in response.headers:
+            response.headers["Docker-Content-Digest"] = str(Digest.from_bytes(b"wrong digest"))
+        if rule.truncate is not None:
+            response.headers["Content-Length"] = str(
+                min(rule.truncate, int(response.headers.get("Content-Length", "0"))))
+        return response
 
     def _match(self, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self._routes:
@@ -159,7 +161,7 @@ class Registry:
             if handler is None:
                 raise RegistryError("UNSUPPORTED", f"method {request.method} not allowed on "
                                     f"{request.path}", headers={"Allow": ", ".join(route.handlers)})
-            self._authorize(request, route, params)
+            self._authorize(request, params)
             if "name" in params:
                 _check_name(params["name"])
             response = handler(request, params)
@@ -175,7 +177,7 @@ class Registry:
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         return response
 
-    def _authorize(self, request: Request, route: Route, params: dict[str, str]) -> None:
+    def _authorize(self, request: Request, params: dict[str, str]) -> None:
         if self.auth.mode == "none" or request.path == "/token":
             return
         realm = request.host_url + "token"
@@ -189,7 +191,7 @@ class Registry:
             needed = Scope("repository", name, frozenset({action}))
         self._authenticator.authorize(request.headers.get("Authorization"), needed, realm)
 
-    def can_pull(self, request: Request, name: str) -> bool:
+    def _can_pull(self, request: Request, name: str) -> bool:
         """Whether the request's credentials may read *name* (for mount's ``from``)."""
         try:
             self._authenticator.authorize(request.headers.get("Authorization"),
@@ -266,7 +268,7 @@ class Registry:
 
     def referrers(self, request: Request, params: dict[str, str]) -> Response:
         if not self.profile.referrers:
-            raise RegistryError("UNSUPPORTED", "the referrers API is not enabled", status=404)
+            return _not_found()  # the route does not exist, as in registries without it
         subject = _parse_digest(params["digest"])
         wanted = request.args.get("artifactType")
         with self.state.lock:
@@ -364,7 +366,7 @@ class Registry:
             if by_digest is None:
                 repo.tags[reference] = parsed.digest
             self.state.save()
-        response = Response(b"", 201)
+        response = _empty(201)
         response.headers["Location"] = f"/v2/{name}/manifests/{parsed.digest}"
         response.headers["Docker-Content-Digest"] = str(parsed.digest)
         if parsed.subject is not None:
@@ -400,7 +402,7 @@ class Registry:
                 for tag in [t for t, d in repo.tags.items() if d == digest]:
                     del repo.tags[tag]
             self.state.save()
-        return Response(b"", 202)
+        return _empty(202)
 
     def _require_delete(self) -> None:
         if not self.profile.delete:
@@ -454,7 +456,9 @@ class Registry:
                                     detail={"digest": str(digest)})
             repo.blobs.discard(digest)
             self.state.save()
-        return Response(b"", 202, headers={"Docker-Content-Digest": str(digest)})
+        response = _empty(202)
+        response.headers["Docker-Content-Digest"] = str(digest)
+        return response
 
     # -- uploads ---------------------------------------------------------------------
     def start_upload(self, request: Request, params: dict[str, str]) -> Response:
@@ -500,7 +504,7 @@ class Registry:
                 return None
             readable = self._has_blob(origin, digest) and (
                 profile.mount != "referenced" or digest in origin.referenced_blobs())
-        if not readable or not self.can_pull(request, source):
+        if not readable or not self._can_pull(request, source):
             return None
         with self.state.lock:
             self.state.ensure(name).blobs.add(digest)
@@ -508,14 +512,14 @@ class Registry:
         return self._blob_created(name, digest)
 
     def _blob_created(self, name: str, digest: Digest) -> Response:
-        response = Response(b"", 201)
+        response = _empty(201)
         response.headers["Location"] = f"/v2/{name}/blobs/{digest}"
         response.headers["Docker-Content-Digest"] = str(digest)
         return response
 
     def _session_response(self, name: str, session: str, upload: Upload,
                           status: int) -> Response:
-        response = Response(b"", status)
+        response = _empty(status)
         response.headers["Location"] = f"/v2/{name}/blobs/uploads/{session}"
         response.headers["Range"] = f"0-{max(upload.buffer.size - 1, 0)}"
         response.headers["Docker-Upload-UUID"] = session
@@ -596,12 +600,19 @@ class Registry:
             self._uploads.pop(session, None)
         with upload.lock:
             upload.buffer.discard()
-        return Response(b"", 204)
+        return _empty(204)
 
 
 # -- helpers ---------------------------------------------------------------------------
 def _json(value: object, content_type: str = "application/json") -> Response:
     return Response(json.dumps(value), 200, content_type=content_type)
+
+
+def _empty(status: int) -> Response:
+    """A bodiless answer without werkzeug's default text/plain Content-Type."""
+    response = Response(b"", status)
+    del response.headers["Content-Type"]
+    return response
 
 
 def _not_found() -> Response:
@@ -714,20 +725,19 @@ class _Body:
     """The response iterable: applies truncate/drop faults, counts bytes, then records."""
 
     def __init__(self, inner: Iterable[bytes], finish: Callable[[int], None],
-                 limit: int | None, drop_after: int | None, sock: object) -> None:
+                 rule: FaultRule | None, sock: object) -> None:
         self._inner = inner
         self._finish = finish
-        self._limit = limit
-        self._drop_after = drop_after
+        self._drop_after = rule.drop_after if rule is not None else None
+        limits = [] if rule is None else [rule.truncate, rule.drop_after]
+        self._limit = min((x for x in limits if x is not None), default=None)
         self._sock = sock
         self._sent = 0
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
-            allowed = min(x for x in (self._limit, self._drop_after, 1 << 62)
-                          if x is not None) - self._sent
-            piece = chunk[: max(allowed, 0)]
+            piece = chunk if self._limit is None else chunk[: max(self._limit - self._sent, 0)]
             if piece:
                 self._sent += len(piece)
                 yield piece

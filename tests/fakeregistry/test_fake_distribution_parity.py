@@ -134,6 +134,12 @@ def unknown_route(client: Client, repo: str) -> object:
     return response.status_code, response.text
 
 
+def referrers_absent(client: Client, repo: str) -> object:
+    digest, _ = client.push_image(repo, "v1")
+    response = client.request("GET", f"/v2/{repo}/referrers/{digest}")
+    return response.status_code, response.text
+
+
 def range_requests(client: Client, repo: str) -> object:
     client.push_blob(repo, DATA)
     part = client.request("GET", f"/v2/{repo}/blobs/{DIGEST}", headers={"Range": "bytes=2-5"})
@@ -170,7 +176,7 @@ OBSERVATIONS: list[Observation] = [
     oversize_manifest, mount_without_from_and_unknown_from, mount_from_readable_repository,
     upload_with_wrong_digest, manifest_with_missing_blob, manifest_put_by_other_digest,
     unparseable_manifest, invalid_tag, invalid_name, unknown_route, range_requests,
-    upload_status_and_cancel, delete_by_digest, blob_delete,
+    upload_status_and_cancel, delete_by_digest, blob_delete, referrers_absent,
 ]
 
 
