@@ -1,0 +1,95 @@
+"""Copies through the fake registry's faults: each is survived with a bit-identical image,
+or reported as one clear error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imagekit import Built, read_image
+
+from fakeregistry import FaultRule, Registry, serve
+from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.model.digest import Digest
+from harness.transports.alltransports import parse_image_name
+from harness.transports.types import SystemContext
+from harness.util.errors import HarnessError
+
+CTX = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.01)
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[Registry, str]]:
+    registry = Registry()
+    with serve(registry) as server:
+        yield registry, server.url.removeprefix("http://")
+
+
+def _push(src: str, host: str, policy: Path, repo: str) -> CopyResult:
+    return copy_image(parse_image_name(f"docker://{host}/{repo}:v1"), parse_image_name(src),
+                      CopyOptions(dest_ctx=CTX, signature_policy_path=policy))
+
+
+def _pull(host: str, repo: str, dest: str, policy: Path) -> CopyResult:
+    return copy_image(parse_image_name(dest), parse_image_name(f"docker://{host}/{repo}:v1"),
+                      CopyOptions(source_ctx=CTX, signature_policy_path=policy))
+
+
+def _blobs(ref: str) -> dict[Digest, bytes]:
+    return read_image(parse_image_name(ref))[2]
+
+
+@pytest.mark.parametrize("rule", [
+    "method=PATCH,nth=1,status=503",
+    "method=PUT,path=/v2/*/manifests/*,nth=1,status=500",
+    "method=PUT,path=/v2/*/blobs/uploads/*,nth=1,status=429,retry_after=0",
+    "method=PATCH,nth=1,drop_after=100",
+    "method=HEAD,nth=1,status=502",
+])
+def test_push_survives_and_the_image_is_bit_identical(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path, rule: str) -> None:
+    registry, host = fake
+    src, built = oci_image
+    fault = registry.faults.add(FaultRule.parse(rule))
+    faulty = _push(src, host, policy, "faulty")
+    assert fault.fired == 1
+    registry.faults.clear()
+    clean = _push(src, host, policy, "clean")
+    assert faulty.manifest == clean.manifest == built.manifest
+    _pull(host, "faulty", f"oci:{tmp_path}/pulled:v1", policy)
+    assert _blobs(f"oci:{tmp_path}/pulled:v1") == _blobs(src)
+
+
+@pytest.mark.parametrize("rule", [
+    "method=GET,path=/v2/*/blobs/sha256:*,nth=1,truncate=50",
+    "method=GET,path=/v2/*/blobs/sha256:*,nth=1,drop_after=10",
+    "method=GET,path=/v2/*/blobs/sha256:*,nth=1,status=503",
+])
+def test_pull_survives_broken_blob_reads(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path, rule: str) -> None:
+    registry, host = fake
+    src, _ = oci_image
+    _push(src, host, policy, "app")
+    fault = registry.faults.add(FaultRule.parse(rule))
+    _pull(host, "app", f"oci:{tmp_path}/pulled:v1", policy)
+    assert fault.fired == 1
+    assert _blobs(f"oci:{tmp_path}/pulled:v1") == _blobs(src)
+
+
+def test_wrong_digest_header_is_reported(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+    registry, host = fake
+    registry.faults.add(FaultRule.parse("method=PUT,path=/v2/*/manifests/*,wrong_digest=true"))
+    with pytest.raises(HarnessError, match="digest"):
+        _push(oci_image[0], host, policy, "wrong")
+
+
+def test_persistent_server_errors_are_reported_not_looped(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+    registry, host = fake
+    registry.faults.add(FaultRule.parse("method=POST,status=503"))
+    with pytest.raises(HarnessError, match="503"):
+        _push(oci_image[0], host, policy, "down")
