@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import responses
 from requests import PreparedRequest
+from requests.adapters import HTTPAdapter
 
 from fakeregistry.registry import Registry
 from harness.util.errors import HarnessError
@@ -49,7 +50,10 @@ class _Router:
             if base_url in self._routes:
                 raise InProcessError(f"{base_url} is already served in process")
             if self._mock is None:
-                self._mock = _StreamingMock(assert_all_requests_are_fired=False)
+                # Pass other hosts to whatever send is in place now, so an outer
+                # ``responses`` mock of the caller keeps working inside the block.
+                self._mock = _StreamingMock(assert_all_requests_are_fired=False,
+                                            real_adapter_send=HTTPAdapter.send)
                 self._mock.add_passthru(re.compile(".*"))
                 self._mock.start()
             pattern = re.compile(re.escape(base_url) + r"(?:[/?].*)?")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import responses
 from fakeregistry_helpers import Client
 
 from fakeregistry import Registry, inprocess, serve
@@ -25,6 +26,14 @@ def test_other_hosts_pass_through_while_in_process() -> None:
         real = requests.get(f"{server.url}/v2/")
         assert real.status_code == 200
         assert "Werkzeug" in real.headers["Server"]  # really went over the socket
+
+
+def test_an_outer_responses_mock_keeps_working_inside() -> None:
+    with responses.RequestsMock() as outer:
+        outer.add(responses.GET, "http://other.fake/x", body=b"mocked by the caller")
+        with inprocess(Registry()) as url:
+            assert requests.get("http://other.fake/x").content == b"mocked by the caller"
+            assert requests.get(f"{url}/v2/").status_code == 200
 
 
 def test_two_registries_in_process_at_once() -> None:
