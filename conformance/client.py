@@ -88,6 +88,17 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
 
 
+def with_pull_push(scope: str) -> str:
+    """A repository scope widened to pull and push, as containers/image asks for tokens:
+    a check that pushes then reads must not need a second token."""
+    kind, _, rest = scope.partition(":")
+    name, _, actions = rest.rpartition(":")
+    if kind != "repository" or not name:
+        return scope
+    wanted = {"pull", "push", *filter(None, actions.split(","))}
+    return f"repository:{name}:{','.join(sorted(wanted))}"
+
+
 @dataclass
 class Client:
     """Requests against one registry; records every exchange in :attr:`exchanges`."""
@@ -184,6 +195,8 @@ class Client:
     def _fetch_token(self, params: dict[str, str], user: str | None,
                      password: str | None) -> str | None:
         query = {k: v for k, v in params.items() if k in {"service", "scope"}}
+        if "scope" in query:
+            query["scope"] = with_pull_push(query["scope"])
         auth = (user, password or "") if user is not None else None
         reply = self.session.get(params["realm"], params=query, auth=auth, timeout=30)
         if reply.status_code != 200:

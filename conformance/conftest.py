@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from conformance.client import Client, Target
-from conformance.config import ENV_EXPECT, ENV_REPORT_DIR, Settings
+from conformance.collector import KEY, register_collector
+from conformance.config import ENV_EXPECT, Settings
 from conformance.expect import UNSUPPORTED_PREFIX
 from conformance.repo import Repo
-from conformance.report import write_reports
-from conformance.results import CheckResult, RunResult, Status, load_deviations
-
-_KEY = "conformance"
+from conformance.results import Status, load_deviations
 
 
 def check_id(item: pytest.Item) -> str:
@@ -34,8 +31,7 @@ def group_of(item: pytest.Item) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Collector(config), "conformance-collector")
+    register_collector(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -78,48 +74,7 @@ def pytest_runtest_makereport(
     doc = getattr(item, "obj", None).__doc__ or ""
     info = {"check": check_id(item), "group": group_of(item), "rule": doc.strip().split("\n")[0],
             "status": str(status), "reason": reason, "duration": call.duration}
-    report.user_properties = [*report.user_properties, (_KEY, info)]
-
-
-class _Collector:
-    """On the controlling process: fold phase reports into results and write the reports."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.results: dict[str, CheckResult] = {}
-        self.started = time.monotonic()
-        settings = Settings.from_env()
-        name = settings.target.name if settings.target else f"fake:{settings.fake_profile}"
-        self.run = RunResult(name)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        info = props.get(_KEY)
-        if not isinstance(info, dict):
-            return
-        result = self.results.setdefault(report.nodeid, CheckResult(
-            info["check"], info["group"], info["rule"]))
-        result.duration += float(info["duration"])
-        exchanges = props.get("exchanges")
-        if isinstance(exchanges, list):
-            result.exchanges = exchanges
-        status = Status(info["status"])
-        if result.status == Status.PASS and status != Status.PASS:
-            result.status, result.reason = status, str(info["reason"])
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.run.checks = list(self.results.values())
-        self.run.duration = time.monotonic() - self.started
-        report_dir = os.environ.get(ENV_REPORT_DIR)
-        if report_dir:
-            write_reports(Path(report_dir), [self.run])
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        from conformance.report import terminal_table  # noqa: PLC0415 - only when printing
-
-        terminalreporter.section(f"conformance: {self.run.target}")
-        for line in terminal_table([self.run]):
-            terminalreporter.write_line(line)
+    report.user_properties = [*report.user_properties, (KEY, info)]
 
 
 def _start_fake(profile: str) -> Iterator[Target]:

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import requests
@@ -51,8 +52,15 @@ class Options:
     expect: Path | None = None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line (exit 2) instead of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see python -m conformance --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m conformance",
         description="Check an OCI distribution registry against the spec and what buildah "
                     "and skopeo need. With no target, runs against the embedded fake registry.")
@@ -193,7 +201,8 @@ def run_suite(env: Mapping[str, str], *, groups: Sequence[str] = config.GROUPS,
             values[config.ENV_EXPECT] = str(expect)
         # unraisableexception runs gc.collect() repeatedly at exit: slow in a big process.
         args = ["-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
-                "-p", "no:unraisableexception", "--pyargs",
+                "-p", "no:unraisableexception", "-p", "no:benchmark",
+                "-p", "conformance.collector", "--pyargs",
                 "conformance.checks", "--tb=short", "-q"]
         if keyword:
             args += ["-k", keyword]

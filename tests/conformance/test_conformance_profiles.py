@@ -30,6 +30,8 @@ def expected_results(profile: Profile) -> dict[str, Status]:
         out["push_chunk_out_of_order"] = fail
     if not profile.monolithic_post:
         out["push_monolithic_post"] = unsupported
+    if profile.grammar_errors_not_found:
+        out["tag_invalid"] = fail
     if not profile.delete_by_tag:
         out["delete_tag"] = fail
     if not profile.referrers:

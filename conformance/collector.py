@@ -1,0 +1,69 @@
+"""The results collector: on the controlling pytest process (not on xdist workers), fold
+phase reports into one result per check and write the reports at the end.
+
+The runner loads this module with ``-p`` so the collector exists on an xdist controller,
+which never loads the suite's conftest; the conftest registers it otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.config import ENV_REPORT_DIR, Settings
+from conformance.report import terminal_table, write_reports
+from conformance.results import CheckResult, RunResult, Status
+
+KEY = "conformance"
+_NAME = "conformance-collector"
+
+
+def register_collector(config: pytest.Config) -> None:
+    """Register the collector once, on the controlling process."""
+    if not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(_NAME):
+        config.pluginmanager.register(_Collector(), _NAME)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_collector(config)
+
+
+class _Collector:
+    """On the controlling process: fold phase reports into results and write the reports."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, CheckResult] = {}
+        self.started = time.monotonic()
+        settings = Settings.from_env()
+        name = settings.target.name if settings.target else f"fake:{settings.fake_profile}"
+        self.run = RunResult(name)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        info = props.get(KEY)
+        if not isinstance(info, dict):
+            return
+        result = self.results.setdefault(report.nodeid, CheckResult(
+            info["check"], info["group"], info["rule"]))
+        result.duration += float(info["duration"])
+        exchanges = props.get("exchanges")
+        if isinstance(exchanges, list):
+            result.exchanges = exchanges
+        status = Status(info["status"])
+        if result.status == Status.PASS and status != Status.PASS:
+            result.status, result.reason = status, str(info["reason"])
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.run.checks = list(self.results.values())
+        self.run.duration = time.monotonic() - self.started
+        report_dir = os.environ.get(ENV_REPORT_DIR)
+        if report_dir:
+            write_reports(Path(report_dir), [self.run])
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        terminalreporter.section(f"conformance: {self.run.target}")
+        for line in terminal_table([self.run]):
+            terminalreporter.write_line(line)

@@ -1,0 +1,60 @@
+"""Against the real distribution registry 2.8.2 the suite reports exactly its known deviations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conformance_helpers import not_passed
+
+from conformance import config
+from conformance.client import Target
+from conformance.results import Status, load_deviations
+from conformance.runner import run_suite, target_env
+from harness.peers.container import DistributionContainerLauncher
+from harness.peers.launchers import RunningRegistry
+
+DEVIATIONS = Path(config.__file__).parent / "deviations" / "distribution-2.8.json"
+KNOWN = {d.check for d in load_deviations(DEVIATIONS)}
+# Optional features 2.8 does not have: valid answers, not failures.
+UNSUPPORTED = {"subject_header", "subject_missing_accepted", "referrers_list",
+               "referrers_unknown_subject", "referrers_filter", "push_monolithic_post"}
+
+
+def expected() -> dict[str, Status]:
+    return {**dict.fromkeys(KNOWN, Status.FAIL), **dict.fromkeys(UNSUPPORTED, Status.UNSUPPORTED)}
+
+
+def env_for(registry: RunningRegistry, namespace: str) -> dict[str, str]:
+    return target_env(Target(url=registry.url, namespace=f"{namespace}/main",
+                             crossmount_namespace=f"{namespace}/other", isolate=True,
+                             name="distribution"))
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_native_distribution_fails_exactly_the_known_deviations(
+        distribution: RunningRegistry) -> None:
+    run = run_suite(env_for(distribution, "conf-native"))
+    assert not_passed(run) == expected()
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_known_deviations_become_expected_failures(distribution: RunningRegistry) -> None:
+    run = run_suite(env_for(distribution, "conf-expect"), expect=DEVIATIONS)
+    assert run.ok
+    assert {c.check for c in run.by_status(Status.EXPECTED_FAILURE)} == KNOWN
+    assert not run.by_status(Status.UNEXPECTED_PASS)
+
+
+@pytest.mark.requires_peer("docker-registry", "docker")
+def test_distribution_in_a_container_fails_exactly_the_known_deviations() -> None:
+    with DistributionContainerLauncher(schema1=True, delete=True).start() as registry:
+        run = run_suite(env_for(registry, "conf-container"))
+    assert not_passed(run) == expected()
+
+
+def test_every_deviation_states_its_rule_and_what_the_registry_does() -> None:
+    deviations = load_deviations(DEVIATIONS)
+    assert len(deviations) == len(KNOWN) >= 5
+    for deviation in deviations:
+        assert deviation.rule and deviation.observed, deviation

@@ -1,0 +1,133 @@
+"""The command line: targets, selection, exit statuses, reports, --expect, OCI_* settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conformance_helpers import not_passed, run_against, statuses
+
+import fakeregistry
+from conformance import config
+from conformance.report import load_results
+from conformance.results import Status
+from conformance.runner import main
+from fakeregistry.auth import AuthConfig
+from harness.util.net import free_port
+
+
+def test_no_arguments_checks_the_embedded_fake_and_exits_0(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([], env={}) == 0
+    out = capsys.readouterr().out
+    assert "target fake:spec" in out
+    assert all(group in out for group in ("pull", "push", "manifests", "tags"))
+
+
+def test_failing_checks_exit_1_and_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--target", "fake:distribution-2.8", "--group", "tags"], env={}) == 1
+    out = capsys.readouterr().out
+    assert "FAIL tags/tag_list_sorted: The tag list is in lexical order." in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--target", "nonsense"], ["--group", "nope"], ["-n", "0"],
+    ["--registry", "ftp://example"], ["--expect", "/nonexistent/deviations.json"],
+    ["--registry", "http://127.0.0.1:1", "--token", "t", "--username", "u"],
+])
+def test_bad_arguments_exit_2_with_one_line(argv: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv, env={}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("conformance: ") and err.count("\n") == 1
+
+
+def test_unreachable_registry_exits_2_without_traceback() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run([sys.executable, "-m", "conformance", "--registry", url],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stderr == f"conformance: cannot reach registry {url}: ConnectionError\n"
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_reports_hold_every_check_with_rule_status_and_exchange(tmp_path: Path) -> None:
+    assert main(["--target", "fake:spec", "--target", "fake:quay", "--report-dir",
+                 str(tmp_path)], env={}) == 1
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [r["target"] for r in runs] == ["fake:spec", "fake:quay"]
+    quay = {c["check"]: c for c in runs[1]["checks"]}
+    assert quay["mount_without_from"]["status"] == "fail"
+    assert quay["mount_without_from"]["exchanges"][-1]["status"] == 400
+    suites = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("failures") for s in suites] == ["0", "1"]
+    assert len(suites[1].findall("testcase")) == len(quay)
+    html = (tmp_path / "report.html").read_text()
+    assert "<th>fake:spec</th><th>fake:quay</th>" in html
+    assert "POST ?mount= without from answers 201 (mounted) or 202" in html
+
+
+def test_credentials_never_reach_the_report(tmp_path: Path) -> None:
+    auth = AuthConfig.with_passwords("token", {"alice": "s3cret-pw"})
+    with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), "http://auth.test") as url:
+        code = main(["--registry", url, "--username", "alice", "--password", "s3cret-pw",
+                     "--group", "pull", "--report-dir", str(tmp_path)], env={})
+    assert code == 0
+    text = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert "s3cret-pw" not in text
+    assert "<masked>" in text
+
+
+def test_wrong_credentials_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    auth = AuthConfig.with_passwords("basic", {"alice": "right"})
+    with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), "http://basic.test") as url:
+        code = main(["--registry", url, "--username", "alice", "--password", "wrong"], env={})
+    assert code == 2
+    assert "refused the credentials" in capsys.readouterr().err
+
+
+def test_expected_failure_that_passes_is_reported(tmp_path: Path) -> None:
+    listed = tmp_path / "known.json"
+    listed.write_text(json.dumps({"target": "x", "deviations": [
+        {"check": "tag_list_sorted", "rule": "sorted", "observed": "unsorted"},
+        {"check": "ping", "rule": "200", "observed": "claimed broken"}]}))
+    run = run_against(fakeregistry.Registry(profile="distribution-2.8"), expect=listed)
+    found = {c.check: c.status for c in run.checks}
+    assert found["tag_list_sorted"] == Status.EXPECTED_FAILURE
+    assert found["ping"] == Status.UNEXPECTED_PASS
+    assert found["tag_list_n"] == Status.FAIL
+    assert not run.ok
+
+
+def test_keyword_and_group_select_checks() -> None:
+    registry = fakeregistry.Registry()
+    by_group = run_against(registry, groups=["referrers"])
+    assert {c.group for c in by_group.checks} == {"referrers"}
+    by_keyword = run_against(registry, keyword="tag_list_n or ping")
+    assert sorted(c.check for c in by_keyword.checks) == ["ping", "tag_list_n"]
+
+
+def test_oci_environment_selects_target_and_groups() -> None:
+    settings = config.Settings.from_env({
+        "OCI_ROOT_URL": "https://r.example", "OCI_NAMESPACE": "team/app",
+        "OCI_CROSSMOUNT_NAMESPACE": "team/base", "OCI_USERNAME": "u", "OCI_PASSWORD": "p",
+        "OCI_TEST_PUSH": "1", "OCI_TEST_CONTENT_DISCOVERY": "true"})
+    assert settings.target is not None
+    assert (settings.target.url, settings.target.namespace,
+            settings.target.crossmount_namespace) == ("https://r.example", "team/app", "team/base")
+    assert (settings.target.username, settings.target.password) == ("u", "p")
+    assert settings.groups == ("push", "tags", "referrers")
+    assert config.Settings.from_env({}).groups == config.GROUPS
+
+
+def test_parallel_run_gives_the_same_results(tmp_path: Path) -> None:
+    serial = run_against(fakeregistry.Registry(profile="quay"), groups=["push", "tags"])
+    assert main(["--target", "fake:quay", "-n", "2", "--group", "push", "--group", "tags",
+                 "--report-dir", str(tmp_path)], env={}) == 1
+    (parallel,) = load_results(tmp_path / "results.json")
+    assert statuses(parallel) == statuses(serial)
+    assert not_passed(parallel) == {"mount_without_from": Status.FAIL}
