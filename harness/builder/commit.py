@@ -186,9 +186,11 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
                        manifest_type(options.preferred_manifest_type), created)
         source = BuiltImageReference(builder.container_id, built.manifest, built.media_type,
                                      built.config, (staging, builder.store))
+        # The built type is preferred, not forced: a destination that does not take it
+        # gets a conversion, as with buildah.
         result = copy_image(dest, source, CopyOptions(
-            dest_ctx=options.system_context, manifest_type=built.media_type,
-            compression=options.compression, report_writer=options.report_writer,
+            dest_ctx=options.system_context, compression=options.compression,
+            report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)

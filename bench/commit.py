@@ -1,0 +1,64 @@
+"""Commit a working container holding 512 MiB of files to local storage.
+
+Peer: ``buildah --storage-driver vfs commit``. Ours: ``python -m harness commit``. Both
+commit a container whose read-write layer holds the same files (random and text, as in
+:mod:`bench.push`) into their own store, uncompressed as buildah does locally; each run
+commits the same container again under a new name, so every run diffs, hashes and
+stores the whole layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from bench.api import Benchmark, Run, Scale, Workload, python_command
+from bench.push import write_payload
+from harness.builder.builder import Builder
+from harness.peers.clients import Buildah
+from harness.store.store import Store
+
+
+def _fill(payload: Path, rootfs: Path) -> None:
+    shutil.copytree(payload, rootfs / "data", symlinks=True)
+
+
+@contextlib.contextmanager
+def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
+    payload = inputs / "payload"
+    write_payload(payload, scale.size)
+    buildah = Buildah(inputs / "buildah")
+    theirs = buildah.from_image("scratch")
+    _fill(payload, Path(buildah.run("mount", theirs).stdout.strip()))
+    ours_root = inputs / "ours"
+    ours = Builder.new(Store.open(ours_root), "scratch").container_name
+    _fill(payload, Store.open(ours_root).rootfs(Store.open(ours_root).container(ours).id))
+    policy = str(buildah.config.policy)
+
+    def peer(run: Run) -> Sequence[str]:
+        return [buildah.executable, "--root", str(buildah.root), "--runroot",
+                str(buildah.runroot), "--storage-driver", "vfs", "commit",
+                "--signature-policy", policy, "--quiet", theirs, f"bench-{run.index}"]
+
+    def ours_side(run: Run) -> Sequence[str]:
+        return python_command("harness", "--root", str(ours_root), "commit",
+                              "--signature-policy", policy, "--quiet", ours,
+                              f"bench-{run.index}")
+
+    yield Workload(work_bytes=scale.size, ours=ours_side, peer=peer,
+                   env={**buildah.config.overrides(),
+                        "CONTAINERS_STORAGE_CONF": str(buildah.storage_conf)})
+
+
+BENCHMARKS = [
+    Benchmark(
+        name="commit",
+        operation="working container with files -> local storage, uncompressed",
+        ours_label="python -m harness commit",
+        peer_label="buildah --storage-driver vfs commit",
+        setup=setup,
+        goal="time <= 0.3x, RSS < 100 MB",
+    ),
+]
