@@ -121,7 +121,10 @@ class _Applier:
             self._opaque(parent, parent_rel)
             return
         if base.startswith(WHITEOUT_PREFIX):
-            _remove(parent / base[len(WHITEOUT_PREFIX):])
+            hidden = base[len(WHITEOUT_PREFIX):]
+            if hidden in ("", ".", ".."):
+                raise TraversalError(f"whiteout {member.name!r} names no entry of its directory")
+            _remove(parent / hidden)
             return
         target = parent / base
         self.created.add(rel)
