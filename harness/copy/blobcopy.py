@@ -52,9 +52,9 @@ class CopiedBlob:
 
 
 class _Counting:
-    """Reports the bytes that pass through to a progress callback."""
+    """Reports the bytes read from the source to a progress callback."""
 
-    def __init__(self, stream: ReadAhead, progress: ProgressCallback) -> None:
+    def __init__(self, stream: BinaryIO, progress: ProgressCallback) -> None:
         self._stream = stream
         self._progress = progress
 
@@ -82,7 +82,8 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
         progress(max(layer.size, 0))
         return CopiedBlob(layer)
     stream, _size = source.get_blob(info)
-    verifier = DigestingReader(stream, expected=layer.digest)
+    verifier = DigestingReader(cast(BinaryIO, _Counting(stream, progress)),
+                               expected=layer.digest)
     produced = cast(BinaryIO, verifier)
     plain: DigestingReader | None = None
     if target is not None:
@@ -94,8 +95,7 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
         info = BlobInfo(media_type=layer.media_type)
     try:
         with ReadAhead(produced) as body:
-            stored = destination.put_blob(cast(BinaryIO, _Counting(body, progress)), info,
-                                          is_config)
+            stored = destination.put_blob(cast(BinaryIO, body), info, is_config)
         while verifier.read(CHUNK):  # a decompressor may stop before trailing bytes
             pass
         verifier.verify()

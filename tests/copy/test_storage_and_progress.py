@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from imagekit import Built, original_layers, plain_layers
 
+from harness.copy.blobcopy import copy_blob
 from harness.copy.engine import CopyOptions, copy_image
 from harness.copy.report import Reporter
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest
+from harness.model.manifest import parse_manifest
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.containers_storage import StorageReference
@@ -112,3 +114,16 @@ def test_no_bars_off_a_terminal() -> None:
     assert out.getvalue() == ""
 
 
+
+
+@pytest.mark.parametrize("target", [None, Algorithm.ZSTD])
+def test_progress_counts_source_bytes(oci_image: tuple[str, Built], tmp_path: Path,
+                                      target: Algorithm | None) -> None:
+    src, built = oci_image
+    layer = parse_manifest(built.manifest).layers[0]
+    counted: list[int] = []
+    with parse_image_name(src).new_image_source(SystemContext()) as source, \
+            parse_image_name(f"dir:{tmp_path}/d").new_image_destination(
+                SystemContext()) as dest:
+        copy_blob(source, dest, layer, target, level=None, progress=counted.append)
+    assert sum(counted) == layer.size
