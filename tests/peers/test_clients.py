@@ -118,6 +118,10 @@ def test_docker_pulls_runs_and_pushes(tmp_path: Path) -> None:
             docker.pull(registry.image("clients/bb:v1"))
             ran = docker.run_container(registry.image("clients/bb:v1"))
             assert ran.stdout.strip() == "hello-from-busybox"
+            archive = tmp_path / "saved.tar"
+            docker.run("save", "--output", str(archive), registry.image("clients/bb:v1"))
+            docker.remove_image(registry.image("clients/bb:v1"))
+            assert docker.load(archive) == [registry.image("clients/bb:v1")]
             docker.tag(registry.image("clients/bb:v1"), registry.image("clients/bb2:v2"))
             pushed = docker.push(registry.image("clients/bb2:v2"))
             assert "Mounted from clients/bb" in pushed.stdout
