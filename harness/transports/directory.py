@@ -16,7 +16,7 @@ from harness.model.digest import Digest
 from harness.model.manifest import detect_media_type
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.pathscope import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -31,15 +31,12 @@ from harness.util.fs import atomic_write_bytes
 VERSION = b"Directory Transport Version: 1.1\n"
 
 
-class DirTransport(Transport):
+class DirTransport(PathTransport):
     name = "dir"
 
     def parse_reference(self, reference: str) -> ImageReference:
         parsed = parse_transport_reference(f"{self.name}:{reference}")
         return DirReference(parsed.path or "")
-
-    def validate_policy_configuration_scope(self, scope: str) -> None:
-        validate_path_scope(self.name, scope)
 
 
 class DirReference(PathReference):

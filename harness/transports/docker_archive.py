@@ -28,7 +28,7 @@ from harness.model.manifest import DockerManifest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.pathscope import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -42,15 +42,12 @@ from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
 
 
-class DockerArchiveTransport(Transport):
+class DockerArchiveTransport(PathTransport):
     name = "docker-archive"
 
     def parse_reference(self, reference: str) -> ImageReference:
         parsed = parse_transport_reference(f"{self.name}:{reference}")
         return DockerArchiveReference(parsed.path or "", parsed.reference, parsed.source_index)
-
-    def validate_policy_configuration_scope(self, scope: str) -> None:
-        validate_path_scope(self.name, scope)
 
 
 class DockerArchiveReference(PathReference):

@@ -17,7 +17,7 @@ from harness.model import gojson, mediatype
 from harness.model.digest import Digest
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.pathscope import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -108,15 +108,12 @@ def name_entry(index: dict[str, Any], entry: dict[str, Any], ref: str) -> None:
     index["manifests"] = [*kept, entry]
 
 
-class OCITransport(Transport):
+class OCITransport(PathTransport):
     name = "oci"
 
     def parse_reference(self, reference: str) -> ImageReference:
         parsed = parse_transport_reference(f"{self.name}:{reference}")
         return OCIReference(parsed.path or "", parsed.image_name or "")
-
-    def validate_policy_configuration_scope(self, scope: str) -> None:
-        validate_path_scope(self.name, scope)
 
 
 class OCIReference(PathReference):

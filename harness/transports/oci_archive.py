@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.model.transportref import parse_transport_reference
 from harness.transports.oci import OCIImageDestination, OCIImageSource, OCILayout
-from harness.transports.pathscope import PathReference, validate_path_scope
+from harness.transports.pathscope import PathReference, PathTransport
 from harness.transports.types import (
     ImageDestination,
     ImageReference,
@@ -26,15 +26,12 @@ from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
 
 
-class OCIArchiveTransport(Transport):
+class OCIArchiveTransport(PathTransport):
     name = "oci-archive"
 
     def parse_reference(self, reference: str) -> ImageReference:
         parsed = parse_transport_reference(f"{self.name}:{reference}")
         return OCIArchiveReference(parsed.path or "", parsed.image_name or "")
-
-    def validate_policy_configuration_scope(self, scope: str) -> None:
-        validate_path_scope(self.name, scope)
 
 
 class OCIArchiveReference(PathReference):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from harness.transports.types import ImageReference
+from harness.transports.types import ImageReference, Transport
 from harness.util.errors import HarnessError
 
 
@@ -61,3 +61,10 @@ class PathReference(ImageReference):
 
     def policy_configuration_namespaces(self) -> list[str]:
         return path_namespaces(self.resolved, self.image)
+
+
+class PathTransport(Transport):
+    """A transport whose references are paths: policy scopes are clean absolute paths."""
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        validate_path_scope(self.name, scope)
