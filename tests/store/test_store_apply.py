@@ -115,36 +115,24 @@ def test_any_name_with_dotdot_or_leading_slash_is_refused(parts: list[str],
 
 _names = st.sampled_from(["a", "b", "c"])
 _paths = st.lists(_names, min_size=1, max_size=3).map("/".join)
+_owners = st.sampled_from([0, 7, 1000])
 _leaf = st.one_of(
-    st.tuples(st.just("file"), st.binary(max_size=40), st.sampled_from([0o644, 0o600, 0o755])),
-    st.tuples(st.just("sym"), st.sampled_from(["a", "b/c", "/etc/x"]), st.just(0o777)),
+    st.tuples(st.just("file"), st.binary(max_size=40), st.sampled_from([0o644, 0o600, 0o4755]),
+              _owners),
+    st.tuples(st.just("sym"), st.sampled_from(["a", "b/c", "/etc/x"]), st.just(0o777), _owners),
 )
 _trees = st.dictionaries(_paths, _leaf, max_size=7)
 
 
-Tree = dict[str, tuple[str, object, int]]
+Tree = dict[str, tuple[str, object, int, int]]  # kind, content or target, mode, owner
 
 
 def _normalise(spec: Tree) -> Tree:
     """Prefixes of other paths become directories; everything else stays a leaf."""
     dirs = {"/".join(p.split("/")[:i]) for p in spec for i in range(1, p.count("/") + 1)}
-    tree: Tree = dict.fromkeys(dirs, ("dir", None, 0o755))
+    tree: Tree = dict.fromkeys(dirs, ("dir", None, 0o755, 0))
     tree.update({p: v for p, v in spec.items() if p not in dirs})
     return tree
-
-
-def _materialise(root: Path, tree: Tree) -> None:
-    for rel in sorted(tree):
-        kind, value, mode = tree[rel]
-        path = root / rel
-        if kind == "dir":
-            path.mkdir(exist_ok=True)
-        elif kind == "file":
-            path.write_bytes(value)  # type: ignore[arg-type]
-        else:
-            path.symlink_to(value)  # type: ignore[arg-type]
-        if kind != "sym":
-            path.chmod(mode)
 
 
 def _describe(root: Path) -> Tree:
@@ -152,16 +140,17 @@ def _describe(root: Path) -> Tree:
     for path in sorted(root.rglob("*")):
         rel, st_ = str(path.relative_to(root)), path.lstat()
         if stat.S_ISLNK(st_.st_mode):
-            found[rel] = ("sym", str(path.readlink()), 0o777)
+            found[rel] = ("sym", str(path.readlink()), 0o777, st_.st_uid)
         elif stat.S_ISDIR(st_.st_mode):
-            found[rel] = ("dir", None, stat.S_IMODE(st_.st_mode))
+            found[rel] = ("dir", None, stat.S_IMODE(st_.st_mode), st_.st_uid)
         else:
-            found[rel] = ("file", path.read_bytes(), stat.S_IMODE(st_.st_mode))
+            found[rel] = ("file", path.read_bytes(), stat.S_IMODE(st_.st_mode), st_.st_uid)
     return found
 
 
 def _transform(root: Path, target: Tree, recreate: bool) -> None:
-    """Turn the tree at *root* into *target* the way a user would: delete, rewrite."""
+    """Turn the tree at *root* into *target* the way a user would: delete, rewrite,
+    chown, chmod (an empty *root* becomes *target*)."""
     current = _describe(root)
     for rel in sorted(current, reverse=True):
         kind = current[rel][0]
@@ -173,7 +162,7 @@ def _transform(root: Path, target: Tree, recreate: bool) -> None:
             else:
                 (root / rel).unlink()
     for rel in sorted(target):
-        kind, value, mode = target[rel]
+        kind, value, mode, owner = target[rel]
         path = root / rel
         if kind == "file" and (not path.exists() or path.read_bytes() != value):
             path.write_bytes(value)  # type: ignore[arg-type]
@@ -181,6 +170,7 @@ def _transform(root: Path, target: Tree, recreate: bool) -> None:
             path.mkdir(exist_ok=True)
         elif kind == "sym" and not path.is_symlink():
             path.symlink_to(value)  # type: ignore[arg-type]
+        os.lchown(path, owner, owner)
         if kind != "sym":
             path.chmod(mode)
 
@@ -194,7 +184,7 @@ def test_a_committed_change_applied_again_gives_the_same_tree(
         work, replay = Path(tmp, "work"), Path(tmp, "replay")
         work.mkdir()
         replay.mkdir()
-        _materialise(work, base)
+        _transform(work, base, recreate=False)
         base_layer = diff_stream(work, {}).read()
         snapshot = take_snapshot(work)
         _transform(work, target, recreate)
