@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
 import zstandard
-from isal import igzip, isal_zlib
+from isal import isal_zlib
 
 from harness.model import mediatype
 from harness.util.errors import HarnessError
@@ -160,7 +160,8 @@ def _zstd_compressor(level: int | None) -> _Compressor:
     chosen = 3 if level is None else level
     if not 1 <= chosen <= 22:
         raise CompressionError(f"zstd compression level must be 1-22, not {chosen}")
-    return cast(_Compressor, zstandard.ZstdCompressor(level=chosen).compressobj())
+    compressor = zstandard.ZstdCompressor(level=chosen, write_checksum=True)
+    return cast(_Compressor, compressor.compressobj())
 
 
 _COMPRESSORS: dict[Algorithm, Callable[[int | None], _Compressor]] = {
@@ -187,17 +188,93 @@ def sniff(src: BinaryIO) -> tuple[Algorithm, BinaryIO]:
     return detect(prefix), cast(BinaryIO, io.BufferedReader(_Prefixed(prefix, src), CHUNK_SIZE))
 
 
+# isal's stubs declare its error as an instance, hence the cast.
+_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    EOFError, OSError, zlib.error, cast(type[Exception], isal_zlib.error), zstandard.ZstdError,
+    lzma.LZMAError,
+)
+# Compressed bytes fed per step adapt to the compression ratio so that one step yields
+# about CHUNK_SIZE of output: zeros compress ~30000:1 in zstd, and a fixed feed would let a
+# single read of a highly compressed layer allocate gigabytes.
+_MIN_FEED = 64
+_MAX_FEED = 256 << 10
+
+
+class _Decompressor(Protocol):
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+_DECOMPRESSORS: dict[Algorithm, Callable[[], _Decompressor]] = {
+    Algorithm.GZIP: lambda: cast(_Decompressor, isal_zlib.decompressobj(_GZIP_WBITS)),
+    Algorithm.ZSTD: lambda: cast(_Decompressor, zstandard.ZstdDecompressor().decompressobj()),
+    Algorithm.BZIP2: bz2.BZ2Decompressor,
+    Algorithm.XZ: lzma.LZMADecompressor,
+}
+
+
+class _PullDecompressor(io.RawIOBase):
+    """Reads compressed *source* on demand; concatenated members/frames are read whole.
+
+    Unlike the libraries' own readers it notices input that ends inside a member, and it
+    reports every kind of corruption as one :class:`CompressionError`.
+    """
+
+    def __init__(self, source: BinaryIO, algorithm: Algorithm) -> None:
+        self._source = source
+        self._algorithm = algorithm
+        self._new = _DECOMPRESSORS[algorithm]
+        self._current: _Decompressor | None = None  # None between members
+        self._pending = bytearray()
+        self._finished = False
+        self._feed_size = _MIN_FEED
+
+    def readable(self) -> bool:
+        return True
+
+    def _error(self, why: object) -> CompressionError:
+        return CompressionError(f"corrupt {self._algorithm.value} data: {why}")
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            if self._current is None:
+                self._current = self._new()
+            try:
+                self._pending += self._current.decompress(data)
+            except _DECODE_ERRORS as exc:
+                raise self._error(exc) from exc
+            data = b""
+            if self._current.eof:
+                data = self._current.unused_data
+                self._current = None
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending and not self._finished:
+            chunk = self._source.read(self._feed_size)
+            if chunk:
+                before = len(self._pending)
+                self._feed(chunk)
+                ratio = max(1, (len(self._pending) - before) // len(chunk))
+                self._feed_size = max(_MIN_FEED, min(_MAX_FEED, CHUNK_SIZE // ratio))
+            elif self._current is not None:
+                raise self._error("input ends inside a compressed stream (truncated)")
+            else:
+                self._finished = True
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        del self._pending[:size]
+        return size
+
+
 def decompress(src: BinaryIO) -> BinaryIO:
-    """A readable stream of *src* uncompressed; the algorithm is detected by magic bytes."""
+    """A readable stream of *src* uncompressed; the algorithm is detected by magic bytes.
+
+    Corrupt or truncated input raises :class:`CompressionError` from ``read``.
+    """
     algorithm, stream = sniff(src)
-    if algorithm is Algorithm.GZIP:
-        gzip_reader = igzip.IGzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]
-        return cast(BinaryIO, gzip_reader)
-    if algorithm is Algorithm.ZSTD:
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return cast(BinaryIO, io.BufferedReader(reader, CHUNK_SIZE))
-    if algorithm is Algorithm.BZIP2:
-        return cast(BinaryIO, bz2.BZ2File(stream))
-    if algorithm is Algorithm.XZ:
-        return cast(BinaryIO, lzma.LZMAFile(stream))
-    return stream
+    if algorithm is Algorithm.NONE:
+        return stream
+    return cast(BinaryIO, io.BufferedReader(_PullDecompressor(stream, algorithm), CHUNK_SIZE))

@@ -158,13 +158,18 @@ class Reference:
         return self.tag if self.tag is not None else DEFAULT_TAG
 
     def familiar_name(self) -> str:
-        """The name as a user types it: ``docker.io/library/`` and ``docker.io/`` dropped."""
+        """The name as a user types it: ``docker.io/library/`` and ``docker.io/`` dropped.
+
+        Unlike distribution's ``FamiliarName``, ``docker.io/`` stays when the short form
+        would be read back with another domain (``docker.io/a.b/c``), so it round-trips.
+        """
         if self.domain != DEFAULT_DOMAIN:
             return self.name
-        if self.path.startswith(OFFICIAL_REPO_PREFIX):
-            short = self.path.removeprefix(OFFICIAL_REPO_PREFIX)
-            if "/" not in short:
-                return short
+        short = self.path.removeprefix(OFFICIAL_REPO_PREFIX)
+        if short != self.path and "/" not in short:
+            return short
+        if _split_domain(self.path)[0] != DEFAULT_DOMAIN:
+            return self.name
         return self.path
 
     def familiar(self) -> str:

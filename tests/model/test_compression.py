@@ -9,6 +9,8 @@ import lzma
 import os
 import random
 import subprocess
+import tracemalloc
+from typing import Any
 
 import pytest
 import zstandard
@@ -53,9 +55,20 @@ class CountingSource(io.RawIOBase):
        level=st.sampled_from([None, 1, 3]))
 @settings(max_examples=60)
 def test_round_trip(data: bytes, algorithm: Algorithm, level: int | None) -> None:
+    if algorithm is Algorithm.NONE and detect(data) is not Algorithm.NONE:
+        data = b"tar" + data  # plain data that starts with a magic is compressed by definition
     compressed = compress(io.BytesIO(data), algorithm, level).read()
-    assert detect(compressed) is algorithm or (algorithm is Algorithm.NONE)
+    assert detect(compressed) is algorithm
     assert decompress(io.BytesIO(compressed)).read() == data
+
+
+@pytest.mark.parametrize("algorithm", [Algorithm.GZIP, Algorithm.ZSTD])
+def test_truncated_input_is_a_compression_error(algorithm: Algorithm) -> None:
+    compressed = compress(io.BytesIO(os.urandom(10_000)), algorithm).read()
+    with pytest.raises(CompressionError, match=f"corrupt {algorithm.value} data"):
+        decompress(io.BytesIO(compressed[:-100])).read()
+    with pytest.raises(CompressionError, match=f"corrupt {algorithm.value} data"):
+        decompress(io.BytesIO(compressed[:10] + b"x" * 50 + compressed[60:])).read()
 
 
 @pytest.mark.parametrize("level", [0, 2, 6, 9])
@@ -159,3 +172,24 @@ def test_command_line_tools_read_our_output_and_we_read_theirs(algorithm: Algori
                             timeout=60).stdout
     assert detect(theirs) is algorithm
     assert decompress(io.BytesIO(theirs)).read() == data
+
+
+@pytest.mark.parametrize("algorithm", [Algorithm.GZIP, Algorithm.ZSTD])
+def test_highly_compressible_input_is_expanded_step_by_step(algorithm: Algorithm) -> None:
+    zeros = compress(io.BytesIO(b"\0" * (256 << 20)), algorithm).read()
+    stream = decompress(io.BytesIO(zeros))
+    tracemalloc.start()
+    try:
+        for _ in range(8):
+            assert stream.read(1 << 20) == b"\0" * (1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 << 20  # a few chunks, not the 256 MiB the input expands to
+
+
+@pytest.mark.parametrize("module", [bz2, lzma])
+def test_truncated_bzip2_and_xz_are_compression_errors(module: Any) -> None:
+    data = module.compress(os.urandom(5000))
+    with pytest.raises(CompressionError, match="truncated"):
+        decompress(io.BytesIO(data[:-20])).read()

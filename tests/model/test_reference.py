@@ -83,6 +83,8 @@ def test_255_limit_counts_the_normalised_name() -> None:
         ("docker.io/user/app", "user/app"),
         ("docker.io/library/a/b", "library/a/b"),
         ("quay.io/x/y:z", "quay.io/x/y:z"),
+        ("docker.io/a.b/c", "docker.io/a.b/c"),
+        ("docker.io/localhost/c", "docker.io/localhost/c"),
     ],
 )
 def test_familiar(text: str, familiar: str) -> None:
