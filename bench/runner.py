@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.api import Benchmark, Run, Scale, Side
+from harness.peers.detect import missing_reason
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
 
 RUNNER_MODULES = {"__main__", "api", "runner", "report", "spawn"}
@@ -135,6 +136,9 @@ def run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
     """Set the benchmark up once, then run ours and the peer *repetitions* times each."""
     result = BenchmarkResult(benchmark, ours=SideResult(benchmark.ours_label),
                              peer=SideResult(benchmark.peer_label))
+    if benchmark.fresh_registry and missing_reason("docker-registry"):
+        result.error = str(missing_reason("docker-registry"))
+        return result
     inputs = workdir / "inputs"
     inputs.mkdir(parents=True)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
+from bench import runner
 from bench.api import Benchmark, MiB, Run, Scale, Workload
 from bench.report import markdown, summarize, write_reports
 from bench.runner import RunFailed, discover, measure, run_benchmark
@@ -142,6 +143,15 @@ def test_fresh_registry_per_run(tmp_path: Path) -> None:
     assert not result.ours.error and not result.peer.error
     assert len(result.ours.samples) == len(result.peer.samples) == 2
     assert len(set(hosts)) == 4
+
+
+def test_fresh_registry_without_the_registry_says_so(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "missing_reason", lambda name: f"{name} not installed: hint")
+    work = Workload(work_bytes=0, ours=lambda run: _python("pass"), peer=None)
+    result = run_benchmark(_benchmark("reg", work, fresh_registry=True), SCALE, 1, tmp_path)
+    assert result.error == "docker-registry not installed: hint"
+    assert not result.ours.samples
 
 
 def test_discover_reports_a_broken_module_and_keeps_the_rest(tmp_path: Path,
