@@ -217,7 +217,7 @@ def test_signature_policy_is_honoured(store: Store, tmp_path: Path) -> None:
 
 
 def test_commit_elsewhere_is_a_full_copy_through_the_copy_engine(
-        store: Store, policy: Path, tmp_path: Path) -> None:
+        store: Store, policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = _scratch(store, {"base": b"b"})
     base.commit("base", CommitOptions(signature_policy_path=policy))
     child = Builder.new(store, "base")
@@ -226,7 +226,9 @@ def test_commit_elsewhere_is_a_full_copy_through_the_copy_engine(
     err = io.StringIO()
     result = child.commit(f"oci:{tmp_path / 'layout'}:v1", CommitOptions(
         compression=Algorithm.GZIP, signature_policy_path=policy, report_writer=err,
-        history_timestamp=EPOCH))
+        history_timestamp=EPOCH, additional_tags=["ignored"]))
+    assert "don't know how to add tags to images stored in 'oci' transport" in \
+        capsys.readouterr().err
     assert set(store.backend.blob_digests()) == blobs  # nothing left in the local store
     index = json.loads((tmp_path / "layout/index.json").read_text())
     assert index["manifests"][0]["digest"] == str(result.manifest_digest)

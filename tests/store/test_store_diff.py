@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import tarfile
 from pathlib import Path
 
@@ -93,12 +94,18 @@ def test_diff_then_apply_restores_metadata(tmp_path: Path) -> None:
     os.utime(src / "d/f", (1000, 1000))
     os.setxattr(src / "d/f", "user.k", b"v")
     os.link(src / "d/f", src / "h")
+    os.mknod(src / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    (src / "lnk").symlink_to("d/f")
+    os.lchown(src / "lnk", 9, 9)
     dst.mkdir()
     apply_layer(dst, diff_stream(src, {}))
     st = (dst / "d/f").stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777, st.st_mtime) == (5, 6, 0o640, 1000)
     assert os.getxattr(dst / "d/f", "user.k") == b"v"
     assert st.st_ino == (dst / "h").stat().st_ino
+    null = (dst / "null").lstat()
+    assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3)
+    assert (dst / "lnk").lstat().st_uid == 9 and (dst / "lnk").readlink() == Path("d/f")
 
 
 @pytest.mark.parametrize("size", [0, 1, 511, 512, 513, (1 << 20) + 7])
