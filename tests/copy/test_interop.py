@@ -88,14 +88,18 @@ def test_we_read_what_umoci_writes(tmp_path: Path, policy: Path) -> None:
 
 
 @pytest.mark.requires_peer("docker")
-def test_docker_loads_and_runs_our_docker_archive(oci_image: tuple[str, Built],
-                                                  tmp_path: Path, policy: Path) -> None:
-    src, _ = oci_image
+def test_docker_loads_and_runs_our_docker_archive_and_we_read_docker_save(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
     name = f"localhost/harness-load-{tmp_path.name.lower()}:v1"
     _copy(src, f"docker-archive:{tmp_path}/a.tar:{name}", policy)
     try:
         assert name.encode() in _run("docker", "load", "-i", str(tmp_path / "a.tar"))
         assert _run("docker", "run", "--rm", "--network", "host", name) == \
             b"hello from layer 2\n"
+        _run("docker", "save", "-o", str(tmp_path / "saved.tar"), name)
+        _copy(f"docker-archive:{tmp_path}/saved.tar", f"oci:{tmp_path}/saved:v1", policy)
+        assert plain_layers(parse_image_name(f"oci:{tmp_path}/saved:v1")) == \
+            original_layers(built)
     finally:
         subprocess.run(["docker", "rmi", "-f", name], capture_output=True, check=False)
