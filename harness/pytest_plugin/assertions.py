@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
+from harness.model.compression import decompress
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
 from harness.model.manifest import Manifest, manifest_digest, parse_manifest
@@ -22,13 +24,15 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class FoundImage:
-    """What an assertion read: raw manifest, its type and digest, and the parsed form."""
+    """What an assertion read: raw manifest, its type and digest, the parsed form, and
+    (when asked for) each layer's uncompressed digest."""
 
     location: str
     raw: bytes
     media_type: str
     digest: Digest
     manifest: Manifest
+    diff_ids: tuple[Digest, ...] = ()
 
     @property
     def layers(self) -> list[Descriptor]:
@@ -40,29 +44,41 @@ class FoundImage:
         return config.digest if config is not None else None
 
 
-def _read(image: Locatable, check_blobs: bool) -> FoundImage:
+def _read(image: Locatable, diff_ids: bool = False) -> FoundImage:
+    """Read the manifest and stream every blob, verifying its digest (and decompressing
+    layers to hash their content when *diff_ids* is asked for)."""
     location = str(image.reference)
     try:
         with image.reference.new_image_source(image.ctx) as source:
             raw, media_type = source.get_manifest()
             manifest = parse_manifest(raw, media_type)
-            if check_blobs:
-                for blob in manifest.referenced_blobs():
-                    _check_blob(source, blob, location)
+            layer_digests = {layer.digest for layer in manifest.layers}
+            contents = {blob.digest: _read_blob(source, blob, location,
+                                                diff_ids and blob.digest in layer_digests)
+                        for blob in manifest.referenced_blobs()}
     except HarnessError as error:
         raise AssertionError(f"{location}: cannot read the image: {error}") from None
-    return FoundImage(location, raw, media_type, manifest_digest(raw), manifest)
+    found_diff_ids = tuple(d for d in (contents[layer.digest] for layer in manifest.layers)
+                           if d is not None)
+    return FoundImage(location, raw, media_type, manifest_digest(raw), manifest,
+                      found_diff_ids)
 
 
-def _check_blob(source: ImageSource, blob: Descriptor, location: str) -> None:
+def _read_blob(source: ImageSource, blob: Descriptor, location: str,
+               uncompressed: bool) -> Digest | None:
     stream, _ = source.get_blob(BlobInfo(blob.digest, blob.size))
     with stream:
         reader = DigestingReader(stream, expected=blob.digest)
-        while reader.read(_CHUNK):
+        content = DigestingReader(decompress(cast(BinaryIO, reader))) if uncompressed else reader
+        while content.read(_CHUNK):
             pass
-    if reader.verify() and blob.size >= 0 and reader.size != blob.size:
+        while reader.read(_CHUNK):  # what a decompressor left unread still counts
+            pass
+    reader.verify()
+    if blob.size >= 0 and reader.size != blob.size:
         raise AssertionError(f"{location}: blob {blob.digest} has {reader.size} bytes, "
                              f"the manifest says {blob.size}")
+    return content.digest() if uncompressed else None
 
 
 def _layer_problems(found: Sequence[Descriptor],
@@ -71,7 +87,7 @@ def _layer_problems(found: Sequence[Descriptor],
         if len(found) != expected:
             return [f"{len(found)} layers, expected {expected}"]
         return []
-    wanted = [e.digest if isinstance(e, Descriptor) else Digest.parse(str(e)) for e in expected]
+    wanted = [Digest.parse(str(getattr(e, "digest", e))) for e in expected]
     got = [d.digest for d in found]
     if got == wanted:
         return []
@@ -90,7 +106,7 @@ def assert_pushed(registry: RegistryUnderTest, name: str, *, manifest_type: str 
                   digest: Digest | str | None = None) -> FoundImage:
     """Assert *name* (``app:v1``) is on *registry* with all its blobs, and optionally of
     *manifest_type*, with *layers* (a count or the blob digests in order), as *digest*."""
-    found = _read(registry.at(name), check_blobs=True)
+    found = _read(registry.at(name))
     problems = []
     if manifest_type is not None and found.media_type != manifest_type:
         problems.append(f"manifest type is {found.media_type}, expected {manifest_type}")
@@ -105,10 +121,11 @@ def assert_pushed(registry: RegistryUnderTest, name: str, *, manifest_type: str 
 
 def assert_same_image(a: Locatable | ImageReference | str, b: Locatable | ImageReference | str,
                       *, same_manifest: bool = False) -> tuple[FoundImage, FoundImage]:
-    """Assert *a* and *b* are the same image: same config and layer blobs (in order), all
-    present; with *same_manifest*, byte-identical manifests too. Schema1 images have no
-    config, so only their layers are compared."""
-    first, second = _read(locate(a), True), _read(locate(b), True)
+    """Assert *a* and *b* hold the same image: the same layer contents in order (compared
+    uncompressed, so a recompressed copy is the same image) and, when both have one, the
+    same config; with *same_manifest*, byte-identical manifests too. All blobs must be
+    present and match their digests."""
+    first, second = _read(locate(a), diff_ids=True), _read(locate(b), diff_ids=True)
     problems = []
     if same_manifest and first.raw != second.raw:
         problems.append(f"manifests differ: {first.media_type} {first.digest} vs "
@@ -116,7 +133,10 @@ def assert_same_image(a: Locatable | ImageReference | str, b: Locatable | ImageR
     if None not in (first.config_digest, second.config_digest) \
             and first.config_digest != second.config_digest:
         problems.append(f"config {first.config_digest} vs {second.config_digest}")
-    problems += _layer_problems(second.layers, first.layers)
+    if len(first.diff_ids) != len(second.diff_ids):
+        problems.append(f"{len(first.diff_ids)} layers vs {len(second.diff_ids)}")
+    problems += [f"layer {index} content {x} vs {y}" for index, (x, y)
+                 in enumerate(zip(first.diff_ids, second.diff_ids, strict=False)) if x != y]
     if problems:
         raise AssertionError(f"{first.location} and {second.location} differ: "
                              + "; ".join(problems))

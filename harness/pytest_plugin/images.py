@@ -91,15 +91,30 @@ def _info(entry: TreeEntry) -> tarfile.TarInfo:
 def tree_paths(tree: LayerTree) -> list[TreeEntry]:
     """The entries in tar order, with every missing parent directory added before its
     children (as real layer tars list them)."""
-    explicit = {e.path for e in tree}
-    implied = set()
-    for entry in tree:
-        parent = posixpath.dirname(entry.path)
-        while parent and parent not in explicit:
-            implied.add(parent)
-            parent = posixpath.dirname(parent)
+    implied = {p for e in tree for p in parent_paths(e.path)} - {e.path for e in tree}
     entries = [*tree, *(TreeEntry(p, "dir") for p in implied)]
     return sorted(entries, key=lambda e: e.path.split("/"))
+
+
+def parent_paths(path: str) -> list[str]:
+    """``a/b/c`` -> ``["a", "a/b"]``."""
+    parts = path.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def apply_tree(state: dict[str, TreeEntry], tree: LayerTree) -> dict[str, TreeEntry]:
+    """What a root holds after *tree* is applied over *state* (path -> entry; implied
+    directories included): the model a layer applier is checked against."""
+    result = dict(state)
+    for entry in tree_paths(tree):
+        if entry.kind == "dir" and result.get(entry.path, entry).kind == "dir":
+            result.setdefault(entry.path, entry)
+            continue
+        for path in [p for p in result if p == entry.path or p.startswith(entry.path + "/")]:
+            del result[path]
+        if entry.kind != "whiteout":
+            result[entry.path] = entry
+    return result
 
 
 def tar_chunks(tree: LayerTree) -> Iterator[bytes]:

@@ -68,10 +68,14 @@ class RegistryUnderTest:
 
         return ImageAt(TRANSPORT.parse_reference("//" + self.image(name)), self.ctx)
 
+    def with_context(self, **changes: object) -> RegistryUnderTest:
+        """The same registry reached with other client settings, e.g.
+        ``extra={"docker-chunk-size": "1048576"}`` or ``retry_times=0``."""
+        return dataclasses.replace(self, ctx=dataclasses.replace(self.ctx, **changes))  # type: ignore[arg-type]
+
     def as_user(self, username: str, password: str) -> RegistryUnderTest:
         """The same registry reached with other credentials."""
-        ctx = dataclasses.replace(self.ctx, credentials=Credentials(username, password))
-        return dataclasses.replace(self, ctx=ctx)
+        return self.with_context(credentials=Credentials(username, password))
 
     # -- the fake's controls -------------------------------------------------------------
     def _fake(self, what: str) -> Registry:
