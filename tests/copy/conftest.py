@@ -20,7 +20,8 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def oci_image(tmp_path: Path) -> tuple[str, Built]:
-    """A two-layer OCI image (busybox plus a text file) at ``oci:DIR:v1``."""
+    """A two-layer OCI image (busybox plus a text file) at ``oci:DIR:v1``; tests that run
+    it also need the ``busybox`` peer (see :func:`imagekit.busybox_layer`)."""
     ref = f"oci:{tmp_path}/layout:v1"
     built = write_image(parse_image_name(ref),
                         [busybox_layer(), layer_tar({"etc/motd": b"hello from layer 2\n"})],

@@ -92,7 +92,7 @@ def test_push_from_the_store_compresses_and_keeps_the_asked_type(
     assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == original_layers(built)
 
 
-@pytest.mark.requires_peer("docker")
+@pytest.mark.requires_peer("docker", "busybox")
 @pytest.mark.parametrize("fmt", ["v2s2", "oci"])
 def test_docker_pulls_and_runs_a_pushed_busybox_image(
         distribution: RunningRegistry, oci_image: tuple[str, Built], policy: Path,
