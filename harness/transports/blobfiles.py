@@ -50,6 +50,7 @@ def store_blob(stream: BinaryIO, info: BlobInfo, path_for: Callable[[Digest], Pa
                 f"blob {digest}: expected {info.size} bytes, got {digester.size}")
         final = path_for(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o644)  # mkstemp made it private; layouts are read by other tools and users
         tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)

@@ -148,3 +148,9 @@ def test_docker_archive_source_serves_what_was_written(tmp_path: Path) -> None:
         parse_image_name(f"docker-archive:{archive}:other:v1").new_image_source(CTX)
     with pytest.raises(HarnessError, match="no image @3"):
         parse_image_name(f"docker-archive:{archive}:@3").new_image_source(CTX)
+
+
+def test_blobs_are_readable_by_others(tmp_path: Path) -> None:
+    manifest = _put(f"oci:{tmp_path}:v1", b"one")
+    blob = tmp_path / "blobs" / "sha256" / Digest.from_bytes(manifest).hex
+    assert blob.stat().st_mode & 0o777 == 0o644
