@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from harness.model.digest import Digest, digest_stream
+from harness.model.manifest import parse_manifest
 from harness.store.backend import BlobUnknownError
-from harness.store.records import Metadata
+from harness.store.records import Image, Metadata
 from harness.store.store import ROOTFS, Store
+from harness.util.errors import HarnessError
 
 
 def _blob_problems(store: Store, digest_text: str, owner: str) -> Iterator[str]:
@@ -55,12 +57,32 @@ def _image_problems(store: Store, metadata: Metadata) -> Iterator[str]:
         yield from _missing(owner, "top layer", image.top_layer, dict(metadata.layers))
         if image.config_digest.removeprefix("sha256:") != image.id:
             yield f"{owner}: ID does not match its config {image.config_digest}"
-        for digest in sorted({image.manifest_digest, image.config_digest}):
-            yield from _blob_problems(store, digest, owner)
+        problems = [p for d in sorted({image.manifest_digest, image.config_digest})
+                    for p in _blob_problems(store, d, owner)]
+        yield from problems
+        if not problems:
+            yield from _manifest_problems(store, metadata, image, owner)
         for name in image.names:
             if name in seen:
                 yield f"{owner}: name {name!r} also belongs to image {seen[name]}"
             seen[name] = image.id
+
+
+def _manifest_problems(store: Store, metadata: Metadata, image: Image,
+                       owner: str) -> Iterator[str]:
+    """The manifest must name the config and, in order, the blobs of the layer chain."""
+    try:
+        manifest = parse_manifest(store.read_blob(image.digest), image.manifest_type)
+    except HarnessError as exc:
+        yield f"{owner}: manifest does not parse: {exc}"
+        return
+    if manifest.config is None or str(manifest.config.digest) != image.config_digest:
+        yield f"{owner}: manifest does not name config {image.config_digest}"
+    if image.top_layer not in metadata.layers and image.top_layer is not None:
+        return  # already reported as a missing layer
+    chain = store.layer_chain(image.top_layer, metadata)
+    if [str(x.digest) for x in manifest.layers] != [x.blob_digest for x in chain]:
+        yield f"{owner}: manifest layers differ from the layers recorded for the image"
 
 
 def _container_problems(store: Store, metadata: Metadata) -> Iterator[str]:

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 from harness.model import mediatype
+from harness.model.descriptor import Descriptor
+from harness.model.manifest import OCIManifest
 from harness.store.diff import diff_stream
 from harness.store.records import Image, Layer
 from harness.store.store import Store
@@ -29,8 +31,10 @@ def make_image(store: Store, files: dict[str, bytes], names: list[str],
                                     "diff_ids": [x.diff_digest for x in chain]},
                          "names": names}).encode()
     config_digest = store.put_bytes(config)
-    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": str(config_digest)},
-                           "layers": [{"digest": x.blob_digest} for x in chain]}).encode()
+    manifest = OCIManifest(
+        config=Descriptor(mediatype.OCI_CONFIG, config_digest, len(config)),
+        layers=[Descriptor(mediatype.OCI_LAYER, x.blob, x.blob_size) for x in chain],
+    ).to_bytes()
     manifest_digest = store.put_bytes(manifest)
     image = Image(config_digest.hex, list(names), layer.id, str(manifest_digest),
                   mediatype.OCI_MANIFEST, str(config_digest))

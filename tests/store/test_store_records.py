@@ -115,6 +115,17 @@ def test_check_reports_missing_and_corrupt_blobs(tmp_path: Path) -> None:
     assert any("is missing" in p and image.id in p for p in problems)
 
 
+def test_check_reports_a_manifest_that_disagrees_with_the_layers(store: Store) -> None:
+    image, _ = make_image(store, {"a": b"1"}, ["localhost/a:latest"])
+    other, _ = make_image(store, {"b": b"2"}, ["localhost/b:latest"])
+    with store.edit() as metadata:
+        metadata.images[image.id].manifest_digest = other.manifest_digest
+    problems = check(store)
+    assert f"image {image.id}: manifest does not name config {image.config_digest}" in problems
+    assert f"image {image.id}: manifest layers differ from the layers recorded for the image" \
+        in problems
+
+
 def test_disk_store_persists_across_opens(tmp_path: Path) -> None:
     image, _ = make_image(Store.open(tmp_path / "r"), {"a": b"1"}, ["localhost/p:latest"])
     again = Store.open(tmp_path / "r")
