@@ -5,7 +5,9 @@ Five classes share one informal interface (:data:`Manifest`): ``media_type``,
 ``referenced_blobs()`` and ``referenced_manifests()``. Canonical bytes are Go's
 ``json.Marshal`` of containers/image's structs, so they match what the Go tools write.
 A registry answers MANIFEST_BLOB_UNKNOWN when :meth:`referenced_blobs` or
-:meth:`referenced_manifests` names something it does not hold.
+:meth:`referenced_manifests` names something it does not hold. Layers with ``urls``
+(foreign, non-distributable) are listed too; distribution does not require those to
+exist, so a registry emulating it filters on ``descriptor.urls``.
 """
 
 from __future__ import annotations
