@@ -28,7 +28,7 @@ from harness.copy.report import (
     Reporter,
 )
 from harness.model import mediatype
-from harness.model.compression import Algorithm
+from harness.model.compression import Algorithm, layer_media_type
 from harness.model.convert import convert_manifest, layers_needing_recompression
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
@@ -171,7 +171,10 @@ class _Copier:
         candidates = manifest_candidates(
             media_type, self.destination.supported_manifest_mime_types(),
             self.options.manifest_type)
-        copied = self._copy_layers(raw, media_type, manifest, candidates[0])
+        desired = _desired_compression(self.options, self.destination)
+        if desired is not None:  # refuse zstd for a Docker format before any upload
+            layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
+        copied = self._copy_layers(raw, media_type, manifest, candidates[0], desired)
         image = _SourceImage(raw, media_type, manifest, self._read_config(manifest))
         for number, candidate in enumerate(candidates, start=1):
             try:
@@ -192,14 +195,14 @@ class _Copier:
         return CopyResult(written, written_type, manifest_digest(written))
 
     def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
-                     target_type: str) -> dict[Digest, CopiedBlob]:
+                     target_type: str, desired: Algorithm | None
+                     ) -> dict[Digest, CopiedBlob]:
         """Copy each distinct layer once; schema1 layers going to another type are
         recompressed so their diffIDs are learnt on the way."""
         learn_diff_ids = media_type in mediatype.SCHEMA1 and target_type not in mediatype.SCHEMA1
         recompress = {manifest.layers[i].digest
                       for i in layers_needing_recompression(raw, media_type, target_type)}
         unique = list({d.digest: d for d in manifest.layers}.values())
-        desired = _desired_compression(self.options, self.destination)
         for layer in unique:
             self.reporter.blob(layer.digest)
         workers = self.options.max_parallel if self.destination.has_thread_safe_put_blob() else 1
