@@ -1,4 +1,10 @@
 """Transports: one ``Transport``/``ImageReference``/``ImageSource``/``ImageDestination``
 abstraction (as in containers/image), implemented by ``docker://``, ``oci:``,
 ``oci-archive:``, ``dir:``, ``docker-archive:`` and ``containers-storage:``.
+
+Look one up with :func:`harness.transports.alltransports.parse_image_name`
+(``"oci:/srv/layout:v1"`` -> an ``ImageReference``). Modules: ``types`` (the contract),
+``alltransports`` (by name), ``docker`` (the registry client), ``oci``, ``oci_archive``,
+``directory``, ``docker_archive``, ``containers_storage``, and the shared ``blobfiles``
+(blobs as files named by digest) and ``pathscope`` (path references and policy scopes).
 """
