@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: {benchmark.name} ...", file=sys.stderr, flush=True)
             workdir = Path(tmp) / benchmark.name
             results.append(run_benchmark(benchmark, scale, repetitions, workdir))
+            print(f"bench: {benchmark.name} took {results[-1].elapsed:.1f} s", file=sys.stderr)
     document = summarize(results, args.quick, repetitions, broken)
     paths = write_reports(document, args.output)
     print(markdown(document))

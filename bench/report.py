@@ -77,6 +77,7 @@ def summarize(results: list[BenchmarkResult], quick: bool, repetitions: int,
             "goal": result.benchmark.goal,
             "work_bytes": result.work_bytes,
             "error": result.error,
+            "elapsed_s": round(result.elapsed, 2),
             "ours": ours,
             "peer": peer,
             "ratio": {"time": _ratio(ours, peer, "wall_s"),
@@ -90,6 +91,7 @@ def summarize(results: list[BenchmarkResult], quick: bool, repetitions: int,
                     "load": " ".join(f"{x:.1f}" for x in os.getloadavg())},
         "quick": quick,
         "repetitions": repetitions,
+        "total_s": round(sum(result.elapsed for result in results), 2),
         "broken_modules": broken,
         "benchmarks": benchmarks,
     }
@@ -124,7 +126,7 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         f"Benchmarks ({mode}, {document['repetitions']} repetitions, "
         f"{document['machine']['cpus']} CPUs, load average {document['machine']['load']}, "
-        f"{document['generated']})",
+        f"{document['generated']}; took {document['total_s']:.0f} s)",
         "",
         "Wall times are median (min-max). On a busy machine CPU seconds compare better.",
         "",

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ class BenchmarkResult:
     ours: SideResult = field(default_factory=lambda: SideResult(""))
     peer: SideResult = field(default_factory=lambda: SideResult(""))
     error: str = ""  # setup failed; no side ran
+    elapsed: float = 0.0  # seconds the whole benchmark took, setup included
 
 
 class RunFailed(Exception):
@@ -134,6 +136,14 @@ def _run_once(side: Side, fresh_registry: bool, env: Mapping[str, str], workdir:
 def run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
                   workdir: Path) -> BenchmarkResult:
     """Set the benchmark up once, then run ours and the peer *repetitions* times each."""
+    start = time.perf_counter()
+    result = _run_benchmark(benchmark, scale, repetitions, workdir)
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def _run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
+                   workdir: Path) -> BenchmarkResult:
     result = BenchmarkResult(benchmark, ours=SideResult(benchmark.ours_label),
                              peer=SideResult(benchmark.peer_label))
     if benchmark.fresh_registry and missing_reason("docker-registry"):

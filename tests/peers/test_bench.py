@@ -92,6 +92,9 @@ def test_runner_writes_json_markdown_and_png(tmp_path: Path) -> None:
 
     saved = json.loads(paths[0].read_text())
     pair, no_ours, broken = saved["benchmarks"]
+    assert saved["total_s"] == pytest.approx(sum(b["elapsed_s"] for b in saved["benchmarks"]),
+                                             abs=0.05)
+    assert pair["elapsed_s"] >= sum(pair[side]["wall_s"]["median"] for side in ("ours", "peer"))
     assert pair["ours"]["runs"] == pair["peer"]["runs"] == 3
     assert pair["ratio"]["peak_rss"] > 1.5  # 64 MB allocated by ours, nothing by the peer
     assert pair["ratio"]["time"] == pytest.approx(
