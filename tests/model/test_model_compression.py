@@ -71,6 +71,14 @@ def test_truncated_input_is_a_compression_error(algorithm: Algorithm) -> None:
         decompress(io.BytesIO(compressed[:10] + b"x" * 50 + compressed[60:])).read()
 
 
+@given(data=st.binary(max_size=4096), module=st.sampled_from([bz2, lzma]))
+@settings(max_examples=30)
+def test_read_only_algorithms_round_trip(data: bytes, module: Any) -> None:
+    compressed = module.compress(data)
+    assert detect(compressed) is (Algorithm.BZIP2 if module is bz2 else Algorithm.XZ)
+    assert decompress(io.BytesIO(compressed)).read() == data
+
+
 @pytest.mark.parametrize("level", [0, 2, 6, 9])
 def test_every_gzip_level_is_standard_gzip(level: int) -> None:
     data = b"layer data " * 1000

@@ -113,3 +113,58 @@ def test_validate_tag_and_repository() -> None:
     for bad_name in ("", "Upper/x", "a//b", "a" * 256, "a:b"):
         with pytest.raises(ReferenceError):
             validate_repository(bad_name)
+
+
+# Vectors from distribution's reference/normalize_test.go (ParseNormalizedNamed).
+UPSTREAM_VALID = [
+    "docker/docker", "library/debian", "debian", "docker.io/docker/docker",
+    "docker.io/library/debian", "docker.io/debian", "index.docker.io/docker/docker",
+    "index.docker.io/library/debian", "index.docker.io/debian", "127.0.0.1:5000/docker/docker",
+    "127.0.0.1:5000/library/debian", "127.0.0.1:5000/debian",
+    "thisisthesongthatneverendsitgoesonandonandonthisisthesongthatnev",
+    "docker.io/1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+    "docker-rules/docker", "docker---rules/docker", "d/docker", "jess/t", "dock__er/docker",
+    "xn--n3h.com:18080/foo", "test-com:8080/foo",
+]
+UPSTREAM_INVALID = [
+    "https://github.com/docker/docker", "docker/Docker", "-docker", "-docker/docker",
+    "-docker.io/docker/docker", "docker///docker", "docker.io/docker/Docker",
+    "docker.io/docker///docker", "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+    "docker-/docker", "-docker-/docker", "____/____", "_docker/_docker", "dock..er/docker",
+    "dock_.er/docker", "dock-.er/docker", "docker/", "[fc00::1%eth0]:5000/debian",
+    "this_is_not_a_valid_namespace_because_its_lenth_is_greater_than_255_" * 4 + "/docker",
+]
+
+
+@pytest.mark.parametrize("text", UPSTREAM_VALID)
+def test_upstream_valid_names(text: str) -> None:
+    assert Reference.parse(str(Reference.parse(text))) == Reference.parse(text)
+
+
+@pytest.mark.parametrize("text", UPSTREAM_INVALID)
+def test_upstream_invalid_names(text: str) -> None:
+    with pytest.raises(ReferenceError):
+        Reference.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "full", "familiar"),
+    [
+        ("fooo/bar", "docker.io/fooo/bar", "fooo/bar"),
+        ("index.docker.io/fooo/bar", "docker.io/fooo/bar", "fooo/bar"),
+        ("library/ubuntu", "docker.io/library/ubuntu", "ubuntu"),
+        ("other/library", "docker.io/other/library", "other/library"),
+        ("127.0.0.1:8000/privatebase", "127.0.0.1:8000/privatebase",
+         "127.0.0.1:8000/privatebase"),
+        ("docker.io/foo", "docker.io/library/foo", "foo"),
+        ("library/foo/bar", "docker.io/library/foo/bar", "library/foo/bar"),
+        ("test_com/foo", "docker.io/test_com/foo", "test_com/foo"),
+        ("busybox:latest@sha256:86e0e091d0da6bde2456dbb48306f3956bbeb2eae1b5b9a43045843f69fe4aaa",
+         "docker.io/library/busybox:latest@sha256:"
+         "86e0e091d0da6bde2456dbb48306f3956bbeb2eae1b5b9a43045843f69fe4aaa",
+         "busybox:latest@sha256:86e0e091d0da6bde2456dbb48306f3956bbeb2eae1b5b9a43045843f69fe4aaa"),
+    ],
+)
+def test_upstream_normalisation(text: str, full: str, familiar: str) -> None:
+    ref = Reference.parse(text)
+    assert (str(ref), ref.familiar()) == (full, familiar)
