@@ -32,6 +32,7 @@ from harness.builder.imageconfig import config_media_type
 from harness.builder.imagesource import BuiltImageReference
 from harness.builder.layerblob import LayerBlob, layer_descriptor, write_layer
 from harness.builder.names import local_name
+from harness.builder.pull import is_transport_reference
 from harness.copy.engine import CopyOptions, copy_image
 from harness.copy.policy import load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
@@ -44,13 +45,13 @@ from harness.model.manifest import DockerManifest, OCIManifest
 from harness.store.records import Image, Layer
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
+from harness.transports.containers_storage import StorageReference
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.builder.builder import Builder
 
-LOCAL_TRANSPORT = "containers-storage"
 BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest"
 BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name"
 DEFAULT_SHELL = "/bin/sh"  # buildah's created_by when none was set
@@ -94,19 +95,16 @@ def go_time(moment: datetime.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
-def _destination(dest: str | ImageReference | None) -> ImageReference | str | None:
-    """A local name (str), None (unnamed local image) or a non-local reference."""
-    if dest is None or isinstance(dest, ImageReference):
-        if isinstance(dest, ImageReference) and dest.transport.name == LOCAL_TRANSPORT:
-            named = dest.docker_reference()
-            return str(named) if named is not None else None
-        return dest
-    transport, colon, rest = dest.partition(":")
-    if colon and transport in TRANSPORTS:
-        return _destination(parse_image_name(dest))
-    if colon and transport == LOCAL_TRANSPORT:
-        return local_name(rest.split("]", 1)[-1])
-    return local_name(dest)
+def _destination(dest: str | ImageReference | None, store: Store
+                 ) -> ImageReference | str | None:
+    """A local name (str), None (an unnamed local image) or a reference elsewhere; a
+    ``containers-storage:`` reference to another store root counts as elsewhere."""
+    if isinstance(dest, str):
+        return _destination(parse_image_name(dest), store) if is_transport_reference(dest) \
+            else local_name(dest)
+    if isinstance(dest, StorageReference) and dest.root in (None, store.root):
+        return None if dest.name is None else local_name(str(dest.name))
+    return dest
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def commit(builder: Builder, dest: str | ImageReference | None,
     """Commit *builder*'s container to *dest* (see the module docstring)."""
     chosen = manifest_type(options.preferred_manifest_type)
     layer_media_type(options.compression, chosen == mediatype.OCI_MANIFEST)
-    target = _destination(dest)
+    target = _destination(dest, builder.store)
     created = options.history_timestamp or datetime.datetime.now(datetime.UTC)
     if isinstance(target, ImageReference):
         return _commit_remote(builder, target, options, created)

@@ -17,11 +17,10 @@ from harness.copy.engine import CopyOptions, copy_image
 from harness.model.reference import Reference
 from harness.store.records import Image
 from harness.store.store import Store
-from harness.transports.alltransports import TRANSPORTS, get_transport, parse_image_name
+from harness.transports import containers_storage
+from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
-
-LOCAL_TRANSPORT = "containers-storage"
 
 
 def is_transport_reference(text: str) -> bool:
@@ -47,7 +46,7 @@ def pull(store: Store, text: str, ctx: SystemContext | None = None,
         raise HarnessError("pulling an image needs a store on disk")
     src = parse_image_name(text)
     name = _stored_name(src)
-    dest = get_transport(LOCAL_TRANSPORT).parse_reference(f"[{store.root}]{name}")
+    dest = containers_storage.TRANSPORT.parse_reference(f"[{store.root}]{name}")
     copy_image(dest, src, CopyOptions(source_ctx=ctx or SystemContext(),
                                       report_writer=report_writer,
                                       signature_policy_path=signature_policy_path))
