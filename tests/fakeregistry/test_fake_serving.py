@@ -114,6 +114,27 @@ def test_cli_serves_records_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert requests.get(f"{url}/v2/kept/blobs/{digest}").content == b"content"
 
 
+def test_cli_with_tls_and_token_auth() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakeregistry", "serve", "--tls", "--auth", "token",
+         "--user", "alice:secret"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().removeprefix("listening on ")
+        ca_file = process.stdout.readline().strip().removeprefix("ca file ")
+        assert url.startswith("https://127.0.0.1:")
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = ca_file
+        assert session.get(f"{url}/v2/").status_code == 401
+        token = session.get(f"{url}/token", auth=("alice", "secret")).json()["token"]
+        assert session.get(f"{url}/v2/",
+                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--auth", "basic"],
                                   ["--auth", "basic", "--user", "nopassword"],
                                   ["--fault", "colour=blue"]])
