@@ -3,8 +3,8 @@
 Public API (one concept per module):
 
 - :mod:`harness.store.store`: :class:`~harness.store.store.Store` (``Store.open(root)``,
-  ``Store.memory()``, ``store.root``): blobs (``put_blob``, ``open_blob``, ``read_blob``, ``put_bytes``),
-  layers (``layer``, ``layer_chain``, ``open_layer_diff``), images (``images``,
+  ``Store.memory()``, ``store.root``): blobs (``put_blob``, ``open_blob``, ``read_blob``,
+  ``put_bytes``), layers (``layer``, ``layer_chain``, ``open_layer_diff``), images (``images``,
   ``image``/``find_image`` by name, ID, ``sha256:ID`` or unique prefix, ``add_image``,
   ``add_names``, ``remove_names``, ``delete_image``), containers (``create_container``,
   ``container``, ``containers``, ``rootfs``, ``snapshot``, ``set_container_metadata``,
