@@ -41,16 +41,17 @@ def _descriptors(obj: dict[str, Any], key: str, *, required: bool) -> list[Descr
     return [Descriptor.from_json(item, f"{key}[{i}].") for i, item in enumerate(items)]
 
 
-def _subject(obj: dict[str, Any]) -> Descriptor | None:
-    value = get_object(obj, "subject", "")
-    return Descriptor.from_json(value, "subject.") if value is not None else None
-
-
-def _artifact_type(obj: dict[str, Any]) -> str | None:
-    value = get_str(obj, "artifactType", "")
-    if value is not None:
-        validate_media_type(value, "artifactType: ")
-    return value
+def _oci_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """``subject``, ``artifactType`` and ``annotations``: what OCI manifests and indexes share."""
+    subject = get_object(obj, "subject", "")
+    artifact_type = get_str(obj, "artifactType", "")
+    if artifact_type is not None:
+        validate_media_type(artifact_type, "artifactType: ")
+    return {
+        "subject": Descriptor.from_json(subject, "subject.") if subject is not None else None,
+        "artifact_type": artifact_type,
+        "annotations": get_str_map(obj, "annotations", ""),
+    }
 
 
 def _check_header(obj: dict[str, Any], version: int, media_type: str, *,
@@ -136,9 +137,7 @@ class OCIManifest(_SingleImage):
         return cls(
             config=Descriptor.from_json(config, "config."),
             layers=_descriptors(obj, "layers", required=False),
-            subject=_subject(obj),
-            artifact_type=_artifact_type(obj),
-            annotations=get_str_map(obj, "annotations", ""),
+            **_oci_fields(obj),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -166,9 +165,7 @@ class OCIIndex(_ManifestIndex):
         _check_header(obj, 2, cls.media_type, media_type_required=False)
         return cls(
             manifests=_descriptors(obj, "manifests", required=True),
-            subject=_subject(obj),
-            artifact_type=_artifact_type(obj),
-            annotations=get_str_map(obj, "annotations", ""),
+            **_oci_fields(obj),
         )
 
     def to_json(self) -> dict[str, Any]:
