@@ -255,3 +255,12 @@ def test_parallel_blob_uploads_share_one_destination(distribution: RunningRegist
     for data in layers:
         assert _pull_blob(distribution.host, "docker-parallel/app", Digest.from_bytes(data),
                           PLAIN) == data
+
+
+def test_delete_image(distribution: RunningRegistry) -> None:
+    _push(distribution.host, "docker-delete/app:v1", PLAIN)
+    ref = TRANSPORT.parse_reference(f"//{distribution.host}/docker-delete/app:v1")
+    ref.delete_image(PLAIN)
+    with ref.new_image_source(PLAIN) as source, pytest.raises(RegistryError) as gone:
+        source.get_manifest()
+    assert gone.value.code == "MANIFEST_UNKNOWN"

@@ -212,7 +212,7 @@ def test_blob_read_skips_when_the_range_is_ignored(registry: responses.RequestsM
 
 
 def test_blob_content_is_verified(registry: responses.RequestsMock) -> None:
-    registry.get(BLOB_URL, body=LAYER[:-1] + b"!")
+    registry.get(BLOB_URL, body=LAYER[:-1] + bytes([LAYER[-1] ^ 1]))
     with _ref().new_image_source(CTX) as source:
         stream, _ = source.get_blob(BlobInfo(LAYER_DIGEST))
         with pytest.raises(DigestMismatchError):

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import responses
 from dockerhelp import UploadFake
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.model.digest import Digest, DigestMismatchError
 from harness.transports.docker.client import RegistryClient
@@ -173,3 +175,21 @@ def test_a_local_read_error_is_not_retried(
 
 def test_monolithic_limit_is_small() -> None:
     assert MONOLITHIC_MAX <= 4 * PIECE
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(0, 3 * PIECE), chunk=st.sampled_from([None, 300_000, 2 * PIECE]),
+       cuts=st.lists(st.integers(0, 3 * PIECE), max_size=2), keep=st.booleans(),
+       seekable=st.booleans())
+def test_any_cut_is_resumed_to_the_same_blob(
+        make_client: Callable[..., RegistryClient], size: int, chunk: int | None,
+        cuts: list[int], keep: bool, seekable: bool) -> None:
+    data = BLOB[:size]
+    fake = UploadFake(drop_patch_after=list(cuts), keep_dropped_bytes=keep)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        fake.install(mocked)
+        stream = io.BytesIO(data) if seekable else OneWayStream(data)
+        digest, sent = BlobUpload(make_client(), chunk_size=chunk).send(stream)  # type: ignore[arg-type]
+    assert (digest, sent) == (Digest.from_bytes(data), size)
+    assert fake.blobs[str(digest)] == data

@@ -1,0 +1,43 @@
+"""TLS settings: CA file, certs.d folders with client certificates, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.transports.docker.tls import TLSConfigError, new_session, ssl_context
+from harness.transports.types import SystemContext
+from harness.util.tls import make_tls_files
+
+
+def test_cert_dir_loads_cas_and_client_certificates(tmp_path: Path) -> None:
+    files = make_tls_files(tmp_path / "pki")
+    certs = tmp_path / "certs.d"
+    certs.mkdir()
+    (certs / "ca.crt").write_bytes(files.ca_file.read_bytes())
+    (certs / "client.cert").write_bytes(files.cert_file.read_bytes())
+    (certs / "client.key").write_bytes(files.key_file.read_bytes())
+    context = ssl_context(SystemContext(cert_dir=certs))
+    assert "oci-harness test CA" in str(context.get_ca_certs())
+
+
+def test_client_certificate_without_key_is_named(tmp_path: Path) -> None:
+    files = make_tls_files(tmp_path / "pki")
+    (tmp_path / "client.cert").write_bytes(files.cert_file.read_bytes())
+    with pytest.raises(TLSConfigError, match=r"client\.cert has no matching client\.key"):
+        ssl_context(SystemContext(cert_dir=tmp_path))
+
+
+def test_missing_tls_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(TLSConfigError, match="not a directory"):
+        ssl_context(SystemContext(cert_dir=tmp_path / "absent"))
+    with pytest.raises(TLSConfigError, match="cannot load TLS files"):
+        ssl_context(SystemContext(ca_file=tmp_path / "absent.crt"))
+
+
+def test_session_headers_and_no_environment() -> None:
+    session = new_session(SystemContext(tls_verify=False, user_agent="agent/1"))
+    assert session.headers["User-Agent"] == "agent/1"
+    assert session.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert session.trust_env is False and session.verify is False
