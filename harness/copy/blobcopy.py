@@ -3,12 +3,14 @@ destination, all in one streaming pass.
 
 The source bytes are hashed as they are read (a source that lies about a digest fails the
 copy); the destination hashes what it receives, so the new digest of a recompressed layer
-is known the moment its last byte is sent. Producing (read, hash, compress) runs in a
-:class:`~harness.copy.readahead.ReadAhead` thread while the destination consumes.
+is known the moment its last byte is sent. Reading and hashing the source, recompressing,
+and sending each run in their own thread (:class:`~harness.copy.readahead.ReadAhead`), so
+the stages overlap on several cores.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
@@ -82,25 +84,27 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
         progress(max(layer.size, 0))
         return CopiedBlob(layer)
     stream, _size = source.get_blob(info)
-    verifier = DigestingReader(cast(BinaryIO, _Counting(stream, progress)),
-                               expected=layer.digest)
-    produced = cast(BinaryIO, verifier)
-    plain: DigestingReader | None = None
-    if target is not None:
-        produced = decompress(produced)
-        if diff_id:
-            plain = DigestingReader(produced)
-            produced = cast(BinaryIO, plain)
-        produced = compress(produced, target, level)
-        info = BlobInfo(media_type=layer.media_type)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(stream.close)
+        verifier = DigestingReader(cast(BinaryIO, _Counting(stream, progress)),
+                                   expected=layer.digest)
+        source_end: DigestingReader | ReadAhead = verifier
+        plain: DigestingReader | None = None
+        produced = cast(BinaryIO, verifier)
+        if target is not None:
+            # Reading and hashing get a thread of their own, apart from (de)compression.
+            source_end = stack.enter_context(ReadAhead(cast(BinaryIO, verifier)))
+            produced = decompress(cast(BinaryIO, source_end))
+            if diff_id:
+                plain = DigestingReader(produced)
+                produced = cast(BinaryIO, plain)
+            produced = compress(produced, target, level)
+            info = BlobInfo(media_type=layer.media_type)
         with ReadAhead(produced) as body:
             stored = destination.put_blob(cast(BinaryIO, body), info, is_config)
-        while verifier.read(CHUNK):  # a decompressor may stop before trailing bytes
+        while source_end.read(CHUNK):  # a decompressor may stop before trailing bytes
             pass
         verifier.verify()
-    finally:
-        stream.close()
     if target is None:
         return CopiedBlob(replace(layer, size=stored.size if stored.size >= 0 else layer.size))
     if stored.digest is None:
