@@ -13,7 +13,8 @@ REFERRERS = ("subject_header", "subject_missing_accepted", "referrers_list",
              "referrers_unknown_subject", "referrers_filter")
 SCHEMA1 = ("manifest_push[v2s1]", "manifest_get_by_tag[v2s1]", "manifest_get_by_digest[v2s1]",
            "manifest_head[v2s1]", "manifest_content_type[v2s1]", "manifest_accept[v2s1]",
-           "manifest_blob_unknown[v2s1]", "schema1_bad_signature")
+           "manifest_blob_unknown[v2s1]", "schema1_bad_signature",
+           "harness_push_round_trip[v2s1]")
 DELETES = ("delete_manifest", "delete_manifest_untags", "delete_tag", "delete_blob",
            "delete_unknown_manifest")
 
