@@ -11,6 +11,7 @@ from imagekit import Built, original_layers, plain_layers
 from harness.copy.blobcopy import copy_blob
 from harness.copy.engine import CopyOptions, copy_image
 from harness.copy.report import Reporter
+from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
@@ -127,3 +128,17 @@ def test_progress_counts_source_bytes(oci_image: tuple[str, Built], tmp_path: Pa
                 SystemContext()) as dest:
         copy_blob(source, dest, layer, target, level=None, progress=counted.append)
     assert sum(counted) == layer.size
+
+
+def test_schema1_image_is_stored_as_schema2_with_learnt_diff_ids(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    _copy(src, f"dir:{tmp_path}/s1", policy, manifest_type=mt.DOCKER_V2S1_SIGNED_MANIFEST)
+    root = tmp_path / "root"
+    result = _copy(f"dir:{tmp_path}/s1", f"containers-storage:[{root}]localhost/old:v1", policy)
+    assert result.media_type == mt.DOCKER_V2S2_MANIFEST  # type: ignore[attr-defined]
+    stored = f"containers-storage:[{root}]localhost/old:v1"
+    assert plain_layers(parse_image_name(stored)) == original_layers(built)
+    store = Store.open(root)
+    layers = store.layer_chain(store.image("localhost/old:v1").top_layer)
+    assert [layer.diff_digest for layer in layers] == [str(d) for d in built.diff_ids]
