@@ -12,7 +12,7 @@ stream can seek back.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 from harness.model.digest import Digest, Digester, DigestMismatchError
@@ -100,6 +100,16 @@ class _Source:
         return True
 
 
+def _read_up_to(read: Callable[[int], bytes], size: int) -> bytes:
+    """Up to *size* bytes, fewer only at the end: a stream may return short reads."""
+    parts: list[bytes] = []
+    wanted = size
+    while wanted and (piece := read(min(wanted, PIECE))):
+        parts.append(piece)
+        wanted -= len(piece)
+    return b"".join(parts)
+
+
 def _range_end(response_range: str | None) -> int | None:
     """The byte count a ``Range: 0-<last>`` header reports (``0-0`` is read as empty)."""
     if not response_range:
@@ -146,22 +156,15 @@ class BlobUpload:
             raise DigestMismatchError(expected, actual)
         return actual
 
-    def _monolithic(self, stream: BinaryIO, expected: Digest | None,
+    def _monolithic(self, stream: BinaryIO, expected: Digest,
                     size: int) -> tuple[Digest, int]:
         """A small blob of known size: read it (bounded) and PUT it with its digest at once."""
-        data = stream.read(size + 1)
+        data = _read_up_to(stream.read, size + 1)
         if len(data) != size:
             raise UploadError(f"blob announced as {size} bytes has "
                               f"{'more' if len(data) > size else len(data)} bytes")
-        digest = self._check(Digest.from_bytes(data, expected.algorithm if expected
-                                               else "sha256"), expected)
-        assert self._location is not None
-        response = self._client.request(
-            "PUT", self._location, ok=(201, 204), params={"digest": str(digest)}, data=data,
-            headers={"Content-Type": "application/octet-stream"})
-        with response:
-            self._check_announced(response.headers.get("Docker-Content-Digest"), digest)
-        return digest, size
+        digest = self._check(Digest.from_bytes(data, expected.algorithm), expected)
+        return self._finish(digest, data), size
 
     def _streamed(self, source: _Source) -> None:
         """One PATCH with the whole stream as its body; resume after breaks."""
@@ -189,7 +192,7 @@ class BlobUpload:
         while True:
             if not chunk:
                 start = source.position
-                chunk, attempt = self._read_chunk(source, chunk_size), 0
+                chunk, attempt = _read_up_to(source.read, chunk_size), 0
                 if not chunk:
                     return
             try:
@@ -200,15 +203,6 @@ class BlobUpload:
                 attempt += 1
                 chunk = b"" if offset is None else chunk[offset - start:]
                 start = start if offset is None else offset
-
-    @staticmethod
-    def _read_chunk(source: _Source, size: int) -> bytes:
-        parts: list[bytes] = []
-        wanted = size
-        while wanted and (piece := source.read(min(wanted, PIECE))):
-            parts.append(piece)
-            wanted -= len(piece)
-        return b"".join(parts)
 
     def _patch(self, body: bytes | Iterator[bytes], start: int | None) -> None:
         assert self._location is not None
@@ -262,11 +256,13 @@ class BlobUpload:
                                                   or self._location)
             return _range_end(response.headers.get("Range"))
 
-    def _finish(self, digest: Digest) -> Digest:
+    def _finish(self, digest: Digest, data: bytes = b"") -> Digest:
+        """``PUT <location>?digest=`` with the last bytes, if any; the blob is then stored."""
         assert self._location is not None
         try:
-            response = self._client.request("PUT", self._location, ok=(201, 204),
-                                            params={"digest": str(digest)})
+            response = self._client.request(
+                "PUT", self._location, ok=(201, 204), params={"digest": str(digest)},
+                data=data, headers={"Content-Type": "application/octet-stream"})
         except RegistryError as exc:
             # A retried PUT whose first try landed finds no session; the blob is there.
             if exc.code == "BLOB_UPLOAD_UNKNOWN" and self._client.blob_size(digest) is not None:

@@ -78,6 +78,7 @@ class UploadFake:
     keep_dropped_bytes: bool = True
     forget_session_on_drop: bool = False
     announce_digest: str | None = None  # a wrong Docker-Content-Digest for the final PUT
+    lose_put_responses: int = 0  # commit the blob, then break the connection this many times
     deleted: list[str] = field(default_factory=list)
     puts: int = 0
     largest_piece: int = 0
@@ -152,6 +153,9 @@ class UploadFake:
         if digest is None or digest.group(1).replace("%3A", ":") != actual:
             return _error(400, "DIGEST_INVALID")
         self.blobs[actual] = bytes(data)
+        if self.lose_put_responses:
+            self.lose_put_responses -= 1
+            raise requests.ConnectionError("connection reset before the response")
         return 201, {"Docker-Content-Digest": self.announce_digest or actual}, b""
 
     def _delete(self, request: requests.PreparedRequest) -> Reply:

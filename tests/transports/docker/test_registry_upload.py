@@ -193,3 +193,31 @@ def test_any_cut_is_resumed_to_the_same_blob(
         digest, sent = BlobUpload(make_client(), chunk_size=chunk).send(stream)  # type: ignore[arg-type]
     assert (digest, sent) == (Digest.from_bytes(data), size)
     assert fake.blobs[str(digest)] == data
+
+
+@pytest.mark.parametrize("data", [b"small config", BLOB], ids=["monolithic", "streamed"])
+def test_commit_whose_response_was_lost_is_confirmed_by_head(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], data: bytes) -> None:
+    fake.lose_put_responses = 1
+    digest = Digest.from_bytes(data)
+    assert BlobUpload(make_client()).send(io.BytesIO(data), digest, len(data)) == \
+        (digest, len(data))
+    assert fake.puts == 2 and fake.blobs[str(digest)] == data
+
+
+def test_short_reads_are_gathered_for_a_monolithic_put(
+        fake: UploadFake, make_client: Callable[..., RegistryClient]) -> None:
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            return self._data.read(min(size, 3))
+
+    data = b'{"a": "config of some length"}'
+    digest = Digest.from_bytes(data)
+    assert BlobUpload(make_client()).send(Trickle(data), digest, len(data)) == (digest, len(data))  # type: ignore[arg-type]
+    assert fake.patches == []
