@@ -66,11 +66,12 @@ def open_blob(path: Path, digest: Digest) -> tuple[BinaryIO, int]:
     return handle, os.fstat(handle.fileno()).st_size
 
 
-def existing_blob(path: Path, info: BlobInfo) -> BlobInfo | None:
-    """The blob's info when *path* already holds it (trusting the name, as containers/image)."""
+def existing_blob(path_for: Callable[[Digest], Path], info: BlobInfo) -> BlobInfo | None:
+    """The blob's info when the file for its digest exists (trusting the name, as
+    containers/image does); None for a blob without a digest."""
     if info.digest is None:
         return None
     with contextlib.suppress(FileNotFoundError):
-        size = path.stat().st_size
+        size = path_for(info.digest).stat().st_size
         return BlobInfo(digest=info.digest, size=size, media_type=info.media_type)
     return None

@@ -122,9 +122,7 @@ class DirImageDestination(ImageDestination):
         return blobfiles.store_blob(stream, info, self._ref.blob_path, self._ref.resolved)
 
     def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is None:
-            return None
-        return blobfiles.existing_blob(self._ref.blob_path(info.digest), info)
+        return blobfiles.existing_blob(self._ref.blob_path, info)
 
     def put_manifest(self, manifest: bytes, mime_type: str,
                      instance: Digest | None = None) -> None:

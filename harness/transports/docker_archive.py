@@ -242,9 +242,7 @@ class DockerArchiveImageDestination(ImageDestination):
         return blobfiles.store_blob(stream, info, self._path, self._tmp)
 
     def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is None:
-            return None
-        return blobfiles.existing_blob(self._path(info.digest), info)
+        return blobfiles.existing_blob(self._path, info)
 
     def put_manifest(self, manifest: bytes, mime_type: str,
                      instance: Digest | None = None) -> None:

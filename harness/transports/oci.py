@@ -179,9 +179,7 @@ class OCIImageDestination(ImageDestination):
         return self.layout.put_blob(stream, info)
 
     def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is None:
-            return None
-        return blobfiles.existing_blob(self.layout.blob_path(info.digest), info)
+        return blobfiles.existing_blob(self.layout.blob_path, info)
 
     def put_manifest(self, manifest: bytes, mime_type: str,
                      instance: Digest | None = None) -> None:
