@@ -3,6 +3,8 @@
 The diff tar is generated lazily, hashed as it goes by (the diffID), compressed on
 demand and hashed again while it is written (the blob digest), as buildah's commit does:
 no temporary uncompressed copy, no second read, constant memory whatever the layer size.
+Producing (walk, read, tar, compress) runs in a read-ahead thread while the store hashes
+and writes, so the two halves use two cores.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from harness.copy.readahead import ReadAhead
 from harness.model.compression import Algorithm, compress, layer_media_type
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
@@ -42,11 +45,13 @@ def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Alg
     layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
     with diff_stream(rootfs, snapshot, timestamp) as tar:
         if compression is Algorithm.NONE:  # the blob is the diff: hash it once
-            digest, size = store.put_blob(tar)
+            with ReadAhead(tar) as ahead:
+                digest, size = store.put_blob(cast(BinaryIO, ahead))
             return LayerBlob(digest, size, digest, size, compression)
         uncompressed = DigestingReader(tar)
-        blob_digest, blob_size = store.put_blob(compress(cast(BinaryIO, uncompressed),
-                                                         compression))
+        compressed = compress(cast(BinaryIO, uncompressed), compression)
+        with ReadAhead(compressed) as ahead:
+            blob_digest, blob_size = store.put_blob(cast(BinaryIO, ahead))
     return LayerBlob(uncompressed.digest(), uncompressed.size, blob_digest, blob_size,
                      compression)
 
