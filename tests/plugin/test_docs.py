@@ -7,15 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# Imported here, before pytester snapshots sys.modules: the examples then share these
-# modules (and their classes) with the plugin instead of importing second copies.
-import harness.copy.engine
-import harness.pytest_plugin.assertions
-import harness.pytest_plugin.images
-import harness.pytest_plugin.registries
-import harness.strategies
-import harness.transports.alltransports  # noqa: F401
-
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pytest-plugin.md"
 
 

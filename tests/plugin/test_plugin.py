@@ -1,0 +1,276 @@
+"""The plugin seen from a user's test suite: every fixture, marker and helper run through
+``pytester``, and the messages of failing assertions."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.pytest_plugin.registries import RegistryUnderTest
+
+
+def _run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_user=source)
+    return pytester.runpytest("-p", "no:randomly", "-rs", "-v", *args)
+
+
+def test_fake_registry_is_fresh_for_each_test(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+        from harness.pytest_plugin import assert_pushed
+
+        @pytest.mark.parametrize("seed", [1, 2])
+        def test_push(fake_registry, random_image, seed):
+            assert fake_registry.url.startswith("https://registry-")
+            assert fake_registry.transcript.requests() == []
+            assert fake_registry.fake.state.repositories == {}
+            random_image(seed=seed).push(fake_registry.at("app:v1"))
+            assert_pushed(fake_registry, "app:v1", layers=1)
+            puts = fake_registry.transcript.requests(method="PUT", path="/v2/app/manifests/*")
+            assert [entry.status for entry in puts] == [201]
+    """)
+    result.assert_outcomes(passed=2)
+
+
+def test_faults_and_profile_switches(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+        from harness.model import mediatype
+        from harness.util.errors import HarnessError
+
+        def test_fault(fake_registry, random_image):
+            rule = fake_registry.fault(method="PUT", path="*/manifests/*", status=503,
+                                       code="UNAVAILABLE", times=1)
+            random_image().push(fake_registry.at("app:v1"))
+            assert rule.fired == 1
+            assert len(fake_registry.transcript.requests(method="PUT", status=503)) == 1
+
+        def test_switch(fake_registry, random_image):
+            profile = fake_registry.use_profile("harbor", referrers=False)
+            assert (profile.name, profile.schema1, profile.referrers) == ("harbor", False, False)
+            image = random_image(manifest_type=mediatype.DOCKER_V2S1_SIGNED_MANIFEST)
+            with pytest.raises(HarnessError, match="MANIFEST_INVALID"):
+                image.push(fake_registry.at("app:v1"))
+    """)
+    result.assert_outcomes(passed=2)
+
+
+def test_registry_profile_marker(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+
+        @pytest.mark.registry_profile("ecr")
+        def test_preset(fake_registry, fake_registry_server, registry):
+            assert {r.fake.profile.name for r in (fake_registry, fake_registry_server,
+                                                  registry)} == {"ecr"}
+
+        @pytest.mark.registry_profile("distribution-2.8", tags_sorted=True)
+        def test_switches(fake_registry):
+            profile = fake_registry.fake.profile
+            assert (profile.name, profile.tags_sorted, profile.tags_paginate) == (
+                "distribution-2.8", True, False)
+
+        @pytest.mark.registry_profile("ecr")
+        def test_explicit_profile_wins(make_fake_registry):
+            assert make_fake_registry(profile="quay").fake.profile.name == "quay"
+
+        def test_default_is_the_spec(fake_registry):
+            assert fake_registry.fake.profile.name == "spec"
+    """)
+    result.assert_outcomes(passed=4)
+
+
+def test_factory_variants_auth_tls_http(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+        import requests
+        from harness.pytest_plugin import assert_pushed
+
+        def test_basic_auth(make_fake_registry, random_image):
+            registry = make_fake_registry(auth="basic")
+            assert registry.ctx.credentials.username == "tester"
+            random_image().push(registry.at("app:v1"))
+            anonymous = registry.with_context(credentials=None, retry_times=0)
+            with pytest.raises(AssertionError, match="401 UNAUTHORIZED"):
+                assert_pushed(anonymous, "app:v1")
+
+        def test_tls_server(make_fake_registry, random_image):
+            registry = make_fake_registry(tls=True)
+            assert registry.url.startswith("https://127.0.0.1:")
+            assert registry.ctx.tls_verify and registry.ctx.ca_file.exists()
+            assert requests.get(registry.url + "/v2/", verify=registry.ctx.ca_file).ok
+            random_image().push(registry.at("app:v1"))
+            assert_pushed(registry, "app:v1")
+
+        def test_http_server(fake_registry_server):
+            assert fake_registry_server.url.startswith("http://127.0.0.1:")
+            assert requests.get(fake_registry_server.url + "/v2/").ok
+
+        def test_two_fakes_at_once(make_fake_registry):
+            first, second = make_fake_registry(), make_fake_registry()
+            assert first.host != second.host
+    """)
+    result.assert_outcomes(passed=4)
+
+
+def test_registry_runs_once_per_target(pytester: pytest.Pytester,
+                                       fake_registry_server: RegistryUnderTest) -> None:
+    """A served fake stands in for a remote registry given as ``url=``."""
+    url_target = f"url={fake_registry_server.url}"
+    result = _run(pytester, """
+        import pytest
+        from harness.pytest_plugin import assert_pushed
+        from harness.pytest_plugin.registries import NotAFakeError
+
+        def test_push(registry, random_image):
+            random_image().push(registry.at("app:v1"))
+            assert_pushed(registry, "app:v1", layers=1)
+            print("IMAGE", registry.target, registry.image("app:v1"))
+
+        def test_fake_only(registry, random_image):
+            random_image().push(registry.at("app:v1"))
+            if registry.is_fake:
+                assert registry.transcript.requests(method="PUT", path="/v2/app/manifests/v1")
+            else:
+                with pytest.raises(NotAFakeError, match="needs the fake registry"):
+                    registry.fault(status=500)
+
+        @pytest.mark.registry_profile("ecr")
+        def test_profiled(registry):
+            assert registry.fake.profile.name == "ecr"
+    """, "-s", "--registry-target", "fake", "--registry-target", url_target)
+    result.assert_outcomes(passed=5, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*test_push?fake? IMAGE fake registry-*.fake/app:v1*",
+        f"*test_push?url=* IMAGE {url_target} {fake_registry_server.host}/t*/test-push-url-*/app*",
+        "*registry_profile('ecr') describes the fake; url=* is what it is*",
+    ])
+    namespaces = {entry.path.split("/")[3] for entry in
+                  fake_registry_server.transcript.requests(path="/v2/t*/*")}
+    assert len(namespaces) == 2  # test_push and test_fake_only each had their own
+
+
+def test_a_projects_own_registry_fixture_is_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def registry():
+            return "mine"
+    """)
+    result = _run(pytester, """
+        def test_mine(registry):
+            assert registry == "mine"
+    """, "--registry-target", "distribution")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_mine PASSED*"])
+
+
+def test_image_store_and_builder(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        from harness.builder.commit import CommitOptions
+
+        def test_store(image_store):
+            digest = image_store.put_bytes(b"blob")
+            assert image_store.read_blob(digest) == b"blob"
+
+        def test_builder(builder, image_store):
+            assert builder.store is image_store
+            (builder.rootfs / "hello").write_text("hi")
+            builder.save()
+            builder.commit("localhost/hello:latest", CommitOptions())
+            assert image_store.image("localhost/hello:latest").names
+    """)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*test_store?memory? PASSED*", "*test_store?disk? PASSED*",
+                                 "*test_builder?memory? PASSED*", "*test_builder?disk? PASSED*"])
+
+
+def test_random_image_is_deterministic_by_seed(pytester: pytest.Pytester) -> None:
+    source = """
+        from harness.model import mediatype
+        from harness.model.compression import Algorithm
+
+        def test_image(random_image):
+            image = random_image(seed=5, layers=3, size=30_000,
+                                 manifest_type=mediatype.DOCKER_V2S2_MANIFEST)
+            other = random_image(seed=6, layers=3, size=30_000,
+                                 manifest_type=mediatype.DOCKER_V2S2_MANIFEST)
+            assert image.digest != other.digest
+            assert len(image.layers) == 3 and image.media_type == mediatype.DOCKER_V2S2_MANIFEST
+            zstd = random_image(seed=5, layers=3, size=30_000, compression=Algorithm.ZSTD)
+            assert {layer.media_type for layer in zstd.layers} == {
+                mediatype.OCI_LAYER_ZSTD}
+            assert zstd.diff_ids == image.diff_ids  # same content, other compression
+            print("DIGEST", image.digest)
+    """
+    digests = []
+    for _ in range(2):
+        result = _run(pytester, source, "-s")
+        result.assert_outcomes(passed=1)
+        digests += [line.split()[-1] for line in result.outlines if "DIGEST" in line]
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+
+def test_failing_assertions_say_what_differed(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        from harness.model import mediatype
+        from harness.pytest_plugin import assert_pushed, assert_same_image
+
+        def test_type_and_layers(fake_registry, random_image):
+            random_image(layers=2).push(fake_registry.at("app:v1"))
+            assert_pushed(fake_registry, "app:v1",
+                          manifest_type=mediatype.DOCKER_V2S2_MANIFEST, layers=3)
+
+        def test_layer_digests(fake_registry, random_image):
+            random_image(seed=1, layers=2).push(fake_registry.at("app:v1"))
+            expected = random_image(seed=2, layers=2).layers
+            assert_pushed(fake_registry, "app:v1", layers=expected)
+
+        def test_missing(fake_registry):
+            assert_pushed(fake_registry, "nothing:here")
+
+        def test_different_images(fake_registry, random_image):
+            random_image(seed=1).push(fake_registry.at("app:v1"))
+            assert_same_image(random_image(seed=1, layers=2), fake_registry.at("app:v1"))
+    """)
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines([
+        "E * AssertionError: docker://registry-*.fake/app:v1: manifest type is "
+        "application/vnd.oci.image.manifest.v1+json, expected "
+        "application/vnd.docker.distribution.manifest.v2+json; 2 layers, expected 3",
+        "E * AssertionError: docker://registry-*.fake/app:v1: layer 0 is sha256:*, "
+        "expected sha256:*; layer 1 is sha256:*, expected sha256:*",
+        "E * AssertionError: docker://registry-*.fake/nothing:here: cannot read the image: "
+        "*HTTP 404 NAME_UNKNOWN repository nothing is not known",
+        "E * AssertionError: dir:* and docker://registry-*.fake/app:v1 differ: "
+        "config sha256:* vs sha256:*; 2 layers vs 1; layer 0 content sha256:* vs sha256:*",
+    ], consecutive=False)
+
+
+def test_a_blob_that_breaks_off_fails_the_assertion(fake_registry: RegistryUnderTest,
+                                                    random_image: object) -> None:
+    """assert_pushed reads every blob to its end: a short one is reported."""
+    from harness.pytest_plugin import assert_pushed  # noqa: PLC0415
+
+    image = random_image(seed=3)  # type: ignore[operator]
+    image.push(fake_registry.at("app:v1"))
+    fake_registry.fault(method="GET", path="/v2/app/blobs/*", truncate=10, nth=1)
+    with pytest.raises(AssertionError, match=r"app:v1: cannot read the image: GET blob .* broke"):
+        assert_pushed(fake_registry.with_context(retry_times=0), "app:v1")
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_distribution_target_starts_once_per_session(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_url(registry, random_image, n):
+            random_image(seed=n).push(registry.at("app:v1"))
+            print("URL", registry.url, registry.namespace)
+    """, "-s", "--registry-target", "distribution")
+    result.assert_outcomes(passed=2)
+    lines = [line.split() for line in result.outlines if "URL" in line]
+    assert len({words[-2] for words in lines}) == 1  # one registry
+    assert len({words[-1] for words in lines}) == 2  # two namespaces
+    result.stdout.fnmatch_lines(["docker-registry: 2 tests ran against it"])
