@@ -14,8 +14,7 @@ from harness.model import mediatype, schema1
 from harness.model.digest import Digest, DigestError
 from harness.model.manifest import ManifestError, OCIManifest, manifest_digest, parse_manifest
 
-LEGACY_TYPES = frozenset({mediatype.DOCKER_V2S2_MANIFEST, mediatype.DOCKER_MANIFEST_LIST,
-                          *mediatype.SCHEMA1})
+OCI_TYPES = frozenset({mediatype.OCI_MANIFEST, mediatype.OCI_INDEX})
 _GENERIC_TYPES = frozenset({"", "application/json", "application/octet-stream"})
 
 

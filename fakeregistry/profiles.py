@@ -54,9 +54,11 @@ class Profile:
     """A manifest over the size limit is 400 MANIFEST_INVALID instead of 413."""
     delete_by_tag: bool = True
     """DELETE /manifests/<tag> removes the tag; off answers 400 DIGEST_INVALID (2.8)."""
-    accept_any_without_header: bool = True
-    """Serve any stored manifest type to a GET without ``Accept``; off applies the
-    distribution rule (an OCI manifest needs its type in ``Accept``)."""
+    negotiation: Literal["spec", "distribution"] = "spec"
+    """How a manifest GET uses ``Accept``. spec: a stored type missing from a non-empty
+    ``Accept`` (``*/*`` accepts all) is MANIFEST_UNKNOWN. distribution: OCI types need
+    their type in ``Accept``; a schema2 manifest fetched by tag by a client that does not
+    accept schema2 is converted to signed schema1; anything else is served as stored."""
     grammar_errors_not_found: bool = False
     """A tag or repository name outside the grammar matches no route: plain 404
     instead of TAG_INVALID/NAME_INVALID (distribution's router does this)."""
@@ -80,7 +82,8 @@ PROFILES: dict[str, Profile] = {
                   "a session, DELETE by tag refused with DIGEST_INVALID, a repository "
                   "without tags is NAME_UNKNOWN, oversize manifests MANIFEST_INVALID, bad "
                   "tags and names a plain 404, no "
-                  "referrers API, OCI manifests only for clients that Accept them",
+                  "referrers API, OCI manifests only for clients that Accept them, schema2 "
+                  "by tag converted to schema1 for clients that do not",
             tags_sorted=False,
             tags_paginate=False,
             chunk_ranges_checked=False,
@@ -90,7 +93,7 @@ PROFILES: dict[str, Profile] = {
             grammar_errors_not_found=True,
             delete_by_tag=False,
             referrers=False,
-            accept_any_without_header=False,
+            negotiation="distribution",
         ),
         Profile(
             name="distribution-v3",

@@ -30,8 +30,10 @@ from fakeregistry.profiles import Profile, get_profile
 from fakeregistry.state import Repository, State, StoredManifest
 from fakeregistry.storage import COPY_CHUNK, SPOOL_THRESHOLD, BlobStore, UploadBuffer
 from fakeregistry.transcript import Entry, Transcript, redact
+from harness.model import mediatype
+from harness.model.convert import convert_manifest
 from harness.model.digest import Digest, DigestError
-from harness.model.mediatype import OCI_INDEX
+from harness.model.manifest import manifest_digest, parse_manifest
 from harness.model.reference import ReferenceError, validate_repository, validate_tag
 
 if TYPE_CHECKING:
@@ -286,8 +288,8 @@ class Registry:
             if stored.annotations:
                 descriptor["annotations"] = stored.annotations
             descriptors.append(descriptor)
-        response = _json({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                          "manifests": descriptors}, content_type=OCI_INDEX)
+        response = _json({"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX,
+                          "manifests": descriptors}, content_type=mediatype.OCI_INDEX)
         if wanted is not None:
             response.headers["OCI-Filters-Applied"] = "artifactType"
         return response
@@ -300,27 +302,47 @@ class Registry:
             digest = self._resolve(repo, reference)
             stored = repo.manifests[digest]
         accepted = _accepted_types(request)
-        if not self._acceptable(stored.media_type, accepted):
+        media_type, data = stored.media_type, self.blobs.read(digest)
+        if self._wants_schema1(media_type, accepted, by_tag=":" not in reference):
+            media_type, data = self._as_schema1(name, reference, data)
+            digest = manifest_digest(data)
+        elif not self._acceptable(media_type, accepted):
             raise RegistryError(
-                "MANIFEST_UNKNOWN",
-                f"manifest of type {stored.media_type} not in the Accept header",
+                "MANIFEST_UNKNOWN", f"manifest of type {media_type} not in the Accept header",
                 detail={"accepted": sorted(accepted)})
-        data = self.blobs.read(digest)
-        response = Response(data, 200, content_type=stored.media_type)
+        response = Response(data, 200, content_type=media_type)
         response.headers["Docker-Content-Digest"] = str(digest)
         response.headers["Content-Length"] = str(len(data))
         response.headers["Etag"] = f'"{digest}"'
         return response
 
     def _acceptable(self, media_type: str, accepted: set[str]) -> bool:
-        if "*/*" in accepted or media_type in accepted:
+        if media_type in accepted:
             return True
-        if not accepted:
-            # distribution serves only schema1/schema2-era types to a client that
-            # announces nothing; the spec profile serves anything.
-            return (self.profile.accept_any_without_header
-                    or media_type in manifests.LEGACY_TYPES)
-        return False
+        if self.profile.negotiation == "distribution":
+            return media_type not in manifests.OCI_TYPES
+        return not accepted or "*/*" in accepted
+
+    def _wants_schema1(self, media_type: str, accepted: set[str], by_tag: bool) -> bool:
+        """distribution 2.x rewrites schema2 as schema1 for clients that predate it."""
+        return (self.profile.negotiation == "distribution" and self.profile.schema1 and by_tag
+                and media_type == mediatype.DOCKER_V2S2_MANIFEST and media_type not in accepted)
+
+    def _as_schema1(self, name: str, tag: str, data: bytes) -> tuple[str, bytes]:
+        """The schema2 manifest *data* converted to signed schema1 (a fresh key each time,
+        as each registry signs with its own); blobs the conversion adds are linked."""
+        image = parse_manifest(data, mediatype.DOCKER_V2S2_MANIFEST)
+        assert image.config is not None  # validated when it was pushed
+        config = self.blobs.read(image.config.digest)
+        conversion = convert_manifest(data, mediatype.DOCKER_V2S2_MANIFEST,
+                                      mediatype.DOCKER_V2S1_SIGNED_MANIFEST, config=config,
+                                      name=name, tag=tag)
+        with self.state.lock:
+            for descriptor, blob in conversion.extra_blobs:
+                self.blobs.put_bytes(descriptor.digest, blob)
+                self.state.ensure(name).blobs.add(descriptor.digest)
+            self.state.save()
+        return conversion.media_type, conversion.manifest
 
     def _resolve(self, repo: Repository, reference: str) -> Digest:
         """Tag or digest to a stored manifest's digest; MANIFEST_UNKNOWN otherwise."""

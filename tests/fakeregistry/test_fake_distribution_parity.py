@@ -71,6 +71,41 @@ def oci_manifest_without_accept(client: Client, repo: str) -> object:
                               headers={"Accept": mediatype.DOCKER_V2S2_MANIFEST}))
 
 
+def _push_schema2(client: Client, repo: str) -> Digest:
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [str(DIGEST)]},
+                         "history": [{"created": "2020-01-01T00:00:00Z", "created_by": "x"},
+                                     {"created": "2020-01-01T00:00:01Z", "created_by": "y",
+                                      "empty_layer": True}]}).encode()
+    config_digest = client.push_blob(repo, config)
+    layer = client.push_blob(repo, DATA)
+    body = json.dumps({
+        "schemaVersion": 2, "mediaType": mediatype.DOCKER_V2S2_MANIFEST,
+        "config": {"mediaType": mediatype.DOCKER_CONFIG, "digest": str(config_digest),
+                   "size": len(config)},
+        "layers": [{"mediaType": mediatype.DOCKER_LAYER_GZIP, "digest": str(layer),
+                    "size": len(DATA)}]}).encode()
+    assert client.push_manifest(repo, "v1", body, mediatype.DOCKER_V2S2_MANIFEST).ok
+    return Digest.from_bytes(body)
+
+
+def schema2_for_clients_without_schema2(client: Client, repo: str) -> object:
+    digest = _push_schema2(client, repo)
+    seen = []
+    for reference in ("v1", str(digest)):
+        for accept in ("*/*", mediatype.OCI_MANIFEST):
+            got = requests.get(f"{client.url}/v2/{repo}/manifests/{reference}",
+                               headers={"Accept": accept})
+            body = got.json()
+            layers = [layer["blobSum"] for layer in body.get("fsLayers", [])]
+            blobs = [client.request("HEAD", f"/v2/{repo}/blobs/{d}").status_code
+                     for d in layers]
+            seen.append((got.status_code, got.headers["Content-Type"],
+                         body.get("name"), body.get("tag"), layers, blobs,
+                         got.headers["Docker-Content-Digest"] == str(digest)))
+    return seen
+
+
 def tags_of_repository_without_tags(client: Client, repo: str) -> object:
     client.push_blob(repo, DATA)
     return _code(client.request("GET", f"/v2/{repo}/tags/list"))
@@ -177,6 +212,7 @@ OBSERVATIONS: list[Observation] = [
     upload_with_wrong_digest, manifest_with_missing_blob, manifest_put_by_other_digest,
     unparseable_manifest, invalid_tag, invalid_name, unknown_route, range_requests,
     upload_status_and_cancel, delete_by_digest, blob_delete, referrers_absent,
+    schema2_for_clients_without_schema2,
 ]
 
 
