@@ -15,6 +15,7 @@ from bench.runner import BenchmarkResult, discover, run_benchmark
 HERE = Path(__file__).resolve().parent
 FULL = Scale(size=512 * MiB, quick=False)
 QUICK = Scale(size=32 * MiB, quick=True)
+QUICK_SIDE_BUDGET = 15.0  # seconds of runs per side before --quick stops repeating it
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -22,7 +23,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                      description="Run the project's benchmarks beside "
                                                  "their real peers and compare.")
     parser.add_argument("--quick", action="store_true",
-                        help=f"small inputs ({QUICK.size // MiB} MiB) and 3 repetitions")
+                        help=f"small inputs ({QUICK.size // MiB} MiB), 3 repetitions, fewer "
+                             f"for a side whose runs pass {QUICK_SIDE_BUDGET:.0f} s")
     parser.add_argument("--only", action="append", metavar="NAME", default=[],
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--repetitions", type=int, default=None,
@@ -54,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for benchmark in selected:
             print(f"bench: {benchmark.name} ...", file=sys.stderr, flush=True)
             workdir = Path(tmp) / benchmark.name
-            results.append(run_benchmark(benchmark, scale, repetitions, workdir))
+            budget = QUICK_SIDE_BUDGET if args.quick else None
+            results.append(run_benchmark(benchmark, scale, repetitions, workdir, budget))
             print(f"bench: {benchmark.name} took {results[-1].elapsed:.1f} s", file=sys.stderr)
     document = summarize(results, args.quick, repetitions, broken)
     paths = write_reports(document, args.output)

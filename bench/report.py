@@ -101,7 +101,7 @@ def _seconds(side: dict[str, Any]) -> str:
     if "wall_s" not in side:
         return str(side["status"])
     wall = side["wall_s"]
-    return f"{wall['median']:.2f} s ({wall['min']:.2f}-{wall['max']:.2f})"
+    return f"{wall['median']:.2f} s ({wall['min']:.2f}-{wall['max']:.2f}, {side['runs']} runs)"
 
 
 def _cpu(side: dict[str, Any]) -> str:

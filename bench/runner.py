@@ -133,17 +133,27 @@ def _run_once(side: Side, fresh_registry: bool, env: Mapping[str, str], workdir:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
-                  workdir: Path) -> BenchmarkResult:
-    """Set the benchmark up once, then run ours and the peer *repetitions* times each."""
+def run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int, workdir: Path,
+                  budget: float | None = None) -> BenchmarkResult:
+    """Set the benchmark up once, then run ours and the peer *repetitions* times each.
+
+    With a *budget*, a side stops repeating once its runs have taken that many seconds
+    (it always runs once): ``--quick`` stays quick even when one side is slow.
+    """
     start = time.perf_counter()
-    result = _run_benchmark(benchmark, scale, repetitions, workdir)
+    result = _run_benchmark(benchmark, scale, repetitions, workdir, budget)
     result.elapsed = time.perf_counter() - start
     return result
 
 
-def _run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
-                   workdir: Path) -> BenchmarkResult:
+def _over_budget(side: SideResult, budget: float | None) -> bool:
+    if budget is None or not side.samples:  # every side runs at least once
+        return False
+    return sum(sample.wall for sample in side.samples) >= budget
+
+
+def _run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int, workdir: Path,
+                   budget: float | None) -> BenchmarkResult:
     result = BenchmarkResult(benchmark, ours=SideResult(benchmark.ours_label),
                              peer=SideResult(benchmark.peer_label))
     if benchmark.fresh_registry and missing_reason("docker-registry"):
@@ -159,7 +169,7 @@ def _run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int,
             sides = [(workload.ours, result.ours), (workload.peer, result.peer)]
             for index in range(repetitions):
                 for side, side_result in sides[::1 if index % 2 == 0 else -1]:
-                    if side is None or side_result.error:
+                    if side is None or side_result.error or _over_budget(side_result, budget):
                         continue
                     try:
                         side_result.samples.append(_run_once(

@@ -112,9 +112,18 @@ def test_runner_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert broken["ours"]["runs"] == 0 and broken["ratio"]["time"] is None
 
     table = paths[1].read_text()
-    assert re.search(r"\| pair \|.*ours-cmd: \d+\.\d\d s \(.*\| \d+\.\d\dx \|", table)
+    assert re.search(r"\| pair \|.*ours-cmd: \d+\.\d\d s \(.*, 3 runs\).*\| \d+\.\d\dx \|", table)
     assert "ours-cmd: not available: not written yet" in table
     assert "Broken benchmark module: bench/x.py: boom" in table
+
+
+def test_a_spent_budget_stops_repeating_but_every_side_runs_once(tmp_path: Path) -> None:
+    work = Workload(work_bytes=0, ours=lambda run: _python("pass"),
+                    peer=lambda run: _python("pass"))
+    spent = run_benchmark(_benchmark("b", work), SCALE, 4, tmp_path / "spent", budget=0.0)
+    assert len(spent.ours.samples) == len(spent.peer.samples) == 1
+    unlimited = run_benchmark(_benchmark("b", work), SCALE, 4, tmp_path / "unlimited")
+    assert len(unlimited.ours.samples) == len(unlimited.peer.samples) == 4
 
 
 def test_setup_failure_is_reported_not_raised(tmp_path: Path) -> None:
