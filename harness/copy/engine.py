@@ -177,6 +177,10 @@ class _Copier:
         copied = self._copy_layers(raw, media_type, manifest, candidates[0], desired)
         image = _SourceImage(raw, media_type, manifest, self._read_config(manifest))
         for number, candidate in enumerate(candidates, start=1):
+            if _needs_diff_ids(media_type, candidate) and \
+                    any(c.diff_id is None for c in copied.values()):
+                # A fallback away from schema1: learn the diffIDs by copying again.
+                copied = self._copy_layers(raw, media_type, manifest, candidate, desired)
             try:
                 written, written_type = self._write_manifest(image, copied, candidate)
                 break
@@ -199,7 +203,7 @@ class _Copier:
                      ) -> dict[Digest, CopiedBlob]:
         """Copy each distinct layer once; schema1 layers going to another type are
         recompressed so their diffIDs are learnt on the way."""
-        learn_diff_ids = media_type in mediatype.SCHEMA1 and target_type not in mediatype.SCHEMA1
+        learn_diff_ids = _needs_diff_ids(media_type, target_type)
         recompress = {manifest.layers[i].digest
                       for i in layers_needing_recompression(raw, media_type, target_type)}
         unique = list({d.digest: d for d in manifest.layers}.values())
@@ -268,6 +272,11 @@ class _Copier:
         self.reporter.line(WRITING_MANIFEST)
         self.destination.put_manifest(out, target)
         return out, target
+
+
+def _needs_diff_ids(source_type: str, target_type: str) -> bool:
+    """Converting schema1 to another type needs the diffIDs schema1 does not record."""
+    return source_type in mediatype.SCHEMA1 and target_type not in mediatype.SCHEMA1
 
 
 def _layer_type(manifest: Manifest, digest: Digest) -> str:

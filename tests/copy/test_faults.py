@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imagekit import Built, read_image
+from imagekit import Built, original_layers, plain_layers, read_image
 
 from fakeregistry import FaultRule, Registry, serve
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.model import mediatype as mt
 from harness.model.digest import Digest
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
@@ -93,3 +94,17 @@ def test_persistent_server_errors_are_reported_not_looped(
     registry.faults.add(FaultRule.parse("method=POST,status=503"))
     with pytest.raises(HarnessError, match="503"):
         _push(oci_image[0], host, policy, "down")
+
+
+def test_schema1_image_falls_back_to_schema2_where_schema1_is_refused(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    copy_image(parse_image_name(f"dir:{tmp_path}/s1"), parse_image_name(src),
+               CopyOptions(signature_policy_path=policy,
+                           manifest_type=mt.DOCKER_V2S1_SIGNED_MANIFEST))
+    with serve(Registry("distribution-v3")) as server:
+        host = server.url.removeprefix("http://")
+        result = _push(f"dir:{tmp_path}/s1", host, policy, "legacy")
+        assert result.media_type == mt.DOCKER_V2S2_MANIFEST
+        _pull(host, "legacy", f"oci:{tmp_path}/back:v1", policy)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(built)
