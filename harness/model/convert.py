@@ -53,6 +53,7 @@ from harness.model.config import (
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.jsonfields import FieldError, get_bool, get_object, get_str, get_str_list
 from harness.model.manifest import (
     DockerManifest,
     ManifestError,
@@ -261,18 +262,18 @@ def _schema1_to_v2s2(manifest: Schema1Manifest, layers: Sequence[Descriptor] | N
     if len(layers) != count or len(diff_ids) != count:
         raise ManifestError(f"schema1 manifest has {count} fsLayers but {len(layers)} layers "
                             f"and {len(diff_ids)} diff_ids were given")
-    compat = [json.loads(h) for h in manifest.history]  # oldest last; validated by parse
+    compat = [json.loads(h) for h in manifest.history]  # newest first; JSON checked by parse
+    try:
+        entries = [_schema1_history(c, f"history[{i}].v1Compatibility.")
+                   for i, c in enumerate(compat)]
+    except FieldError as exc:
+        raise ManifestError(f"invalid schema1 history: {exc}") from exc
     history: list[dict[str, Any]] = []
     kept_layers: list[Descriptor] = []
     kept_diff_ids: list[Digest] = []
-    for v2_index, entry in enumerate(reversed(compat)):
-        throwaway = bool(entry.get("throwaway"))
-        cmd = (entry.get("container_config") or {}).get("Cmd") or []
-        history.append(HistoryEntry(
-            created=_go_time(entry.get("created")), created_by=" ".join(cmd),
-            author=entry.get("author"), comment=entry.get("comment"), empty_layer=throwaway,
-        ).to_json(docker=True))
-        if not throwaway:
+    for v2_index, entry in enumerate(reversed(entries)):
+        history.append(entry.to_json(docker=True))
+        if not entry.empty_layer:
             layer = layers[v2_index]
             kept_layers.append(Descriptor(mediatype.DOCKER_LAYER_GZIP, layer.digest, layer.size,
                                           urls=layer.urls))
@@ -281,8 +282,21 @@ def _schema1_to_v2s2(manifest: Schema1Manifest, layers: Sequence[Descriptor] | N
     raw["rootfs"] = {"type": "layers", "diff_ids": [str(d) for d in kept_diff_ids]}
     raw["history"] = history
     config = gojson.dumps(dict(sorted(raw.items())))
+    DockerConfig.from_bytes(config)  # the top entry may carry fields a config cannot have
     descriptor = Descriptor(mediatype.DOCKER_CONFIG, Digest.from_bytes(config), len(config))
     return DockerManifest(config=descriptor, layers=kept_layers), config
+
+
+def _schema1_history(compat: dict[str, Any], where: str) -> HistoryEntry:
+    """The config history entry a ``v1Compatibility`` object stands for."""
+    container = get_object(compat, "container_config", where) or {}
+    return HistoryEntry(
+        created=_go_time(get_str(compat, "created", where)),
+        created_by=" ".join(get_str_list(container, "Cmd", f"{where}container_config.")),
+        author=get_str(compat, "author", where),
+        comment=get_str(compat, "comment", where),
+        empty_layer=get_bool(compat, "throwaway", where),
+    )
 
 
 def convert_manifest(

@@ -20,7 +20,9 @@ def load_object(data: bytes, what: str) -> dict[str, Any]:
     """Decode *data* as a JSON object."""
     try:
         value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise FieldError(f"{what} is nested too deeply") from exc
+    except ValueError as exc:  # also bad UTF-8, and integers beyond Python's digit limit
         raise FieldError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise FieldError(f"{what} must be a JSON object, not {type(value).__name__}")

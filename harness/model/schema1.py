@@ -188,9 +188,10 @@ def _parse_signed(data: bytes) -> _Signed:
         if not isinstance(block, dict):
             raise SignatureError(f"schema1 signature {number} must be an object")
         try:
-            header = load_object(
-                b64url_decode(require_str(block, "protected", "signature.")), "protected header"
-            )
+            protected = require_str(block, "protected", "signature.")
+            if not protected.isascii():
+                raise FieldError("signature.protected must be base64url")
+            header = load_object(b64url_decode(protected), "protected header")
             length = header.get("formatLength")
             tail = b64url_decode(require_str(header, "formatTail", "protected header "))
         except FieldError as exc:
