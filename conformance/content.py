@@ -86,6 +86,15 @@ def oci_manifest(layers: int = 1, *, subject: Manifest | None = None,
     return Manifest(_json(body), mediatype.OCI_MANIFEST, (config, *blobs))
 
 
+def artifact_manifest(artifact_type: str = "application/vnd.conformance.artifact") -> Manifest:
+    """An OCI 1.1 artifact without layers: the empty config ``{}`` and an artifactType."""
+    empty = Blob(b"{}", mediatype.OCI_EMPTY)
+    body = {"schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
+            "artifactType": artifact_type, "config": empty.descriptor(), "layers": [],
+            "annotations": {"conformance.nonce": os.urandom(8).hex()}}
+    return Manifest(_json(body), mediatype.OCI_MANIFEST, (empty,))
+
+
 def docker_manifest(layers: int = 1) -> Manifest:
     """A Docker v2 schema 2 image manifest."""
     config = config_blob(mediatype.DOCKER_CONFIG)

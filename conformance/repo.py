@@ -47,13 +47,13 @@ class Repo:
             raise SetupFailed("POST blobs/uploads/ answered 202 without Location")
         return location
 
-    def finish_upload(self, location: str, digest: Digest | str,
-                      data: bytes = b"") -> requests.Response:
+    def finish_upload(self, location: str, digest: Digest | str, data: bytes = b"",
+                      headers: Mapping[str, str] | None = None) -> requests.Response:
         """PUT <location>?digest=...; the location may already carry a query."""
         joiner = "&" if "?" in location else "?"
         return self.client.request(
             "PUT", f"{location}{joiner}digest={digest}", data=data,
-            headers={"Content-Type": "application/octet-stream"})
+            headers={"Content-Type": "application/octet-stream", **(headers or {})})
 
     def push_blob(self, blob: Blob) -> None:
         """POST then PUT with the whole body: the flow every registry supports."""

@@ -165,6 +165,37 @@ def test_index_push(repo: Repo, kind: str) -> None:
     assert served == media_type, f"index served as {served!r}, pushed as {media_type!r}"
 
 
+def test_index_empty(repo: Repo) -> None:
+    """An OCI index that lists no manifests is accepted and served as pushed."""
+    index = content.index([])
+    expect_status(repo.put_manifest(index, unique_tag("empty")), 201)
+    response = repo.get_manifest(index.digest, accept=index.media_type)
+    expect_status(response, 200)
+    assert response.content == index.data, "the empty index served is not the bytes pushed"
+
+
+def test_index_nested(repo: Repo) -> None:
+    """An OCI index whose child is itself an index is accepted and served as pushed."""
+    inner = repo.push(content.index([content.oci_manifest()]))
+    outer = content.index([inner])
+    expect_status(repo.put_manifest(outer, unique_tag("nested")), 201)
+    response = repo.get_manifest(outer.digest, accept=outer.media_type)
+    expect_status(response, 200)
+    assert response.content == outer.data, "the nested index served is not the bytes pushed"
+
+
+def test_artifact_without_layers(repo: Repo) -> None:
+    """An OCI 1.1 artifact (artifactType, empty config, no layers) is accepted and served."""
+    artifact = content.artifact_manifest()
+    for blob in artifact.blobs:
+        repo.push_blob(blob)
+    tag = unique_tag("artifact")
+    expect_status(repo.put_manifest(artifact, tag), 201)
+    response = repo.get_manifest(tag, accept=artifact.media_type)
+    expect_status(response, 200)
+    assert response.content == artifact.data, "the artifact served is not the bytes pushed"
+
+
 @pytest.mark.parametrize("kind", INDEXES)
 def test_index_child_unknown(repo: Repo, kind: str) -> None:
     """An index that references a manifest never pushed is refused with MANIFEST_BLOB_UNKNOWN."""

@@ -51,6 +51,21 @@ def test_blob_range_get(repo: Repo) -> None:
     assert response.content == blob.data[10:20], "the 206 body is not bytes 10-19 of the blob"
 
 
+def test_blob_range_open(repo: Repo) -> None:
+    """Open ranges work: bytes=50- is the tail from offset 50, bytes=-10 the last 10 bytes."""
+    blob = content.random_blob(64)
+    repo.push_blob(blob)
+    for spec, want, span in (("bytes=50-", blob.data[50:], "50-63"),
+                             ("bytes=-10", blob.data[-10:], "54-63")):
+        response = repo.get_blob(blob.digest, headers={"Range": spec})
+        if response.status_code == 200:
+            unsupported("the registry ignores Range and sends the whole blob")
+        expect_status(response, 206)
+        assert response.headers.get("Content-Range") == f"bytes {span}/64", (
+            f"Range {spec}: Content-Range {response.headers.get('Content-Range')!r}")
+        assert response.content == want, f"Range {spec}: the 206 body is not {span}"
+
+
 def test_blob_range_unsatisfiable(repo: Repo) -> None:
     """A Range that starts past the end of a blob answers 416."""
     blob = content.random_blob(64)

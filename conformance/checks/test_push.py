@@ -74,6 +74,17 @@ def test_push_chunked(repo: Repo) -> None:
     _served(repo, blob)
 
 
+def test_push_chunked_final_put(repo: Repo) -> None:
+    """The last chunk may travel in the closing PUT, with its Content-Range."""
+    blob = content.random_blob(60)
+    first = setup_step(repo.client.request("PATCH", repo.upload_location(), data=blob.data[:30],
+                                           headers={**_OCTETS, "Content-Range": "0-29"}), 202)
+    response = repo.finish_upload(expect_header(first, "Location"), blob.digest, blob.data[30:],
+                                  headers={"Content-Range": "30-59"})
+    expect_status(response, 201)
+    _served(repo, blob)
+
+
 def test_push_chunk_out_of_order(repo: Repo) -> None:
     """A chunk whose Content-Range does not start at the current offset answers 416."""
     location = repo.upload_location()
@@ -114,6 +125,15 @@ def test_mount_from(repo: Repo, other_repo: Repo) -> None:
     expect_status(response, 201)
     expect_header(response, "Location")
     _served(repo, blob)
+
+
+def test_mount_missing_blob(repo: Repo, other_repo: Repo) -> None:
+    """A mount of a blob that ``from`` does not hold answers 202 (a session), never 201."""
+    other_repo.push_blob(content.random_blob())  # the source repository exists
+    absent = content.random_blob()
+    response = repo.start_upload({"mount": str(absent.digest), "from": other_repo.name})
+    expect_status(response, 202)
+    expect_header(response, "Location")
 
 
 def test_mount_without_from(repo: Repo, other_repo: Repo) -> None:
