@@ -10,18 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, TextIO
 
 from harness.model.digest import Digest
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 GETTING_SIGNATURES = "Getting image source signatures"
 WRITING_MANIFEST = "Writing manifest to image destination"
@@ -38,9 +32,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         if out is not None and out.isatty():
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), console=Console(file=out), transient=False)
+            self._progress = _progress_bars(out)
 
     def line(self, text: str) -> None:
         if self._out is None:
@@ -78,6 +70,22 @@ class Reporter:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def _progress_bars(out: TextIO) -> Progress:
+    """rich bars writing to *out*; rich is imported only here, as it costs a tenth of a
+    second of start-up that scripts and pipes (no terminal) should not pay."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), console=Console(file=out), transient=False)
 
 
 def _ignore(_count: int) -> None:
