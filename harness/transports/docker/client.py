@@ -139,14 +139,16 @@ class RegistryClient:
         (see :mod:`.upload`).
         """
         replayable = repeat and (data is None or isinstance(data, bytes))
-        _ = self.base_url  # the ping learns the challenge before the first request
+        # The ping learns the challenge first. Credentials go to the registry's own origin
+        # only, never to another host a Location header names (upload storage, say).
+        own_origin = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         scopes = (self._scope, *extra_scopes)
         attempt = 0
         refresh = False
         auth_retried = False
         while True:
             send_headers = dict(headers or {})
-            authorization = self._auth.header(scopes, refresh=refresh)
+            authorization = self._auth.header(scopes, refresh=refresh) if own_origin else None
             if authorization is not None:
                 send_headers["Authorization"] = authorization
             try:
@@ -167,7 +169,7 @@ class RegistryClient:
             status = response.status_code
             if status in ok:
                 return response
-            if status == 401 and replayable and not auth_retried:
+            if status == 401 and replayable and own_origin and not auth_retried:
                 challenge = self._auth.learn(response)
                 wanted = insufficient_scope(challenge)
                 if wanted is not None and wanted not in scopes:

@@ -162,3 +162,28 @@ def test_unreachable_token_endpoint_is_one_line(
     mocked.get(REALM, body=requests.ConnectionError("refused"))
     with pytest.raises(AuthError, match=r"token endpoint https://auth\.test/token unreachable"):
         make_client().request("GET", f"{BASE}/v2/{REPO}/tags/list", ok=(200,))
+
+
+def test_auth_learned_from_a_later_401_when_the_ping_was_open(
+        anonymous_ping: responses.RequestsMock,
+        make_client: Callable[..., RegistryClient]) -> None:
+    anonymous_ping.get(REALM, json={"token": "late"})
+    url = f"{BASE}/v2/{REPO}/manifests/v1"
+    anonymous_ping.get(url, status=401, headers={"WWW-Authenticate": BEARER})
+    anonymous_ping.get(url, body=b"{}", match=[
+        responses.matchers.header_matcher({"Authorization": "Bearer late"})])
+    assert make_client().request("GET", url, ok=(200,)).content == b"{}"
+
+
+def test_credentials_never_go_to_an_upload_location_on_another_host(
+        mocked: responses.RequestsMock, make_client: Callable[..., RegistryClient]) -> None:
+    mocked.get(f"{BASE}/v2/", status=401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+    storage = "https://uploads.storage.test/session/1"
+    mocked.patch(storage, status=202)
+    mocked.patch(f"{BASE}/v2/{REPO}/blobs/uploads/1", status=202)
+    client = make_client(credentials=Credentials("u", "p"))
+    client.request("PATCH", storage, ok=(202,), data=b"x").close()
+    client.request("PATCH", f"{BASE}/v2/{REPO}/blobs/uploads/1", ok=(202,), data=b"x").close()
+    to_storage, to_registry = mocked.calls[-2].request, mocked.calls[-1].request
+    assert "Authorization" not in to_storage.headers
+    assert to_registry.headers["Authorization"].startswith("Basic ")
