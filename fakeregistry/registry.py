@@ -35,6 +35,7 @@ from harness.model.convert import convert_manifest
 from harness.model.digest import Digest, DigestError
 from harness.model.manifest import manifest_digest, parse_manifest
 from harness.model.reference import ReferenceError, validate_repository, validate_tag
+from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -334,9 +335,13 @@ class Registry:
         image = parse_manifest(data, mediatype.DOCKER_V2S2_MANIFEST)
         assert image.config is not None  # validated when it was pushed
         config = self.blobs.read(image.config.digest)
-        conversion = convert_manifest(data, mediatype.DOCKER_V2S2_MANIFEST,
-                                      mediatype.DOCKER_V2S1_SIGNED_MANIFEST, config=config,
-                                      name=name, tag=tag)
+        try:
+            conversion = convert_manifest(data, mediatype.DOCKER_V2S2_MANIFEST,
+                                          mediatype.DOCKER_V2S1_SIGNED_MANIFEST,
+                                          config=config, name=name, tag=tag)
+        except HarnessError as exc:  # e.g. a config blob that is not an image config
+            raise RegistryError("MANIFEST_INVALID",
+                                f"manifest cannot be served as schema1: {exc}") from None
         with self.state.lock:
             for descriptor, blob in conversion.extra_blobs:
                 self.blobs.put_bytes(descriptor.digest, blob)

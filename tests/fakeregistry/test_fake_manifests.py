@@ -235,3 +235,22 @@ def test_unknown_route_and_method(client: Client) -> None:
     response = client.request("PATCH", "/v2/a/manifests/v1")
     assert response.status_code == 405
     assert error_code(response) == "UNSUPPORTED"
+
+
+def test_schema2_with_a_bogus_config_cannot_become_schema1() -> None:
+    with inprocess(Registry("distribution-2.8"), "http://bogus.fake") as url:
+        client = Client(url, requests.Session())
+        config = client.push_blob("a", b"not a config")
+        layer = client.push_blob("a", b"layer")
+        body = json.dumps({
+            "schemaVersion": 2, "mediaType": mediatype.DOCKER_V2S2_MANIFEST,
+            "config": {"mediaType": mediatype.DOCKER_CONFIG, "digest": str(config),
+                       "size": 12},
+            "layers": [{"mediaType": mediatype.DOCKER_LAYER_GZIP, "digest": str(layer),
+                        "size": 5}]}).encode()
+        assert client.push_manifest("a", "v1", body, mediatype.DOCKER_V2S2_MANIFEST).ok
+        response = client.request("GET", "/v2/a/manifests/v1")
+        assert response.status_code == 400
+        assert error_code(response) == "MANIFEST_INVALID"
+        by_digest = client.request("GET", f"/v2/a/manifests/{Digest.from_bytes(body)}")
+        assert by_digest.content == body
