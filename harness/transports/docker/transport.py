@@ -139,7 +139,7 @@ def _verified_digest(body: bytes, expected: Digest | None, announced: str | None
                      what: str) -> Digest:
     """The manifest's digest, checked against the one asked for and the one announced."""
     header = parse_digest_header(announced, what)
-    algorithm = (expected or header or Digest("sha256", "")).algorithm
+    algorithm = next((d.algorithm for d in (expected, header) if d is not None), "sha256")
     actual = manifest_digest(body, algorithm)
     if expected is not None and actual != expected:
         raise DigestMismatchError(expected, actual)
