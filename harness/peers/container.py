@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.model.digest import digest_stream
 from harness.peers.launchers import (
@@ -98,14 +98,9 @@ class _Container:
 
 
 @dataclass(frozen=True)
-class DistributionContainerLauncher:
+class DistributionContainerLauncher(DistributionSettings):
     """The same registry as :class:`DistributionLauncher`, run by the Docker engine."""
 
-    schema1: bool = True
-    delete: bool = True
-    auth: Literal["basic"] | None = None
-    tls: bool = False
-    log_level: str = "info"
     name: str = "distribution-container"
 
     @contextlib.contextmanager
@@ -131,10 +126,8 @@ class DistributionContainerLauncher:
             handle.follow_log(prepared.registry.log_path)
             return handle
 
-        settings = DistributionSettings(self.schema1, self.delete, self.auth, self.tls,
-                                        self.log_level)
         try:
-            with serve_distribution(settings, run) as registry:
+            with serve_distribution(self, run) as registry:
                 yield registry
         finally:
             client.close()

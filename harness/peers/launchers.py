@@ -112,7 +112,7 @@ def require_executable(peer: str) -> str:
 
 @dataclass(frozen=True)
 class DistributionSettings:
-    """The optional behaviour of a distribution registry, shared by its launchers."""
+    """The optional behaviour of a distribution registry; its launchers extend this."""
 
     schema1: bool = True
     delete: bool = True
@@ -260,19 +260,10 @@ class _Process:
 
 
 @dataclass(frozen=True)
-class DistributionLauncher:
+class DistributionLauncher(DistributionSettings):
     """Debian's ``docker-registry`` (distribution 2.8) as a child process on loopback."""
 
-    schema1: bool = True
-    delete: bool = True
-    auth: Literal["basic"] | None = None
-    tls: bool = False
-    log_level: str = "info"
     name: str = "distribution"
-
-    def settings(self) -> DistributionSettings:
-        return DistributionSettings(self.schema1, self.delete, self.auth, self.tls,
-                                    self.log_level)
 
     def start(self) -> AbstractContextManager[RunningRegistry]:
         executable = require_executable("docker-registry")
@@ -288,7 +279,7 @@ class DistributionLauncher:
                 )
             return _Process(process)
 
-        return serve_distribution(self.settings(), spawn)
+        return serve_distribution(self, spawn)
 
 
 @dataclass(frozen=True)
