@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import requests
 import responses
 from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
@@ -122,6 +123,8 @@ def call_wsgi(app: WSGIApp, request: PreparedRequest) -> tuple[int, dict[str, st
         # Small bodies are read now, so the transcript entry exists when the call returns.
         try:
             data = b"".join(chunks)
+        except OSError as exc:  # a dropped-connection fault: what requests would raise
+            raise requests.ConnectionError(exc, request=request) from exc
         finally:
             _close(chunks)
         return int(status.split()[0]), header_map, data

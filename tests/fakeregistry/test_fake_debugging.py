@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -89,6 +90,21 @@ def test_dropped_connection_in_process(registry: Registry, client: Client) -> No
     registry.faults.add(FaultRule(method="GET", drop_after=1000))
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         client.request("GET", f"/v2/a/blobs/{Digest.from_bytes(DATA * 512)}").content  # noqa: B018
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_connection_dropped_before_an_upload_is_answered(over_http: bool) -> None:
+    registry = Registry()
+    with contextlib.ExitStack() as stack:
+        url = (stack.enter_context(serve(registry)).url if over_http
+               else stack.enter_context(inprocess(registry)))
+        client = Client(url, requests.Session())
+        location = client.request("POST", "/v2/a/blobs/uploads/").headers["Location"]
+        registry.faults.add(FaultRule(method="PATCH", nth=1, drop_after=0))
+        with pytest.raises(requests.ConnectionError):
+            client.request("PATCH", location, data=DATA)
+        status = client.request("GET", location)  # the server kept what it received
+        assert status.headers["Range"] == f"0-{len(DATA) - 1}"
 
 
 def test_dropped_connection_over_http() -> None:
