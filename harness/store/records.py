@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.model.digest import Digest
+from harness.util.errors import HarnessError
 
 
 def layer_id(parent: str | None, blob: Digest) -> str:
@@ -94,9 +95,13 @@ class Metadata:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Metadata:
-        doc: dict[str, list[dict[str, Any]]] = json.loads(data) if data else {}
-        return cls(
-            layers={x["id"]: Layer(**x) for x in doc.get("layers", [])},
-            images={x["id"]: Image(**x) for x in doc.get("images", [])},
-            containers={x["id"]: Container(**x) for x in doc.get("containers", [])},
-        )
+        """Parse what :meth:`to_bytes` wrote; anything else is a one-line error."""
+        try:
+            doc: dict[str, list[dict[str, Any]]] = json.loads(data) if data else {}
+            return cls(
+                layers={x["id"]: Layer(**x) for x in doc.get("layers", [])},
+                images={x["id"]: Image(**x) for x in doc.get("images", [])},
+                containers={x["id"]: Container(**x) for x in doc.get("containers", [])},
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise HarnessError(f"store metadata is unreadable: {exc}") from None

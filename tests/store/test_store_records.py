@@ -14,6 +14,7 @@ from harness.model.digest import Digest
 from harness.store.backend import BlobUnknownError
 from harness.store.check import check
 from harness.store.store import ImageUnknownError, Store, StoreError
+from harness.util.errors import HarnessError
 
 
 def test_blob_round_trip_hashes_while_writing(store: Store) -> None:
@@ -153,3 +154,10 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
     store = Store.open(root)
     assert len(store.images()) == 60
     assert check(store) == []
+
+
+def test_unreadable_metadata_is_a_one_line_error(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "r")
+    (tmp_path / "r/metadata.json").write_text('{"images": [{"id": 1}]}')
+    with pytest.raises(HarnessError, match="store metadata is unreadable"):
+        store.images()
