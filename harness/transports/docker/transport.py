@@ -13,7 +13,12 @@ from typing import BinaryIO
 
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestMismatchError
-from harness.model.manifest import ManifestError, detect_media_type, manifest_digest
+from harness.model.manifest import (
+    ManifestError,
+    detect_media_type,
+    manifest_digest,
+    parse_manifest,
+)
 from harness.model.reference import Reference, ReferenceError
 from harness.model.transportref import DOCKER, parse_transport_reference
 from harness.transports.docker.blobcache import BLOB_LOCATIONS
@@ -173,7 +178,19 @@ class DockerImageSource(ImageSource):
                 media_type = detect_media_type(body)
             except ManifestError as exc:
                 raise ProtocolError(f"manifest {wanted}: {exc}") from None
+        self._remember_blobs(body, media_type)
         return body, media_type
+
+    def _remember_blobs(self, body: bytes, media_type: str) -> None:
+        """Record that this repository holds the manifest's blobs, so that a copy to a
+        sibling repository mounts them instead of uploading. An unparseable manifest is
+        left for the copy engine to report."""
+        try:
+            blobs = parse_manifest(body, media_type).referenced_blobs()
+        except HarnessError:
+            return
+        for blob in blobs:
+            BLOB_LOCATIONS.record(blob.digest, self._client.registry, self._client.repository)
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:

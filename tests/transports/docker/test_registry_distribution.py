@@ -21,7 +21,7 @@ from harness.model.digest import Digest
 from harness.model.schema1 import sign
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
 from harness.transports.docker import TRANSPORT, RegistryError, RegistryUnreachableError, tls
-from harness.transports.docker.blobcache import BLOB_LOCATIONS
+from harness.transports.docker.blobcache import BLOB_LOCATIONS, BlobLocationCache
 from harness.transports.types import BlobInfo, Credentials, SystemContext
 
 PLAIN = SystemContext(tls_verify=False, retry_times=1, retry_delay=0.1)
@@ -264,3 +264,23 @@ def test_delete_image(distribution: RunningRegistry) -> None:
     with ref.new_image_source(PLAIN) as source, pytest.raises(RegistryError) as gone:
         source.get_manifest()
     assert gone.value.code == "MANIFEST_UNKNOWN"
+
+
+def test_copy_within_a_registry_mounts_every_blob(
+        distribution: RunningRegistry, requests_seen: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pushed = _push(distribution.host, "docker-within/src:v1", PLAIN, _layer(20))
+    # Forget the push: only reading the source manifest may teach where the blobs are.
+    monkeypatch.setattr("harness.transports.docker.transport.BLOB_LOCATIONS",
+                        BlobLocationCache())
+    src = TRANSPORT.parse_reference(f"//{distribution.host}/docker-within/src:v1")
+    dst = TRANSPORT.parse_reference(f"//{distribution.host}/docker-within/dst:v1")
+    with src.new_image_source(PLAIN) as source, dst.new_image_destination(PLAIN) as dest:
+        manifest, media_type = source.get_manifest()
+        requests_seen.clear()
+        for blob in (pushed.layer, pushed.config):
+            info = BlobInfo(Digest.from_bytes(blob), len(blob))
+            assert dest.try_reusing_blob(info) == info
+        dest.put_manifest(manifest, media_type)
+    methods = [method for method, _ in requests_seen]
+    assert methods.count("POST") == 2 and "PATCH" not in methods
