@@ -57,8 +57,9 @@ class Profile:
     negotiation: Literal["spec", "distribution"] = "spec"
     """How a manifest GET uses ``Accept``. spec: a stored type missing from a non-empty
     ``Accept`` (``*/*`` accepts all) is MANIFEST_UNKNOWN. distribution: OCI types need
-    their type in ``Accept``; a schema2 manifest fetched by tag by a client that does not
-    accept schema2 is converted to signed schema1; anything else is served as stored."""
+    their type in ``Accept``; by tag, a Docker list becomes its linux/amd64 image for a
+    client that does not accept lists, and schema2 becomes signed schema1 for a client
+    that does not accept schema2; anything else is served as stored."""
     grammar_errors_not_found: bool = False
     """A tag or repository name outside the grammar matches no route: plain 404
     instead of TAG_INVALID/NAME_INVALID (distribution's router does this)."""

@@ -304,7 +304,15 @@ class Registry:
             stored = repo.manifests[digest]
         accepted = _accepted_types(request)
         media_type, data = stored.media_type, self.blobs.read(digest)
-        if self._wants_schema1(media_type, accepted, by_tag=":" not in reference):
+        by_tag = ":" not in reference
+        if self._rewrites_list(media_type, accepted, by_tag):
+            digest = _default_platform_child(data)
+            with self.state.lock:
+                child = repo.manifests.get(digest)
+            if child is None:
+                raise RegistryError("MANIFEST_UNKNOWN", "the list has no linux/amd64 image")
+            media_type, data = child.media_type, self.blobs.read(digest)
+        if self._wants_schema1(media_type, accepted, by_tag):
             media_type, data = self._as_schema1(name, reference, data)
             digest = manifest_digest(data)
         elif not self._acceptable(media_type, accepted):
@@ -323,6 +331,12 @@ class Registry:
         if self.profile.negotiation == "distribution":
             return media_type not in manifests.OCI_TYPES
         return not accepted or "*/*" in accepted
+
+    def _rewrites_list(self, media_type: str, accepted: set[str], by_tag: bool) -> bool:
+        """distribution 2.x answers a client that does not accept manifest lists with the
+        list's linux/amd64 image (by tag only)."""
+        return (self.profile.negotiation == "distribution" and by_tag
+                and media_type == mediatype.DOCKER_MANIFEST_LIST and media_type not in accepted)
 
     def _wants_schema1(self, media_type: str, accepted: set[str], by_tag: bool) -> bool:
         """distribution 2.x rewrites schema2 as schema1 for clients that predate it."""
@@ -633,6 +647,15 @@ class Registry:
 # -- helpers ---------------------------------------------------------------------------
 def _json(value: object, content_type: str = "application/json") -> Response:
     return Response(json.dumps(value), 200, content_type=content_type)
+
+
+def _default_platform_child(data: bytes) -> Digest:
+    """The linux/amd64 entry of a stored (so valid) manifest list."""
+    for entry in parse_manifest(data, mediatype.DOCKER_MANIFEST_LIST).manifests:
+        if entry.platform is not None and (entry.platform.os, entry.platform.architecture) == (
+                "linux", "amd64"):
+            return entry.digest
+    raise RegistryError("MANIFEST_UNKNOWN", "the list has no linux/amd64 image")
 
 
 def _empty(status: int) -> Response:

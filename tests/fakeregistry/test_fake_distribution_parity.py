@@ -106,6 +106,24 @@ def schema2_for_clients_without_schema2(client: Client, repo: str) -> object:
     return seen
 
 
+def list_for_clients_without_lists(client: Client, repo: str) -> object:
+    child = _push_schema2(client, repo)
+    size = len(client.request("GET", f"/v2/{repo}/manifests/{child}").content)
+    entry = {"mediaType": mediatype.DOCKER_V2S2_MANIFEST, "digest": str(child), "size": size}
+    listing = json.dumps({"schemaVersion": 2, "mediaType": mediatype.DOCKER_MANIFEST_LIST,
+                          "manifests": [
+                              {**entry, "platform": {"architecture": "arm64", "os": "linux"}},
+                              {**entry, "platform": {"architecture": "amd64", "os": "linux"}},
+                          ]}).encode()
+    client.push_manifest(repo, "list", listing, mediatype.DOCKER_MANIFEST_LIST)
+    seen = []
+    for accept in (mediatype.DOCKER_V2S2_MANIFEST, "*/*", mediatype.DOCKER_MANIFEST_LIST):
+        got = requests.get(f"{client.url}/v2/{repo}/manifests/list", headers={"Accept": accept})
+        seen.append((got.status_code, got.headers["Content-Type"],
+                     got.json().get("tag"), got.headers["Docker-Content-Digest"] == str(child)))
+    return seen
+
+
 def tags_of_repository_without_tags(client: Client, repo: str) -> object:
     client.push_blob(repo, DATA)
     return _code(client.request("GET", f"/v2/{repo}/tags/list"))
@@ -212,7 +230,7 @@ OBSERVATIONS: list[Observation] = [
     upload_with_wrong_digest, manifest_with_missing_blob, manifest_put_by_other_digest,
     unparseable_manifest, invalid_tag, invalid_name, unknown_route, range_requests,
     upload_status_and_cancel, delete_by_digest, blob_delete, referrers_absent,
-    schema2_for_clients_without_schema2,
+    schema2_for_clients_without_schema2, list_for_clients_without_lists,
 ]
 
 
