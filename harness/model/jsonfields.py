@@ -7,6 +7,7 @@ one-line error ("layers[2].size must be a non-negative integer"), never a KeyErr
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from harness.util.errors import HarnessError
@@ -16,10 +17,22 @@ class FieldError(HarnessError, ValueError):
     """A JSON document lacks a field or has one of the wrong type."""
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def load_object(data: bytes, what: str) -> dict[str, Any]:
-    """Decode *data* as a JSON object."""
+    """Decode *data* as a JSON object (strict: no NaN/Infinity, no out-of-range numbers,
+    which Go's decoder rejects too and which could not be written back)."""
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError as exc:
         raise FieldError(f"{what} is nested too deeply") from exc
     except ValueError as exc:  # also bad UTF-8, and integers beyond Python's digit limit

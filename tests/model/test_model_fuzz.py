@@ -20,7 +20,8 @@ from harness.model.manifest import Manifest, ManifestError, manifest_digest, par
 from harness.util.errors import HarnessError
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=12,
@@ -73,8 +74,10 @@ def test_mutated_manifests_parse_or_raise_manifest_error(data: bytes) -> None:
         parse_manifest(data)
 
 
-def test_deep_nesting_and_huge_numbers_are_manifest_errors() -> None:
-    for data in (b"[" * 100_000, b'{"schemaVersion":' + b"9" * 5000 + b"}"):
+def test_deep_nesting_and_unrepresentable_numbers_are_manifest_errors() -> None:
+    for data in (b"[" * 100_000, b'{"schemaVersion":' + b"9" * 5000 + b"}",
+                 b'{"schemaVersion":2,"x":1e999}', b'{"schemaVersion":2,"x":NaN}',
+                 b'{"schemaVersion":2,"x":-Infinity}'):
         try:
             parse_manifest(data)
         except ManifestError:
