@@ -16,6 +16,7 @@ Loading the plugin must stay cheap (it loads in every pytest run): this module a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from harness.pytest_plugin.fixtures import (
     PROFILE_MARKER,
     TARGET_OPTION,
+    USED_REGISTRIES,
     builder,
     fake_registry,
     fake_registry_server,
@@ -35,6 +37,7 @@ from harness.pytest_plugin.fixtures import (
 
 if TYPE_CHECKING:
     from harness.pytest_plugin.assertions import assert_pushed, assert_same_image
+    from harness.pytest_plugin.registries import RegistryUnderTest
 
 __all__ = ["assert_pushed", "assert_same_image", "builder", "fake_registry",
            "fake_registry_server", "image_store", "make_fake_registry", "random_image",
@@ -97,6 +100,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     for name in names:
         require_peer(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report shows what each registry it used saw."""
+    report = yield
+    if report.failed and USED_REGISTRIES in item.stash:
+        registries: list[RegistryUnderTest] = item.stash[USED_REGISTRIES]
+        for number, used in enumerate(registries, 1):
+            report.sections.append((f"registry {number}: {used.target} {used.url}",
+                                    used.failure_report()))
+    return report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

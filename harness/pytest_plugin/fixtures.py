@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 PROFILE_MARKER = "registry_profile"
 TARGET_OPTION = "--registry-target"
+USED_REGISTRIES = pytest.StashKey[list["RegistryUnderTest"]]()
+"""The registries a test used, for its failure report."""
 # A real registry's storage outlives a test (and, for url= targets, the run): each run
 # gets its own top-level namespace.
 _RUN_ID = secrets.token_hex(3)
@@ -50,6 +52,7 @@ def make_fake_registry(request: pytest.FixtureRequest) -> Iterator[MakeFakeRegis
             handle = stack.enter_context(start_fake(profile or name or "spec", **options))
             if switches and profile is None:
                 handle.use_profile(handle.fake.profile if handle.fake else "spec", **switches)
+            request.node.stash.setdefault(USED_REGISTRIES, []).append(handle)
             return handle
 
         yield make
@@ -118,7 +121,9 @@ def registry(request: pytest.FixtureRequest,
     from harness.pytest_plugin.registries import real_target  # noqa: PLC0415
 
     running = request.getfixturevalue("real_registries").get(spec)
-    return real_target(spec, running, namespace_for(request.node.nodeid))
+    handle = real_target(spec, running, namespace_for(request.node.nodeid))
+    request.node.stash.setdefault(USED_REGISTRIES, []).append(handle)
+    return handle
 
 
 @pytest.fixture(params=["memory", "disk"])

@@ -15,8 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from fakeregistry import AuthConfig, FaultRule, Profile, Registry, inprocess, serve
 from fakeregistry.faults import Faults
 from fakeregistry.profiles import get_profile
@@ -48,6 +46,8 @@ class RegistryUnderTest:
     namespace: str = ""
     fake: Registry | None = None
     running: RunningRegistry | None = field(default=None, repr=False)
+    log_offset: int = 0
+    """Where the real registry's log stood when the test started."""
 
     @property
     def is_fake(self) -> bool:
@@ -57,10 +57,6 @@ class RegistryUnderTest:
         """``host/<namespace>/name`` for *name* (``app:v1``, ``app@sha256:…``)."""
         prefix = f"{self.namespace}/" if self.namespace else ""
         return f"{self.host}/{prefix}{name}"
-
-    def repository(self, name: str) -> str:
-        """The repository path the registry sees for repository *name* (``app``)."""
-        return f"{self.namespace}/{name}" if self.namespace else name
 
     def at(self, name: str) -> ImageAt:
         """*name* on this registry as a ``docker://`` reference with this registry's context."""
@@ -76,6 +72,17 @@ class RegistryUnderTest:
     def as_user(self, username: str, password: str) -> RegistryUnderTest:
         """The same registry reached with other credentials."""
         return self.with_context(credentials=Credentials(username, password))
+
+    def failure_report(self, limit: int = 40) -> str:
+        """What a failed test's report shows: the fake's last *limit* exchanges, or the
+        real registry's log since the test started."""
+        if self.fake is None:
+            log = self.running.read_log(since=self.log_offset) if self.running else ""
+            return log or "(the registry wrote no log during the test)"
+        lines = [f"{e.method} {e.path}{'?' + e.query if e.query else ''} -> {e.status}"
+                 + (f"  [fault {e.fault}]" if e.fault else "")
+                 for e in self.fake.transcript.entries[-limit:]]
+        return "\n".join(lines) or "(no requests)"
 
     # -- the fake's controls -------------------------------------------------------------
     def _fake(self, what: str) -> Registry:
@@ -150,10 +157,5 @@ def real_target(spec: str, running: RunningRegistry, namespace: str) -> Registry
                         tls_verify=running.url.startswith("https:"),
                         retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
     return RegistryUnderTest(spec, running.url, running.host, ctx, namespace=namespace,
-                             running=running)
+                             running=running, log_offset=running.log_size())
 
-
-def skip_unless_fake(registry: RegistryUnderTest, why: str) -> None:
-    """Skip a ``registry`` test on real targets when it needs the fake's controls."""
-    if not registry.is_fake:
-        pytest.skip(f"{why}: only the fake target can do that, not {registry.target}")

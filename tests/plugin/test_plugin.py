@@ -274,3 +274,41 @@ def test_distribution_target_starts_once_per_session(pytester: pytest.Pytester) 
     assert len({words[-2] for words in lines}) == 1  # one registry
     assert len({words[-1] for words in lines}) == 2  # two namespaces
     result.stdout.fnmatch_lines(["docker-registry: 2 tests ran against it"])
+
+
+def test_a_failed_tests_report_shows_what_the_registry_saw(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        def test_fails(fake_registry, make_fake_registry, random_image):
+            make_fake_registry(profile="quay")
+            fake_registry.fault(method="PUT", path="*/manifests/*", status=503, times=1)
+            random_image().push(fake_registry.at("app:v1"))
+            assert False, "look at the sections"
+
+        def test_passes(fake_registry):
+            pass
+    """)
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "*- registry 1: fake https://registry-*.fake -*",
+        "GET /v2/ -> 200",
+        "PUT /v2/app/manifests/v1 -> 503  [fault method=PUT,path=*/manifests/*,times=1,status=503]",
+        "PUT /v2/app/manifests/v1 -> 201",
+        "*- registry 2: fake https://registry-*.fake -*",
+        "(no requests)",
+    ])
+    assert result.stdout.str().count("- registry ") == 2  # nothing for the passing test
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_a_failed_tests_report_shows_the_real_registrys_log(pytester: pytest.Pytester
+                                                            ) -> None:
+    result = _run(pytester, """
+        import requests
+
+        def test_fails(registry):
+            requests.get(registry.url + "/v2/" + registry.namespace + "/app/tags/list")
+            assert False
+    """, "--registry-target", "distribution")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- registry 1: distribution http://127.0.0.1:* -*",
+                                 "*/app/tags/list*"])
