@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 import requests
 
+from harness.model.digest import digest_stream
 from harness.peers import launchers
-from harness.peers.container import DistributionContainerLauncher, shared_libraries
+from harness.peers.container import (
+    IMAGE_REPOSITORY,
+    DistributionContainerLauncher,
+    shared_libraries,
+)
 from harness.peers.launchers import (
     DistributionLauncher,
     Feature,
@@ -167,6 +174,23 @@ def test_container_registry_serves_and_is_removed() -> None:
         after = {c.id for c in client.containers.list(all=True, filters={"label": "oci-harness"})}
         assert after == before
         assert not _port_open(registry.host)
+    finally:
+        client.close()
+
+
+@pytest.mark.requires_peer("docker", "docker-registry")
+def test_container_image_built_by_the_project_itself_serves() -> None:
+    """Dogfooding: the project's from/add/commit write a docker-archive the engine runs."""
+    client = docker.from_env()
+    try:
+        with Path("/usr/bin/docker-registry").open("rb") as handle:
+            digest, _size = digest_stream(handle)
+        tag = f"{IMAGE_REPOSITORY}:{digest.hex[:16]}-harness"
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(tag, force=True)  # build it now, not from an earlier run
+        with DistributionContainerLauncher(image_builder="harness").start() as registry:
+            assert requests.get(f"{registry.url}/v2/", timeout=5).status_code == 200
+        assert tag in client.images.get(tag).tags
     finally:
         client.close()
 
