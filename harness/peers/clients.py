@@ -26,12 +26,22 @@ RUN_TIMEOUT = 600.0
 _POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
 
 
+def redacted(args: Sequence[str]) -> str:
+    """The command line for messages, with the password of every ``--*creds`` hidden."""
+    shown = list(args)
+    for index, arg in enumerate(shown[:-1]):
+        if arg.startswith("--") and arg.endswith("creds"):
+            user = shown[index + 1].partition(":")[0]
+            shown[index + 1] = f"{user}:<redacted>"
+    return shlex.join(shown)
+
+
 class PeerCommandError(HarnessError):
     """A peer command exited non-zero; ``result`` holds its output."""
 
     def __init__(self, result: PeerRun) -> None:
         last = result.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
-        super().__init__(f"{shlex.join(result.args)} exited with {result.returncode}: "
+        super().__init__(f"{redacted(result.args)} exited with {result.returncode}: "
                          f"{last[0]}")
         self.result = result
 
@@ -50,10 +60,9 @@ def run_peer(args: Sequence[str], *, env: Mapping[str, str] | None = None,
              input_text: str | None = None, check: bool = True,
              timeout: float = RUN_TIMEOUT) -> PeerRun:
     """Run one command without a terminal; raise :class:`PeerCommandError` if it fails."""
-    completed = subprocess.run(list(args), check=False, capture_output=True, text=True,
-                               env=env,
-                               input=input_text, timeout=timeout,
-                               stdin=None if input_text is not None else subprocess.DEVNULL)
+    completed = subprocess.run(
+        list(args), check=False, capture_output=True, text=True, env=env, input=input_text,
+        stdin=None if input_text is not None else subprocess.DEVNULL, timeout=timeout)
     result = PeerRun(tuple(args), completed.returncode, completed.stdout, completed.stderr)
     if check and result.returncode != 0:
         raise PeerCommandError(result)

@@ -45,6 +45,13 @@ def test_run_peer_failure_names_the_command_and_stderr() -> None:
     assert (unchecked.returncode, unchecked.stdout) == (4, "out\n")
 
 
+def test_failure_messages_hide_passwords() -> None:
+    with pytest.raises(PeerCommandError) as info:
+        run_peer(["sh", "-c", "exit 1", "--dest-creds", "me:s3cret", "--creds", "you:pw2"])
+    assert "s3cret" not in str(info.value) and "pw2" not in str(info.value)
+    assert "--dest-creds 'me:<redacted>' --creds 'you:<redacted>'" in str(info.value)
+
+
 def test_containers_config_is_private(tmp_path: Path) -> None:
     config = ContainersConfig(tmp_path / "cfg")
     assert json.loads(config.policy.read_text()) == {
