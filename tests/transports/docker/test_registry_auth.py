@@ -10,6 +10,8 @@ import pytest
 import requests
 import responses
 from dockerhelp import BASE, REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.transports.docker.auth import Authenticator, AuthError, parse_challenge
 from harness.transports.docker.client import RegistryClient
@@ -187,3 +189,25 @@ def test_credentials_never_go_to_an_upload_location_on_another_host(
     to_storage, to_registry = mocked.calls[-2].request, mocked.calls[-1].request
     assert "Authorization" not in to_storage.headers
     assert to_registry.headers["Authorization"].startswith("Basic ")
+
+
+_TOKEN_CHARS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789_.-"), min_size=1,
+                       max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scheme=st.sampled_from(["Bearer", "Basic"]),
+       params=st.dictionaries(_TOKEN_CHARS, st.text(
+           st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=30), max_size=5),
+       quote_all=st.booleans())
+def test_challenge_params_round_trip(scheme: str, params: dict[str, str],
+                                     quote_all: bool) -> None:
+    def render(value: str) -> str:
+        if not quote_all and value and all(c.isalnum() or c in "_.-/:" for c in value):
+            return value
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    header = f"{scheme} " + ", ".join(f"{key}={render(value)}" for key, value in params.items())
+    challenge = parse_challenge(header)
+    assert challenge is not None and challenge.scheme == scheme.lower()
+    assert challenge.params == params
