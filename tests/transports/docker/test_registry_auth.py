@@ -198,7 +198,7 @@ _TOKEN_CHARS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789_.-"
 @settings(max_examples=60, deadline=None)
 @given(scheme=st.sampled_from(["Bearer", "Basic"]),
        params=st.dictionaries(_TOKEN_CHARS, st.text(
-           st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=30), max_size=5),
+           st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=30), max_size=5),
        quote_all=st.booleans())
 def test_challenge_params_round_trip(scheme: str, params: dict[str, str],
                                      quote_all: bool) -> None:
