@@ -147,10 +147,6 @@ def invalid_reference_strings(draw: st.DrawFn) -> str:
     return draw(st.binary(min_size=32, max_size=32)).hex()
 
 
-def media_types(*choices: str) -> st.SearchStrategy[str]:
-    return st.sampled_from(choices) if choices else st.sampled_from(sorted(mediatype.ALL_MANIFESTS))
-
-
 def _annotations() -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=2)
 

@@ -95,6 +95,16 @@ def test_config_round_trips(config: OCIConfig) -> None:
     config.check_history()
 
 
+@given(hs.docker_configs())
+def test_docker_config_bytes_are_stable(config: DockerConfig) -> None:
+    data = config.to_bytes()
+    reparsed = DockerConfig.from_bytes(data)
+    assert reparsed.to_bytes() == data
+    assert (reparsed.docker_version, reparsed.diff_ids) == (config.docker_version, config.diff_ids)
+    assert reparsed.to_oci().to_bytes() == OCIConfig.from_bytes(reparsed.to_oci().to_bytes()
+                                                                ).to_bytes()
+
+
 @st.composite
 def images(draw: st.DrawFn) -> tuple[bytes, bytes, list[Descriptor]]:
     """(OCI manifest, config, layers) of a consistent image with at least one history entry."""
