@@ -11,11 +11,12 @@ import pytest
 from imagekit import Built, original_layers, plain_layers
 
 from harness.builder.push import PushOptions, push
+from harness.cli.main import main
 from harness.copy.engine import CopyOptions, copy_image
 from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.manifest import manifest_digest, parse_manifest
-from harness.peers.launchers import RunningRegistry
+from harness.peers.launchers import DistributionLauncher, RunningRegistry
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
@@ -111,3 +112,22 @@ def test_docker_pulls_and_runs_a_pushed_busybox_image(
         assert run.stdout == b"hello from layer 2\n"
     finally:
         subprocess.run(["docker", "rmi", "-f", dest], capture_output=True, check=False)
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_cli_credentials_reach_a_basic_auth_registry(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with DistributionLauncher(auth="basic").start() as registry:
+        assert registry.credentials is not None
+        creds = f"{registry.credentials.username}:{registry.credentials.password}"
+        dest = f"docker://{registry.image('private/app:v1')}"
+        base = ["copy", "-q", "--policy", str(policy), "--dest-tls-verify=false"]
+        assert main([*base, oci_image[0], dest]) == 125
+        denied = capsys.readouterr().err
+        assert denied.count("\n") == 1
+        assert main([*base, "--dest-creds", creds, oci_image[0], dest]) == 0
+        assert main(["inspect", "--tls-verify=false", "--creds", creds, dest]) == 0
+        shown = capsys.readouterr()
+        assert json.loads(shown.out)["Name"] == registry.image("private/app")
+        assert registry.credentials.password not in shown.out + shown.err + denied
