@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import uuid
@@ -131,3 +132,9 @@ def test_cli_credentials_reach_a_basic_auth_registry(
         shown = capsys.readouterr()
         assert json.loads(shown.out)["Name"] == registry.image("private/app")
         assert registry.credentials.password not in shown.out + shown.err + denied
+        auth_file = tmp_path / "auth.json"
+        token = base64.b64encode(creds.encode()).decode()
+        auth_file.write_text(json.dumps({"auths": {registry.host: {"auth": token}}}))
+        assert main(["inspect", "--raw", "--tls-verify=false", "--authfile", str(auth_file),
+                     dest]) == 0
+        assert json.loads(capsys.readouterr().out)["schemaVersion"] == 2
