@@ -5,7 +5,9 @@ Use :data:`TRANSPORT` (or :class:`DockerTransport`) through the contract of
 :class:`RegistryError` carries the registry's error code.
 """
 
+from harness.transports.docker.auth import AuthError
 from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
+from harness.transports.docker.credentials import CredentialsError, parse_creds
 from harness.transports.docker.errors import ProtocolError, RegistryError
 from harness.transports.docker.transport import (
     CHUNK_SIZE_KEY,
@@ -15,10 +17,13 @@ from harness.transports.docker.transport import (
     DockerReference,
     DockerTransport,
 )
+from harness.transports.docker.upload import UploadError
 
 __all__ = [
     "CHUNK_SIZE_KEY",
     "TRANSPORT",
+    "AuthError",
+    "CredentialsError",
     "DockerImageDestination",
     "DockerImageSource",
     "DockerReference",
@@ -27,4 +32,6 @@ __all__ = [
     "RegistryClient",
     "RegistryError",
     "RegistryUnreachableError",
+    "UploadError",
+    "parse_creds",
 ]
