@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any, BinaryIO, ClassVar, cast
 
 import pytest
 import zstandard
@@ -20,7 +22,13 @@ from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
-from harness.transports.types import BlobInfo, ImageDestination, SystemContext
+from harness.transports.oci import OCIImageSource, OCILayout, OCIReference
+from harness.transports.types import (
+    BlobInfo,
+    ImageDestination,
+    ImageSource,
+    SystemContext,
+)
 from harness.util.errors import HarnessError
 
 
@@ -261,3 +269,53 @@ def test_unsigned_schema1_request_is_written_signed_and_reported_so(
     assert result.media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST  # type: ignore[attr-defined]
     _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
     assert media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST
+
+
+class _CountingSource(OCIImageSource):
+    """Counts blob opens and bytes read, to prove each layer is read exactly once."""
+
+    opens: ClassVar[Counter[Digest]] = Counter()
+    bytes_read: ClassVar[Counter[Digest]] = Counter()
+
+    def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
+        stream, size = super().get_blob(info)
+        assert info.digest is not None
+        digest = info.digest
+        self.opens[digest] += 1
+        counts = self.bytes_read
+
+        class _Reader(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                data = stream.read(len(buffer))
+                buffer[:len(data)] = data
+                counts[digest] += len(data)
+                return len(data)
+
+            def close(self) -> None:
+                stream.close()
+                super().close()
+
+        return cast(BinaryIO, _Reader()), size
+
+
+class _CountingReference(OCIReference):
+    def new_image_source(self, ctx: SystemContext) -> ImageSource:
+        return _CountingSource(self, OCILayout(self.resolved), self.image)
+
+
+def test_each_layer_is_read_once_even_when_recompressed(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    built = oci_image[1]
+    _CountingSource.opens.clear()
+    _CountingSource.bytes_read.clear()
+    copy_image(parse_image_name(f"dir:{tmp_path}/d"),
+               _CountingReference(str(tmp_path / "layout"), "v1"),
+               CopyOptions(signature_policy_path=policy, compression=Algorithm.ZSTD))
+    layers = parse_manifest(built.manifest).layers
+    assert {d.digest: _CountingSource.opens[d.digest] for d in layers} == {
+        d.digest: 1 for d in layers}
+    assert {d.digest: _CountingSource.bytes_read[d.digest] for d in layers} == {
+        d.digest: d.size for d in layers}
