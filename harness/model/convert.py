@@ -263,6 +263,10 @@ def _schema1_to_v2s2(manifest: Schema1Manifest, layers: Sequence[Descriptor] | N
         raise ManifestError(f"schema1 manifest has {count} fsLayers but {len(layers)} layers "
                             f"and {len(diff_ids)} diff_ids were given")
     compat = [json.loads(h) for h in manifest.history]  # newest first; JSON checked by parse
+    keep = _schema1_chain(compat)
+    compat = [compat[i] for i in keep]
+    layers = [layers[count - 1 - i] for i in reversed(keep)]  # back to oldest first
+    diff_ids = [diff_ids[count - 1 - i] for i in reversed(keep)]
     try:
         entries = [_schema1_history(c, f"history[{i}].v1Compatibility.")
                    for i, c in enumerate(compat)]
@@ -285,6 +289,28 @@ def _schema1_to_v2s2(manifest: Schema1Manifest, layers: Sequence[Descriptor] | N
     DockerConfig.from_bytes(config)  # the top entry may carry fields a config cannot have
     descriptor = Descriptor(mediatype.DOCKER_CONFIG, Digest.from_bytes(config), len(config))
     return DockerManifest(config=descriptor, layers=kept_layers), config
+
+
+def _schema1_chain(compat: list[dict[str, Any]]) -> list[int]:
+    """Which history entries (newest first) to keep, as containers/image's
+    ``fixManifestLayers`` decides: consecutive repeats of an ID collapse into one (old
+    Docker wrote them), and every entry's ``parent`` must be the ID of the next older one.
+    """
+    ids = [c.get("id") for c in compat]
+    if compat[-1].get("parent"):
+        raise ManifestError("invalid schema1 manifest: the base layer has a parent ID")
+    for i, v1 in enumerate(ids):
+        if v1 in ids[:i] and ids[i - 1] != v1:
+            raise ManifestError(f"invalid schema1 manifest: ID {v1} appears more than once")
+    keep = [len(compat) - 1]
+    for i in range(len(compat) - 2, -1, -1):
+        if ids[i] == ids[i + 1]:
+            continue
+        if compat[i].get("parent") != ids[i + 1]:
+            raise ManifestError(f"invalid schema1 manifest: history[{i}] has parent "
+                                f"{compat[i].get('parent')!r}, expected {ids[i + 1]}")
+        keep.append(i)
+    return keep[::-1]
 
 
 def _schema1_history(compat: dict[str, Any], where: str) -> HistoryEntry:

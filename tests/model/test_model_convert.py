@@ -239,3 +239,36 @@ def test_same_type_is_returned_unchanged_and_unknown_targets_fail() -> None:
 
 
 OCI_INDEX_BYTES = mediatype.OCI_INDEX.encode()
+
+
+def test_schema1_repeated_ids_collapse_like_containers_image() -> None:
+    manifest, data = schema1_of()
+    layers, diff_ids = copied_layers(manifest)
+    expected = convert_manifest(data, S1, V2S2, layers=layers, diff_ids=diff_ids)
+    older = manifest.history[1:]
+    repeated = Schema1Manifest(manifest.name, manifest.tag, manifest.architecture,
+                               manifest.fs_layers[1:] * 2, older * 2, signed=False)
+    with pytest.raises(ManifestError, match="appears more than once"):
+        convert_manifest(repeated.to_bytes(), repeated.media_type, V2S2,
+                         layers=layers[:2] * 2, diff_ids=diff_ids[:2] * 2)
+    doubled = Schema1Manifest(manifest.name, manifest.tag, manifest.architecture,
+                              [manifest.fs_layers[0], *manifest.fs_layers],
+                              [manifest.history[0], *manifest.history], signed=False)
+    out = convert_manifest(doubled.to_bytes(), doubled.media_type, V2S2,
+                           layers=[*layers, layers[-1]], diff_ids=[*diff_ids, diff_ids[-1]])
+    assert (out.manifest, out.config) == (expected.manifest, expected.config)
+
+
+@pytest.mark.parametrize(
+    ("index", "parent", "rule"),
+    [(1, "f" * 64, r"history\[1\] has parent"), (2, "f" * 64, "base layer has a parent")],
+)
+def test_schema1_parent_chain_is_checked(index: int, parent: str, rule: str) -> None:
+    manifest, _ = schema1_of()
+    compat = json.loads(manifest.history[index])
+    manifest.history[index] = json.dumps({**compat, "parent": parent})
+    manifest.signed = False
+    layers, diff_ids = copied_layers(manifest)
+    with pytest.raises(ManifestError, match=rule):
+        convert_manifest(manifest.to_bytes(), manifest.media_type, V2S2, layers=layers,
+                         diff_ids=diff_ids)
