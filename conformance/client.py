@@ -7,17 +7,18 @@ exchange that decided the check. Authentication follows the registry's challenge
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
+from harness.transports.docker.auth import Authenticator
+from harness.transports.types import Credentials
+
 MASK = "<masked>"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _BODY_EXCERPT = 2048
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 class BrokenResponse(AssertionError):
@@ -82,12 +83,6 @@ def _masked(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str
     return out
 
 
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """Split ``Bearer realm="…",service="…"`` into the scheme and its parameters."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(rest))
-
-
 def with_pull_push(scope: str) -> str:
     """A repository scope widened to pull and push, as containers/image asks for tokens:
     a check that pushes then reads must not need a second token."""
@@ -107,8 +102,12 @@ class Client:
     exchanges: list[Exchange] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
     _authorization: str | None = None
+    _auth: Authenticator = field(init=False)
 
     def __post_init__(self) -> None:
+        credentials = (Credentials(self.target.username, self.target.password or "")
+                       if self.target.username is not None else None)
+        self._auth = Authenticator(self.session, credentials, self.target.token)
         # Proxies from the environment are looked up once, not on every request.
         self.session.proxies = requests.utils.get_environ_proxies(self.target.url)
         self.session.trust_env = False
@@ -175,32 +174,13 @@ class Client:
         ))
 
     def _authenticate(self, response: requests.Response) -> bool:
-        """Answer a 401 challenge once; False when there is nothing new to try."""
-        if self._authorization and not self.target.username:
+        """Answer a 401 challenge once (harness's Authenticator); False if nothing new to try."""
+        challenge = self._auth.learn(response)
+        if challenge is None:
             return False
-        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        user, password = self.target.username, self.target.password
-        new: str | None = None
-        if scheme == "basic" and user is not None:
-            new = requests.auth._basic_auth_str(user, password or "")
-        elif scheme == "bearer" and "realm" in params:
-            new = self._fetch_token(params, user, password)
-        else:
-            return False
-        if new == self._authorization:
+        scope = challenge.params.get("scope")
+        new = self._auth.header((with_pull_push(scope),) if scope else (), refresh=True)
+        if new is None or new == self._authorization:
             return False
         self._authorization = new
         return True
-
-    def _fetch_token(self, params: dict[str, str], user: str | None,
-                     password: str | None) -> str | None:
-        query = {k: v for k, v in params.items() if k in {"service", "scope"}}
-        if "scope" in query:
-            query["scope"] = with_pull_push(query["scope"])
-        auth = (user, password or "") if user is not None else None
-        reply = self.session.get(params["realm"], params=query, auth=auth, timeout=30)
-        if reply.status_code != 200:
-            return None
-        body = reply.json()
-        token = body.get("token") or body.get("access_token")
-        return f"Bearer {token}" if token else None

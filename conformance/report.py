@@ -111,8 +111,9 @@ def render_html(runs: list[RunResult]) -> str:
     for run in runs:
         details.append(f"<h2>{html.escape(run.target)}</h2>")
         for check in run.checks:
+            shown = "" if check.status in {Status.PASS, Status.UNSUPPORTED} else " open"
             details.append(
-                f'<details><summary class="{_cls(check.status)}">{check.status}: '
+                f'<details{shown}><summary class="{_cls(check.status)}">{check.status}: '
                 f"{check.group}/{html.escape(check.check)} &mdash; {html.escape(check.rule)}"
                 f"</summary><p>{html.escape(check.reason)}</p>{_exchange_html(check)}</details>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>conformance</title>"

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import requests
 from conformance_helpers import not_passed, run_against, statuses
 
 import fakeregistry
@@ -131,3 +132,15 @@ def test_parallel_run_gives_the_same_results(tmp_path: Path) -> None:
     (parallel,) = load_results(tmp_path / "results.json")
     assert statuses(parallel) == statuses(serial)
     assert not_passed(parallel) == {"mount_without_from": Status.FAIL}
+
+
+def test_a_given_token_is_sent_and_never_reported(tmp_path: Path) -> None:
+    auth = AuthConfig.with_passwords("token", {"bob": "pw"})
+    with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), "http://tok.test") as url:
+        reply = requests.get(f"{url}/token", auth=("bob", "pw"), timeout=5, params={
+            "service": "fakeregistry", "scope": "repository:conformance/test:pull,push"})
+        token = reply.json()["token"]
+        code = main(["--registry", url, "--token", token, "--group", "pull",
+                     "--report-dir", str(tmp_path)], env={})
+    assert code == 0
+    assert token not in "".join(p.read_text() for p in tmp_path.iterdir())
