@@ -3,9 +3,11 @@ what was asked, failures leave nothing behind, the report is containers/image's.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, cast
@@ -319,3 +321,53 @@ def test_each_layer_is_read_once_even_when_recompressed(
         d.digest: 1 for d in layers}
     assert {d.digest: _CountingSource.bytes_read[d.digest] for d in layers} == {
         d.digest: d.size for d in layers}
+
+
+class _ConcurrencyProbe(DirImageDestination):
+    """Records how many put_blob calls run at once; the first six meet at a barrier,
+    which only a destination driven by six threads can pass."""
+
+    thread_safe = True
+    barrier: ClassVar[threading.Barrier]
+    lock = threading.Lock()
+    running = 0
+    calls = 0
+    peak = 0
+
+    def has_thread_safe_put_blob(self) -> bool:
+        return self.thread_safe
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
+        with self.lock:
+            type(self).running += 1
+            type(self).calls += 1
+            type(self).peak = max(type(self).peak, type(self).running)
+            first_six = type(self).calls <= 6
+        try:
+            if self.thread_safe and first_six:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    self.barrier.wait(timeout=30)
+            return super().put_blob(stream, info, is_config)
+        finally:
+            with self.lock:
+                type(self).running -= 1
+
+
+class _ProbeReference(DirReference):
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
+        return _ConcurrencyProbe(self)
+
+
+@pytest.mark.parametrize(("thread_safe", "peak"), [(True, 6), (False, 1)])
+def test_up_to_six_blobs_at_once_only_where_allowed(
+        tmp_path: Path, policy: Path, thread_safe: bool, peak: int) -> None:
+    layers = [layer_tar({f"f{i}": bytes([i]) * 5000}) for i in range(9)]
+    write_image(parse_image_name(f"oci:{tmp_path}/many:v1"), layers)
+    _ConcurrencyProbe.thread_safe = thread_safe
+    _ConcurrencyProbe.barrier = threading.Barrier(6)
+    _ConcurrencyProbe.peak = _ConcurrencyProbe.calls = 0
+    copy_image(_ProbeReference(str(tmp_path / "d")), parse_image_name(f"oci:{tmp_path}/many:v1"),
+               CopyOptions(signature_policy_path=policy))
+    assert _ConcurrencyProbe.peak == peak
+    assert not _ConcurrencyProbe.barrier.broken
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == layers
