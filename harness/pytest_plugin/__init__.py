@@ -45,7 +45,6 @@ __all__ = ["assert_pushed", "assert_same_image", "builder", "fake_registry",
 
 _PEERS_PROPERTY = "requires_peer"
 _FIXTURES_MODULE = "harness.pytest_plugin.fixtures"
-_peer_runs: Counter[str] = Counter()
 
 
 _LAZY = {"assert_pushed", "assert_same_image"}
@@ -75,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{PROFILE_MARKER}(name, **switches): the test's fake registries answer "
                    "like that registry (spec, distribution-2.8, ecr, quay, harbor, ...)"
     )
+    config.pluginmanager.register(PeerSummary())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -115,17 +115,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when != "call":
-        return
-    for key, value in report.user_properties:
-        if key == _PEERS_PROPERTY:
-            _peer_runs.update(str(value).split(","))
+class PeerSummary:
+    """Counts, per peer, the tests that ran against it; one per session (a ``pytester``
+    run inside a test has its own), registered by :func:`pytest_configure`."""
 
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _peer_runs:
-        return
-    terminalreporter.section("real peers exercised")
-    for name, count in sorted(_peer_runs.items()):
-        terminalreporter.write_line(f"{name}: {count} tests ran against it")
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == _PEERS_PROPERTY:
+                self.runs.update(str(value).split(","))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.runs:
+            return
+        terminalreporter.section("real peers exercised")
+        for name, count in sorted(self.runs.items()):
+            terminalreporter.write_line(f"{name}: {count} tests ran against it")

@@ -259,21 +259,32 @@ def test_a_blob_that_breaks_off_fails_the_assertion(fake_registry: RegistryUnder
         assert_pushed(fake_registry.with_context(retry_times=0), "app:v1")
 
 
-@pytest.mark.requires_peer("docker-registry")
-def test_distribution_target_starts_once_per_session(pytester: pytest.Pytester) -> None:
+REAL_TARGETS = [
+    pytest.param("distribution", "docker-registry",
+                 marks=pytest.mark.requires_peer("docker-registry"), id="distribution"),
+    pytest.param("distribution-container", "docker",
+                 marks=pytest.mark.requires_peer("docker"), id="distribution-container"),
+]
+
+
+@pytest.mark.parametrize(("target", "peer"), REAL_TARGETS)
+def test_a_real_target_starts_once_per_session(pytester: pytest.Pytester, target: str,
+                                               peer: str) -> None:
     result = _run(pytester, """
         import pytest
+        from harness.pytest_plugin import assert_pushed
 
         @pytest.mark.parametrize("n", [1, 2])
         def test_url(registry, random_image, n):
             random_image(seed=n).push(registry.at("app:v1"))
+            assert_pushed(registry, "app:v1", layers=1)
             print("URL", registry.url, registry.namespace)
-    """, "-s", "--registry-target", "distribution")
+    """, "-s", "--registry-target", target)
     result.assert_outcomes(passed=2)
     lines = [line.split() for line in result.outlines if "URL" in line]
     assert len({words[-2] for words in lines}) == 1  # one registry
     assert len({words[-1] for words in lines}) == 2  # two namespaces
-    result.stdout.fnmatch_lines(["docker-registry: 2 tests ran against it"])
+    result.stdout.fnmatch_lines([f"{peer}: 2 tests ran against it"])
 
 
 def test_a_failed_tests_report_shows_what_the_registry_saw(pytester: pytest.Pytester) -> None:
