@@ -22,8 +22,10 @@ Rules (reference.md):
   ``v1ID = sha256hex(blobHex + " " + parentID)``; the top entry is the whole config minus
   rootfs/history plus id/parent. ``name`` is the repository path and ``tag`` the tag of
   the destination.
-- schema1 -> v2s2: throwaway entries are skipped; the config is history[0] minus
-  id/parent/... plus rootfs/history. schema1 -> OCI goes through v2s2.
+- schema1 -> v2s2: the history is first checked as containers/image's
+  ``fixManifestLayers`` does (parent chain, repeated IDs); throwaway entries are skipped;
+  the config is history[0] minus id/parent/... plus rootfs/history. schema1 -> OCI goes
+  through v2s2.
 """
 
 from __future__ import annotations
