@@ -1,10 +1,14 @@
-"""Against the project's fake registry in process: Bearer token mode, and every fault class
-survived (the image ends bit-identical to a clean push) or reported exactly."""
+"""Against the project's fake registry, in process and over HTTPS: Bearer token mode, and
+every fault class survived (the image ends bit-identical to a clean push) or reported
+exactly."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from dockerhelp import push_image
@@ -13,31 +17,54 @@ from fakeregistry.auth import AuthConfig
 from fakeregistry.faults import FaultRule
 from fakeregistry.inprocess import inprocess
 from fakeregistry.registry import Registry
+from fakeregistry.server import serve
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestMismatchError
 from harness.transports.docker import TRANSPORT, ProtocolError, RegistryError
 from harness.transports.types import BlobInfo, Credentials, SystemContext
 
 HOST = "fake.registry.test"
-LAYER = bytes(range(256)) * 12_000  # 3 MiB: several streamed pieces
+LAYER = bytes(range(256)) * 6_000  # 1.5 MiB: more than one streamed piece
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
                      "rootfs": {"type": "layers", "diff_ids": []}}).encode()
 CTX = SystemContext(retry_times=3, retry_delay=0.01)
 
 
-@pytest.fixture
-def registry() -> Iterator[Registry]:
-    fake = Registry()
-    with inprocess(fake, f"https://{HOST}"):
-        yield fake
+@dataclass
+class Served:
+    """A fake registry, where clients reach it, and the context they need."""
+
+    registry: Registry
+    host: str
+    ctx: SystemContext
 
 
-def _push(name: str, ctx: SystemContext = CTX) -> bytes:
-    return push_image(f"//{HOST}/{name}", ctx, LAYER, CONFIG, mediatype.OCI_LAYER).manifest
+@contextlib.contextmanager
+def _serve(registry: Registry, how: str) -> Iterator[Served]:
+    if how == "inprocess":
+        with inprocess(registry, f"https://{HOST}"):
+            yield Served(registry, HOST, CTX)
+    else:  # real sockets and TLS: faults break real connections
+        with serve(registry, tls=True) as server:
+            yield Served(registry, server.host, dataclasses.replace(CTX,
+                                                                  ca_file=server.ca_file))
 
 
-def _pull(name: str, ctx: SystemContext = CTX) -> tuple[bytes, bytes, bytes]:
-    with TRANSPORT.parse_reference(f"//{HOST}/{name}").new_image_source(ctx) as source:
+@pytest.fixture(params=["inprocess", "https"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    with _serve(Registry(), request.param) as running:
+        yield running
+
+
+def _push(served: Served, name: str, ctx: SystemContext | None = None) -> bytes:
+    return push_image(f"//{served.host}/{name}", ctx or served.ctx, LAYER, CONFIG,
+                      mediatype.OCI_LAYER).manifest
+
+
+def _pull(served: Served, name: str,
+          ctx: SystemContext | None = None) -> tuple[bytes, bytes, bytes]:
+    ref = TRANSPORT.parse_reference(f"//{served.host}/{name}")
+    with ref.new_image_source(ctx or served.ctx) as source:
         manifest, _ = source.get_manifest()
         blobs = []
         for blob in (LAYER, CONFIG):
@@ -47,21 +74,23 @@ def _pull(name: str, ctx: SystemContext = CTX) -> tuple[bytes, bytes, bytes]:
         return manifest, blobs[0], blobs[1]
 
 
-def test_bearer_token_mode() -> None:
+@pytest.mark.parametrize("how", ["inprocess", "https"])
+def test_bearer_token_mode(how: str) -> None:
     registry = Registry(auth=AuthConfig.with_passwords("token", {"alice": "wonder"}))
-    with inprocess(registry, f"https://{HOST}"):
-        _token_round_trip(registry)
+    with _serve(registry, how) as running:
+        _token_round_trip(running)
 
 
-def _token_round_trip(registry: Registry) -> None:
-    ctx = SystemContext(credentials=Credentials("alice", "wonder"), retry_times=0)
-    manifest = _push("team/app:v1", ctx)
-    assert _pull("team/app:v1", ctx) == (manifest, LAYER, CONFIG)
-    tokens = [e for e in registry.transcript.entries if e.path == "/token"]
+def _token_round_trip(served: Served) -> None:
+    ctx = dataclasses.replace(served.ctx, credentials=Credentials("alice", "wonder"),
+                              retry_times=0)
+    manifest = _push(served, "team/app:v1", ctx)
+    assert _pull(served, "team/app:v1", ctx) == (manifest, LAYER, CONFIG)
+    tokens = [e for e in served.registry.transcript.entries if e.path == "/token"]
     assert len(tokens) <= 2  # push and pull scopes, each asked once then reused
     with pytest.raises(RegistryError) as refused:
-        _pull("team/app:v1", SystemContext(credentials=Credentials("alice", "nope"),
-                                           retry_times=0))
+        _pull(served, "team/app:v1", dataclasses.replace(ctx, credentials=Credentials(
+            "alice", "nope")))
     assert refused.value.code == "UNAUTHORIZED"
 
 
@@ -79,49 +108,50 @@ SURVIVABLE = {
 
 
 @pytest.mark.parametrize("fault", SURVIVABLE.values(), ids=SURVIVABLE.keys())
-def test_faults_are_survived_bit_identically(registry: Registry, fault: FaultRule) -> None:
-    clean = _push("clean/app:v1")
-    registry.faults.add(fault)
-    faulty = _push("faulty/app:v1")
+def test_faults_are_survived_bit_identically(served: Served, fault: FaultRule) -> None:
+    clean = _push(served, "clean/app:v1")
+    served.registry.faults.add(fault)
+    faulty = _push(served, "faulty/app:v1")
     assert faulty == clean
-    assert _pull("faulty/app:v1") == (clean, LAYER, CONFIG)
+    assert _pull(served, "faulty/app:v1") == (clean, LAYER, CONFIG)
     assert fault.fired == 1
 
 
-def test_wrong_manifest_digest_header_is_reported(registry: Registry) -> None:
-    _push("digest/app:v1")
-    registry.faults.add(FaultRule(method="GET", path="*/manifests/*", wrong_digest=True))
+def test_wrong_manifest_digest_header_is_reported(served: Served) -> None:
+    _push(served, "digest/app:v1")
+    served.registry.faults.add(FaultRule(method="GET", path="*/manifests/*", wrong_digest=True))
     with pytest.raises(ProtocolError, match="announced digest"):
-        _pull("digest/app:v1")
+        _pull(served, "digest/app:v1")
 
 
-def test_wrong_digest_on_blob_commit_is_reported(registry: Registry) -> None:
-    registry.faults.add(FaultRule(method="PUT", path="*/blobs/uploads/*", wrong_digest=True))
+def test_wrong_digest_on_blob_commit_is_reported(served: Served) -> None:
+    served.registry.faults.add(FaultRule(method="PUT", path="*/blobs/uploads/*", wrong_digest=True))
     with pytest.raises(ProtocolError, match="stored it as"):
-        _push("digest/blob:v1")
+        _push(served, "digest/blob:v1")
 
 
-def test_truncated_manifest_is_reported(registry: Registry) -> None:
+def test_truncated_manifest_is_reported(served: Served) -> None:
     # The fake shortens the body and its Content-Length alike: only the digest can tell.
-    _push("cut/app:v1")
-    registry.faults.add(FaultRule(method="GET", path="*/manifests/*", nth=1, truncate=10))
+    _push(served, "cut/app:v1")
+    served.registry.faults.add(FaultRule(method="GET", path="*/manifests/*", nth=1, truncate=10))
     with pytest.raises(ProtocolError, match="announced digest"):
-        _pull("cut/app:v1")
+        _pull(served, "cut/app:v1")
 
 
-def test_truncated_blob_of_unknown_size_is_reported(registry: Registry) -> None:
-    _push("cut/blob:v1")
-    registry.faults.add(FaultRule(method="GET", path="*/blobs/sha256:*", nth=1, truncate=10))
-    with TRANSPORT.parse_reference(f"//{HOST}/cut/blob:v1").new_image_source(CTX) as source:
+def test_truncated_blob_of_unknown_size_is_reported(served: Served) -> None:
+    _push(served, "cut/blob:v1")
+    served.registry.faults.add(FaultRule(method="GET", path="*/blobs/sha256:*", nth=1, truncate=10))
+    with TRANSPORT.parse_reference(f"//{served.host}/cut/blob:v1") \
+            .new_image_source(served.ctx) as source:
         stream, size = source.get_blob(BlobInfo(Digest.from_bytes(LAYER)))
         assert size == 10
         with pytest.raises(DigestMismatchError):
             stream.read()
 
 
-def test_persistent_5xx_ends_with_the_registry_code(registry: Registry) -> None:
-    registry.faults.add(FaultRule(method="PUT", path="*/manifests/*", status=503,
+def test_persistent_5xx_ends_with_the_registry_code(served: Served) -> None:
+    served.registry.faults.add(FaultRule(method="PUT", path="*/manifests/*", status=503,
                                   code="UNAVAILABLE"))
     with pytest.raises(RegistryError) as failed:
-        _push("down/app:v1")
+        _push(served, "down/app:v1")
     assert (failed.value.status, failed.value.code) == (503, "UNAVAILABLE")
