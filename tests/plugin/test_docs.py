@@ -37,5 +37,6 @@ def test_example_passes(heading: str, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_example=EXAMPLES[heading])
     result = pytester.runpytest("-p", "no:randomly", "-rs")
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) >= 1 and set(outcomes) <= {"passed", "skipped"}, \
-        result.stdout.str()[-3000:]
+    # An example needing a missing peer skips (it errors under REQUIRE_REAL_PEERS=1).
+    ran = set(outcomes) - {"warnings", "deselected"}
+    assert ran and ran <= {"passed", "skipped"}, result.stdout.str()[-3000:]
