@@ -4,14 +4,18 @@ pytest_plugins = ["pytester"]
 
 
 # --- real registry (harness.peers.launchers) ------------------------------------------------
-from collections.abc import Generator, Iterator  # noqa: E402
+import contextlib  # noqa: E402
+from collections.abc import Callable, Generator, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
 from harness.peers.detect import require_peer  # noqa: E402
 from harness.peers.launchers import DistributionLauncher, RunningRegistry  # noqa: E402
 
-_LOG_OFFSET = pytest.StashKey[int]()
+_LOG_OFFSETS = pytest.StashKey[dict[str, int]]()
+_STARTED = pytest.StashKey[list[RunningRegistry]]()
+DistributionFactory = Callable[..., RunningRegistry]
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +38,44 @@ def distribution(request: pytest.FixtureRequest,
     return _distribution_session
 
 
+@pytest.fixture
+def make_distribution(request: pytest.FixtureRequest) -> Iterator[DistributionFactory]:
+    """Start registries of your own, e.g. ``make_distribution(auth="basic", tls=True)``.
+
+    Each is stopped after the test; on failure their logs are attached to the report.
+    """
+    started: list[RunningRegistry] = []
+    request.node.stash[_STARTED] = started
+    with contextlib.ExitStack() as stack:
+
+        def make(**options: Any) -> RunningRegistry:
+            require_peer("docker-registry")
+            registry = stack.enter_context(DistributionLauncher(**options).start())
+            if not started:
+                request.node.user_properties.append(("requires_peer", "docker-registry"))
+            started.append(registry)
+            return registry
+
+        yield make
+
+
+def _registries_of(item: pytest.Item) -> list[RunningRegistry]:
+    shared = getattr(item, "funcargs", {}).get("distribution")
+    own = item.stash.get(_STARTED, [])
+    return ([shared] if isinstance(shared, RunningRegistry) else []) + own
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    registry = getattr(item, "funcargs", {}).get("distribution")
-    if isinstance(registry, RunningRegistry):
-        if report.when == "setup":
-            item.stash[_LOG_OFFSET] = registry.log_size()
-        elif report.failed:
-            log = registry.read_log(since=item.stash.get(_LOG_OFFSET, 0))
-            report.sections.append(("docker-registry log", log or "(empty)"))
+    registries = _registries_of(item)
+    if report.when == "setup":
+        item.stash[_LOG_OFFSETS] = {r.host: r.log_size() for r in registries}
+    elif report.failed:
+        offsets = item.stash.get(_LOG_OFFSETS, {})
+        for registry in registries:
+            log = registry.read_log(since=offsets.get(registry.host, 0))
+            report.sections.append((f"docker-registry log ({registry.host})", log or "(empty)"))
     return report

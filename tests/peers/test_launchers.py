@@ -208,9 +208,16 @@ def test_fixture_attaches_the_registry_log_on_failure(pytester: pytest.Pytester)
 
         def test_passes(distribution):
             assert requests.get(distribution.url + "/v2/", timeout=5).status_code == 200
+
+        def test_own_fails(make_distribution):
+            own = make_distribution(auth="basic")
+            requests.get(own.url + "/v2/only-in-my-own-registry/tags/list", timeout=5)
+            assert False
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*docker-registry log*", "*only-in-this-test*"])
-    result.stdout.fnmatch_lines(["*docker-registry: 2 tests ran against it*"])
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*docker-registry log (127.0.0.1:*", "*only-in-this-test*"])
+    result.stdout.fnmatch_lines(["*docker-registry log (127.0.0.1:*",
+                                 "*only-in-my-own-registry*"])
+    result.stdout.fnmatch_lines(["*docker-registry: 3 tests ran against it*"])
