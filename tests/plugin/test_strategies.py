@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from harness.pytest_plugin.images import (
     random_content,
     random_spec,
     tree_paths,
+    write_image,
 )
 from harness.store.apply import apply_layer
 
@@ -128,3 +130,21 @@ def test_tree_paths_must_be_relative_and_normalised(path: str) -> None:
 def test_unbuildable_manifest_type_is_refused() -> None:
     with pytest.raises(ImageSpecError, match=r"cannot build a application/vnd\.oci\.image\.index"):
         random_spec(manifest_type=mediatype.OCI_INDEX)
+
+
+@pytest.mark.requires_peer("umoci")
+@settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
+@given(stack=strategies.layer_stacks())
+def test_umoci_unpacks_a_built_image_as_the_model_says(
+        stack: tuple[LayerTree, ...], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The rendered layers, whiteouts included, mean to a real tool what the model says."""
+    from harness.transports.oci import TRANSPORT  # noqa: PLC0415
+
+    work = tmp_path_factory.mktemp("umoci")
+    write_image(ImageSpec(stack), TRANSPORT.parse_reference(f"{work / 'layout'}:t"))
+    subprocess.run(["umoci", "unpack", "--image", f"{work / 'layout'}:t", str(work / "bundle")],
+                   check=True, capture_output=True)
+    state: dict[str, TreeEntry] = {}
+    for layer in stack:
+        state = apply_tree(state, layer)
+    assert _walk(work / "bundle" / "rootfs") == _expected(state)
