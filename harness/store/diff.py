@@ -9,7 +9,9 @@ first) and compared with the snapshot, the way vfs and ``archive.ChangesDirs`` c
   xattr changes count) is written with its full content;
 - a path that disappeared becomes a whiteout ``dir/.wh.NAME`` (only the topmost one);
 - a directory whose inode changed was removed and recreated: it gets the opaque marker
-  ``dir/.wh..wh..opq`` and all of its current content.
+  ``dir/.wh..wh..opq`` and all of its current content. (If the filesystem hands the
+  new directory the old inode number, it is diffed as the same directory instead: its
+  vanished children get whiteouts, and the applied result is the same.)
 
 Entries carry numeric owners, permission bits, symlink targets, device numbers and
 ``user.``/``trusted.``/``security.`` xattrs (PAX ``SCHILY.xattr.``); files sharing an

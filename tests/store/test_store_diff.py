@@ -61,7 +61,9 @@ def test_changes_give_entries_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
     root, snapshot = _base(tmp_path)
     shutil.rmtree(root / "gone")
     (root / "file").unlink()
-    shutil.rmtree(root / "recreated")
+    # Moved out rather than deleted, so the new directory cannot reuse the old inode
+    # (a reused inode is seen as the same directory: its old children get whiteouts).
+    (root / "recreated").rename(tmp_path / "old-recreated")
     (root / "recreated").mkdir()
     (root / "recreated/new").write_bytes(b"n")
     (root / "chmod-me").chmod(0o600)
