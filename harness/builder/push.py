@@ -3,26 +3,24 @@
 The image is named as in the store (any spelling buildah accepts, or an ID); a destination
 without a transport prefix is a registry reference (``docker://`` is implied), as in
 ``buildah push``. A whole push is retried ``max_retries`` times, ``retry_delay`` seconds
-apart, when it failed for a reason that may pass (the registry unreachable, 5xx, 429);
-within one attempt the registry client retries single requests on its own.
+apart, when it failed for a reason that may pass (see :mod:`harness.copy.retry`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from harness.builder.names import resolve_image
-from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.copy.engine import CopyOptions, CopyResult
+from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
 from harness.model.transportref import parse_transport_reference
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.containers_storage import StorageReference
-from harness.transports.docker import RegistryUnreachableError
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
@@ -67,14 +65,6 @@ def _source(image: str, options: PushOptions) -> ImageReference:
     return StorageReference(parse_transport_reference(f"containers-storage:{found.id}"), store)
 
 
-def _may_pass(exc: HarnessError) -> bool:
-    """Whether trying the whole push again can help."""
-    if isinstance(exc, RegistryUnreachableError):
-        return True
-    status = getattr(exc, "status", None)
-    return isinstance(status, int) and (status >= 500 or status == 429)
-
-
 def push(image: str, dest: ImageReference | str, options: PushOptions | None = None
          ) -> CopyResult:
     """Push the stored *image* to *dest*; return the manifest written and its digest."""
@@ -96,16 +86,8 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
         or ctx.signature_policy_path,
         remove_signatures=options.remove_signatures,
     )
-    attempt = 0
-    while True:
-        try:
-            result = copy_image(target, src, copy_options)
-            break
-        except HarnessError as exc:
-            attempt += 1
-            if attempt > options.max_retries or not _may_pass(exc):
-                raise
-            time.sleep(options.retry_delay)
+    result = copy_with_retries(target, src, copy_options, retries=options.max_retries,
+                               delay=options.retry_delay)
     if options.digest_file is not None:
         result.write_digest(options.digest_file)
     return result

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.builder.push import PushOptions, push
-from harness.copy.engine import CopyOptions, copy_image
+from harness.copy.engine import CopyOptions
 from harness.copy.inspect import inspect_image
+from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
 from harness.transports.alltransports import parse_image_name
@@ -58,9 +59,11 @@ def _copy(args: argparse.Namespace) -> int:
     dest = parse_image_name(args.dest)
     options = CopyOptions(
         source_ctx=_context(args, tls_verify=args.src_tls_verify, creds=args.src_creds,
-                            cert_dir=args.src_cert_dir, retries=args.retry_times),
+                            cert_dir=args.src_cert_dir, retries=args.retry_times,
+                            retry_delay=args.retry_delay),
         dest_ctx=_context(args, tls_verify=args.dest_tls_verify, creds=args.dest_creds,
-                          cert_dir=args.dest_cert_dir, retries=args.retry_times),
+                          cert_dir=args.dest_cert_dir, retries=args.retry_times,
+                          retry_delay=args.retry_delay),
         manifest_type=FORMAT_NAMES[args.format] if args.format else None,
         compression=_COMPRESSIONS[args.dest_compress_format]
         if args.dest_compress_format else None,
@@ -69,7 +72,8 @@ def _copy(args: argparse.Namespace) -> int:
         signature_policy_path=args.policy,
         remove_signatures=args.remove_signatures,
     )
-    result = copy_image(dest, src, options)
+    result = copy_with_retries(dest, src, options, retries=args.retry_times,
+                               delay=args.retry_delay)
     if args.digestfile is not None:
         result.write_digest(args.digestfile)
     return 0
@@ -121,7 +125,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     copy.add_argument("--dest-compress-level", type=int, metavar="N")
     copy.add_argument("--digestfile", type=Path, metavar="FILE",
                       help="write the digest of the written manifest here")
-    copy.add_argument("--retry-times", type=int, default=3, metavar="N")
+    copy.add_argument("--retry-times", type=int, default=3, metavar="N",
+                      help="retries of requests, and of the whole copy on 5xx/429/unreachable")
+    copy.add_argument("--retry-delay", type=float, default=1.0, metavar="SECONDS")
     copy.add_argument("--policy", type=Path, metavar="FILE", help="signature policy file")
     copy.add_argument("--remove-signatures", action="store_true")
     copy.add_argument("--quiet", "-q", action="store_true", help="report nothing")

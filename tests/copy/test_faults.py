@@ -10,6 +10,7 @@ import pytest
 from imagekit import Built, original_layers, plain_layers, read_image
 
 from fakeregistry import FaultRule, Registry, serve
+from harness.cli.main import main
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
 from harness.model import mediatype as mt
 from harness.model.digest import Digest
@@ -108,3 +109,19 @@ def test_schema1_image_falls_back_to_schema2_where_schema1_is_refused(
         assert result.media_type == mt.DOCKER_V2S2_MANIFEST
         _pull(host, "legacy", f"oci:{tmp_path}/back:v1", policy)
     assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(built)
+
+
+@pytest.mark.parametrize(("retries", "code"), [(0, 125), (1, 0)])
+def test_cli_retries_the_whole_copy(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path,
+        retries: int, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    registry, host = fake
+    # Two failures: one request retry alone cannot get past them, a second copy can.
+    fault = registry.faults.add(FaultRule.parse(
+        "method=PUT,path=/v2/*/manifests/*,status=503,times=2"))
+    argv = ["copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+            "--retry-times", str(retries), "--retry-delay", "0", oci_image[0],
+            f"docker://{host}/retried:v1"]
+    assert main(argv) == code
+    assert fault.fired == min(2, retries + 1)
+    assert ("503" in capsys.readouterr().err) is (code != 0)
