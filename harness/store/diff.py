@@ -6,7 +6,9 @@ target). At commit the directory is walked again (children in sorted order, pare
 first) and compared with the snapshot, the way vfs and ``archive.ChangesDirs`` compare:
 
 - a path that is new or whose lstat differs (including ctime, so chmod, chown and
-  xattr changes count) is written with its full content;
+  xattr changes count) is written with its full content; like Docker's naive diff this
+  trusts file times, so a same-size rewrite within one kernel clock tick of the
+  snapshot could go unseen;
 - a path that disappeared becomes a whiteout ``dir/.wh.NAME`` (only the topmost one);
 - a directory whose inode changed was removed and recreated: it gets the opaque marker
   ``dir/.wh..wh..opq`` and all of its current content. (If the filesystem hands the
