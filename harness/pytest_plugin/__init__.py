@@ -75,6 +75,22 @@ def pytest_configure(config: pytest.Config) -> None:
                    "like that registry (spec, distribution-2.8, ecr, quay, harbor, ...)"
     )
     config.pluginmanager.register(PeerSummary())
+    _check_targets(config.getoption(TARGET_OPTION, default=[]) or [])
+
+
+def _check_targets(targets: list[str]) -> None:
+    """A mistyped ``--registry-target`` is a usage error now, not an error in every test."""
+    real = [spec for spec in targets if spec != "fake"]
+    if not real:
+        return
+    from harness.peers.targets import launcher_for  # noqa: PLC0415
+    from harness.util.errors import HarnessError  # noqa: PLC0415
+
+    for spec in real:
+        try:
+            launcher_for(spec)
+        except HarnessError as error:
+            raise pytest.UsageError(f"{TARGET_OPTION}: {error}; or fake") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

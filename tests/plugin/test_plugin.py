@@ -323,3 +323,11 @@ def test_a_failed_tests_report_shows_the_real_registrys_log(pytester: pytest.Pyt
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*- registry 1: distribution http://127.0.0.1:* -*",
                                  "*/app/tags/list*"])
+
+
+def test_an_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, "def test_x(registry):\n    pass\n", "--registry-target", "zot")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--registry-target: unknown registry target 'zot'; "
+                                 "expected one of distribution, distribution-container, "
+                                 "url=URL; or fake"])
