@@ -125,3 +125,20 @@ def test_cli_retries_the_whole_copy(
     assert main(argv) == code
     assert fault.fired == min(2, retries + 1)
     assert ("503" in capsys.readouterr().err) is (code != 0)
+
+
+def test_registry_to_registry_copy_keeps_the_image(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path) -> None:
+    _, first = fake
+    src, built = oci_image
+    _push(src, first, policy, "origin")
+    with serve(Registry("distribution-2.8")) as other:
+        second = other.url.removeprefix("http://")
+        result = copy_image(parse_image_name(f"docker://{second}/mirror:v1"),
+                            parse_image_name(f"docker://{first}/origin:v1"),
+                            CopyOptions(source_ctx=CTX, dest_ctx=CTX,
+                                        signature_policy_path=policy))
+        assert result.manifest == built.manifest
+        _pull(second, "mirror", f"oci:{tmp_path}/mirror:v1", policy)
+    assert _blobs(f"oci:{tmp_path}/mirror:v1") == _blobs(src)
