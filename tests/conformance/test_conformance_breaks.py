@@ -67,8 +67,10 @@ def reverse_tags(status: str, headers: list[tuple[str, str]], body: bytes) -> An
     return status, headers, json.dumps(data).encode()
 
 
-def plain_text_errors(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
-    return (status, headers, b"not found") if status.startswith("4") else (status, headers, body)
+def unstructured_errors(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+    if not status.startswith("4"):
+        return status, headers, body
+    return status, headers, b'{"error": "not found"}'  # JSON, but not the spec's structure
 
 
 def on(method: str, kind: str, change: Callable[..., Any]) -> Break:
@@ -104,7 +106,7 @@ BREAKS: dict[str, Break] = {
     # management
     "delete_manifest": fault(method=DELETE, path=MANIFESTS, status=202),
     "delete_manifest_untags": fault(method=DELETE, path=MANIFESTS, status=202),
-    "delete_tag": switch(delete_by_tag=False),
+    "delete_tag": fault(method=DELETE, path=MANIFESTS, status=202),
     "delete_blob": fault(method=DELETE, path=BLOBS, status=202),
     "delete_unknown_manifest": fault(method=DELETE, path=MANIFESTS, status=202),
     # manifests
@@ -135,7 +137,7 @@ BREAKS: dict[str, Break] = {
     "blob_range_unsatisfiable": fault(method=GET, path=BLOBS, status=400, code="SIZE_INVALID"),
     "blob_missing": fault(method=GET, path=BLOBS, status=403, code="DENIED"),
     "manifest_missing": fault(method=GET, path=MANIFESTS, status=400, code="MANIFEST_INVALID"),
-    "error_bodies": on(GET, BLOBS, plain_text_errors),
+    "error_bodies": on(GET, BLOBS, unstructured_errors),
     # push
     "push_monolithic_post": fault(method=POST, path=UPLOADS, status=400,
                                   code="BLOB_UPLOAD_INVALID"),
@@ -166,7 +168,8 @@ BREAKS: dict[str, Break] = {
     "tag_list_sorted": on(GET, TAGS, reverse_tags),
     "tag_list_n": fault(method=GET, path=TAGS, nth=2, status=400, code="NAME_INVALID"),
     "tag_list_last": fault(method=GET, path=TAGS, status=400, code="NAME_INVALID"),
-    "tag_list_link": on(GET, TAGS, drop_header("Link")),
+    "tag_list_link": on(GET, TAGS, set_header(
+        "Link", f'</v2/{repo_of("tag_list_link")}/tags/list?n=2>; rel="next"')),
     "tag_overwrite": fault(method=GET, path=MANIFESTS, truncate=40),
     "tag_digest_agree": fault(method=GET, path=MANIFESTS, nth=1, wrong_digest=True),
     "tag_invalid": fault(method=PUT, path=MANIFESTS, status=201),
