@@ -22,6 +22,7 @@ from harness.model.config import DockerConfig, HistoryEntry, OCIConfig
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
 from harness.model.manifest import DockerManifest, OCIManifest
+from harness.store.diff import WHITEOUT_PREFIX
 from harness.store.tarstream import BLOCK, CHUNK, chunk_stream, end_of_archive, header
 from harness.transports.types import BlobInfo, ImageDestination, ImageReference, SystemContext
 from harness.util.errors import HarnessError
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from harness.pytest_plugin.locations import Locatable
 
 EntryKind = Literal["file", "dir", "symlink", "whiteout"]
-WHITEOUT_PREFIX = ".wh."
 CREATED = "2024-01-01T00:00:00Z"
 BUILDABLE_TYPES = (mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST)
 PUSHABLE_TYPES = (*BUILDABLE_TYPES, mediatype.DOCKER_V2S1_SIGNED_MANIFEST)

@@ -28,9 +28,6 @@ class ImageAt:
     reference: ImageReference
     ctx: SystemContext = field(default_factory=SystemContext)
 
-    def __str__(self) -> str:
-        return str(self.reference)
-
 
 def locate(image: Locatable | ImageReference | str) -> Locatable:
     """Accept what users naturally have: a handle, a reference, or ``oci:/path:tag``."""
