@@ -22,8 +22,10 @@ DOCKER_ARCHIVE = "docker-archive"
 CONTAINERS_STORAGE = "containers-storage"
 TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE)
 
-# containers/image oci/internal: the name stored in an OCI layout's ref.name annotation.
-_OCI_IMAGE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+# The name stored in an OCI layout's ref.name annotation (containers/image oci/internal):
+# alphanumeric runs joined by one of -._:@+ or "--", in /-separated components.
+_OCI_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
+_OCI_IMAGE_NAME = re.compile(rf"{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*")
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
 _SOURCE_INDEX = re.compile(r"@([0-9]+)")
 
@@ -55,8 +57,9 @@ class TransportReference:
     Which fields are set depends on :attr:`transport`: ``docker`` sets :attr:`reference`;
     ``oci``/``oci-archive`` set :attr:`path` and maybe :attr:`image_name`; ``dir`` sets
     :attr:`path`; ``docker-archive`` sets :attr:`path` and maybe :attr:`reference` (always
-    tagged) or :attr:`source_index`; ``containers-storage`` sets :attr:`reference` and/or
-    :attr:`image_id`, and :attr:`storage` when the store was named.
+    tagged) or :attr:`source_index`; ``containers-storage`` sets :attr:`reference` (a bare
+    name gets ``:latest``, as in containers/image) and/or :attr:`image_id`, and
+    :attr:`storage` when the store was named.
     """
 
     transport: str
@@ -113,7 +116,8 @@ def _parse_oci(text: str, transport: str, details: str) -> TransportReference:
     if not path:
         raise _error(text, f"{transport}: the path must not be empty")
     if image_name and not _OCI_IMAGE_NAME.fullmatch(image_name):
-        raise _error(text, f"{transport}: the image name must match [A-Za-z0-9._-]+")
+        raise _error(text, f"{transport}: the image name must match [A-Za-z0-9]+ runs joined "
+                     "by one of -._:@+ or '--', in '/'-separated components")
     return TransportReference(transport, path=path, image_name=image_name or None)
 
 
@@ -142,11 +146,15 @@ def _parse_docker_archive(text: str, details: str) -> TransportReference:
 
 
 def _parse_storage_spec(text: str, spec: str) -> StorageSpec:
-    spec, colon, options = spec.partition(":")
-    driver, at, root = spec.partition("@")
+    if not spec:
+        raise _error(text, "containers-storage: the store spec in [] must not be empty")
+    driver, at, rest = spec.partition("@")
     if not at:
-        driver, root = "", spec
-    root, _, run_root = root.partition("+")
+        driver, rest = "", spec
+    elif not driver or not rest:
+        raise _error(text, "containers-storage: [driver@root] needs both a driver and a root")
+    rest, colon, options = rest.partition(":")
+    root, _, run_root = rest.partition("+")
     if root and not root.startswith("/"):
         raise _error(text, "containers-storage: the store root must be an absolute path")
     if run_root and not run_root.startswith("/"):
@@ -174,13 +182,19 @@ def _parse_storage(text: str, details: str) -> TransportReference:
     if _IMAGE_ID.fullmatch(details):
         return TransportReference(CONTAINERS_STORAGE, image_id=details, storage=storage)
     name, at, image_id = details.rpartition("@")
-    if at and _IMAGE_ID.fullmatch(image_id):
-        reference = _parse_name(text, name)
-        return TransportReference(
-            CONTAINERS_STORAGE, reference=reference, image_id=image_id, storage=storage
-        )
-    reference = _parse_name(text, details)
-    return TransportReference(CONTAINERS_STORAGE, reference=reference, storage=storage)
+    if not (at and _IMAGE_ID.fullmatch(image_id)):
+        name, image_id = details, ""
+    # Like containers/image: a name without tag or digest means :latest.
+    reference = _storage_name(text, name) if name else None
+    return TransportReference(CONTAINERS_STORAGE, reference=reference,
+                              image_id=image_id or None, storage=storage)
+
+
+def _storage_name(text: str, name: str) -> Reference:
+    reference = _parse_name(text, name)
+    if reference.tag is None and reference.digest is None:
+        return reference.with_tag("latest")
+    return reference
 
 
 def parse_transport_reference(text: str) -> TransportReference:

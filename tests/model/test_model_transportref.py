@@ -23,6 +23,8 @@ ID = "b" * 64
         ("oci:/tmp/layout:v1.0", TransportReference("oci", path="/tmp/layout", image_name="v1.0")),
         ("oci-archive:img.tar:x", TransportReference("oci-archive", path="img.tar",
                                                      image_name="x")),
+        ("oci:/l:repo/app:1.0@x+y--z", TransportReference("oci", path="/l",
+                                                          image_name="repo/app:1.0@x+y--z")),
         ("dir:/a:b", TransportReference("dir", path="/a:b")),
         ("docker-archive:a.tar", TransportReference("docker-archive", path="a.tar")),
         ("docker-archive:a.tar:app", TransportReference(
@@ -31,14 +33,17 @@ ID = "b" * 64
                                                        source_index=2)),
         ("containers-storage:app:1", TransportReference(
             "containers-storage", reference=Reference.parse("app:1"))),
+        ("containers-storage:app", TransportReference(
+            "containers-storage", reference=Reference.parse("app:latest"))),
+        ("containers-storage:@" + ID, TransportReference("containers-storage", image_id=ID)),
         ("containers-storage:" + ID, TransportReference("containers-storage", image_id=ID)),
         ("containers-storage:app@" + ID, TransportReference(
-            "containers-storage", reference=Reference.parse("app"), image_id=ID)),
+            "containers-storage", reference=Reference.parse("app:latest"), image_id=ID)),
         ("containers-storage:[vfs@/var/s+/run/s:o1,o2]app", TransportReference(
-            "containers-storage", reference=Reference.parse("app"),
+            "containers-storage", reference=Reference.parse("app:latest"),
             storage=StorageSpec("vfs", "/var/s", "/run/s", ("o1", "o2")))),
         ("containers-storage:[/var/s]app", TransportReference(
-            "containers-storage", reference=Reference.parse("app"),
+            "containers-storage", reference=Reference.parse("app:latest"),
             storage=StorageSpec(root="/var/s"))),
     ],
 )
@@ -57,7 +62,9 @@ def test_parse_and_format(text: str, expected: TransportReference) -> None:
         ("docker://Busybox", "lowercase"),
         ("docker://a:t@sha256:" + "c" * 64, "both a tag and a digest"),
         ("oci:", "path must not be empty"),
-        ("oci:/x:bad/name", "image name must match"),
+        ("oci:/x:-bad", "image name must match"),
+        ("oci:/x:a//b", "image name must match"),
+        ("oci:/x:a..b", "image name must match"),
         ("dir:", "path must not be empty"),
         ("docker-archive::app", "path must not be empty"),
         ("docker-archive:a.tar:@x", "decimal image index"),
@@ -65,6 +72,9 @@ def test_parse_and_format(text: str, expected: TransportReference) -> None:
         ("containers-storage:", "image name or ID is required"),
         ("containers-storage:[vfs@/x", "no matching ']'"),
         ("containers-storage:[vfs@rel]app", "absolute path"),
+        ("containers-storage:[]app", "must not be empty"),
+        ("containers-storage:[@/x]app", "needs both a driver and a root"),
+        ("containers-storage:[vfs@]app", "needs both a driver and a root"),
     ],
 )
 def test_rejections_name_the_rule(text: str, rule: str) -> None:
