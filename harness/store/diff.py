@@ -6,9 +6,10 @@ target). At commit the directory is walked again (children in sorted order, pare
 first) and compared with the snapshot, the way vfs and ``archive.ChangesDirs`` compare:
 
 - a path that is new or whose lstat differs (including ctime, so chmod, chown and
-  xattr changes count) is written with its full content; like Docker's naive diff this
-  trusts file times, so a same-size rewrite within one kernel clock tick of the
-  snapshot could go unseen;
+  xattr changes count) is written with its full content. File times come from a coarse
+  kernel clock (a few ms per tick), so a same-size rewrite in the tick the snapshot
+  recorded would keep the same times; the snapshot therefore waits (at most one tick)
+  until that clock has passed every time it recorded, as git handles "racy" files;
 - a path that disappeared becomes a whiteout ``dir/.wh.NAME`` (only the topmost one);
 - a directory whose inode changed was removed and recreated: it gets the opaque marker
   ``dir/.wh..wh..opq`` and all of its current content. (If the filesystem hands the
@@ -27,6 +28,7 @@ import json
 import os
 import stat
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -35,6 +37,8 @@ from typing import BinaryIO
 from harness.store.tarstream import chunk_stream, end_of_archive, file_data, header
 
 WHITEOUT_PREFIX = ".wh."
+_REALTIME_COARSE = 5  # Linux's CLOCK_REALTIME_COARSE, the clock file times come from
+_MAX_SETTLE_NS = 50_000_000
 OPAQUE = ".wh..wh..opq"
 
 
@@ -77,7 +81,15 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, Path, os.stat_result
 
 
 def take_snapshot(root: Path) -> Snapshot:
-    return {rel: PathState.of(path, st) for rel, path, st in _walk(root)}
+    """The state of everything under *root*; when it returns, any later change to a
+    path gives it a ctime newer than the one recorded."""
+    snapshot = {rel: PathState.of(path, st) for rel, path, st in _walk(root)}
+    newest = max((state.ctime_ns for state in snapshot.values()), default=0)
+    deadline = time.monotonic_ns() + _MAX_SETTLE_NS
+    while time.clock_gettime_ns(_REALTIME_COARSE) <= newest and \
+            time.monotonic_ns() < deadline:
+        time.sleep(0.001)
+    return snapshot
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
