@@ -12,13 +12,13 @@ at commit, in one atomic store update. The store root comes from the reference's
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from harness.model import mediatype
 from harness.model.compression import algorithm_for_media_type
+from harness.model.config import parse_config
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
@@ -184,15 +184,16 @@ class StorageImageDestination(ImageDestination):
         manifest = parse_manifest(raw, mime_type)
         if manifest.config is None:
             raise HarnessError(f"containers-storage: cannot store a {mime_type} image")
-        config = json.loads(self.store.read_blob(manifest.config.digest))
-        diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+        config = parse_config(self.store.read_blob(manifest.config.digest),
+                              manifest.config.media_type)
+        diff_ids = config.diff_ids
         if len(diff_ids) != len(manifest.layers):
             raise HarnessError(f"containers-storage: {len(manifest.layers)} layers but "
                                f"{len(diff_ids)} diff_ids in the config")
         layers, parent = [], None
         for descriptor, diff_id in zip(manifest.layers, diff_ids, strict=True):
             algorithm = algorithm_for_media_type(descriptor.media_type)
-            layer = Layer(layer_id(parent, descriptor.digest), parent, diff_id, -1,
+            layer = Layer(layer_id(parent, descriptor.digest), parent, str(diff_id), -1,
                           str(descriptor.digest), descriptor.size,
                           algorithm.value if algorithm else "none")
             layers.append(layer)
@@ -205,7 +206,7 @@ class StorageImageDestination(ImageDestination):
             manifest_digest=str(digest),
             manifest_type=mime_type,
             config_digest=str(manifest.config.digest),
-            created=str(config.get("created") or ""),
+            created=config.created or "",
         ), layers)
 
 

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from harness.model import gojson, mediatype
 from harness.model.compression import Algorithm, decompress, sniff
+from harness.model.config import parse_config
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.manifest import DockerManifest, parse_manifest
@@ -139,7 +140,7 @@ class DockerArchiveImageSource(ImageSource):
         config_name = str(entry.get("Config", ""))
         self._config = self._read(config_name)
         self._config_digest = Digest.from_bytes(self._config)
-        diff_ids = json.loads(self._config).get("rootfs", {}).get("diff_ids", [])
+        diff_ids = parse_config(self._config, mediatype.DOCKER_CONFIG).diff_ids
         layer_names = entry.get("Layers", [])
         if not isinstance(layer_names, list) or len(layer_names) != len(diff_ids):
             raise HarnessError(
@@ -149,11 +150,30 @@ class DockerArchiveImageSource(ImageSource):
         descriptors = []
         for name, diff_id in zip(layer_names, diff_ids, strict=True):
             member = self._member(str(name))
-            digest = Digest.parse(diff_id)
-            self._layers[digest] = member
-            descriptors.append(Descriptor(mediatype.DOCKER_LAYER, digest, member.size))
+            self._layers[diff_id] = member
+            descriptors.append(Descriptor(mediatype.DOCKER_LAYER, diff_id,
+                                          self._uncompressed_size(member)))
         config = Descriptor(mediatype.DOCKER_CONFIG, self._config_digest, len(self._config))
         self._manifest = DockerManifest(config, descriptors).to_bytes()
+
+    def _open_layer(self, member: _Member) -> tuple[BinaryIO, bool]:
+        """The layer's tar, decompressed if the archive holds it compressed."""
+        algorithm, stream = sniff(cast(BinaryIO, _Section(self._ref.resolved, member)))
+        if algorithm is Algorithm.NONE:
+            return stream, False
+        return decompress(stream), True
+
+    def _uncompressed_size(self, member: _Member) -> int:
+        """The member's size, or for a compressed layer (which this source serves
+        decompressed, under its diffID) the size it decompresses to, counted once here."""
+        stream, compressed = self._open_layer(member)
+        with stream:
+            if not compressed:
+                return member.size
+            size = 0
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+            return size
 
     def _member(self, name: str) -> _Member:
         member = self._members.get(os.path.normpath(name))
@@ -172,8 +192,10 @@ class DockerArchiveImageSource(ImageSource):
             raise HarnessError(f"docker-archive: {name} is not valid JSON: {exc}") from None
 
     def _choose(self, entries: Any) -> dict[str, Any]:
-        if not isinstance(entries, list) or not entries:
-            raise HarnessError(f"docker-archive: {self._ref.resolved}: manifest.json is empty")
+        if not isinstance(entries, list) or not entries or \
+                not all(isinstance(entry, dict) for entry in entries):
+            raise HarnessError(f"docker-archive: {self._ref.resolved}: manifest.json must be "
+                               "a non-empty list of objects")
         ref = self._ref
         if ref.source_index is not None:
             if ref.source_index >= len(entries):
@@ -207,10 +229,8 @@ class DockerArchiveImageSource(ImageSource):
         if member is None:
             raise blobfiles.BlobNotFoundError(
                 f"docker-archive: no blob {info.digest} in {self._ref.resolved}")
-        algorithm, stream = sniff(cast(BinaryIO, _Section(self._ref.resolved, member)))
-        if algorithm is not Algorithm.NONE:
-            return decompress(stream), -1
-        return stream, member.size
+        stream, compressed = self._open_layer(member)
+        return stream, -1 if compressed else member.size
 
 
 class DockerArchiveImageDestination(ImageDestination):

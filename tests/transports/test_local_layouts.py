@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -154,3 +155,33 @@ def test_blobs_are_readable_by_others(tmp_path: Path) -> None:
     manifest = _put(f"oci:{tmp_path}:v1", b"one")
     blob = tmp_path / "blobs" / "sha256" / Digest.from_bytes(manifest).hex
     assert blob.stat().st_mode & 0o777 == 0o644
+
+
+def test_docker_archive_with_a_compressed_layer_serves_it_decompressed(tmp_path: Path) -> None:
+    layer = b"pretend this is a layer tar" * 100
+    config = b'{"rootfs":{"type":"layers","diff_ids":["%s"]}}' % str(
+        Digest.from_bytes(layer)).encode()
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (("manifest.json", json.dumps([{
+                "Config": "c.json", "RepoTags": [], "Layers": ["l/layer.tar"]}]).encode()),
+                           ("c.json", config), ("l/layer.tar", gzip.compress(layer))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with parse_image_name(f"docker-archive:{archive}").new_image_source(CTX) as src:
+        [descriptor] = DockerManifest.from_json(json.loads(src.get_manifest()[0])).layers
+        assert (descriptor.digest, descriptor.size) == (Digest.from_bytes(layer), len(layer))
+        stream, _ = src.get_blob(BlobInfo(descriptor.digest))
+        with stream:
+            assert stream.read() == layer
+
+
+def test_docker_archive_with_a_broken_manifest_is_one_error(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"[42]"))
+    with pytest.raises(HarnessError, match="must be a non-empty list of objects"):
+        parse_image_name(f"docker-archive:{archive}").new_image_source(CTX)
