@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import requests
+
 from conformance import content
 from conformance.content import Blob
 from conformance.expect import (
@@ -58,17 +60,30 @@ def test_push_streamed_patch(repo: Repo) -> None:
     _served(repo, blob)
 
 
+def _open_chunked(repo: Repo) -> tuple[str, int]:
+    """Open a session for a chunked upload: its Location, and a chunk size that respects the
+    registry's OCI-Chunk-Min-Length (every chunk but the last must be at least that long)."""
+    response = setup_step(repo.client.request("POST", repo.path("blobs", "uploads", ""),
+                                              headers={"Content-Length": "0"}), 202)
+    minimum = int(response.headers.get("OCI-Chunk-Min-Length", "0") or 0)
+    return expect_header(response, "Location"), max(30, minimum)
+
+
+def _patch_chunk(repo: Repo, location: str, data: bytes, start: int) -> requests.Response:
+    end = start + len(data) - 1
+    return repo.client.request("PATCH", location, data=data, headers={
+        **_OCTETS, "Content-Range": f"{start}-{end}", "Content-Length": str(len(data))})
+
+
 def test_push_chunked(repo: Repo) -> None:
     """PATCHes with Content-Range in order, each 202 with Range, then PUT complete an upload."""
-    blob = content.random_blob(90)
-    location = repo.upload_location()
-    for start in range(0, 90, 30):
-        headers = {**_OCTETS, "Content-Range": f"{start}-{start + 29}", "Content-Length": "30"}
-        patch = repo.client.request("PATCH", location, data=blob.data[start:start + 30],
-                                    headers=headers)
+    location, chunk = _open_chunked(repo)
+    blob = content.random_blob(3 * chunk)
+    for start in range(0, 3 * chunk, chunk):
+        patch = _patch_chunk(repo, location, blob.data[start:start + chunk], start)
         expect_status(patch, 202)
-        assert patch.headers.get("Range") == f"0-{start + 29}", (
-            f"after bytes {start}-{start + 29} Range is {patch.headers.get('Range')!r}")
+        assert patch.headers.get("Range") == f"0-{start + chunk - 1}", (
+            f"after bytes {start}-{start + chunk - 1} Range is {patch.headers.get('Range')!r}")
         location = expect_header(patch, "Location")
     expect_status(repo.finish_upload(location, blob.digest), 201)
     _served(repo, blob)
@@ -76,22 +91,21 @@ def test_push_chunked(repo: Repo) -> None:
 
 def test_push_chunked_final_put(repo: Repo) -> None:
     """The last chunk may travel in the closing PUT, with its Content-Range."""
-    blob = content.random_blob(60)
-    first = setup_step(repo.client.request("PATCH", repo.upload_location(), data=blob.data[:30],
-                                           headers={**_OCTETS, "Content-Range": "0-29"}), 202)
-    response = repo.finish_upload(expect_header(first, "Location"), blob.digest, blob.data[30:],
-                                  headers={"Content-Range": "30-59"})
+    location, chunk = _open_chunked(repo)
+    blob = content.random_blob(2 * chunk)
+    first = setup_step(_patch_chunk(repo, location, blob.data[:chunk], 0), 202)
+    response = repo.finish_upload(expect_header(first, "Location"), blob.digest,
+                                  blob.data[chunk:],
+                                  headers={"Content-Range": f"{chunk}-{2 * chunk - 1}"})
     expect_status(response, 201)
     _served(repo, blob)
 
 
 def test_push_chunk_out_of_order(repo: Repo) -> None:
     """A chunk whose Content-Range does not start at the current offset answers 416."""
-    location = repo.upload_location()
-    first = setup_step(repo.client.request("PATCH", location, data=b"a" * 10, headers={
-        **_OCTETS, "Content-Range": "0-9"}), 202)
-    response = repo.client.request("PATCH", expect_header(first, "Location"), data=b"b" * 10,
-                                   headers={**_OCTETS, "Content-Range": "20-29"})
+    location, chunk = _open_chunked(repo)
+    first = setup_step(_patch_chunk(repo, location, b"a" * chunk, 0), 202)
+    response = _patch_chunk(repo, expect_header(first, "Location"), b"b" * chunk, 2 * chunk)
     expect_status(response, 416)
 
 

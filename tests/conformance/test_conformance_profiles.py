@@ -66,7 +66,7 @@ def test_profile_reports_exactly_its_quirks(name: str) -> None:
 
 @pytest.mark.parametrize("switches", [
     {"delete": False}, {"schema1": False}, {"referrers": False}, {"mount": "disabled"},
-    {"tags_sorted": False, "tags_paginate": False},
+    {"tags_sorted": False, "tags_paginate": False}, {"chunk_min_length": 100},
 ], ids=",".join)
 def test_optional_features_switched_off_are_unsupported_not_failed(
         switches: dict[str, object]) -> None:

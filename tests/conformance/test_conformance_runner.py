@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -144,3 +145,14 @@ def test_a_given_token_is_sent_and_never_reported(tmp_path: Path) -> None:
                      "--report-dir", str(tmp_path)], env={})
     assert code == 0
     assert token not in "".join(p.read_text() for p in tmp_path.iterdir())
+
+
+def test_plain_pytest_runs_the_suite() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider",
+         "-k", "ping or tag_list_n or manifest_push"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, config.ENV_TARGET: "fake:distribution-2.8"})
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "FAIL tags/tag_list_n" in done.stdout
+    assert "4 passed" in done.stdout and "1 failed" in done.stdout
