@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from harness.transports.docker.auth import Authenticator
 from harness.transports.types import Credentials
@@ -112,6 +113,8 @@ class Client:
         self.session.proxies = requests.utils.get_environ_proxies(self.target.url)
         self.session.trust_env = False
         self.session.verify = self.target.verify
+        if self.target.verify is False:  # asked for (--insecure): not worth a warning a request
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
         if self.target.token:
             self._authorization = f"Bearer {self.target.token}"

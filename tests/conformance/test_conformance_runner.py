@@ -156,3 +156,12 @@ def test_plain_pytest_runs_the_suite() -> None:
     assert done.returncode == 1, done.stdout[-2000:]
     assert "FAIL tags/tag_list_n" in done.stdout
     assert "4 passed" in done.stdout and "1 failed" in done.stdout
+
+
+def test_tls_registry_needs_its_ca_or_insecure(capsys: pytest.CaptureFixture[str]) -> None:
+    with fakeregistry.serve(fakeregistry.Registry(), tls=True) as server:
+        base = ["--registry", server.url, "--group", "pull", "-k", "ping or blob_get"]
+        assert main(base, env={}) == 2
+        assert "SSLError" in capsys.readouterr().err
+        assert main([*base, "--ca-file", str(server.ca_file)], env={}) == 0
+        assert main([*base, "--insecure"], env={}) == 0
