@@ -9,12 +9,14 @@ found through the ``org.opencontainers.image.ref.name`` annotation of its entry 
 from __future__ import annotations
 
 import io
-import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from harness.model import gojson, mediatype
+from harness.model import mediatype
+from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.manifest import ManifestError, OCIIndex, detect_media_type, parse_manifest
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
 from harness.transports.pathscope import PathReference, PathTransport
@@ -42,22 +44,23 @@ class OCILayout:
     def blob_path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.encoded
 
-    def read_index(self) -> dict[str, Any]:
+    def read_index(self) -> OCIIndex:
         path = self.root / "index.json"
         try:
-            index: dict[str, Any] = json.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             raise HarnessError(f"{self.root} is not an OCI layout: no index.json") from None
-        except ValueError as exc:
-            raise HarnessError(f"{path}: invalid JSON: {exc}") from None
-        if not isinstance(index.get("manifests", []), list):
-            raise HarnessError(f"{path}: 'manifests' must be a list")
+        try:
+            index = parse_manifest(data, mediatype.OCI_INDEX)
+        except ManifestError as exc:
+            raise HarnessError(f"{path}: {exc}") from None
+        assert isinstance(index, OCIIndex)  # parse_manifest returns the class asked for
         return index
 
-    def read_or_new_index(self) -> dict[str, Any]:
+    def read_or_new_index(self) -> OCIIndex:
         if (self.root / "index.json").exists():
             return self.read_index()
-        return {"schemaVersion": 2, "mediaType": mediatype.OCI_INDEX, "manifests": []}
+        return OCIIndex()
 
     def create(self) -> None:
         """Make the folder a layout (idempotent); refuse a non-empty folder that is not one."""
@@ -68,16 +71,16 @@ class OCILayout:
         if not (self.root / "oci-layout").exists():
             atomic_write_bytes(self.root / "oci-layout", LAYOUT_FILE)
 
-    def resolve(self, ref: str) -> dict[str, Any]:
+    def resolve(self, ref: str) -> Descriptor:
         """The index entry named *ref*, or the only entry when *ref* is empty."""
-        manifests: list[dict[str, Any]] = self.read_index().get("manifests", [])
+        manifests = self.read_index().manifests
         if not ref:
             if len(manifests) != 1:
                 raise HarnessError(
                     f"{self.root}: {len(manifests)} images in the layout; name one as oci:DIR:REF")
             return manifests[0]
         for entry in manifests:
-            if entry.get("annotations", {}).get(REF_NAME) == ref:
+            if entry.annotations.get(REF_NAME) == ref:
                 return entry
         raise HarnessError(f"{self.root}: no image named {ref!r} in index.json")
 
@@ -93,19 +96,15 @@ class OCILayout:
             return stream.read()
 
 
-def name_entry(index: dict[str, Any], entry: dict[str, Any], ref: str) -> None:
+def name_entry(index: OCIIndex, entry: Descriptor, ref: str) -> None:
     """Add *entry* to *index* under the name *ref*, taking the name from any other entry."""
-    kept = []
-    for old in index.get("manifests", []):
-        annotations = old.get("annotations", {})
-        if ref and annotations.get(REF_NAME) == ref:
-            continue
-        if not ref and old.get("digest") == entry["digest"] and REF_NAME not in annotations:
-            continue
-        kept.append(old)
     if ref:
-        entry["annotations"] = {REF_NAME: ref}
-    index["manifests"] = [*kept, entry]
+        kept = [old for old in index.manifests if old.annotations.get(REF_NAME) != ref]
+        entry = replace(entry, annotations={REF_NAME: ref})
+    else:  # an unnamed entry replaces an unnamed one for the same manifest
+        kept = [old for old in index.manifests
+                if old.digest != entry.digest or REF_NAME in old.annotations]
+    index.manifests = [*kept, entry]
 
 
 class OCITransport(PathTransport):
@@ -143,11 +142,8 @@ class OCIImageSource(ImageSource):
     def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
         if instance is not None:
             data = self.layout.read_blob_bytes(instance)
-            media_type = json.loads(data).get("mediaType", mediatype.OCI_MANIFEST)
-            return data, str(media_type)
-        digest = Digest.parse(self._entry.get("digest", ""))
-        media_type = self._entry.get("mediaType") or mediatype.OCI_MANIFEST
-        return self.layout.read_blob_bytes(digest), str(media_type)
+            return data, detect_media_type(data)
+        return self.layout.read_blob_bytes(self._entry.digest), self._entry.media_type
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
@@ -163,7 +159,7 @@ class OCIImageDestination(ImageDestination):
         self.layout = layout
         self.image = image
         layout.create()
-        self._entry: dict[str, Any] | None = None
+        self._entry: Descriptor | None = None
 
     @property
     def reference(self) -> ImageReference:
@@ -186,15 +182,14 @@ class OCIImageDestination(ImageDestination):
         digest = Digest.from_bytes(manifest)
         self.layout.put_blob(io.BytesIO(manifest), BlobInfo(digest=digest))
         if instance is None:
-            self._entry = {"mediaType": mime_type, "digest": str(digest), "size": len(manifest)}
+            self._entry = Descriptor(mime_type, digest, len(manifest))
 
     def commit(self) -> None:
         if self._entry is None:
             raise HarnessError("oci: commit without a manifest")
         index = self.layout.read_or_new_index()
         name_entry(index, self._entry, self.image)
-        atomic_write_bytes(self.layout.root / "index.json",
-                           gojson.dumps(index))
+        atomic_write_bytes(self.layout.root / "index.json", index.to_bytes())
 
 
 TRANSPORT = OCITransport()

@@ -185,3 +185,12 @@ def test_docker_archive_with_a_broken_manifest_is_one_error(tmp_path: Path) -> N
         tar.addfile(info, io.BytesIO(b"[42]"))
     with pytest.raises(HarnessError, match="must be a non-empty list of objects"):
         parse_image_name(f"docker-archive:{archive}").new_image_source(CTX)
+
+
+@pytest.mark.parametrize("index", [b"{not json", b'{"schemaVersion":2,"manifests":[42]}',
+                                   b'{"schemaVersion":2,"manifests":[{"digest":"x"}]}'])
+def test_a_broken_index_json_is_one_error(tmp_path: Path, index: bytes) -> None:
+    (tmp_path / "oci-layout").write_bytes(b'{"imageLayoutVersion":"1.0.0"}')
+    (tmp_path / "index.json").write_bytes(index)
+    with pytest.raises(HarnessError, match=r"index\.json"):
+        _manifest(f"oci:{tmp_path}:v1")
