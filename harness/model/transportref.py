@@ -54,12 +54,12 @@ class StorageSpec:
 class TransportReference:
     """A parsed ``transport:details`` string.
 
+    Names without tag or digest get ``:latest`` here, as containers/image's parsers do.
     Which fields are set depends on :attr:`transport`: ``docker`` sets :attr:`reference`;
     ``oci``/``oci-archive`` set :attr:`path` and maybe :attr:`image_name`; ``dir`` sets
     :attr:`path`; ``docker-archive`` sets :attr:`path` and maybe :attr:`reference` (always
-    tagged) or :attr:`source_index`; ``containers-storage`` sets :attr:`reference` (a bare
-    name gets ``:latest``, as in containers/image) and/or :attr:`image_id`, and
-    :attr:`storage` when the store was named.
+    tagged) or :attr:`source_index`; ``containers-storage`` sets :attr:`reference` and/or
+    :attr:`image_id`, and :attr:`storage` when the store was named.
     """
 
     transport: str
@@ -102,10 +102,18 @@ def _parse_name(text: str, value: str) -> Reference:
         raise _error(text, str(exc)) from exc
 
 
+def _tagged_name(text: str, value: str) -> Reference:
+    """A name as containers/image's ``TagNameOnly`` leaves it: no tag or digest means :latest."""
+    reference = _parse_name(text, value)
+    if reference.tag is None and reference.digest is None:
+        return reference.with_tag("latest")
+    return reference
+
+
 def _parse_docker(text: str, details: str) -> TransportReference:
     if not details.startswith("//"):
         raise _error(text, "docker: references must start with 'docker://'")
-    reference = _parse_name(text, details[2:])
+    reference = _tagged_name(text, details[2:])
     if reference.tag is not None and reference.digest is not None:
         raise _error(text, "docker: references with both a tag and a digest are not supported")
     return TransportReference(DOCKER, reference=reference)
@@ -137,11 +145,9 @@ def _parse_docker_archive(text: str, details: str) -> TransportReference:
         return TransportReference(DOCKER_ARCHIVE, path=path, source_index=int(index[1]))
     if ref.startswith("@"):
         raise _error(text, "docker-archive: '@' must be followed by a decimal image index")
-    reference = _parse_name(text, ref)
+    reference = _tagged_name(text, ref)
     if reference.digest is not None:
         raise _error(text, "docker-archive: digest references are not supported")
-    if reference.tag is None:
-        reference = reference.with_tag("latest")
     return TransportReference(DOCKER_ARCHIVE, path=path, reference=reference)
 
 
@@ -184,17 +190,12 @@ def _parse_storage(text: str, details: str) -> TransportReference:
     name, at, image_id = details.rpartition("@")
     if not (at and _IMAGE_ID.fullmatch(image_id)):
         name, image_id = details, ""
-    # Like containers/image: a name without tag or digest means :latest.
-    reference = _storage_name(text, name) if name else None
+    reference = _tagged_name(text, name) if name else None
     return TransportReference(CONTAINERS_STORAGE, reference=reference,
                               image_id=image_id or None, storage=storage)
 
 
-def _storage_name(text: str, name: str) -> Reference:
-    reference = _parse_name(text, name)
-    if reference.tag is None and reference.digest is None:
-        return reference.with_tag("latest")
-    return reference
+
 
 
 def parse_transport_reference(text: str) -> TransportReference:

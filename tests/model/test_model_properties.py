@@ -44,7 +44,7 @@ def test_docker_transport_wraps_any_reference_without_both_tag_and_digest(
     if ref.tag is not None and ref.digest is not None:
         return
     parsed = parse_transport_reference(f"docker://{ref}")
-    assert parsed.reference == ref
+    assert parsed.reference == (ref if ref.tag or ref.digest else ref.with_tag("latest"))
     assert parse_transport_reference(str(parsed)) == parsed
 
 

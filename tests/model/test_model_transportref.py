@@ -18,7 +18,10 @@ ID = "b" * 64
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("docker://busybox", TransportReference("docker", reference=Reference.parse("busybox"))),
+        ("docker://busybox", TransportReference("docker",
+                                                 reference=Reference.parse("busybox:latest"))),
+        ("docker://a@sha256:" + "c" * 64, TransportReference(
+            "docker", reference=Reference.parse("a@sha256:" + "c" * 64))),
         ("oci:/tmp/layout", TransportReference("oci", path="/tmp/layout")),
         ("oci:/tmp/layout:v1.0", TransportReference("oci", path="/tmp/layout", image_name="v1.0")),
         ("oci-archive:img.tar:x", TransportReference("oci-archive", path="img.tar",
