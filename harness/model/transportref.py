@@ -95,16 +95,12 @@ def _error(text: str, rule: str) -> TransportReferenceError:
     return TransportReferenceError(f"invalid image reference {text!r}: {rule}")
 
 
-def _parse_name(text: str, value: str) -> Reference:
-    try:
-        return Reference.parse(value)
-    except ReferenceError as exc:
-        raise _error(text, str(exc)) from exc
-
-
 def _tagged_name(text: str, value: str) -> Reference:
     """A name as containers/image's ``TagNameOnly`` leaves it: no tag or digest means :latest."""
-    reference = _parse_name(text, value)
+    try:
+        reference = Reference.parse(value)
+    except ReferenceError as exc:
+        raise _error(text, str(exc)) from exc
     if reference.tag is None and reference.digest is None:
         return reference.with_tag("latest")
     return reference
