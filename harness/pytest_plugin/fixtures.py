@@ -58,16 +58,24 @@ def make_fake_registry(request: pytest.FixtureRequest) -> Iterator[MakeFakeRegis
         yield make
 
 
+def _variant(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Factory options given by indirect parametrisation, e.g.
+    ``@pytest.mark.parametrize("fake_registry_server", [{"tls": True}], indirect=True)``."""
+    return dict(getattr(request, "param", None) or {})
+
+
 @pytest.fixture
-def fake_registry(make_fake_registry: MakeFakeRegistry) -> RegistryUnderTest:
+def fake_registry(request: pytest.FixtureRequest,
+                  make_fake_registry: MakeFakeRegistry) -> RegistryUnderTest:
     """A fresh in-process fake (``requests`` reaches it without a socket)."""
-    return make_fake_registry()
+    return make_fake_registry(**_variant(request))
 
 
 @pytest.fixture
-def fake_registry_server(make_fake_registry: MakeFakeRegistry) -> RegistryUnderTest:
-    """A fresh fake served over real HTTP on 127.0.0.1, for subprocess clients."""
-    return make_fake_registry(http=True)
+def fake_registry_server(request: pytest.FixtureRequest,
+                         make_fake_registry: MakeFakeRegistry) -> RegistryUnderTest:
+    """A fresh fake served over real HTTP(S) on 127.0.0.1, for subprocess clients."""
+    return make_fake_registry(**{"http": True, **_variant(request)})
 
 
 class RealRegistries:

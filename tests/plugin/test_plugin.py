@@ -331,3 +331,30 @@ def test_an_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--registry-target: unknown registry target 'zot'; "
                                  "expected one of distribution, distribution-container, "
                                  "url=URL; or fake"])
+
+
+def test_variants_by_indirect_parametrisation(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, """
+        import pytest
+        import requests
+
+        VARIANTS = [{}, {"tls": True}, {"auth": "token"}, {"profile": "quay", "auth": "basic"}]
+
+        @pytest.mark.parametrize("fake_registry_server", VARIANTS, indirect=True,
+                                 ids=["plain", "tls", "token", "quay-basic"])
+        def test_server(fake_registry_server):
+            server = fake_registry_server
+            verify = str(server.ctx.ca_file) if server.ctx.ca_file else True
+            status = requests.get(server.url + "/v2/", verify=verify).status_code
+            print("VARIANT", server.url.split(":")[0], server.fake.auth.mode,
+                  server.fake.profile.name, status)
+
+        @pytest.mark.parametrize("fake_registry", [{"profile": "ecr"}], indirect=True)
+        def test_in_process(fake_registry):
+            assert fake_registry.fake.profile.name == "ecr"
+    """, "-s")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*plain* VARIANT http none spec 200",
+                                 "*tls* VARIANT https none spec 200",
+                                 "*token* VARIANT http token spec 401",
+                                 "*quay-basic* VARIANT http basic quay 401"])
