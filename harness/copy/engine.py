@@ -168,10 +168,10 @@ class _Copier:
         signatures = [] if self.options.remove_signatures \
             else self.source.get_signatures(instance)
         manifest = parse_manifest(raw, media_type)
+        desired = _desired_compression(self.options, self.destination)
         candidates = manifest_candidates(
             media_type, self.destination.supported_manifest_mime_types(),
-            self.options.manifest_type)
-        desired = _desired_compression(self.options, self.destination)
+            self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
         if desired is not None:  # refuse zstd for a Docker format before any upload
             layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
         copied = self._copy_layers(raw, media_type, manifest, candidates[0], desired)
@@ -217,7 +217,7 @@ class _Copier:
             with self.reporter.bar(layer.digest, layer.size) as progress:
                 return copy_blob(self.source, self.destination, layer, target,
                                  level=self.options.compression_level, progress=progress,
-                                 oci=media_type == mediatype.OCI_MANIFEST,
+                                 oci=target_type == mediatype.OCI_MANIFEST,
                                  diff_id=learn_diff_ids)
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -18,8 +18,11 @@ FALLBACK_CODES = frozenset({"MANIFEST_INVALID", "TAG_INVALID"})
 
 
 def manifest_candidates(source_type: str, supported: list[str],
-                        forced: str | None = None) -> list[str]:
-    """The manifest types to try, best first; *supported* empty means "anything"."""
+                        forced: str | None = None, *, oci_only: bool = False) -> list[str]:
+    """The manifest types to try, best first; *supported* empty means "anything".
+
+    *oci_only* keeps only the OCI type, for layers only it can describe (zstd).
+    """
     singles = [t for t in supported if t not in mediatype.INDEXES]
     if forced is not None:
         if supported and forced not in supported:
@@ -27,15 +30,17 @@ def manifest_candidates(source_type: str, supported: list[str],
                                f"{', '.join(singles)}")
         return [forced]
     if not supported:
-        return [source_type]
+        return [mediatype.OCI_MANIFEST if oci_only else source_type]
     ordered = [source_type, *PREFERRED, *singles]
     seen: list[str] = []
     for candidate in ordered:
-        if candidate in singles and candidate not in seen:
+        if candidate in singles and candidate not in seen \
+                and (candidate == mediatype.OCI_MANIFEST or not oci_only):
             seen.append(candidate)
     if not seen:
-        raise HarnessError(f"the destination takes no single-image manifest type "
-                           f"({', '.join(supported)})")
+        wanted = "zstd layers (only OCI describes them)" if oci_only else "a single image"
+        raise HarnessError(f"the destination takes no manifest type for {wanted}; it takes "
+                           f"{', '.join(supported)}")
     return seen
 
 

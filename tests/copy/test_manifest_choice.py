@@ -53,3 +53,10 @@ class _CodedError(HarnessError):
 def test_fallback_codes(code: str, fallback: bool) -> None:
     assert is_fallback_error(_CodedError(code)) is fallback
     assert not is_fallback_error(HarnessError("no code"))
+
+
+def test_zstd_keeps_only_oci() -> None:
+    assert manifest_candidates(mt.DOCKER_V2S2_MANIFEST, ALL, oci_only=True) == [mt.OCI_MANIFEST]
+    assert manifest_candidates(mt.DOCKER_V2S2_MANIFEST, [], oci_only=True) == [mt.OCI_MANIFEST]
+    with pytest.raises(HarnessError, match=r"no manifest type for zstd layers \(only OCI"):
+        manifest_candidates(mt.DOCKER_V2S2_MANIFEST, [mt.DOCKER_V2S2_MANIFEST], oci_only=True)
