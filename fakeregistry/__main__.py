@@ -29,13 +29,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"fakeregistry: {message}\n")
 
 
+def _port(text: str) -> int:
+    """A TCP port; the socket layer would silently wrap 99999 to another port."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m fakeregistry",
                      description="An in-process OCI registry for tests.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve over HTTP(S) on loopback")
     run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    run.add_argument("--port", type=_port, default=0, help="0 picks a free port")
     run.add_argument("--storage", type=Path, help="keep content in this directory")
     run.add_argument("--profile", default="spec", choices=sorted(PROFILES))
     run.add_argument("--auth", default="none", choices=["none", "basic", "token"])

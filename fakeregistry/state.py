@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.model.digest import Digest
+from harness.util.errors import HarnessError
 from harness.util.fs import atomic_write_bytes
 
 
@@ -97,11 +98,18 @@ class State:
         atomic_write_bytes(self._path, json.dumps(data, sort_keys=True).encode())
 
     def _load(self, path: Path) -> None:
-        data = json.loads(path.read_text())
-        for name, entry in data.items():
-            self.repositories[name] = Repository(
-                blobs={Digest.parse(d) for d in entry["blobs"]},
-                manifests={Digest.parse(d): StoredManifest.from_json(m)
-                           for d, m in entry["manifests"].items()},
-                tags={tag: Digest.parse(d) for tag, d in entry["tags"].items()},
-            )
+        try:
+            data = json.loads(path.read_text())
+            for name, entry in data.items():
+                self.repositories[name] = Repository(
+                    blobs={Digest.parse(d) for d in entry["blobs"]},
+                    manifests={Digest.parse(d): StoredManifest.from_json(m)
+                               for d, m in entry["manifests"].items()},
+                    tags={tag: Digest.parse(d) for tag, d in entry["tags"].items()},
+                )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"{path} is not a registry state file ({exc})") from None
+
+
+class StateError(HarnessError):
+    """A storage directory whose state file was not written by this registry."""

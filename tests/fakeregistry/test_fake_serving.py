@@ -137,8 +137,13 @@ def test_cli_with_tls_and_token_auth() -> None:
 
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--auth", "basic"],
                                   ["--auth", "basic", "--user", "nopassword"],
-                                  ["--fault", "colour=blue"]])
-def test_cli_errors_are_one_line(args: list[str]) -> None:
+                                  ["--fault", "colour=blue"], ["--port", "99999"],
+                                  ["--storage", "{bad}"], ["--record", "/nonexistent/t.jsonl"]])
+def test_cli_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "repositories.json").write_text("{not json")
+    args = [arg.replace("{bad}", str(bad)) for arg in args]
     result = subprocess.run([sys.executable, "-m", "fakeregistry", "serve", *args],
                             check=False, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
