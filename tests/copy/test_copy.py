@@ -371,3 +371,15 @@ def test_up_to_six_blobs_at_once_only_where_allowed(
     assert _ConcurrencyProbe.peak == peak
     assert not _ConcurrencyProbe.barrier.broken
     assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == layers
+
+
+def test_zstd_from_a_schema2_source_writes_oci(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    src, built = oci_image
+    _copy(src, f"dir:{tmp_path}/v2s2", policy, manifest_type=mt.DOCKER_V2S2_MANIFEST)
+    result = _copy(f"dir:{tmp_path}/v2s2", f"dir:{tmp_path}/z", policy,
+                   compression=Algorithm.ZSTD)
+    assert result.media_type == mt.OCI_MANIFEST  # type: ignore[attr-defined]
+    raw, _, _ = read_image(parse_image_name(f"dir:{tmp_path}/z"))
+    assert {d.media_type for d in parse_manifest(raw).layers} == {mt.OCI_LAYER_ZSTD}
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/z")) == original_layers(built)
