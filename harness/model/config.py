@@ -9,6 +9,7 @@ OCI struct: Docker-only keys, also inside ``config``, disappear).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Self
@@ -27,6 +28,9 @@ from harness.model.jsonfields import (
 )
 from harness.util.errors import HarnessError
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
+)
 # What Go's time.Time marshals to when unset (Docker history entries always carry it).
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 # The container run settings an OCI config keeps, in the Go struct's order.
@@ -41,10 +45,13 @@ class ConfigError(HarnessError, ValueError):
 
 
 def _timestamp(obj: dict[str, Any], key: str, where: str) -> str | None:
+    """A timestamp Go's ``time.Time`` would accept: RFC 3339 with a real date and time."""
     value = get_str(obj, key, where)
     if value:
         try:
-            datetime.fromisoformat(value)
+            if not _RFC3339.fullmatch(value):
+                raise ValueError("not in RFC 3339 form")
+            datetime.fromisoformat(value)  # rejects month 13, hour 25, ...
         except ValueError as exc:
             raise FieldError(f"{where}{key} {value!r} is not an RFC 3339 timestamp") from exc
     return value
