@@ -383,3 +383,11 @@ def test_zstd_from_a_schema2_source_writes_oci(
     raw, _, _ = read_image(parse_image_name(f"dir:{tmp_path}/z"))
     assert {d.media_type for d in parse_manifest(raw).layers} == {mt.OCI_LAYER_ZSTD}
     assert plain_layers(parse_image_name(f"dir:{tmp_path}/z")) == original_layers(built)
+
+
+def test_zstd_into_docker_archive_is_refused_before_writing(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+    with pytest.raises(HarnessError, match="no manifest type for zstd layers"):
+        _copy(oci_image[0], f"docker-archive:{tmp_path}/a.tar", policy,
+              compression=Algorithm.ZSTD)
+    assert not (tmp_path / "a.tar").exists()
