@@ -158,12 +158,15 @@ def test_skopeo_through_auth_and_tls(mode: AuthMode, oci_source: Path, tmp_path:
                                  credentials=Credentials("pusher", "pw"))
         skopeo = Skopeo(tmp_path / "skopeo", target)
         ref = f"docker://{target.image('secure/app:v1')}"
-        skopeo.copy(f"oci:{oci_source}:v1", ref)
+        # Recompressing makes the layer size unknown: Go sends it chunked.
+        skopeo.copy(f"oci:{oci_source}:v1", ref, "--dest-compress-format", "zstd")
         assert skopeo.list_tags(f"docker://{target.image('secure/app')}") == ["v1"]
         anonymous = Skopeo(tmp_path / "anonymous", replace(target, credentials=None))
         with pytest.raises(PeerCommandError, match=r"unauthorized|authentication required|denied"):
             anonymous.inspect(ref)
     assert registry.transcript.requests(status=401)
+    patches = registry.transcript.requests(method="PATCH", status=202)
+    assert any(e.request_headers.get("Transfer-Encoding") == "chunked" for e in patches)
     secrets = [e for e in registry.transcript.entries if "Authorization" in e.request_headers]
     assert secrets
     assert all(e.request_headers["Authorization"] == "<redacted>" for e in secrets)
