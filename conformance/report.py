@@ -14,24 +14,34 @@ from pathlib import Path
 from conformance.config import GROUPS
 from conformance.results import BAD, CheckResult, RunResult, Status
 
-_COLUMNS = (Status.PASS, Status.FAIL, Status.UNSUPPORTED, Status.ERROR,
-            Status.EXPECTED_FAILURE, Status.UNEXPECTED_PASS)
+_SHORT = {Status.PASS: "pass", Status.FAIL: "fail", Status.UNSUPPORTED: "unsupported",
+          Status.ERROR: "error", Status.EXPECTED_FAILURE: "expected-fail",
+          Status.UNEXPECTED_PASS: "unexpected-pass"}
+
+
+def _cell(checks: list[CheckResult]) -> str:
+    counts = Counter(c.status for c in checks)
+    return " ".join(f"{counts[s]} {name}" for s, name in _SHORT.items() if counts[s]) or "-"
 
 
 def terminal_table(runs: list[RunResult]) -> list[str]:
-    """Group x status counts per target, then every check that did not pass, by name."""
-    lines: list[str] = []
-    header = f"{'group':<12}" + "".join(f"{s!s:>18}" for s in _COLUMNS)
+    """One table, a row per group and a column per target (status counts), then every check
+    that did not pass or was an expected failure, by target, with its rule and reason."""
+    header = ["group", *(f"{r.target} ({r.duration:.1f}s)" for r in runs)]
+    rows = [header]
+    for group in (*GROUPS, "all"):
+        cells = [_cell([c for c in r.checks if group in {"all", c.group}]) for r in runs]
+        if any(cell != "-" for cell in cells):
+            rows.append([group, *cells])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
     for run in runs:
-        lines += [f"target {run.target}  ({len(run.checks)} checks, {run.duration:.1f}s)", header]
-        for group in GROUPS:
-            counts = Counter(c.status for c in run.checks if c.group == group)
-            if counts:
-                lines.append(f"{group:<12}" + "".join(f"{counts[s]:>18}" for s in _COLUMNS))
         for check in sorted(run.by_status(*BAD, Status.EXPECTED_FAILURE),
                             key=lambda c: (c.group, c.check)):
-            lines.append(f"  {str(check.status).upper()} {check.group}/{check.check}: "
-                         f"{check.rule} -- {check.reason.splitlines()[0] if check.reason else ''}")
+            reason = check.reason.splitlines()[0] if check.reason else ""
+            lines.append(f"  {str(check.status).upper()} [{run.target}] {check.group}/"
+                         f"{check.check}: {check.rule} -- {reason}")
     return lines
 
 

@@ -44,5 +44,8 @@ def test_terminal_table_names_every_check_that_did_not_pass() -> None:
     lines = terminal_table([sample()])
     named = [line for line in lines if line.startswith("  ")]
     assert len(named) == 4
-    assert any(line.startswith("  FAIL tags/c_fail: rule <FAIL> -- because FAIL")
+    assert lines[0].split() == ["group", "r.test", "(1.5s)"]
+    assert " ".join(lines[1].split()) == (
+        "tags 1 pass 1 fail 1 unsupported 1 error 1 expected-fail 1 unexpected-pass")
+    assert any(line.startswith("  FAIL [r.test] tags/c_fail: rule <FAIL> -- because FAIL")
                for line in named)

@@ -26,15 +26,17 @@ def test_no_arguments_checks_the_embedded_fake_and_exits_0(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main([], env={}) == 0
     out = capsys.readouterr().out
-    assert "target fake:spec" in out
-    assert all(group in out for group in ("pull", "push", "manifests", "tags"))
+    header, *rows = out.splitlines()
+    assert header.split()[:2] == ["group", "fake:spec"]
+    assert [row.split()[0] for row in rows] == [*config.GROUPS, "all"]
+    assert all(row.split()[2] == "pass" and len(row.split()) == 3 for row in rows)
 
 
 def test_failing_checks_exit_1_and_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--target", "fake:distribution-2.8", "--group", "tags"], env={}) == 1
     out = capsys.readouterr().out
-    assert ("FAIL tags/tag_list_sorted: The tag list is in lexical (case-insensitive) or "
-            "ASCII order.") in out
+    assert ("FAIL [fake:distribution-2.8] tags/tag_list_sorted: The tag list is in lexical "
+            "(case-insensitive) or ASCII order.") in out
 
 
 @pytest.mark.parametrize("argv", [
@@ -155,7 +157,7 @@ def test_plain_pytest_runs_the_suite() -> None:
         capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, config.ENV_TARGET: "fake:distribution-2.8"})
     assert done.returncode == 1, done.stdout[-2000:]
-    assert "FAIL tags/tag_list_n" in done.stdout
+    assert "FAIL [fake:distribution-2.8] tags/tag_list_n" in done.stdout
     assert "4 passed" in done.stdout and "1 failed" in done.stdout
 
 
