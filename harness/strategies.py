@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
-from harness.model import mediatype
+from harness.model import mediatype, transportref
 from harness.model.compression import Algorithm
 from harness.model.config import DockerConfig, HistoryEntry, OCIConfig
 from harness.model.descriptor import Descriptor, Platform
@@ -28,6 +28,7 @@ from harness.model.manifest import (
     Schema1Manifest,
 )
 from harness.model.reference import NAME_TOTAL_LENGTH_MAX, Reference
+from harness.model.transportref import TRANSPORTS, StorageSpec, TransportReference
 from harness.pytest_plugin.images import (
     PUSHABLE_TYPES,
     ImageSpec,
@@ -145,6 +146,46 @@ def invalid_reference_strings(draw: st.DrawFn) -> str:
     if kind == "long":
         return f"{domain}/{path}/" + "a" * NAME_TOTAL_LENGTH_MAX
     return draw(st.binary(min_size=32, max_size=32)).hex()
+
+
+def _paths() -> st.SearchStrategy[str]:
+    """Filesystem paths without ':' (the separator of the image part)."""
+    return st.lists(st.text("abcxyz019._-", min_size=1, max_size=6), min_size=1, max_size=3
+                    ).map(lambda parts: "/" + "/".join(parts))
+
+
+def _tagged(ref: Reference) -> Reference:
+    return ref.with_tag("latest") if ref.tag is None and ref.digest is None else ref
+
+
+@st.composite
+def transport_references(draw: st.DrawFn) -> TransportReference:
+    """Valid references of every transport, as :func:`parse_transport_reference` returns them."""
+    transport = draw(st.sampled_from(TRANSPORTS))
+    if transport == transportref.DOCKER:
+        ref = _tagged(draw(references().filter(lambda r: not (r.tag and r.digest))))
+        return TransportReference(transport, reference=ref)
+    if transport == transportref.DIR:
+        return TransportReference(transport, path=draw(_paths()))
+    if transport in (transportref.OCI, transportref.OCI_ARCHIVE):
+        component = st.from_regex(r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+){0,2}",
+                                  fullmatch=True)
+        name = draw(st.none() | st.lists(component, min_size=1, max_size=2).map("/".join))
+        return TransportReference(transport, path=draw(_paths()), image_name=name)
+    if transport == transportref.DOCKER_ARCHIVE:
+        kind = draw(st.sampled_from(["none", "name", "index"]))
+        ref = _tagged(draw(references().filter(lambda r: r.digest is None)))
+        return TransportReference(
+            transport, path=draw(_paths()), reference=ref if kind == "name" else None,
+            source_index=draw(st.integers(0, 9)) if kind == "index" else None)
+    storage = draw(st.none() | st.builds(
+        StorageSpec, driver=st.none() | st.sampled_from(["vfs", "overlay"]), root=_paths(),
+        run_root=st.none() | _paths(),
+        options=st.lists(st.text("abc=1", min_size=1, max_size=5), max_size=2).map(tuple)))
+    image_id = draw(st.none() | st.binary(min_size=32, max_size=32).map(bytes.hex))
+    stored = draw(references() if image_id is None else st.none() | references())
+    return TransportReference(transport, reference=_tagged(stored) if stored else None,
+                              image_id=image_id, storage=storage)
 
 
 def _annotations() -> st.SearchStrategy[dict[str, str]]:

@@ -24,7 +24,7 @@ from harness.model.manifest import (
     parse_manifest,
 )
 from harness.model.reference import Reference, ReferenceError, validate_repository, validate_tag
-from harness.model.transportref import parse_transport_reference
+from harness.model.transportref import TransportReference, parse_transport_reference
 
 S1 = mediatype.DOCKER_V2S1_SIGNED_MANIFEST
 
@@ -46,6 +46,11 @@ def test_docker_transport_wraps_any_reference_without_both_tag_and_digest(
     parsed = parse_transport_reference(f"docker://{ref}")
     assert parsed.reference == (ref if ref.tag or ref.digest else ref.with_tag("latest"))
     assert parse_transport_reference(str(parsed)) == parsed
+
+
+@given(hs.transport_references())
+def test_transport_reference_round_trip(ref: TransportReference) -> None:
+    assert parse_transport_reference(str(ref)) == ref
 
 
 @given(hs.invalid_reference_strings())
