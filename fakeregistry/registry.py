@@ -8,6 +8,7 @@ anything the client got wrong; the error becomes the spec's JSON body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -575,13 +576,25 @@ class Registry:
                                 detail={"uuid": session})
         return session, upload
 
+    @contextlib.contextmanager
+    def _held_session(self, params: dict[str, str]) -> Iterator[tuple[str, Upload]]:
+        """The session with its lock held; one finished or cancelled while this request
+        waited for the lock is unknown, like any other."""
+        session, upload = self._session(params)
+        with upload.lock:
+            with self._uploads_lock:
+                current = self._uploads.get(session)
+            if current is not upload:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {session} has ended",
+                                    detail={"uuid": session})
+            yield session, upload
+
     def upload_status(self, request: Request, params: dict[str, str]) -> Response:
         session, upload = self._session(params)
         return self._session_response(params["name"], session, upload, 204)
 
     def patch_upload(self, request: Request, params: dict[str, str]) -> Response:
-        session, upload = self._session(params)
-        with upload.lock:
+        with self._held_session(params) as (session, upload):
             self._append(request, upload)
         return self._session_response(params["name"], session, upload, 202)
 
@@ -606,12 +619,12 @@ class Registry:
                                 f"chunk has {written} bytes, Content-Range says {expected}")
 
     def finish_upload(self, request: Request, params: dict[str, str]) -> Response:
-        session, upload = self._session(params)
+        self._session(params)  # an unknown session is reported before a bad digest
         digest_text = request.args.get("digest")
         if digest_text is None:
             raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
         digest = _parse_digest(digest_text)
-        with upload.lock:
+        with self._held_session(params) as (session, upload):
             self._append(request, upload)
             with self._uploads_lock:
                 self._uploads.pop(session, None)
@@ -636,10 +649,9 @@ class Registry:
         return self._blob_created(upload.repository, digest)
 
     def cancel_upload(self, request: Request, params: dict[str, str]) -> Response:
-        session, upload = self._session(params)
-        with self._uploads_lock:
-            self._uploads.pop(session, None)
-        with upload.lock:
+        with self._held_session(params) as (session, upload):
+            with self._uploads_lock:
+                del self._uploads[session]
             upload.buffer.discard()
         return _empty(204)
 

@@ -129,3 +129,31 @@ def test_concurrent_pushes_to_one_tag_always_show_a_complete_manifest() -> None:
         final = client.request("GET", "/v2/race/manifests/latest").content
         assert final in bodies
         assert json.loads(final)["schemaVersion"] == 2
+
+
+def _race(url: str, digest: Digest) -> list[int]:
+    """Finish twice, cancel and append at once on one session; return the statuses."""
+    location = url + requests.post(f"{url}/v2/a/blobs/uploads/").headers["Location"]
+    requests.patch(location, data=BIG)
+    finish = {"digest": str(digest)}
+    calls = [lambda: requests.put(location, params=finish), lambda: requests.delete(location),
+             lambda: requests.put(location, params=finish),
+             lambda: requests.patch(location, data=b"more")]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda c=call: results.append(c().status_code))
+               for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_racing_requests_on_one_upload_session() -> None:
+    """One of finish/cancel wins; the others see the session ended, never a 500."""
+    digest = Digest.from_bytes(BIG)
+    with serve(Registry()) as server:
+        for _ in range(5):
+            results = _race(server.url, digest)
+            assert all(status < 500 for status in results), results
+            assert sum(status in {201, 204} for status in results) == 1, results
