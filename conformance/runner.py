@@ -26,9 +26,13 @@ from conformance import config
 from conformance.client import Client, Target
 from conformance.report import load_results, terminal_table, write_reports
 from conformance.results import RunResult, load_deviations
+from harness.peers.container import DistributionContainerLauncher
+from harness.peers.detect import missing_reason
+from harness.peers.launchers import DistributionLauncher, Launcher
 from harness.util.errors import HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
+DISTRIBUTION_TARGETS = ("distribution", "distribution-container", "distribution-native")
 _SUITE_ENV = ("OCI_ROOT_URL", "OCI_NAMESPACE", "OCI_CROSSMOUNT_NAMESPACE", "OCI_USERNAME",
               "OCI_PASSWORD", config.ENV_TARGET, config.ENV_GROUPS, config.ENV_EXPECT,
               config.ENV_REPORT_DIR, config.ENV_TOKEN, config.ENV_CA_FILE,
@@ -43,7 +47,7 @@ class UsageError(HarnessError):
 class Options:
     """What one invocation asks for, after parsing."""
 
-    targets: tuple[str, ...]  # "url", "distribution", "distribution-container", "fake:NAME"
+    targets: tuple[str, ...]  # "url", DISTRIBUTION_TARGETS or "fake:NAME"
     registry: Target | None
     groups: tuple[str, ...]
     keyword: str | None = None
@@ -74,7 +78,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crossmount-namespace", help="second repository, the mount source "
                    "(OCI_CROSSMOUNT_NAMESPACE)")
     p.add_argument("--target", action="append", default=[],
-                   help="distribution | distribution-container | fake:PROFILE (repeatable)")
+                   help="distribution (in a container if a Docker engine answers, else native) "
+                        "| distribution-container | distribution-native | fake:PROFILE "
+                        "(repeatable)")
     p.add_argument("-k", dest="keyword", help="only checks matching this pytest expression")
     p.add_argument("--group", action="append", default=[], choices=config.GROUPS,
                    help="only this group (repeatable)")
@@ -105,10 +111,9 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
             token=args.token, verify=str(args.ca_file) if args.ca_file else not args.insecure,
             name=url)
     for target in args.target:
-        if target not in {"distribution", "distribution-container"} and \
-                not target.startswith("fake:"):
-            raise UsageError(f"unknown target {target!r}: use distribution, "
-                             "distribution-container or fake:PROFILE")
+        if target not in DISTRIBUTION_TARGETS and not target.startswith("fake:"):
+            raise UsageError(f"unknown target {target!r}: use {', '.join(DISTRIBUTION_TARGETS)} "
+                             "or fake:PROFILE")
     targets = tuple(args.target) + (("url",) if registry else ())
     if args.expect is not None:
         load_deviations(args.expect)  # a bad file is a usage error, found before any run
@@ -164,13 +169,21 @@ def started(name: str, options: Options) -> Iterator[dict[str, str]]:
         check_reachable(options.registry)
         yield target_env(options.registry)
         return
-    from harness.peers import container, launchers  # noqa: PLC0415 - only for real registries
-
-    launcher = (container.DistributionContainerLauncher() if name == "distribution-container"
-                else launchers.DistributionLauncher(schema1=True, delete=True))
+    concrete = resolve_distribution(name)
+    launcher: Launcher = (DistributionContainerLauncher(schema1=True, delete=True)
+                          if concrete == "distribution-container"
+                          else DistributionLauncher(schema1=True, delete=True))
     with launcher.start() as running:
-        yield target_env(Target(url=running.url, name=name, isolate=True,
+        yield target_env(Target(url=running.url, name=concrete, isolate=True,
                                 verify=str(running.ca_file) if running.ca_file else True))
+
+
+def resolve_distribution(name: str) -> str:
+    """``distribution`` means in a container when a Docker engine answers, else native."""
+    if name != "distribution":
+        return name
+    return "distribution-container" if missing_reason("docker") is None \
+        else "distribution-native"
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ from conformance_helpers import not_passed
 
 from conformance import config
 from conformance.client import Target
+from conformance.report import load_results
 from conformance.results import Status, load_deviations
-from conformance.runner import run_suite, target_env
+from conformance.runner import main, run_suite, target_env
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.launchers import RunningRegistry
 
@@ -59,3 +60,13 @@ def test_every_deviation_states_its_rule_and_what_the_registry_does() -> None:
     assert len(deviations) == len(KNOWN) >= 5
     for deviation in deviations:
         assert deviation.rule and deviation.observed, deviation
+
+
+@pytest.mark.requires_peer("docker-registry", "docker")
+def test_target_distribution_prefers_a_container_when_an_engine_answers(tmp_path: Path) -> None:
+    code = main(["--target", "distribution", "--target", "distribution-native", "-k", "ping",
+                 "--report-dir", str(tmp_path)], env={})
+    assert code == 0
+    runs = load_results(tmp_path / "results.json")
+    assert [(r.target, [c.status for c in r.checks]) for r in runs] == [
+        ("distribution-container", [Status.PASS]), ("distribution-native", [Status.PASS])]
