@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from harness.builder.push import PushOptions, push
 from harness.copy.engine import CopyOptions
@@ -90,6 +89,8 @@ def _push(args: argparse.Namespace) -> int:
                                 retry_delay=args.retry_delay),
         manifest_type=args.format,
         remove_signatures=args.remove_signatures,
+        max_retries=args.retry,
+        retry_delay=args.retry_delay,
         digest_file=args.digestfile,
     )
     push(args.image, args.dest or args.image, options)
@@ -99,7 +100,7 @@ def _push(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)
-    out: Any = inspect_image(parse_image_name(args.ref), ctx, raw=args.raw, config=args.config)
+    out = inspect_image(parse_image_name(args.ref), ctx, raw=args.raw, config=args.config)
     if isinstance(out, bytes):
         sys.stdout.buffer.write(out)
         sys.stdout.flush()

@@ -142,3 +142,19 @@ def test_registry_to_registry_copy_keeps_the_image(
         assert result.manifest == built.manifest
         _pull(second, "mirror", f"oci:{tmp_path}/mirror:v1", policy)
     assert _blobs(f"oci:{tmp_path}/mirror:v1") == _blobs(src)
+
+
+@pytest.mark.parametrize(("retries", "code"), [(0, 125), (1, 0)])
+def test_cli_push_retries_the_whole_push(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        policy: Path, retries: int, code: int) -> None:
+    registry, host = fake
+    root = str(tmp_path / "root")
+    assert main(["--root", root, "copy", "-q", "--policy", str(policy), oci_image[0],
+                 "containers-storage:localhost/app:v1"]) == 0
+    fault = registry.faults.add(FaultRule.parse(
+        "method=PUT,path=/v2/*/manifests/*,status=503,times=2"))
+    assert main(["--root", root, "push", "-q", "--signature-policy", str(policy),
+                 "--tls-verify=false", "--retry", str(retries), "--retry-delay", "0",
+                 "app:v1", f"{host}/pushed:v1"]) == code
+    assert fault.fired == retries + 1
