@@ -207,3 +207,20 @@ def test_breaking_one_rule_fails_exactly_its_check(check: str) -> None:
     assert found.pop(check) == Status.FAIL, next(c for c in run.checks if c.check == check)
     others = {name: status for name, status in found.items() if status != Status.PASS}
     assert others == dict.fromkeys(how.also, Status.FAIL)
+
+
+def flip_first_byte(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+    if not status.startswith("200") or not body:
+        return status, headers, body
+    return status, headers, bytes([body[0] ^ 1]) + body[1:]
+
+
+def test_altered_bodies_of_the_same_length_are_detected() -> None:
+    registry = fakeregistry.Registry()
+    for check, kind in (("blob_content_matches_digest", BLOBS),
+                        ("manifest_content_matches_digest", MANIFESTS)):
+        rewrite(registry, GET, f"/v2/{repo_of(check)}{kind}", flip_first_byte)
+    found = statuses(run_against(registry))
+    assert {c: s for c, s in found.items() if s != Status.PASS} == {
+        "blob_content_matches_digest": Status.FAIL,
+        "manifest_content_matches_digest": Status.FAIL}
