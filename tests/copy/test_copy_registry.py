@@ -138,3 +138,23 @@ def test_cli_credentials_reach_a_basic_auth_registry(
         assert main(["inspect", "--raw", "--tls-verify=false", "--authfile", str(auth_file),
                      dest]) == 0
         assert json.loads(capsys.readouterr().out)["schemaVersion"] == 2
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_cli_cert_dir_trusts_a_tls_registry(
+        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with DistributionLauncher(tls=True).start() as registry:
+        assert registry.ca_file is not None
+        certs = tmp_path / "certs.d"
+        certs.mkdir()
+        (certs / "ca.crt").write_bytes(registry.ca_file.read_bytes())
+        dest = f"docker://{registry.image('tls/app:v1')}"
+        base = ["copy", "-q", "--policy", str(policy), "--retry-times", "0"]
+        assert main([*base, oci_image[0], dest]) == 125
+        assert capsys.readouterr().err.count("\n") == 1
+        assert main([*base, "--dest-cert-dir", str(certs), oci_image[0], dest]) == 0
+        assert main(["copy", "-q", "--policy", str(policy), "--src-cert-dir", str(certs),
+                     dest, f"oci:{tmp_path}/back:v1"]) == 0
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(
+        oci_image[1])
