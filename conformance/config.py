@@ -32,7 +32,7 @@ ENV_NAME = "CONFORMANCE_TARGET_NAME"
 ENV_ISOLATE = "CONFORMANCE_ISOLATE"
 
 
-def _true(value: str | None) -> bool:
+def is_true(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -51,14 +51,14 @@ class Settings:
         profile = env.get(ENV_TARGET, "fake:spec").removeprefix("fake:")
         if url:
             ca_file = env.get(ENV_CA_FILE)
-            verify: bool | str = ca_file or not _true(env.get(ENV_INSECURE))
+            verify: bool | str = ca_file or not is_true(env.get(ENV_INSECURE))
             target = Target(
                 url=url, namespace=env.get("OCI_NAMESPACE") or "conformance/test",
                 crossmount_namespace=env.get("OCI_CROSSMOUNT_NAMESPACE") or "conformance/other",
                 username=env.get("OCI_USERNAME") or None,
                 password=env.get("OCI_PASSWORD") or None, token=env.get(ENV_TOKEN) or None,
                 verify=verify, name=env.get(ENV_NAME) or url,
-                isolate=_true(env.get(ENV_ISOLATE)))
+                isolate=is_true(env.get(ENV_ISOLATE)))
         return cls(target, profile, selected_groups(env))
 
 
@@ -66,6 +66,6 @@ def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:
     """The groups to run: CONFORMANCE_GROUPS, else the OCI_TEST_* switches, else all."""
     if env.get(ENV_GROUPS):
         return tuple(g.strip() for g in env[ENV_GROUPS].split(",") if g.strip())
-    switched = [g for name, groups in OCI_SWITCHES.items() if _true(env.get(name))
+    switched = [g for name, groups in OCI_SWITCHES.items() if is_true(env.get(name))
                 for g in groups]
     return tuple(g for g in GROUPS if g in switched) if switched else GROUPS

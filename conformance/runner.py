@@ -54,6 +54,7 @@ class Options:
     workers: int | None = None
     report_dir: Path | None = None
     expect: Path | None = None
+    debug: bool = False  # show the suite's own pytest output (OCI_DEBUG)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--group", action="append", default=[], choices=config.GROUPS,
                    help="only this group (repeatable)")
     p.add_argument("-n", dest="workers", type=int, help="parallel workers (pytest-xdist)")
-    p.add_argument("--report-dir", type=Path, help="write junit.xml, report.html, results.json")
+    p.add_argument("--report-dir", type=Path,
+                   help="write junit.xml, report.html, results.json (else OCI_REPORT_DIR)")
     p.add_argument("--expect", type=Path, help="known-deviations file: listed failures are "
                    "expected failures; a listed check that passes is reported")
     return p
@@ -121,7 +123,9 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
         raise UsageError("-n needs a positive number of workers")
     groups = tuple(args.group) or config.selected_groups(env)
     return Options(targets or ("fake:spec",), registry, groups, args.keyword, args.workers,
-                   args.report_dir, args.expect)
+                   args.report_dir or (Path(env["OCI_REPORT_DIR"])
+                                       if env.get("OCI_REPORT_DIR") else None),
+                   args.expect, config.is_true(env.get("OCI_DEBUG")))
 
 
 def target_env(target: Target) -> dict[str, str]:
@@ -242,7 +246,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             with started(name, options) as suite_env:
                 runs.append(run_suite(suite_env, groups=options.groups,
                                       keyword=options.keyword, workers=options.workers,
-                                      expect=options.expect))
+                                      expect=options.expect, quiet=not options.debug))
     except HarnessError as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

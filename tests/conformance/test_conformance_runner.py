@@ -168,3 +168,10 @@ def test_tls_registry_needs_its_ca_or_insecure(capsys: pytest.CaptureFixture[str
         assert "SSLError" in capsys.readouterr().err
         assert main([*base, "--ca-file", str(server.ca_file)], env={}) == 0
         assert main([*base, "--insecure"], env={}) == 0
+
+
+def test_oci_report_dir_and_debug_are_honoured(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-k", "ping"], env={"OCI_REPORT_DIR": str(tmp_path), "OCI_DEBUG": "1"}) == 0
+    assert (tmp_path / "results.json").exists()
+    assert "1 passed" in capsys.readouterr().out  # the suite's own pytest summary
