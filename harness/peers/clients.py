@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,9 +108,6 @@ class ContainersConfig:
         return {"CONTAINERS_REGISTRIES_CONF": str(self.registries_conf),
                 "TMPDIR": str(self.tmpdir)}
 
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, **self.overrides()}
-
     def registry_flags(self, registry: RunningRegistry | None, prefix: str = "") -> list[str]:
         """TLS and credential flags for *registry* (``prefix`` "src-"/"dest-" for copy)."""
         if registry is None:
@@ -125,7 +123,7 @@ class ContainersConfig:
 
 
 @dataclass
-class _ContainersTool:
+class _ContainersTool(ABC):
     """A containers/image tool: private configuration under *workdir*, and the TLS and
     credential flags of ``registry`` for the references that point at a registry."""
 
@@ -136,6 +134,17 @@ class _ContainersTool:
     def __post_init__(self) -> None:
         self.executable = require_executable(self.peer)
         self.config = ContainersConfig(self.workdir)
+
+    @abstractmethod
+    def argv(self, *args: str) -> list[str]:
+        """The full command line for ``TOOL args``, without running it (for benchmarks)."""
+
+    def overrides(self) -> dict[str, str]:
+        """The environment variables the command needs on top of the caller's."""
+        return self.config.overrides()
+
+    def run(self, *args: str, check: bool = True) -> PeerRun:
+        return run_peer(self.argv(*args), env={**os.environ, **self.overrides()}, check=check)
 
     def _registry_args(self, ref: str, prefix: str = "") -> list[str]:
         if not ref.startswith("docker://"):
@@ -152,9 +161,6 @@ class Skopeo(_ContainersTool):
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "--policy", str(self.config.policy),
                 "--tmpdir", str(self.config.tmpdir), *args]
-
-    def run(self, *args: str, check: bool = True) -> PeerRun:
-        return run_peer(self.argv(*args), env=self.config.environment(), check=check)
 
     def copy_args(self, src: str, dest: str, *extra: str) -> list[str]:
         """The arguments of ``skopeo copy``, with registry flags on each docker:// side."""
@@ -193,15 +199,20 @@ class Buildah(_ContainersTool):
                 f'[storage]\ndriver = "vfs"\nrunroot = "{self.runroot}"\n'
                 f'graphroot = "{self.root}"\n')
 
-    def run(self, *args: str, check: bool = True) -> PeerRun:
-        env = {**self.config.environment(), "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
-               "BUILDAH_ISOLATION": "chroot"}
-        argv = [self.executable, "--root", str(self.root), "--runroot", str(self.runroot),
+    def argv(self, *args: str) -> list[str]:
+        return [self.executable, "--root", str(self.root), "--runroot", str(self.runroot),
                 "--storage-driver", "vfs", *args]
-        return run_peer(argv, env=env, check=check)
+
+    def overrides(self) -> dict[str, str]:
+        return {**self.config.overrides(), "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+                "BUILDAH_ISOLATION": "chroot"}
 
     def _policy(self) -> list[str]:
         return ["--signature-policy", str(self.config.policy)]
+
+    def push_args(self, image: str, dest: str, *extra: str) -> list[str]:
+        """The arguments of ``buildah push``, with registry flags for a docker:// *dest*."""
+        return ["push", *self._policy(), *self._registry_args(dest), *extra, image, dest]
 
     def from_image(self, image: str = "scratch") -> str:
         """Create a working container; return its name."""
@@ -225,8 +236,7 @@ class Buildah(_ContainersTool):
                         container, dest).stdout.strip()
 
     def push(self, image: str, dest: str, *extra: str) -> PeerRun:
-        return self.run("push", *self._policy(), *self._registry_args(dest), *extra,
-                        image, dest)
+        return self.run(*self.push_args(image, dest, *extra))
 
     def pull(self, ref: str, *extra: str) -> str:
         out = self.run("pull", *self._policy(), *self._registry_args(ref), *extra,

@@ -194,12 +194,13 @@ def test_cli_lists_and_refuses_unknown_names(capsys: pytest.CaptureFixture[str])
     assert "unknown benchmark nope; known: " in capsys.readouterr().err
 
 
-@pytest.mark.requires_peer("docker-registry", "skopeo", "umoci")
-def test_push_benchmark_runs_the_peer_and_never_fakes_ours(tmp_path: Path) -> None:
-    assert bench_main.main(["--quick", "--only", "push", "--repetitions", "1",
+@pytest.mark.requires_peer("docker-registry", "skopeo", "umoci", "buildah")
+@pytest.mark.parametrize("name", ["push", "buildah-push"])
+def test_peer_benchmarks_run_the_peer_and_never_fake_ours(name: str, tmp_path: Path) -> None:
+    assert bench_main.main(["--quick", "--only", name, "--repetitions", "1",
                             "--output", str(tmp_path)]) == 0
     entry = json.loads((tmp_path / "latest.json").read_text())["benchmarks"][0]
-    assert entry["name"] == "push" and not entry["error"]
+    assert entry["name"] == name and not entry["error"]
     assert entry["peer"]["status"] == "ok" and entry["peer"]["runs"] == 1
     assert entry["work_bytes"] == bench_main.QUICK.size
     assert entry["ours"]["status"] == "ok" or entry["ours"]["status"].startswith(

@@ -56,7 +56,7 @@ def test_containers_config_is_private(tmp_path: Path) -> None:
     config = ContainersConfig(tmp_path / "cfg")
     assert json.loads(config.policy.read_text()) == {
         "default": [{"type": "insecureAcceptAnything"}]}
-    env = config.environment()
+    env = config.overrides()
     assert env["CONTAINERS_REGISTRIES_CONF"] == str(config.registries_conf)
     assert env["TMPDIR"] == str(config.tmpdir)
     ca = tmp_path / "ca.crt"
