@@ -15,7 +15,7 @@ from bench.runner import BenchmarkResult, discover, run_benchmark
 HERE = Path(__file__).resolve().parent
 FULL = Scale(size=512 * MiB, quick=False)
 QUICK = Scale(size=32 * MiB, quick=True)
-QUICK_SIDE_BUDGET = 15.0  # seconds of runs per side before --quick stops repeating it
+QUICK_SIDE_BUDGET = 10.0  # seconds of runs per side before --quick stops repeating it
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
