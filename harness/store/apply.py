@@ -2,7 +2,8 @@
 
 Rules, checked before anything is written for an entry:
 
-- names are relative: an absolute name or a ``..`` component is refused;
+- names are relative: an absolute name or a ``..`` component is refused (``/`` alone
+  names the root and is accepted);
 - a symlink met on the way to an entry (from an earlier entry or layer) is followed
   only while it stays inside the root; one that leads out is refused, absolute or
   relative alike. The entry's own last component is never followed: an existing file,
@@ -39,10 +40,12 @@ class TraversalError(HarnessError):
 
 
 def clean_name(name: str) -> str:
-    """*name* as a relative path without ``.``; refuse absolute paths and ``..``."""
-    if name.startswith("/"):
-        raise TraversalError(f"layer entry {name!r} is an absolute path")
+    """*name* as a relative path without ``.``; refuse absolute paths and ``..``.
+
+    The root itself may be spelled ``/`` (umoci) or ``./`` (most tools); it cleans to ""."""
     parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") and parts:
+        raise TraversalError(f"layer entry {name!r} is an absolute path")
     if ".." in parts:
         raise TraversalError(f"layer entry {name!r} contains '..'")
     return "/".join(parts)

@@ -75,6 +75,13 @@ def test_traversal_is_refused_and_nothing_is_written_outside(
     assert _untouched(sandbox)
 
 
+def test_the_root_entry_may_be_spelled_slash_or_dot(sandbox: Path) -> None:
+    apply_layer(sandbox / "root", _tar(("/", "dir", ""), ("./", "dir", ""),
+                                       ("./etc/x", "file", "x")))
+    assert (sandbox / "root/etc/x").read_text() == "x"
+    assert _untouched(sandbox)
+
+
 def test_in_root_symlinks_are_followed(sandbox: Path) -> None:
     apply_layer(sandbox / "root", _tar(("usr/lib", "dir", ""), ("lib", "sym", "usr/lib"),
                                        ("lib/x.so", "file", "elf")))
