@@ -8,6 +8,7 @@ later; keep one strategy per concept.)
 
 from __future__ import annotations
 
+import base64
 import json
 import operator
 from datetime import UTC, datetime
@@ -204,7 +205,7 @@ def platforms() -> st.SearchStrategy[Platform]:
 
 def descriptors(*types: str, docker: bool = False,
                 platform: bool = False) -> st.SearchStrategy[Descriptor]:
-    """Descriptors of *types*; Docker ones carry no artifactType."""
+    """Descriptors of *types*; Docker ones carry no artifactType or embedded data."""
     return st.builds(
         Descriptor,
         media_type=st.sampled_from(types or (mediatype.OCI_LAYER_GZIP,)),
@@ -214,6 +215,8 @@ def descriptors(*types: str, docker: bool = False,
         annotations=_annotations(),
         platform=platforms() if platform else st.none(),
         artifact_type=st.none() if docker else st.none() | st.just("application/x.example"),
+        data=st.none() if docker else st.none() | st.binary(max_size=8).map(
+            lambda raw: base64.b64encode(raw).decode("ascii")),
     )
 
 

@@ -6,6 +6,7 @@ order and in which optional fields exist, which :meth:`Descriptor.to_json` handl
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,7 @@ class Descriptor:
     annotations: dict[str, str] = field(default_factory=dict, hash=False)
     platform: Platform | None = None
     artifact_type: str | None = None
+    data: str | None = None  # OCI 1.1: the content itself, base64, for small blobs
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "") -> Descriptor:
@@ -102,6 +104,12 @@ class Descriptor:
         artifact_type = get_str(obj, "artifactType", where)
         if artifact_type is not None:
             validate_media_type(artifact_type, f"{where}artifactType: ")
+        data = get_str(obj, "data", where)
+        if data is not None:
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError as exc:
+                raise FieldError(f"{where}data must be base64: {exc}") from exc
         return cls(
             media_type=media_type,
             digest=digest,
@@ -110,6 +118,7 @@ class Descriptor:
             annotations=get_str_map(obj, "annotations", where),
             platform=Platform.from_json(platform, f"{where}platform.") if platform else None,
             artifact_type=artifact_type,
+            data=data,
         )
 
     def to_json(self, *, docker: bool = False) -> dict[str, Any]:
@@ -125,6 +134,8 @@ class Descriptor:
             out["urls"] = list(self.urls)
         if self.annotations:
             out["annotations"] = dict(self.annotations)
+        if self.data is not None and not docker:
+            out["data"] = self.data
         if self.platform is not None:
             out["platform"] = self.platform.to_json()
         if self.artifact_type and not docker:

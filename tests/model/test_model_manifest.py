@@ -10,6 +10,7 @@ import pytest
 from harness.model import mediatype
 from harness.model.descriptor import Descriptor, Platform
 from harness.model.digest import Digest
+from harness.model.jsonfields import FieldError
 from harness.model.manifest import (
     DockerManifest,
     DockerManifestList,
@@ -215,7 +216,11 @@ def test_descriptor_json_round_trip() -> None:
     descriptor = Descriptor(
         mediatype.OCI_MANIFEST, Digest.parse(D1), 3, urls=("https://x",),
         annotations={"k": "v"}, platform=Platform("amd64", "linux", "10.0", ("f",), "v1"),
-        artifact_type="application/x.a",
+        artifact_type="application/x.a", data="aGk=",
     )
     assert Descriptor.from_json(descriptor.to_json()) == descriptor
+    assert list(descriptor.to_json()) == ["mediaType", "digest", "size", "urls", "annotations",
+                                          "data", "platform", "artifactType"]
+    with pytest.raises(FieldError, match="data must be base64"):
+        Descriptor.from_json({**descriptor.to_json(), "data": "not base64!"})
     assert list(descriptor.to_json(docker=True))[:3] == ["mediaType", "size", "digest"]
