@@ -251,7 +251,11 @@ class _Copier:
         changed = {d: c.descriptor for d, c in copied.items() if c.descriptor.digest != d
                    or c.descriptor.media_type != _layer_type(manifest, d)}
         if target == media_type:
-            out = with_layers(manifest, changed).to_bytes() if changed else raw
+            renamed = _schema1_renamed(manifest, self.destination.reference)
+            if renamed is not None:
+                out = with_layers(renamed, changed).to_bytes()
+            else:
+                out = with_layers(manifest, changed).to_bytes() if changed else raw
             if manifest.config is not None and config is not None:
                 self._put_blob_bytes(manifest.config, config, is_config=True)
         else:
@@ -286,6 +290,18 @@ def _layer_type(manifest: Manifest, digest: Digest) -> str:
 def _info(descriptor: Descriptor) -> BlobInfo:
     return BlobInfo(digest=descriptor.digest, size=descriptor.size,
                     media_type=descriptor.media_type)
+
+
+def _schema1_renamed(manifest: Manifest, ref: ImageReference) -> Schema1Manifest | None:
+    """A schema1 manifest names its repository and tag: copied elsewhere, it takes the
+    destination's (and a new signature), as containers/image does; None if unchanged."""
+    docker = ref.docker_reference()
+    if not isinstance(manifest, Schema1Manifest) or not isinstance(docker, Reference):
+        return None
+    name, tag = _schema1_name(ref)
+    if (manifest.name, manifest.tag) == (name, tag):
+        return None
+    return replace(manifest, name=name, tag=tag)
 
 
 def _schema1_name(ref: ImageReference) -> tuple[str, str]:

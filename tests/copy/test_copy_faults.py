@@ -3,6 +3,7 @@ or reported as one clear error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,19 @@ def test_cli_push_retries_the_whole_push(
                  "--tls-verify=false", "--retry", str(retries), "--retry-delay", "0",
                  "app:v1", f"{host}/pushed:v1"]) == code
     assert fault.fired == retries + 1
+
+
+def test_schema1_copied_to_another_repository_takes_its_name(
+        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+    _, host = fake
+    copy_image(parse_image_name(f"docker://{host}/first/repo:v1"),
+               parse_image_name(oci_image[0]),
+               CopyOptions(dest_ctx=CTX, signature_policy_path=policy,
+                           manifest_type=mt.DOCKER_V2S1_SIGNED_MANIFEST))
+    result = copy_image(parse_image_name(f"docker://{host}/second/place:v7"),
+                        parse_image_name(f"docker://{host}/first/repo:v1"),
+                        CopyOptions(source_ctx=CTX, dest_ctx=CTX,
+                                    signature_policy_path=policy))
+    moved = json.loads(result.manifest)
+    assert (moved["name"], moved["tag"]) == ("second/place", "v7")
+    assert result.media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST
