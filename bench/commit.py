@@ -38,9 +38,8 @@ def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
     policy = str(buildah.config.policy)
 
     def peer(run: Run) -> Sequence[str]:
-        return [buildah.executable, "--root", str(buildah.root), "--runroot",
-                str(buildah.runroot), "--storage-driver", "vfs", "commit",
-                "--signature-policy", policy, "--quiet", theirs, f"bench-{run.index}"]
+        return buildah.argv("commit", "--signature-policy", policy, "--quiet", theirs,
+                            f"bench-{run.index}")
 
     def ours_side(run: Run) -> Sequence[str]:
         return python_command("harness", "--root", str(ours_root), "commit",
@@ -48,8 +47,7 @@ def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
                               f"bench-{run.index}")
 
     yield Workload(work_bytes=scale.size, ours=ours_side, peer=peer,
-                   env={**buildah.config.overrides(),
-                        "CONTAINERS_STORAGE_CONF": str(buildah.storage_conf)})
+                   env=buildah.overrides())
 
 
 BENCHMARKS = [
