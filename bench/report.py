@@ -100,8 +100,9 @@ def summarize(results: list[BenchmarkResult], quick: bool, repetitions: int,
 def _seconds(side: dict[str, Any]) -> str:
     if "wall_s" not in side:
         return str(side["status"])
-    wall = side["wall_s"]
-    return f"{wall['median']:.2f} s ({wall['min']:.2f}-{wall['max']:.2f}, {side['runs']} runs)"
+    wall, runs = side["wall_s"], side["runs"]
+    plural = "" if runs == 1 else "s"
+    return f"{wall['median']:.2f} s ({wall['min']:.2f}-{wall['max']:.2f}, {runs} run{plural})"
 
 
 def _cpu(side: dict[str, Any]) -> str:
