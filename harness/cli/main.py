@@ -12,9 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from harness import __version__
 from harness.cli import build, transfer
+from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
 
 EXIT_ERROR = 125  # buildah's and skopeo's exit code for a failed command
@@ -27,7 +29,7 @@ def default_root() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m harness",
         description="Build, commit, push and copy container images (buildah/skopeo-like).",
     )
@@ -35,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=Path, default=None,
                         help="store root (default: $OCI_HARNESS_ROOT or "
                              "~/.local/share/oci-harness)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Subparsers are OneLineArgumentParsers too; the command modules only need the base type.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
+    )
     build.register(sub)
     transfer.register(sub)
     return parser

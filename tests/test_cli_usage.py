@@ -1,0 +1,26 @@
+"""Usage errors of every command line are one line and exit 2, never a usage dump."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["harness", "push"], "the following arguments are required: IMAGE"),
+        (["harness", "nosuch"], "invalid choice: 'nosuch'"),
+        (["harness", "copy", "--format", "v9", "oci:a", "dir:b"], "invalid choice: 'v9'"),
+    ],
+)
+def test_usage_error_is_one_line(argv: list[str], says: str) -> None:
+    result = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert says in lines[0]
+    assert lines[0].endswith("--help)")
