@@ -8,8 +8,11 @@ and U+2028/U+2029 escaped) makes our bytes and theirs comparable.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+# A lone surrogate ("\ud800" in the input JSON) has no UTF-8 form; Go decodes it as U+FFFD.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
@@ -18,8 +21,7 @@ _GO_ESCAPES = str.maketrans(
 def dumps(value: Any) -> bytes:
     """Encode *value* compactly, keeping dict order (callers put keys in Go struct order)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    # The escaped characters can only occur inside strings, so a plain translation is exact.
-    return text.translate(_GO_ESCAPES).encode("utf-8")
+    return _encode(text)
 
 
 def dumps_sorted(value: Any) -> bytes:
@@ -27,4 +29,9 @@ def dumps_sorted(value: Any) -> bytes:
     text = json.dumps(
         value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
     )
-    return text.translate(_GO_ESCAPES).encode("utf-8")
+    return _encode(text)
+
+
+def _encode(text: str) -> bytes:
+    # The escaped characters can only occur inside strings, so a plain translation is exact.
+    return _LONE_SURROGATE.sub("\ufffd", text.translate(_GO_ESCAPES)).encode("utf-8")

@@ -22,6 +22,7 @@ from harness.util.errors import HarnessError
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.sampled_from(["\ud800", "<&>\u2028", "x\udfffy"])
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.text(max_size=8), children, max_size=3),
@@ -73,7 +74,8 @@ def test_any_bytes_parse_or_raise_manifest_error(data: bytes, media_type: str | 
 @settings(RELAXED, max_examples=200)
 def test_mutated_manifests_parse_or_raise_manifest_error(data: bytes) -> None:
     with contextlib.suppress(ManifestError):
-        parse_manifest(data)
+        manifest = parse_manifest(data)
+        assert parse_manifest(manifest.to_bytes()).to_bytes() == manifest.to_bytes()
 
 
 def test_deep_nesting_and_unrepresentable_numbers_are_manifest_errors() -> None:

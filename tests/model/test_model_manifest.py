@@ -110,6 +110,12 @@ def test_subject_and_artifact_type() -> None:
         "schemaVersion", "mediaType", "artifactType", "config", "layers", "subject"]
 
 
+def test_lone_surrogates_become_replacement_characters_like_go() -> None:
+    data = compact(oci_manifest(annotations={"k": "a"})).replace(b'"a"}', b'"\\ud800"}')
+    manifest = parse_manifest(data)
+    assert manifest.to_bytes().endswith('"annotations":{"k":"\ufffd"}}'.encode())
+
+
 def test_go_escaping_of_html_characters() -> None:
     manifest = parse_manifest(compact(oci_manifest(annotations={"k": "<a&b>\u2028é"})))
     assert b"\\u003ca\\u0026b\\u003e\\u2028\xc3\xa9" in manifest.to_bytes()
