@@ -32,7 +32,9 @@ def load_object(data: bytes, what: str) -> dict[str, Any]:
     """Decode *data* as a JSON object (strict: no NaN/Infinity, no out-of-range numbers,
     which Go's decoder rejects too and which could not be written back)."""
     try:
-        value = json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        # UTF-8 only, as Go reads JSON (json.loads would also guess UTF-16 and UTF-32).
+        value = json.loads(data.decode("utf-8"), parse_float=_finite,
+                           parse_constant=_no_constant)
     except RecursionError as exc:
         raise FieldError(f"{what} is nested too deeply") from exc
     except ValueError as exc:  # also bad UTF-8, and integers beyond Python's digit limit

@@ -104,3 +104,5 @@ def test_parse_config_rejects_other_media_types() -> None:
         parse_config(b"{}", "application/json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         parse_config(b"{", mediatype.OCI_CONFIG)
+    with pytest.raises(ConfigError, match="not valid JSON"):  # Go reads UTF-8 only
+        parse_config(compact(OCI_DOC).decode().encode("utf-16"), mediatype.OCI_CONFIG)

@@ -81,7 +81,8 @@ def test_mutated_manifests_parse_or_raise_manifest_error(data: bytes) -> None:
 def test_deep_nesting_and_unrepresentable_numbers_are_manifest_errors() -> None:
     for data in (b"[" * 100_000, b'{"schemaVersion":' + b"9" * 5000 + b"}",
                  b'{"schemaVersion":2,"x":1e999}', b'{"schemaVersion":2,"x":NaN}',
-                 b'{"schemaVersion":2,"x":-Infinity}'):
+                 b'{"schemaVersion":2,"x":-Infinity}', '{"schemaVersion":2}'.encode("utf-16"),
+                 b'\xef\xbb\xbf{"schemaVersion":2}'):
         try:
             parse_manifest(data)
         except ManifestError:
