@@ -11,7 +11,7 @@ import io
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from harness.util.errors import HarnessError
 
@@ -20,35 +20,50 @@ CHUNK = 1 << 20
 
 
 class ChunkReader(io.RawIOBase):
-    """A raw readable stream over an iterator of byte chunks (see :func:`chunk_stream`)."""
+    """A readable stream over an iterator of byte chunks.
+
+    ``read(n)`` hands out a whole chunk as it is, without copying, when ``n`` covers it
+    (the commit pipeline reads 1 MiB at a time, the size file data comes in); smaller
+    reads copy only what they return. Reads may return less than asked, as raw streams
+    do; an empty result means the end.
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         super().__init__()
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._pending = memoryview(b"")
+        self._whole = b""  # the current chunk while none of it has been read
+        self._view = memoryview(b"")  # what is left of the current chunk
 
     def readable(self) -> bool:
         return True
 
-    def _take(self, size: int) -> memoryview:
-        while not self._pending:
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            rest = [bytes(self._view), *self._chunks]
+            self._whole, self._view = b"", memoryview(b"")
+            return b"".join(rest)
+        while not self._view:
             chunk = next(self._chunks, None)
             if chunk is None:
-                break
-            self._pending = memoryview(chunk)
-        part = self._pending[:size]
-        self._pending = self._pending[size:]
-        return part
+                return b""
+            self._whole, self._view = chunk, memoryview(chunk)
+        if self._whole and len(self._whole) <= size:
+            out = self._whole
+            self._whole, self._view = b"", memoryview(b"")
+            return out
+        out = bytes(self._view[:size])
+        self._whole, self._view = b"", self._view[size:]
+        return out
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        part = self._take(len(buffer))
-        buffer[: len(part)] = part
-        return len(part)
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def chunk_stream(chunks: Iterable[bytes]) -> BinaryIO:
-    """A buffered binary stream over *chunks*; large reads go straight to the chunks."""
-    return io.BufferedReader(ChunkReader(chunks), CHUNK)
+    """*chunks* as a binary stream (see :class:`ChunkReader`)."""
+    return cast(BinaryIO, ChunkReader(chunks))
 
 
 def header(info: tarfile.TarInfo) -> bytes:
