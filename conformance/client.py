@@ -7,14 +7,16 @@ exchange that decided the check. Authentication follows the registry's challenge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
 
-from harness.transports.docker.auth import Authenticator
+from harness.transports.docker.auth import Authenticator, repository_scope
 from harness.transports.types import Credentials
 
 MASK = "<masked>"
@@ -84,15 +86,27 @@ def _masked(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str
     return out
 
 
-def with_pull_push(scope: str) -> str:
-    """A repository scope widened to pull and push, as containers/image asks for tokens:
-    a check that pushes then reads must not need a second token."""
-    kind, _, rest = scope.partition(":")
-    name, _, actions = rest.rpartition(":")
-    if kind != "repository" or not name:
-        return scope
-    wanted = {"pull", "push", *filter(None, actions.split(","))}
-    return f"repository:{name}:{','.join(sorted(wanted))}"
+_API_PATH = re.compile(r"/v2/(.+?)/(?:blobs|manifests|tags|referrers)/")
+
+
+def scopes_for(method: str, url: str, params: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The token scopes a request needs, asked for up front as containers/image does: pull to
+    read, pull,push to write, delete for any DELETE, and pull on the source of a mount."""
+    parts = urlsplit(url)
+    found = _API_PATH.match(parts.path)
+    if found is None:
+        return ()
+    if method in {"GET", "HEAD"}:
+        actions: tuple[str, ...] = ("pull",)
+    elif method == "DELETE":  # distribution asks delete even to cancel an upload
+        actions = ("delete",)
+    else:
+        actions = ("pull", "push")
+    scopes = [repository_scope(found.group(1), actions)]
+    query = {**dict(parse_qsl(parts.query)), **(params or {})}
+    if query.get("from"):
+        scopes.append(repository_scope(query["from"], ("pull",)))
+    return tuple(scopes)
 
 
 @dataclass
@@ -102,8 +116,8 @@ class Client:
     target: Target
     exchanges: list[Exchange] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
-    _authorization: str | None = None
     _auth: Authenticator = field(init=False)
+    _sent_authorization: str | None = None
 
     def __post_init__(self) -> None:
         credentials = (Credentials(self.target.username, self.target.password or "")
@@ -116,8 +130,6 @@ class Client:
         if self.target.verify is False:  # asked for (--insecure): not worth a warning a request
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
-        if self.target.token:
-            self._authorization = f"Bearer {self.target.token}"
 
     def url(self, path: str) -> str:
         """An absolute URL for a ``/v2/...`` path or a ``Location`` the registry returned."""
@@ -132,21 +144,27 @@ class Client:
 
         With *stream* the body is not read (for answers whose framing may be broken).
         """
-        def send() -> requests.Response:
-            return self._send(method, path, headers=headers, data=data, params=params,
-                              stream=stream)
+        scopes = scopes_for(method, self.url(path), params)
 
-        response = send()
-        if response.status_code == 401 and self._authenticate(response):
-            response = send()
+        def send(authorization: str | None) -> requests.Response:
+            return self._send(method, path, headers=headers, data=data, params=params,
+                              stream=stream, authorization=authorization)
+
+        authorization = self._auth.header(scopes)
+        response = send(authorization)
+        if response.status_code == 401:
+            retry = self._answer_challenge(response, scopes)
+            if retry is not None and retry != authorization:
+                response = send(retry)
         return response
 
     def _send(self, method: str, path: str, *, headers: Mapping[str, str] | None,
               data: bytes | None, params: Mapping[str, str] | None,
-              stream: bool) -> requests.Response:
+              stream: bool, authorization: str | None) -> requests.Response:
         sent = dict(headers or {})
-        if self._authorization:
-            sent["Authorization"] = self._authorization
+        if authorization:
+            sent["Authorization"] = authorization
+        self._sent_authorization = authorization
         response = self.session.request(method, self.url(path), headers=sent, data=data,
                                         params=params, stream=True, timeout=30)
         if stream:
@@ -165,8 +183,8 @@ class Client:
     def record(self, response: requests.Response) -> None:
         """Keep *response* and its request (credentials masked) for the report."""
         secrets = self.target.secrets
-        if self._authorization:
-            secrets = (*secrets, self._authorization.partition(" ")[2])
+        if self._sent_authorization:
+            secrets = (*secrets, self._sent_authorization.partition(" ")[2])
         request = response.request
         body = request.body if isinstance(request.body, bytes) else None
         self.exchanges.append(Exchange(
@@ -176,14 +194,12 @@ class Client:
             response_body=_excerpt(response.content) if request.method != "HEAD" else "",
         ))
 
-    def _authenticate(self, response: requests.Response) -> bool:
-        """Answer a 401 challenge once (harness's Authenticator); False if nothing new to try."""
+    def _answer_challenge(self, response: requests.Response,
+                          scopes: tuple[str, ...]) -> str | None:
+        """The Authorization for a retry after a 401 (harness's Authenticator), or None."""
         challenge = self._auth.learn(response)
         if challenge is None:
-            return False
-        scope = challenge.params.get("scope")
-        new = self._auth.header((with_pull_push(scope),) if scope else (), refresh=True)
-        if new is None or new == self._authorization:
-            return False
-        self._authorization = new
-        return True
+            return None
+        asked = challenge.params.get("scope")
+        return self._auth.header((*scopes, asked) if asked and asked not in scopes else scopes,
+                                 refresh=True)

@@ -13,7 +13,7 @@ from conformance.report import load_results
 from conformance.results import Status, load_deviations
 from conformance.runner import main, run_suite, target_env
 from harness.peers.container import DistributionContainerLauncher
-from harness.peers.launchers import RunningRegistry
+from harness.peers.launchers import DistributionLauncher, RunningRegistry
 
 DEVIATIONS = Path(config.__file__).parent / "deviations" / "distribution-2.8.json"
 KNOWN = {d.check for d in load_deviations(DEVIATIONS)}
@@ -70,3 +70,15 @@ def test_target_distribution_prefers_a_container_when_an_engine_answers(tmp_path
     runs = load_results(tmp_path / "results.json")
     assert [(r.target, [c.status for c in r.checks]) for r in runs] == [
         ("distribution-container", [Status.PASS]), ("distribution-native", [Status.PASS])]
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_distribution_with_htpasswd_auth_gives_the_same_results() -> None:
+    with DistributionLauncher(schema1=True, delete=True, auth="basic").start() as registry:
+        assert registry.credentials is not None
+        target = Target(url=registry.url, namespace="conf-auth/main",
+                        crossmount_namespace="conf-auth/other", isolate=True, name="auth",
+                        username=registry.credentials.username,
+                        password=registry.credentials.password)
+        run = run_suite(target_env(target))
+    assert not_passed(run) == expected()

@@ -76,11 +76,14 @@ def test_reports_hold_every_check_with_rule_status_and_exchange(tmp_path: Path) 
     assert "POST ?mount= without from answers 201 (mounted) or 202" in html
 
 
-def test_credentials_never_reach_the_report(tmp_path: Path) -> None:
-    auth = AuthConfig.with_passwords("token", {"alice": "s3cret-pw"})
-    with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), "http://auth.test") as url:
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_whole_suite_passes_through_auth_and_never_reports_credentials(
+        tmp_path: Path, mode: str) -> None:
+    auth = AuthConfig.with_passwords("token" if mode == "token" else "basic",
+                                     {"alice": "s3cret-pw"})
+    with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), f"http://{mode}.test") as url:
         code = main(["--registry", url, "--username", "alice", "--password", "s3cret-pw",
-                     "--group", "pull", "--report-dir", str(tmp_path)], env={})
+                     "--report-dir", str(tmp_path)], env={})
     assert code == 0
     text = "".join(p.read_text() for p in tmp_path.iterdir())
     assert "s3cret-pw" not in text
