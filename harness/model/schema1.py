@@ -46,6 +46,8 @@ _CURVES: dict[str, tuple[ec.EllipticCurve, str, hashes.HashAlgorithm]] = {
     "P-384": (ec.SECP384R1(), "ES384", hashes.SHA384()),
     "P-521": (ec.SECP521R1(), "ES512", hashes.SHA512()),
 }
+# JWK "crv" names by the cryptography curve name, to describe our own keys.
+_CRV_NAMES = {curve.name: crv for crv, (curve, _, _) in _CURVES.items()}
 _V1_ID = re.compile(r"[a-f0-9]{64}")
 
 
@@ -83,7 +85,7 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
     """The libtrust JWK of an EC public key (keys in Go's sorted map order)."""
     numbers = public_key.public_numbers()
     length = _coordinate_length(public_key.curve)
-    crv = {curve.name: name for name, (curve, _, _) in _CURVES.items()}[public_key.curve.name]
+    crv = _CRV_NAMES[public_key.curve.name]
     return {
         "crv": crv,
         "kid": key_id(public_key),
@@ -134,8 +136,7 @@ class _Signed:
 
 
 def _signature_block(protected: str, payload: bytes, key: ec.EllipticCurvePrivateKey) -> Any:
-    curve_name = {curve.name: name for name, (curve, _, _) in _CURVES.items()}[key.curve.name]
-    _, alg, hash_algorithm = _CURVES[curve_name]
+    _, alg, hash_algorithm = _CURVES[_CRV_NAMES[key.curve.name]]
     signing_input = f"{protected}.{b64url_encode(payload)}".encode("ascii")
     r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hash_algorithm)))
     length = _coordinate_length(key.curve)
@@ -150,7 +151,8 @@ def _signature_block(protected: str, payload: bytes, key: ec.EllipticCurvePrivat
 def sign(payload: bytes, key: ec.EllipticCurvePrivateKey | None = None,
          now: datetime | None = None) -> bytes:
     """Sign a schema1 *payload* (JSON bytes); a fresh P-256 key is made when none is given."""
-    load_payload(payload)
+    if not load_payload(payload):
+        raise SignatureError("schema1 payload must not be an empty object")
     key = key or ec.generate_private_key(ec.SECP256R1())
     length = _format_split(payload)
     when = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -92,6 +92,15 @@ def test_malformed_signatures(data: bytes, rule: str) -> None:
 def test_sign_rejects_a_payload_that_is_not_an_object() -> None:
     with pytest.raises(SignatureError, match="must be a JSON object"):
         sign(b'["a"]')
+    with pytest.raises(SignatureError, match="must not be an empty object"):
+        sign(b"{ }")
+
+
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1()])
+def test_other_curves_sign_and_verify(curve: ec.EllipticCurve) -> None:
+    signed = sign(PAYLOAD, ec.generate_private_key(curve))
+    assert verify(signed) == PAYLOAD
+    assert json.loads(signed)["signatures"][0]["header"]["alg"] in ("ES384", "ES512")
 
 
 def test_signed_manifest_object_round_trip() -> None:
