@@ -15,6 +15,7 @@ import enum
 import io
 import lzma
 import zlib
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
@@ -97,30 +98,45 @@ class _Compressor(Protocol):
     def flush(self) -> bytes: ...
 
 
-class _PullCompressor(io.RawIOBase):
-    """Reads *source* on demand and hands out its compressed form."""
+class _SteppedReader(io.RawIOBase):
+    """A raw stream produced in steps: each :meth:`_step` appends output to ``_pending``
+    (or sets ``_finished``); reads drain it, so memory stays at about one step."""
 
-    def __init__(self, source: BinaryIO, compressor: _Compressor) -> None:
-        self._source = source
-        self._compressor = compressor
+    def __init__(self) -> None:
         self._pending = bytearray()
         self._finished = False
 
     def readable(self) -> bool:
         return True
 
+    @abstractmethod
+    def _step(self) -> None:
+        """Produce the next piece of output."""
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._pending and not self._finished:
-            chunk = self._source.read(CHUNK_SIZE)
-            if chunk:
-                self._pending += self._compressor.compress(chunk)
-            else:
-                self._pending += self._compressor.flush()
-                self._finished = True
+            self._step()
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
         del self._pending[:size]
         return size
+
+
+class _PullCompressor(_SteppedReader):
+    """Reads *source* on demand and hands out its compressed form."""
+
+    def __init__(self, source: BinaryIO, compressor: _Compressor) -> None:
+        super().__init__()
+        self._source = source
+        self._compressor = compressor
+
+    def _step(self) -> None:
+        chunk = self._source.read(CHUNK_SIZE)
+        if chunk:
+            self._pending += self._compressor.compress(chunk)
+        else:
+            self._pending += self._compressor.flush()
+            self._finished = True
 
 
 class _Prefixed(io.RawIOBase):
@@ -216,7 +232,7 @@ _DECOMPRESSORS: dict[Algorithm, Callable[[], _Decompressor]] = {
 }
 
 
-class _PullDecompressor(io.RawIOBase):
+class _PullDecompressor(_SteppedReader):
     """Reads compressed *source* on demand; concatenated members/frames are read whole.
 
     Unlike the libraries' own readers it notices input that ends inside a member, and it
@@ -224,16 +240,12 @@ class _PullDecompressor(io.RawIOBase):
     """
 
     def __init__(self, source: BinaryIO, algorithm: Algorithm) -> None:
+        super().__init__()
         self._source = source
         self._algorithm = algorithm
         self._new = _DECOMPRESSORS[algorithm]
         self._current: _Decompressor | None = None  # None between members
-        self._pending = bytearray()
-        self._finished = False
         self._feed_size = _MIN_FEED
-
-    def readable(self) -> bool:
-        return True
 
     def _error(self, why: object) -> CompressionError:
         return CompressionError(f"corrupt {self._algorithm.value} data: {why}")
@@ -251,22 +263,17 @@ class _PullDecompressor(io.RawIOBase):
                 data = self._current.unused_data
                 self._current = None
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending and not self._finished:
-            chunk = self._source.read(self._feed_size)
-            if chunk:
-                before = len(self._pending)
-                self._feed(chunk)
-                ratio = max(1, (len(self._pending) - before) // len(chunk))
-                self._feed_size = max(_MIN_FEED, min(_MAX_FEED, CHUNK_SIZE // ratio))
-            elif self._current is not None:
-                raise self._error("input ends inside a compressed stream (truncated)")
-            else:
-                self._finished = True
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        del self._pending[:size]
-        return size
+    def _step(self) -> None:
+        chunk = self._source.read(self._feed_size)
+        if chunk:
+            before = len(self._pending)
+            self._feed(chunk)
+            ratio = max(1, (len(self._pending) - before) // len(chunk))
+            self._feed_size = max(_MIN_FEED, min(_MAX_FEED, CHUNK_SIZE // ratio))
+        elif self._current is not None:
+            raise self._error("input ends inside a compressed stream (truncated)")
+        else:
+            self._finished = True
 
 
 def decompress(src: BinaryIO) -> BinaryIO:
