@@ -20,7 +20,6 @@ OCI_SWITCHES = {
     "OCI_TEST_CONTENT_MANAGEMENT": ("management",),
 }
 
-FAKE_URL = "http://registry.fake"
 ENV_TARGET = "CONFORMANCE_TARGET"  # "fake:PROFILE" (default fake:spec) when no OCI_ROOT_URL
 ENV_GROUPS = "CONFORMANCE_GROUPS"  # comma-separated
 ENV_EXPECT = "CONFORMANCE_EXPECT"  # a known-deviations file

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import sys
@@ -103,15 +104,14 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
             raise UsageError(f"registry URL {url!r} must start with http:// or https://")
         if args.token and args.username:
             raise UsageError("give either --token or --username/--password, not both")
-        registry = Target(
-            url=url.rstrip("/"),
-            namespace=args.namespace or env.get("OCI_NAMESPACE") or "conformance/test",
-            crossmount_namespace=(args.crossmount_namespace
-                                  or env.get("OCI_CROSSMOUNT_NAMESPACE") or "conformance/other"),
-            username=args.username or env.get("OCI_USERNAME") or None,
-            password=args.password or env.get("OCI_PASSWORD") or None,
-            token=args.token, verify=str(args.ca_file) if args.ca_file else not args.insecure,
-            name=url)
+        from_env = config.Settings.from_env({**env, "OCI_ROOT_URL": url.rstrip("/")}).target
+        assert from_env is not None
+        given = {"namespace": args.namespace, "crossmount_namespace": args.crossmount_namespace,
+                 "username": args.username, "password": args.password, "token": args.token,
+                 "verify": str(args.ca_file) if args.ca_file else
+                 (False if args.insecure else None)}
+        registry = dataclasses.replace(
+            from_env, **{key: value for key, value in given.items() if value is not None})
     for target in args.target:
         if target not in DISTRIBUTION_TARGETS and not target.startswith("fake:"):
             raise UsageError(f"unknown target {target!r}: use {', '.join(DISTRIBUTION_TARGETS)} "
