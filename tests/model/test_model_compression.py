@@ -148,6 +148,19 @@ def test_compress_pulls_only_what_it_needs(algorithm: Algorithm) -> None:
 
 
 @pytest.mark.parametrize("algorithm", [Algorithm.GZIP, Algorithm.ZSTD])
+def test_compressing_a_whole_stream_keeps_memory_flat(algorithm: Algorithm) -> None:
+    stream = compress(CountingSource(64 << 20), algorithm)  # type: ignore[arg-type]
+    tracemalloc.start()
+    try:
+        while stream.read(1 << 20):
+            pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # a few chunks, not the 64 MiB that passed through
+
+
+@pytest.mark.parametrize("algorithm", [Algorithm.GZIP, Algorithm.ZSTD])
 def test_decompress_pulls_only_what_it_needs(algorithm: Algorithm) -> None:
     compressed = compress(CountingSource(8 << 20), algorithm).read()  # type: ignore[arg-type]
     source = io.BytesIO(compressed)
