@@ -21,7 +21,7 @@ from harness.builder.commit import CommitOptions
 from harness.builder.names import local_name, resolve_image
 from harness.model import mediatype
 from harness.model.compression import Algorithm
-from harness.store.check import check
+from harness.store.check import check, stale_files
 from harness.store.store import Store
 from harness.transports.docker.credentials import parse_creds
 from harness.transports.types import SystemContext
@@ -203,9 +203,16 @@ def _mount(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems = check(_store(args))
+    store = _store(args)
+    problems = check(store)
     for problem in problems:
         print(problem)
+    for path in stale_files(store, args.min_age):
+        if args.clean:
+            path.unlink(missing_ok=True)
+            print(f"removed: {path}")
+        else:
+            print(f"stale: {path} (left by an interrupted write; --clean removes it)")
     return 1 if problems else 0
 
 
@@ -296,4 +303,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_mount)
 
     p = sub.add_parser("check", help="verify the store; print each problem found")
+    p.add_argument("--clean", action="store_true",
+                   help="remove what interrupted writes left behind")
+    p.add_argument("--min-age", type=float, default=600.0, metavar="SECONDS",
+                   help="only files untouched this long count as left behind")
     p.set_defaults(func=_check)

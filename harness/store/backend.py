@@ -18,10 +18,12 @@ points at something missing: blobs are durable before the metadata naming them i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -90,6 +92,11 @@ class Backend(ABC):
     @abstractmethod
     def container_dir(self, container_id: str) -> Path:
         """The container's state directory (created on demand)."""
+
+    @abstractmethod
+    def stale_files(self, keep: set[Digest], min_age_s: float) -> list[Path]:
+        """Files no record needs, untouched for *min_age_s*: temporaries of interrupted
+        writes and blobs not in *keep* (a live writer keeps touching its file)."""
 
 
 class DiskBackend(Backend):
@@ -166,6 +173,19 @@ class DiskBackend(Backend):
         path.mkdir(exist_ok=True)
         return path
 
+    def stale_files(self, keep: set[Digest], min_age_s: float) -> list[Path]:
+        folder = self.root / "blobs" / "sha256"
+        candidates = [p for p in folder.iterdir() if p.name.startswith(".tmp-")
+                      or Digest("sha256", p.name) not in keep]
+        candidates += self.root.glob(".metadata.json.*.tmp")  # util.fs atomic_writer temps
+        now = time.time()
+        stale = []
+        for path in candidates:
+            with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
+                if now - path.stat().st_mtime >= min_age_s:
+                    stale.append(path)
+        return sorted(stale)
+
 
 class MemoryBackend(Backend):
     """Blobs and metadata in memory, for tests; container directories in a temp folder.
@@ -214,6 +234,9 @@ class MemoryBackend(Backend):
         path = self._dirs / container_id
         path.mkdir(exist_ok=True)
         return path
+
+    def stale_files(self, keep: set[Digest], min_age_s: float) -> list[Path]:
+        return []  # nothing outlives the process
 
     def close(self) -> None:
         """Remove the container directories."""

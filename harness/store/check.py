@@ -7,6 +7,7 @@ store is consistent. Blobs are re-hashed, so this reads every byte once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from harness.model.digest import Digest, digest_stream
 from harness.model.manifest import parse_manifest
@@ -99,3 +100,10 @@ def check(store: Store) -> list[str]:
     metadata = store.read()
     return [*_layer_problems(store, metadata), *_image_problems(store, metadata),
             *_container_problems(store, metadata)]
+
+
+def stale_files(store: Store, min_age_s: float = 600.0) -> list[Path]:
+    """What interrupted writes left behind (temporary files, blobs no record names) and
+    nobody has touched for *min_age_s*; never a problem for consistency, only disk."""
+    keep = {Digest.parse(d) for d in store.referenced_blobs(store.read())}
+    return store.backend.stale_files(keep, min_age_s)

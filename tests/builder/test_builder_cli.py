@@ -66,6 +66,9 @@ def test_tag_rmi_and_rm(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     assert run(capsys, root, "rmi", image_id)[1].strip() == image_id
     assert json.loads(run(capsys, root, "images", "--json")[1]) == []
     assert run(capsys, root, "check")[0] == 0
+    (root / "blobs/sha256/.tmp-left-by-a-crash").write_bytes(b"x")
+    code, out = run(capsys, root, "check", "--clean", "--min-age", "0")
+    assert code == 0 and out.strip() == f"removed: {root}/blobs/sha256/.tmp-left-by-a-crash"
 
 
 @pytest.mark.parametrize("args,message", [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.model.digest import Digest
-from harness.store.check import check
+from harness.store.check import check, stale_files
 from harness.store.store import Store
 
 _COMMITTER = """
@@ -45,6 +45,11 @@ def test_kill_9_mid_commit_leaves_no_half_image(tmp_path: Path, policy: Path,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     store = Store.open(root)
+    assert check(store) == []
+    leftovers = stale_files(store, min_age_s=0)
+    assert all(p.name.startswith(".") or p.parent.name == "sha256" for p in leftovers)
+    for path in leftovers:
+        path.unlink()
     assert check(store) == []
     for image in store.images():  # every visible image is whole and usable
         manifest = json.loads(store.read_blob(image.digest))

@@ -12,7 +12,7 @@ from storehelp import make_image
 
 from harness.model.digest import Digest
 from harness.store.backend import BlobUnknownError
-from harness.store.check import check
+from harness.store.check import check, stale_files
 from harness.store.store import ImageUnknownError, Store, StoreError
 from harness.util.errors import HarnessError
 
@@ -161,3 +161,15 @@ def test_unreadable_metadata_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "r/metadata.json").write_text('{"images": [{"id": 1}]}')
     with pytest.raises(HarnessError, match="store metadata is unreadable"):
         store.images()
+
+
+def test_stale_files_are_temporaries_and_unreferenced_blobs(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "r")
+    make_image(store, {"a": b"1"}, ["localhost/a:latest"])
+    orphan, _ = store.put_blob(io.BytesIO(b"never recorded"))
+    temp = tmp_path / "r/blobs/sha256/.tmp-interrupted"
+    temp.write_bytes(b"half")
+    assert stale_files(store, min_age_s=3600) == []  # too fresh: a writer may be live
+    assert stale_files(store, min_age_s=0) == sorted(
+        [tmp_path / "r/blobs/sha256" / orphan.hex, temp])
+    assert check(store) == []  # left-behind files are not inconsistencies
