@@ -16,5 +16,6 @@ Public API (one concept per module):
 - :mod:`harness.store.lock`: the reentrant, cross-process writer lock.
 - :mod:`harness.store.diff`: snapshots and the read-write layer's diff as a tar stream.
 - :mod:`harness.store.apply`: applying a layer tar, refusing path traversal.
-- :mod:`harness.store.check`: ``check(store) -> list[str]`` of problems.
+- :mod:`harness.store.check`: ``check(store) -> list[str]`` of problems, and
+  ``stale_files(store, min_age_s)``: what interrupted writes left behind.
 """
