@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conformance_helpers import not_passed
+from conformance_helpers import expected_results, not_passed
 
 from conformance import config
 from conformance.client import Target
 from conformance.report import load_results
 from conformance.results import Status, load_deviations
 from conformance.runner import main, run_suite, target_env
+from fakeregistry.profiles import PROFILES
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
 
@@ -82,3 +83,8 @@ def test_distribution_with_htpasswd_auth_gives_the_same_results() -> None:
                         password=registry.credentials.password)
         run = run_suite(target_env(target))
     assert not_passed(run) == expected()
+
+
+def test_the_fakes_distribution_profile_reports_what_the_real_registry_does() -> None:
+    """Both sides are checked against real runs elsewhere: here they must agree."""
+    assert expected_results(PROFILES["distribution-2.8"]) == expected()
