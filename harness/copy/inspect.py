@@ -37,7 +37,8 @@ def inspect_image(ref: ImageReference, ctx: SystemContext, *, raw: bool = False,
         summary = _summary(_json_object(config_bytes), parse_manifest(manifest, media_type))
         docker = ref.docker_reference()
         name = {"Name": docker.name} if isinstance(docker, Reference) else {}
-        return {**name, "Digest": str(manifest_digest(top)), "RepoTags": [], **summary}
+        return {**name, "Digest": str(manifest_digest(top)),
+                "RepoTags": source.repository_tags(), **summary}
 
 
 def _config_bytes(source: ImageSource, manifest: bytes, media_type: str) -> bytes:

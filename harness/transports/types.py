@@ -84,6 +84,11 @@ class ImageSource(ABC):
         """Detached signatures stored beside the image; most transports have none."""
         return []
 
+    def repository_tags(self) -> list[str]:
+        """The tags of the repository the image lives in (skopeo inspect's ``RepoTags``),
+        for transports that have repositories; empty for the others."""
+        return []
+
     def close(self) -> None:
         """Release what the source holds (connections, extracted archives)."""
 

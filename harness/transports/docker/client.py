@@ -219,6 +219,24 @@ class RegistryClient:
         with response:
             return response.headers.get("Docker-Content-Digest")
 
+    # -- tags -----------------------------------------------------------------------------
+
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository, in the registry's order, following ``Link`` pages."""
+        tags: list[str] = []
+        seen: set[str] = set()
+        url: str | None = self.url("tags/list")
+        while url is not None:
+            if url in seen:
+                raise ProtocolError(f"tag list of {self.repository}: the Link header "
+                                    f"loops back to {urlsplit(url).path}")
+            seen.add(url)
+            with self.request("GET", url, ok=(200,)) as response:
+                tags += _tag_page(response, self.repository)
+                following = response.links.get("next", {}).get("url")
+            url = self.resolve(following) if following else None
+        return tags
+
     # -- blobs ----------------------------------------------------------------------------
 
     def blob_size(self, digest: Digest) -> int | None:
@@ -294,3 +312,17 @@ def parse_digest_header(value: str | None, what: str) -> Digest | None:
     except DigestError:
         raise ProtocolError(f"{what}: the registry sent an invalid Docker-Content-Digest "
                             f"{value!r}") from None
+
+
+def _tag_page(response: requests.Response, repository: str) -> list[str]:
+    """The tags of one tag-list page: ``{"name": ..., "tags": [...] or null}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    tags = body.get("tags") if isinstance(body, dict) else ()
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ProtocolError(f"tag list of {repository}: expected {{\"tags\": [strings]}}")
+    return tags

@@ -199,6 +199,9 @@ class DockerImageSource(ImageSource):
         BLOB_LOCATIONS.record(info.digest, self._client.registry, self._client.repository)
         return stream, size
 
+    def repository_tags(self) -> list[str]:
+        return self._client.list_tags()
+
     def close(self) -> None:
         self._client.close()
 
