@@ -20,6 +20,7 @@ writing into a directory changes its mtime.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import shutil
@@ -102,6 +103,16 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _set_xattr(path: Path, name: str, value: bytes) -> None:
+    """Set one xattr; like containers/storage, skip it where the filesystem does not
+    support xattrs or refuses that namespace (``trusted.`` without privileges)."""
+    try:
+        os.setxattr(path, name, value, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.EPERM):
+            raise HarnessError(f"cannot set xattr {name} on {path}: {exc.strerror}") from exc
+
+
 class _Applier:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -176,8 +187,7 @@ class _Applier:
             target.chmod(member.mode)
         for key, value in member.pax_headers.items():
             if key.startswith(_XATTR):
-                os.setxattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=False)
+                _set_xattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"))
         if member.isdir():
             self.dir_times.append((target, int(member.mtime)))
         else:
