@@ -20,6 +20,7 @@ from harness.model.digest import Digest, DigestingReader
 from harness.store.diff import Snapshot, diff_stream
 from harness.store.records import Layer, layer_id
 from harness.store.store import Store
+from harness.util.errors import HarnessError
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Alg
                 timestamp: int | None) -> LayerBlob:
     """Diff *rootfs* against *snapshot*, compress, and store the result as a blob."""
     layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
+    try:
+        return _write_layer(store, rootfs, snapshot, compression, timestamp)
+    except OSError as exc:  # a file vanished mid-commit, disk full...: one line
+        raise HarnessError(f"cannot write the layer of {rootfs}: {exc}") from exc
+
+
+def _write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Algorithm,
+                 timestamp: int | None) -> LayerBlob:
     with diff_stream(rootfs, snapshot, timestamp) as tar:
         if compression is Algorithm.NONE:  # the blob is the diff: hash it once
             with ReadAhead(tar) as ahead:

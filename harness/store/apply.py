@@ -207,4 +207,6 @@ def apply_layer(root: Path, stream: BinaryIO) -> None:
                 applier.apply(member, tar)
     except tarfile.TarError as exc:
         raise HarnessError(f"layer is not a valid tar: {exc}") from exc
+    except OSError as exc:  # disk full, permissions...: one line for the user
+        raise HarnessError(f"cannot apply layer: {exc}") from exc
     applier.finish()

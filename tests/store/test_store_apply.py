@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from harness.store.apply import TraversalError, apply_layer
 from harness.store.diff import diff_stream, take_snapshot
+from harness.util.errors import HarnessError
 
 
 def _tar(*members: tuple[str, str, str]) -> io.BytesIO:
@@ -201,3 +202,10 @@ def test_a_committed_change_applied_again_gives_the_same_tree(
         assert _describe(replay) == base
         apply_layer(replay, io.BytesIO(change))
         assert _describe(replay) == target
+
+
+def test_filesystem_errors_become_one_line_errors(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(HarnessError, match="cannot apply layer"):
+        apply_layer(not_a_dir, _tar(("f", "file", "x")))
