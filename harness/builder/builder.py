@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from harness.builder.commit import CommitOptions, CommitResult, commit
 from harness.builder.imageconfig import ImageConfigs
 from harness.builder.names import find_image, resolve_image
 from harness.builder.pull import is_transport_reference, pull
+from harness.model.descriptor import host_architecture
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
 from harness.store.apply import clean_name, resolve_parent
@@ -37,14 +37,6 @@ from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
 SCRATCH = "scratch"
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
-def host_architecture() -> str:
-    machine = platform.machine()
-    return _GO_ARCH.get(machine, machine)
-
-
 def _container_name(store: Store, base: Image | None) -> str:
     """buildah's default: ``<image basename>-working-container``, numbered if taken."""
     prefix = "working-container"

@@ -9,8 +9,10 @@ typed, that local form, the docker-normalised form, then IDs.
 from __future__ import annotations
 
 from harness.model.reference import Reference
+from harness.model.transportref import parse_transport_reference
 from harness.store.records import Image
 from harness.store.store import ImageUnknownError, Store
+from harness.transports.containers_storage import StorageReference
 
 LOCAL_DOMAIN = "localhost"
 
@@ -55,3 +57,11 @@ def resolve_image(store: Store, text: str) -> Image:
     if image is None:
         raise ImageUnknownError(text)
     return image
+
+
+def stored_reference(store: Store, text: str) -> tuple[Image, StorageReference]:
+    """The stored image *text* names and a ``containers-storage:`` reference to it by ID,
+    bound to *store* (so a copy reads the store the caller has open)."""
+    image = resolve_image(store, text)
+    return image, StorageReference(parse_transport_reference(f"containers-storage:{image.id}"),
+                                   store)

@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from harness.builder.names import resolve_image
+from harness.builder.names import stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.model.transportref import parse_transport_reference
 from harness.store.store import Store
-from harness.transports.alltransports import TRANSPORTS, parse_image_name
-from harness.transports.containers_storage import StorageReference
+from harness.transports.alltransports import has_transport_prefix, parse_image_name
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
@@ -47,8 +45,7 @@ class PushOptions:
 
 def _destination(text: str) -> ImageReference:
     """Parse ``transport:ref``; a bare reference names a registry image."""
-    name, colon, _ = text.partition(":")
-    if colon and name in TRANSPORTS:
+    if has_transport_prefix(text):
         return parse_image_name(text)
     return parse_image_name(f"docker://{text}")
 
@@ -61,8 +58,7 @@ def _source(image: str, options: PushOptions) -> ImageReference:
         if root is None:
             raise HarnessError("push: no local store given (store, store_root or --root)")
         store = Store.open(root)
-    found = resolve_image(store, image)
-    return StorageReference(parse_transport_reference(f"containers-storage:{found.id}"), store)
+    return stored_reference(store, image)[1]
 
 
 def push(image: str, dest: ImageReference | str, options: PushOptions | None = None

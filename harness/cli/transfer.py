@@ -11,13 +11,15 @@ import json
 import sys
 from pathlib import Path
 
+from harness.builder.names import stored_reference
 from harness.builder.push import PushOptions, push
 from harness.copy.engine import CopyOptions
 from harness.copy.inspect import inspect_image
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.transports.alltransports import parse_image_name
+from harness.store.store import Store
+from harness.transports.alltransports import has_transport_prefix, parse_image_name
 from harness.transports.docker.credentials import parse_creds
 from harness.transports.types import SystemContext
 
@@ -100,7 +102,13 @@ def _push(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)
-    out = inspect_image(parse_image_name(args.ref), ctx, raw=args.raw, config=args.config)
+    if has_transport_prefix(args.ref):
+        out = inspect_image(parse_image_name(args.ref), ctx, raw=args.raw, config=args.config)
+    else:  # a local image, as buildah inspect takes it: its ID leads the summary
+        image, ref = stored_reference(Store.open(args.root), args.ref)
+        out = inspect_image(ref, ctx, raw=args.raw, config=args.config)
+        if isinstance(out, dict):
+            out = {"Id": image.id, **out}
     if isinstance(out, bytes):
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
@@ -154,7 +162,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push_cmd.set_defaults(func=_push)
 
     inspect = sub.add_parser("inspect", help="show an image's manifest and config (skopeo)")
-    inspect.add_argument("ref", metavar="TRANSPORT:REF")
+    inspect.add_argument("ref", metavar="IMAGE|TRANSPORT:REF",
+                         help="a local image (buildah inspect) or any transport reference")
     inspect.add_argument("--raw", action="store_true", help="the manifest bytes as stored")
     inspect.add_argument("--config", action="store_true", help="the image config")
     _flag(inspect, "--tls-verify", "verify the registry's TLS certificate")

@@ -12,7 +12,6 @@ to the next type when the destination rejects one with MANIFEST_INVALID or TAG_I
 from __future__ import annotations
 
 import io
-import platform
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from harness.copy.report import (
 from harness.model import mediatype
 from harness.model.compression import Algorithm, layer_media_type
 from harness.model.convert import convert_manifest, layers_needing_recompression
-from harness.model.descriptor import Descriptor
+from harness.model.descriptor import Descriptor, host_architecture
 from harness.model.digest import Digest
 from harness.model.manifest import (
     DockerManifest,
@@ -53,9 +52,6 @@ from harness.transports.types import (
 from harness.util.errors import HarnessError
 
 MAX_PARALLEL_BLOBS = 6
-_MACHINE_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
-
-
 @dataclass
 class CopyOptions:
     """What a copy may change (containers/image's ``copy.Options``, reduced).
@@ -116,7 +112,7 @@ def _desired_compression(options: CopyOptions,
 
 def platform_instance(index: Manifest) -> Digest:
     """The index entry for this machine (linux and its architecture), else the first."""
-    arch = _MACHINE_TO_ARCH.get(platform.machine(), platform.machine())
+    arch = host_architecture()
     entries = index.manifests
     if not entries:
         raise HarnessError("the image index lists no manifests")

@@ -7,6 +7,7 @@ order and in which optional fields exist, which :meth:`Descriptor.to_json` handl
 from __future__ import annotations
 
 import base64
+import platform
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,16 @@ def validate_media_type(media_type: str, where: str = "") -> None:
     """Raise :class:`FieldError` unless *media_type* is ``type/subtype`` per RFC 6838."""
     if not _MEDIA_TYPE.fullmatch(media_type):
         raise FieldError(f"{where}mediaType {media_type!r} is not a type/subtype (RFC 6838)")
+
+
+# Python's platform.machine() names -> Go's GOARCH names, which images use.
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+def host_architecture() -> str:
+    """This machine's architecture as images name it (Go's GOARCH: amd64, arm64...)."""
+    machine = platform.machine()
+    return _GO_ARCH.get(machine, machine)
 
 
 @dataclass(frozen=True)

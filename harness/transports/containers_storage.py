@@ -11,7 +11,6 @@ at commit, in one atomic store update. The store root comes from the reference's
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +22,7 @@ from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import TransportReference, parse_transport_reference
-from harness.store.records import Image, Layer
+from harness.store.records import Image, Layer, layer_id
 from harness.store.store import ImageUnknownError, Store
 from harness.transports.types import (
     BlobInfo,
@@ -137,11 +136,6 @@ class StorageImageSource(ImageSource):
         if info.digest is None:
             raise HarnessError("containers-storage: a blob can only be read by digest")
         return self.store.open_blob(info.digest)
-
-
-def layer_id(parent: str | None, blob: Digest) -> str:
-    """The same rule as the builder's commit: a layer is its parent plus its blob."""
-    return hashlib.sha256(f"{parent or ''} {blob}".encode()).hexdigest()
 
 
 class StorageImageDestination(ImageDestination):

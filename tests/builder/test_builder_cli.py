@@ -103,3 +103,26 @@ def test_command_words_follow_buildah() -> None:
     assert command_words("", "--cmd", shell_form=False) is None
     with pytest.raises(HarnessError, match="array of strings"):
         command_words("[1]", "--cmd", shell_form=False)
+
+
+def test_inspect_a_local_image_shows_its_id_and_manifest_digest(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, policy: Path) -> None:
+    root = tmp_path / "root"
+    run(capsys, root, "from", "scratch", "--name", "c")
+    run(capsys, root, "config", "c", "--label", "who=me")
+    _, out = run(capsys, root, "commit", "c", "demo:v1", "--signature-policy", str(policy), "-q")
+    image_id = out.strip()
+    code, out = run(capsys, root, "inspect", "demo:v1")
+    summary = json.loads(out)
+    assert code == 0
+    assert summary["Id"] == image_id
+    layout = tmp_path / "layout"
+    assert run(capsys, root, "push", "demo:v1", f"oci:{layout}:v1", "--signature-policy",
+               str(policy), "--compression-format", "none", "--quiet")[0] == 0
+    index = json.loads((layout / "index.json").read_text())
+    assert summary["Digest"] == index["manifests"][0]["digest"]  # an unchanged copy
+    assert summary["Labels"] == {"who": "me"}
+    code, out = run(capsys, root, "inspect", f"oci:{layout}:v1")
+    assert "Id" not in json.loads(out)  # transports have no store ID to show
+    assert main(["--root", str(root), "inspect", "nosuch:v9"]) == 125
+    assert capsys.readouterr().err == "Error: image 'nosuch:v9' not known in the local store\n"
