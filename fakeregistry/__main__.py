@@ -12,21 +12,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
 
 from fakeregistry.auth import AuthConfig
 from fakeregistry.faults import FaultRule
 from fakeregistry.profiles import PROFILES
 from fakeregistry.registry import Registry
 from fakeregistry.server import serve
+from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors are one line too, like every other error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"fakeregistry: {message}\n")
 
 
 def _port(text: str) -> int:
@@ -37,7 +30,7 @@ def _port(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m fakeregistry",
+    parser = OneLineArgumentParser(prog="python -m fakeregistry",
                      description="An in-process OCI registry for tests.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve over HTTP(S) on loopback")
