@@ -72,8 +72,9 @@ def config_blob(media_type: str = mediatype.OCI_CONFIG) -> Blob:
 
 
 def oci_manifest(layers: int = 1, *, subject: Manifest | None = None,
-                 artifact_type: str | None = None) -> Manifest:
-    """An OCI image manifest with *layers* small layers (an artifact when artifact_type)."""
+                 artifact_type: str | None = None, padding: int = 0) -> Manifest:
+    """An OCI image manifest with *layers* small layers (an artifact when artifact_type),
+    grown by about *padding* bytes of annotation."""
     config = config_blob()
     blobs = [random_blob(48, mediatype.OCI_LAYER) for _ in range(layers)]
     body: dict[str, Any] = {"schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
@@ -83,6 +84,8 @@ def oci_manifest(layers: int = 1, *, subject: Manifest | None = None,
         body["artifactType"] = artifact_type
     if subject is not None:
         body["subject"] = subject.descriptor()
+    if padding:
+        body["annotations"] = {"conformance.padding": "A" * padding}
     return Manifest(_json(body), mediatype.OCI_MANIFEST, (config, *blobs))
 
 

@@ -204,6 +204,29 @@ def test_index_child_unknown(repo: Repo, kind: str) -> None:
     expect_error(repo.put_manifest(index, unique_tag(kind)), 400, "MANIFEST_BLOB_UNKNOWN")
 
 
+def test_manifest_large(repo: Repo) -> None:
+    """A manifest of 3.5 MB is accepted and served (registries should take at least 4 MB)."""
+    manifest = content.oci_manifest(padding=3_500_000)
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    tag = unique_tag("large")
+    expect_status(repo.put_manifest(manifest, tag), 201)
+    response = repo.get_manifest(tag, accept=manifest.media_type)
+    expect_status(response, 200)
+    assert response.content == manifest.data, "the large manifest served is not the one pushed"
+
+
+def test_manifest_oversize(repo: Repo) -> None:
+    """A manifest over the registry's size limit is refused with 413 Payload Too Large."""
+    manifest = content.oci_manifest(padding=9 * 1024 * 1024)
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    response = repo.put_manifest(manifest, unique_tag("huge"))
+    if response.status_code == 201:
+        unsupported("no manifest size limit up to 9 MiB")
+    expect_status(response, 413)
+
+
 def test_schema1_bad_signature(repo: Repo) -> None:
     """A schema1 manifest whose signature does not verify is refused (MANIFEST_UNVERIFIED)."""
     push_kind(repo, "v2s1")  # unsupported when schema1 is refused altogether

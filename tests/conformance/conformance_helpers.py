@@ -77,6 +77,8 @@ def expected_results(profile: Profile) -> dict[str, Status]:
     if not profile.tags_paginate:
         out |= dict.fromkeys(("tag_list_n", "tag_list_last"), fail)
         out["tag_list_link"] = unsupported
+    if profile.oversize_manifest_invalid:
+        out["manifest_oversize"] = fail
     if not profile.chunk_ranges_checked:
         out["push_chunk_out_of_order"] = fail
     if not profile.monolithic_post:
