@@ -24,7 +24,8 @@ def test_the_doc_has_complete_examples() -> None:
 PRINTED = [r"pushed sha256:[0-9a-f]{64}\n", r"", r"404 (MANIFEST_UNKNOWN|NAME_UNKNOWN)\n"]
 
 
-@pytest.mark.parametrize(("example", "printed"), zip(_complete_examples(), PRINTED, strict=True))
+@pytest.mark.parametrize(("example", "printed"),
+                         list(zip(_complete_examples(), PRINTED, strict=True)))
 def test_example_runs(example: str, printed: str, capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(example, str(DOC), "exec"), {})
     assert re.fullmatch(printed, capsys.readouterr().out)
