@@ -27,6 +27,7 @@ from conformance import config
 from conformance.client import Client, Target
 from conformance.report import load_results, terminal_table, write_reports
 from conformance.results import RunResult, load_deviations
+from fakeregistry.profiles import get_profile
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.detect import missing_reason
 from harness.peers.launchers import DistributionLauncher, Launcher
@@ -113,7 +114,9 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
         registry = dataclasses.replace(
             from_env, **{key: value for key, value in given.items() if value is not None})
     for target in args.target:
-        if target not in DISTRIBUTION_TARGETS and not target.startswith("fake:"):
+        if target.startswith("fake:"):
+            get_profile(target.removeprefix("fake:"))  # an unknown profile: a one-line error
+        elif target not in DISTRIBUTION_TARGETS:
             raise UsageError(f"unknown target {target!r}: use {', '.join(DISTRIBUTION_TARGETS)} "
                              "or fake:PROFILE")
     targets = tuple(args.target) + (("url",) if registry else ())

@@ -40,7 +40,7 @@ def test_failing_checks_exit_1_and_are_named(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize("argv", [
-    ["--target", "nonsense"], ["--group", "nope"], ["-n", "0"],
+    ["--target", "nonsense"], ["--target", "fake:nope"], ["--group", "nope"], ["-n", "0"],
     ["--registry", "ftp://example"], ["--expect", "/nonexistent/deviations.json"],
     ["--registry", "http://127.0.0.1:1", "--token", "t", "--username", "u"],
 ])
