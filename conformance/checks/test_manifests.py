@@ -77,6 +77,16 @@ def test_manifest_push(repo: Repo, kind: str) -> None:
     expect_header(response, "Location")
 
 
+def test_manifest_push_by_digest(repo: Repo) -> None:
+    """PUT of a manifest by its digest answers 201 with a Location header."""
+    manifest = content.oci_manifest()
+    for blob in manifest.blobs:
+        repo.push_blob(blob)
+    response = repo.put_manifest(manifest, manifest.digest)
+    expect_status(response, 201)
+    expect_header(response, "Location")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_manifest_get_by_tag(repo: Repo, kind: str) -> None:
     """GET by tag returns the exact bytes pushed."""

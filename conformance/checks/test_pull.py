@@ -96,9 +96,12 @@ def test_manifest_missing(repo: Repo) -> None:
 def test_error_bodies(repo: Repo) -> None:
     """A JSON 4xx body is {"errors": [{"code": <a code of the spec>, ...}]}, message a string."""
     digest = Digest.from_bytes(content.random_blob().data)
+    blob = content.random_blob()
     responses = [repo.get_blob(digest), repo.get_manifest(str(digest)),
                  repo.put_manifest(content.Manifest(b"{", content.oci_manifest().media_type),
-                                   "broken")]
+                                   "broken"),
+                 repo.finish_upload(repo.upload_location(), digest, blob.data),
+                 repo.client.request("GET", f"/v2/{repo.name}/absent-{digest.hex[:8]}/tags/list")]
     for response in responses:
         if response.status_code < 400:
             continue

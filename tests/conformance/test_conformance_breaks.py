@@ -126,6 +126,7 @@ BREAKS: dict[str, Break] = {
     "artifact_without_layers": fault(method=GET, path=MANIFESTS, truncate=20),
     "manifest_large": fault(method=PUT, path=MANIFESTS, status=413, code="SIZE_INVALID"),
     "manifest_oversize": fault(method=PUT, path=MANIFESTS, status=400, code="MANIFEST_INVALID"),
+    "manifest_push_by_digest": on(PUT, MANIFESTS, drop_header("Location")),
     "schema1_bad_signature": fault(method=PUT, path=MANIFESTS, nth=2, status=201),
     "manifest_invalid_json": fault(method=PUT, path=MANIFESTS, status=201),
     # pull
