@@ -42,7 +42,10 @@ def describe(response: requests.Response) -> str:
     request = response.request
     codes = error_codes(response)
     suffix = f" ({', '.join(codes)})" if codes else ""
-    return f"{request.method} {request.path_url} -> {response.status_code}{suffix}"
+    path, _, query = str(request.path_url).partition("?")
+    if query:  # upload state tokens are long noise; short queries (?n=2) say what was asked
+        path += f"?{query}" if len(query) <= 80 else "?..."
+    return f"{request.method} {path} -> {response.status_code}{suffix}"
 
 
 def _codes_in(value: Any) -> list[str]:
