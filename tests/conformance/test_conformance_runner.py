@@ -156,7 +156,7 @@ def test_a_given_token_is_sent_and_never_reported(tmp_path: Path) -> None:
 def test_plain_pytest_runs_the_suite() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider",
-         "-k", "ping or tag_list_n or manifest_push"],
+         "-k", "ping or tag_list_n or (manifest_push and not digest)"],
         capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, config.ENV_TARGET: "fake:distribution-2.8"})
     assert done.returncode == 1, done.stdout[-2000:]
