@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.builder.names import local_name
-from harness.copy.engine import CopyOptions, copy_image
 from harness.model.reference import Reference
+from harness.model.transportref import TRANSPORTS
 from harness.store.records import Image
 from harness.store.store import Store
 from harness.transports import containers_storage
-from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
 
 def is_transport_reference(text: str) -> bool:
-    """Whether *text* starts with the name of a known transport and a colon."""
+    """Whether *text* starts with the name of a known transport and a colon (the model's
+    list of names: answering must not import the transports themselves)."""
     name, colon, _ = text.partition(":")
     return bool(colon) and name in TRANSPORTS
 
@@ -42,6 +42,11 @@ def pull(store: Store, text: str, ctx: SystemContext | None = None,
          signature_policy_path: Path | None = None, report_writer: TextIO | None = None
          ) -> Image:
     """Copy the image *text* names into *store* and return its record."""
+    # Imported here: the copy engine and every transport (requests for docker://) cost
+    # ~0.2 s, which only a pull needs, not the local commands that import this module.
+    from harness.copy.engine import CopyOptions, copy_image  # noqa: PLC0415
+    from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
+
     if store.root is None:
         raise HarnessError("pulling an image needs a store on disk")
     src = parse_image_name(text)

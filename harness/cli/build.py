@@ -23,8 +23,7 @@ from harness.model import mediatype
 from harness.model.compression import Algorithm
 from harness.store.check import check, stale_files
 from harness.store.store import Store
-from harness.transports.docker.credentials import parse_creds
-from harness.transports.types import SystemContext
+from harness.transports.types import Credentials, SystemContext
 from harness.util.errors import HarnessError
 
 _FORMATS = {"oci": mediatype.OCI_MANIFEST, "docker": mediatype.DOCKER_V2S2_MANIFEST}
@@ -64,9 +63,17 @@ def command_words(text: str, option: str, shell_form: bool) -> list[str] | None:
 
 
 def _context(args: argparse.Namespace) -> SystemContext:
-    return SystemContext(credentials=parse_creds(args.creds) if args.creds else None,
+    return SystemContext(credentials=_credentials(args.creds) if args.creds else None,
                          auth_file=args.authfile, tls_verify=args.tls_verify,
                          cert_dir=args.cert_dir, store_root=args.root)
+
+
+def _credentials(text: str) -> Credentials:
+    # The docker transport's parser, imported only when --creds is given: importing it
+    # (requests with it) on every run would cost the local commands ~0.1 s of start-up.
+    from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
+
+    return parse_creds(text)
 
 
 def _from(args: argparse.Namespace) -> int:

@@ -1,5 +1,9 @@
 """The transfer commands: ``push`` (buildah's spellings), ``copy`` and ``inspect`` (skopeo's).
 
+Only the parsers are built at import time: ``main`` registers every command for every
+run, so each command function imports its implementation (the copy engine, every
+transport, requests) itself, and the build commands do not pay for them.
+
 Every command reports a failure as one ``Error: ...`` line (see :mod:`harness.cli.main`);
 ``--digestfile`` receives the digest of the manifest written, as with the Go tools.
 """
@@ -11,16 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness.builder.names import stored_reference
-from harness.builder.push import PushOptions, push
-from harness.copy.engine import CopyOptions
-from harness.copy.inspect import inspect_image
-from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.store.store import Store
-from harness.transports.alltransports import has_transport_prefix, parse_image_name
-from harness.transports.docker.credentials import parse_creds
 from harness.transports.types import SystemContext
 
 _FORMATS = ("oci", "v2s1", "v2s2")
@@ -44,6 +40,8 @@ def _flag(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
 
 def _context(args: argparse.Namespace, *, tls_verify: bool, creds: str | None,
              cert_dir: Path | None, retries: int, retry_delay: float = 1.0) -> SystemContext:
+    from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
+
     return SystemContext(
         store_root=args.root,
         credentials=parse_creds(creds) if creds else None,
@@ -56,6 +54,10 @@ def _context(args: argparse.Namespace, *, tls_verify: bool, creds: str | None,
 
 
 def _copy(args: argparse.Namespace) -> int:
+    from harness.copy.engine import CopyOptions  # noqa: PLC0415
+    from harness.copy.retry import copy_with_retries  # noqa: PLC0415
+    from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
+
     src = parse_image_name(args.src)
     dest = parse_image_name(args.dest)
     options = CopyOptions(
@@ -81,6 +83,8 @@ def _copy(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from harness.builder.push import PushOptions, push  # noqa: PLC0415
+
     options = PushOptions(
         compression=_COMPRESSIONS[args.compression_format],
         compression_level=args.compression_level,
@@ -100,6 +104,11 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from harness.builder.names import stored_reference  # noqa: PLC0415
+    from harness.copy.inspect import inspect_image  # noqa: PLC0415
+    from harness.store.store import Store  # noqa: PLC0415
+    from harness.transports.alltransports import has_transport_prefix, parse_image_name  # noqa: PLC0415
+
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)
     if has_transport_prefix(args.ref):
