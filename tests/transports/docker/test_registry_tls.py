@@ -29,6 +29,18 @@ def test_client_certificate_without_key_is_named(tmp_path: Path) -> None:
         ssl_context(SystemContext(cert_dir=tmp_path))
 
 
+def test_client_certificate_is_loaded_with_its_key(tmp_path: Path) -> None:
+    """The pair really goes into the context: a key of another certificate is refused."""
+    files = make_tls_files(tmp_path / "pki")
+    other = make_tls_files(tmp_path / "other")
+    (tmp_path / "client.cert").write_bytes(files.cert_file.read_bytes())
+    (tmp_path / "client.key").write_bytes(other.key_file.read_bytes())
+    with pytest.raises(TLSConfigError, match="cannot load TLS files"):
+        ssl_context(SystemContext(cert_dir=tmp_path))
+    (tmp_path / "client.key").write_bytes(files.key_file.read_bytes())
+    ssl_context(SystemContext(cert_dir=tmp_path))
+
+
 def test_missing_tls_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(TLSConfigError, match="not a directory"):
         ssl_context(SystemContext(cert_dir=tmp_path / "absent"))
