@@ -26,7 +26,7 @@ import requests
 from conformance import config
 from conformance.client import Client, Target
 from conformance.report import load_results, terminal_table, write_reports
-from conformance.results import RunResult, load_deviations
+from conformance.results import BAD, RunResult, load_deviations
 from fakeregistry.profiles import get_profile
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.detect import missing_reason
@@ -258,4 +258,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     if options.report_dir is not None:
         write_reports(options.report_dir, runs)
         print(f"reports written to {options.report_dir}")
-    return EXIT_OK if all(run.ok for run in runs) else EXIT_FAILED
+    bad = sorted(f"{run.target}:{check.check} ({check.status})" for run in runs
+                 for check in run.by_status(*BAD))
+    if bad:  # one line on stderr too, for logs that keep only that
+        print(f"conformance: {len(bad)} check(s) did not pass: {', '.join(bad)}",
+              file=sys.stderr)
+    return EXIT_OK if not bad else EXIT_FAILED

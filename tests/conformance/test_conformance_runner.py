@@ -34,7 +34,12 @@ def test_no_arguments_checks_the_embedded_fake_and_exits_0(
 
 def test_failing_checks_exit_1_and_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--target", "fake:distribution-2.8", "--group", "tags"], env={}) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err == ("conformance: 4 check(s) did not pass: "
+                   "fake:distribution-2.8:tag_invalid (fail), "
+                   "fake:distribution-2.8:tag_list_last (fail), "
+                   "fake:distribution-2.8:tag_list_n (fail), "
+                   "fake:distribution-2.8:tag_list_sorted (fail)\n")
     assert ("FAIL [fake:distribution-2.8] tags/tag_list_sorted: The tag list is in lexical "
             "(case-insensitive) or ASCII order.") in out
 
