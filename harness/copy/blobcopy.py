@@ -6,6 +6,11 @@ copy); the destination hashes what it receives, so the new digest of a recompres
 is known the moment its last byte is sent. Reading and hashing the source, recompressing,
 and sending each run in their own thread (:class:`~harness.copy.readahead.ReadAhead`), so
 the stages overlap on several cores.
+
+That one pass cannot go back: when an upload breaks and the registry dropped what it had
+(distribution 2.8 cancels the session), the destination cannot resume a stream larger than
+its resend window, so the blob is opened from the source and copied again, a bounded number
+of times.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from harness.model.compression import (
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
+from harness.transports.docker import UploadInterruptedError
 from harness.transports.types import BlobInfo, ImageDestination, ImageSource
 from harness.util.errors import HarnessError
 
@@ -54,40 +60,72 @@ class CopiedBlob:
 
 
 class _Counting:
-    """Reports the bytes read from the source to a progress callback."""
+    """Reports the bytes read from the source to a progress callback. A re-read after a
+    broken upload reports only the bytes past *skip*, what earlier attempts already counted."""
 
-    def __init__(self, stream: BinaryIO, progress: ProgressCallback) -> None:
+    def __init__(self, stream: BinaryIO, progress: ProgressCallback, skip: int = 0) -> None:
         self._stream = stream
         self._progress = progress
+        self._skip = skip
+        self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
-        self._progress(len(data))
+        new = min(len(data), max(self.count + len(data) - self._skip, 0))
+        self.count += len(data)
+        if new:
+            self._progress(new)
         return data
 
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        self._stream.close()
+
 
 def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descriptor,
               target: Algorithm | None, *, level: int | None, progress: ProgressCallback,
-              is_config: bool = False, oci: bool = True, diff_id: bool = False
-              ) -> CopiedBlob:
+              is_config: bool = False, oci: bool = True, diff_id: bool = False,
+              retries: int = 0) -> CopiedBlob:
     """Copy one blob; return it as the destination now holds it.
 
     *target* None copies the bytes as they are (and lets the destination reuse a blob it
     already has); otherwise the blob is decompressed, hashed when *diff_id* is asked, and
-    compressed with *target*.
+    compressed with *target*. An upload that broke where the destination could not resume
+    it (:class:`UploadInterruptedError`: its stream cannot go back) is started again from
+    the source, up to *retries* times; a recompressed layer must then hash as the broken
+    attempt did if that attempt had read it to the end.
     """
-    info = BlobInfo(digest=layer.digest, size=layer.size, media_type=layer.media_type)
-    if target is None and destination.try_reusing_blob(info) is not None:
+    source_info = BlobInfo(digest=layer.digest, size=layer.size, media_type=layer.media_type)
+    if target is None and destination.try_reusing_blob(source_info) is not None:
         progress(max(layer.size, 0))
         return CopiedBlob(layer)
-    stream, _size = source.get_blob(info)
+    info = source_info if target is None else BlobInfo(media_type=layer.media_type)
+    attempt, counted = 0, 0
+    while True:
+        counting = _Counting(source.get_blob(source_info)[0], progress, counted)
+        try:
+            return _copy_once(counting, destination, layer, info, target, level=level,
+                              is_config=is_config, oci=oci, diff_id=diff_id)
+        except UploadInterruptedError as exc:
+            if attempt == retries:
+                raise HarnessError(
+                    f"blob {layer.digest}: the upload broke on each of {attempt + 1} "
+                    f"attempts ({retries} retries); last: {exc}") from exc
+            attempt += 1
+            counted = max(counted, counting.count)
+            if info.digest is None and exc.digest is not None:
+                info = replace(info, digest=exc.digest)  # the fresh copy must match it
+
+
+def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descriptor,
+               info: BlobInfo, target: Algorithm | None, *, level: int | None,
+               is_config: bool, oci: bool, diff_id: bool) -> CopiedBlob:
+    """One pass over the opened source blob: verify, (de|re)compress, hash and send."""
     with contextlib.ExitStack() as stack:
-        stack.callback(stream.close)
-        verifier = DigestingReader(cast(BinaryIO, _Counting(stream, progress)),
-                                   expected=layer.digest)
+        stack.callback(counting.close)
+        verifier = DigestingReader(cast(BinaryIO, counting), expected=layer.digest)
         source_end: DigestingReader | ReadAhead = verifier
         plain: DigestingReader | None = None
         produced = cast(BinaryIO, verifier)
@@ -99,7 +137,6 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
                 plain = DigestingReader(produced)
                 produced = cast(BinaryIO, plain)
             produced = compress(produced, target, level)
-            info = BlobInfo(media_type=layer.media_type)
         with ReadAhead(produced) as body:
             stored = destination.put_blob(cast(BinaryIO, body), info, is_config)
         while source_end.read(CHUNK):  # a decompressor may stop before trailing bytes

@@ -214,7 +214,8 @@ class _Copier:
                 return copy_blob(self.source, self.destination, layer, target,
                                  level=self.options.compression_level, progress=progress,
                                  oci=target_type == mediatype.OCI_MANIFEST,
-                                 diff_id=learn_diff_ids)
+                                 diff_id=learn_diff_ids,
+                                 retries=self.options.dest_ctx.retry_times)
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             done = list(pool.map(one, unique))

@@ -4,6 +4,11 @@ Within one attempt the registry client already retries single requests; this out
 starts the copy again when it failed for a reason that may pass: the registry
 unreachable, a 5xx or a 429. Anything else (a 4xx, a digest mismatch, a policy refusal)
 fails at once. Blobs that made it in an earlier attempt are found and reused.
+
+A layer upload that broke beyond what the registry client can resume is not one of those
+reasons: the copy engine has already copied that layer again from its source,
+``dest_ctx.retry_times`` times (see :func:`harness.copy.blobcopy.copy_blob`), and starting the
+whole copy over would multiply that bound.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from harness.transports.docker.transport import (
     DockerReference,
     DockerTransport,
 )
-from harness.transports.docker.upload import UploadError
+from harness.transports.docker.upload import UploadError, UploadInterruptedError
 
 __all__ = [
     "CHUNK_SIZE_KEY",
@@ -33,5 +33,6 @@ __all__ = [
     "RegistryError",
     "RegistryUnreachableError",
     "UploadError",
+    "UploadInterruptedError",
     "parse_creds",
 ]

@@ -6,7 +6,8 @@ the session's status (``GET <location>`` -> ``Range``) says how much the registr
 the upload resumes from there, resending bytes still held: the current chunk, or in streamed
 mode a bounded tail of what was sent. A registry that dropped the session (distribution
 cancels an upload whose file and state disagree) gets the blob again from the start when the
-stream can seek back.
+stream can seek back; otherwise :class:`UploadInterruptedError` tells the caller to produce the
+bytes again from their origin (the copy engine re-opens the layer).
 """
 
 from __future__ import annotations
@@ -36,6 +37,20 @@ class UploadError(HarnessError):
     """A blob upload failed in a way that resuming could not repair."""
 
 
+class UploadInterruptedError(UploadError):
+    """The connection broke, the registry kept nothing usable, and the stream cannot go back:
+    the upload may succeed if its caller sends the blob again from its origin.
+
+    ``sent`` is how far the stream was read; ``digest`` is the stream's digest when it had
+    been read to its end (a fresh copy must then hash the same), else None.
+    """
+
+    def __init__(self, message: str, sent: int, digest: Digest | None) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.digest = digest
+
+
 class _Source:
     """The blob's bytes, read once and hashed; keeps the last *window* bytes for resending."""
 
@@ -44,6 +59,7 @@ class _Source:
         self._algorithm = algorithm
         self._window = window
         self.error: BaseException | None = None
+        self.ended = False  # the stream reported its end
         self._reset()
 
     def _reset(self) -> None:
@@ -67,6 +83,8 @@ class _Source:
             self.digester.update(data)
             if self._window:
                 self._keep(data)
+        elif size:
+            self.ended = True
         return data
 
     def _keep(self, data: bytes) -> None:
@@ -96,6 +114,7 @@ class _Source:
         if seekable is None or not seekable():
             return False
         self._stream.seek(0)
+        self.ended = False
         self._reset()
         return True
 
@@ -239,10 +258,11 @@ class BlobUpload:
             self._client.cancel_upload(self._location)
             self._location, self._min_chunk = self._client.start_upload()
             return 0 if held_from == 0 else None
-        raise UploadError(
+        raise UploadInterruptedError(
             f"blob upload broke after {source.position} bytes and the registry kept "
             f"{'no session' if offset is None else f'{offset} bytes'}; the source cannot be "
-            f"read again") from exc
+            f"read again", source.position,
+            source.digester.digest() if source.ended else None) from exc
 
     def _status(self) -> int | None:
         """How many bytes the session holds, or None when the registry dropped it."""

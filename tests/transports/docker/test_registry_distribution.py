@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from dockerhelp import CuttingProxy, Pushed, push_image
+from dockerhelp import Pushed, push_image
+from tcpfaults import CuttingProxy
 
 from harness.model import mediatype
 from harness.model.digest import Digest

@@ -1,0 +1,190 @@
+"""A layer upload broken beyond what the registry client can resume (the registry dropped
+the session, the compressed stream cannot go back) is copied again from the source: the
+image that arrives is bit-identical to a clean push, other layers are not sent twice, and
+running out of retries is reported exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from imagekit import layer_tar, write_image
+from tcpfaults import CuttingProxy
+
+from fakeregistry import FaultRule, Registry, serve
+from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.model.compression import Algorithm
+from harness.model.digest import Digest, DigestMismatchError
+from harness.model.manifest import parse_manifest
+from harness.peers.launchers import RunningRegistry
+from harness.transports.alltransports import parse_image_name
+from harness.transports.directory import DirImageDestination, DirReference
+from harness.transports.docker import UploadInterruptedError
+from harness.transports.docker.upload import RESUME_WINDOW
+from harness.transports.oci import OCIImageSource
+from harness.transports.types import BlobInfo, ImageDestination, SystemContext
+from harness.util.errors import HarnessError
+
+BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once compressed
+SESSION_GONE = "method=GET,path=/v2/*/blobs/uploads/*,status=404,code=BLOB_UPLOAD_UNKNOWN"
+
+
+def _ctx(retries: int) -> SystemContext:
+    return SystemContext(tls_verify=False, retry_times=retries, retry_delay=0.01)
+
+
+@pytest.fixture(scope="module")
+def big_layer() -> bytes:
+    """Random content: gzip cannot shrink it below the resend window."""
+    return layer_tar({"data/random": os.urandom(BIG)})
+
+
+def _plain_image(path: Path, layers: list[bytes]) -> tuple[str, Digest]:
+    """An OCI image with uncompressed *layers*: a push gzips them on the fly, so the stream
+    sent cannot seek. Returns the reference and the last layer's digest in the source."""
+    ref = f"oci:{path}/layout:v1"
+    built = write_image(parse_image_name(ref), layers, compress=False)
+    return ref, Digest.from_bytes(built.layers[-1])
+
+
+@pytest.fixture
+def plain_image(tmp_path: Path, big_layer: bytes) -> tuple[str, Digest]:
+    """A small layer, then a big one that the faults below break (its upload is the second
+    PATCH: the copies run one blob at a time so that the order is known)."""
+    return _plain_image(tmp_path, [layer_tar({"etc/motd": b"small\n"}), big_layer])
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Counter[Digest]:
+    """How many times each blob of an ``oci:`` source is opened."""
+    counts: Counter[Digest] = Counter()
+    original = OCIImageSource.get_blob
+
+    def get_blob(self: OCIImageSource, info: BlobInfo) -> tuple[BinaryIO, int]:
+        assert info.digest is not None
+        counts[info.digest] += 1
+        return original(self, info)
+
+    monkeypatch.setattr(OCIImageSource, "get_blob", get_blob)
+    return counts
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[Registry, str]]:
+    registry = Registry()
+    with serve(registry) as server:
+        yield registry, server.url.removeprefix("http://")
+
+
+def _push(src: str, dest: str, policy: Path, retries: int = 3) -> CopyResult:
+    return copy_image(parse_image_name(f"docker://{dest}"), parse_image_name(src),
+                      CopyOptions(dest_ctx=_ctx(retries), signature_policy_path=policy,
+                                  max_parallel=1))
+
+
+@pytest.mark.requires_peer("skopeo")
+def test_cut_upload_to_distribution_is_copied_again_bit_identically(
+        distribution: RunningRegistry, plain_image: tuple[str, Digest],
+        opened: Counter[Digest], policy: Path) -> None:
+    src, big = plain_image
+    clean = _push(src, f"{distribution.host}/resume/clean:v1", policy)
+    opened.clear()
+    host, port = distribution.host.rsplit(":", 1)
+    proxy = CuttingProxy((host, int(port)), after=RESUME_WINDOW + 1024 * 1024,
+                        nth=2)
+    try:
+        cut = _push(src, f"{proxy.host}/resume/cut:v1", policy)
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1
+    assert opened[big] == 2  # read again from the source: the client could not resume
+    assert sum(opened.values()) == 4  # the small layer and the config: once each
+    assert cut.digest == clean.digest
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
+                          f"docker://{distribution.host}/resume/cut:v1"],
+                         capture_output=True, check=True, timeout=60).stdout
+    assert raw == cut.manifest == clean.manifest
+
+
+def test_dropped_session_on_the_fake_is_copied_again_bit_identically(
+        fake: tuple[Registry, str], plain_image: tuple[str, Digest],
+        opened: Counter[Digest], policy: Path) -> None:
+    registry, host = fake
+    src, big = plain_image
+    clean = _push(src, f"{host}/clean:v1", policy)
+    opened.clear()
+    drop = registry.faults.add(FaultRule(method="PATCH", nth=2, drop_after=0))
+    gone = registry.faults.add(FaultRule.parse(f"{SESSION_GONE},nth=1"))
+    cut = _push(src, f"{host}/cut:v1", policy)
+    assert (drop.fired, gone.fired) == (1, 1)
+    assert opened[big] == 2
+    assert sum(opened.values()) == 4
+    assert cut.digest == clean.digest
+
+
+def test_retries_running_out_is_reported(fake: tuple[Registry, str], tmp_path: Path,
+                                         big_layer: bytes, opened: Counter[Digest],
+                                         policy: Path) -> None:
+    registry, host = fake
+    src, big = _plain_image(tmp_path, [big_layer])
+    registry.faults.add(FaultRule(method="PATCH", drop_after=0))
+    registry.faults.add(FaultRule.parse(SESSION_GONE))
+    with pytest.raises(HarnessError, match=rf"blob {big}: the upload broke on each of 2 "
+                       r"attempts \(1 retries\); last: blob upload broke after \d+ bytes and "
+                       "the registry kept no session"):
+        _push(src, f"{host}/spent:v1", policy, retries=1)
+    assert opened[big] == 2
+
+
+class _BreaksOnce(DirReference):
+    """A dir destination whose first blob upload breaks as a dropped session would, having
+    read the whole stream and hashed it as *digest*."""
+
+    def __init__(self, path: str, digest: Digest) -> None:
+        super().__init__(path)
+        self.digest = digest
+        self.asked: list[Digest | None] = []
+
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
+        reference = self
+
+        class Destination(DirImageDestination):
+            def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
+                if is_config:
+                    return super().put_blob(stream, info, is_config)
+                reference.asked.append(info.digest)
+                if len(reference.asked) == 1:
+                    while stream.read(1 << 20):
+                        pass
+                    raise UploadInterruptedError("broke", 0, reference.digest)
+                stored = super().put_blob(stream, info, is_config)
+                if info.digest is not None and stored.digest != info.digest:
+                    raise DigestMismatchError(info.digest, stored.digest or info.digest)
+                return stored
+
+        return Destination(self)
+
+
+@pytest.mark.parametrize("first_digest_matches", [True, False])
+def test_fresh_copy_must_hash_as_the_broken_one(tmp_path: Path, policy: Path,
+                                                first_digest_matches: bool) -> None:
+    src = f"oci:{tmp_path}/layout:v1"
+    write_image(parse_image_name(src), [layer_tar({"a": b"one layer\n"})], compress=False)
+    clean = copy_image(parse_image_name(f"dir:{tmp_path}/clean"), parse_image_name(src),
+                       CopyOptions(compression=Algorithm.GZIP, signature_policy_path=policy))
+    layer = parse_manifest(clean.manifest, clean.media_type).layers[0].digest
+    dest = _BreaksOnce(str(tmp_path / "out"),
+                       layer if first_digest_matches else Digest.from_bytes(b"other"))
+    options = CopyOptions(compression=Algorithm.GZIP, signature_policy_path=policy,
+                          dest_ctx=SystemContext(retry_times=1))
+    if first_digest_matches:
+        assert copy_image(dest, parse_image_name(src), options).digest == clean.digest
+    else:
+        with pytest.raises(DigestMismatchError):
+            copy_image(dest, parse_image_name(src), options)
+    assert dest.asked == [None, dest.digest]
