@@ -44,11 +44,13 @@ def big_layer() -> bytes:
     return layer_tar({"data/random": os.urandom(BIG)})
 
 
-def _plain_image(path: Path, layers: list[bytes]) -> tuple[str, Digest]:
-    """An OCI image with uncompressed *layers*: a push gzips them on the fly, so the stream
-    sent cannot seek. Returns the reference and the last layer's digest in the source."""
+def _plain_image(path: Path, layers: list[bytes], *, gzipped: bool = False
+                 ) -> tuple[str, Digest]:
+    """An OCI image of *layers*, uncompressed unless *gzipped*: a push gzips them on the
+    fly, or sends the gzipped bytes as they are; either way the stream sent cannot seek.
+    Returns the reference and the last layer's digest in the source."""
     ref = f"oci:{path}/layout:v1"
-    built = write_image(parse_image_name(ref), layers, compress=False)
+    built = write_image(parse_image_name(ref), layers, compress=gzipped)
     return ref, Digest.from_bytes(built.layers[-1])
 
 
@@ -88,25 +90,28 @@ def _push(src: str, dest: str, policy: Path, retries: int = 3) -> CopyResult:
 
 
 @pytest.mark.requires_peer("skopeo")
+@pytest.mark.parametrize("gzipped", [False, True], ids=["recompressed", "as-is"])
 def test_cut_upload_to_distribution_is_copied_again_bit_identically(
-        distribution: RunningRegistry, plain_image: tuple[str, Digest],
-        opened: Counter[Digest], policy: Path) -> None:
-    src, big = plain_image
-    clean = _push(src, f"{distribution.host}/resume/clean:v1", policy)
-    opened.clear()
+        distribution: RunningRegistry, tmp_path: Path, big_layer: bytes,
+        opened: Counter[Digest], policy: Path, gzipped: bool) -> None:
+    src, big = _plain_image(tmp_path, [layer_tar({"etc/motd": b"small\n"}), big_layer],
+                            gzipped=gzipped)
+    repo = f"resume-{'as-is' if gzipped else 'recompressed'}"
     host, port = distribution.host.rsplit(":", 1)
+    # The small layer's upload is a PATCH too unless its digest is known (then one PUT).
     proxy = CuttingProxy((host, int(port)), after=RESUME_WINDOW + 1024 * 1024,
-                        nth=2)
+                         nth=1 if gzipped else 2)
     try:
-        cut = _push(src, f"{proxy.host}/resume/cut:v1", policy)
+        cut = _push(src, f"{proxy.host}/{repo}/cut:v1", policy)
     finally:
         proxy.close()
     assert proxy.cuts == 1
     assert opened[big] == 2  # read again from the source: the client could not resume
     assert sum(opened.values()) == 4  # the small layer and the config: once each
+    clean = _push(src, f"{distribution.host}/{repo}/clean:v1", policy)
     assert cut.digest == clean.digest
     raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
-                          f"docker://{distribution.host}/resume/cut:v1"],
+                          f"docker://{distribution.host}/{repo}/cut:v1"],
                          capture_output=True, check=True, timeout=60).stdout
     assert raw == cut.manifest == clean.manifest
 
