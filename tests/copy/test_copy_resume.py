@@ -6,6 +6,7 @@ running out of retries is reported exactly."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from imagekit import layer_tar, write_image
 from tcpfaults import CuttingProxy
 
 from fakeregistry import FaultRule, Registry, serve
+from harness.cli.main import main
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest, DigestMismatchError
@@ -28,7 +30,6 @@ from harness.transports.docker import UploadInterruptedError
 from harness.transports.docker.upload import RESUME_WINDOW
 from harness.transports.oci import OCIImageSource
 from harness.transports.types import BlobInfo, ImageDestination, SystemContext
-from harness.util.errors import HarnessError
 
 BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once compressed
 SESSION_GONE = "method=GET,path=/v2/*/blobs/uploads/*,status=404,code=BLOB_UPLOAD_UNKNOWN"
@@ -132,18 +133,22 @@ def test_dropped_session_on_the_fake_is_copied_again_bit_identically(
     assert cut.digest == clean.digest
 
 
-def test_retries_running_out_is_reported(fake: tuple[Registry, str], tmp_path: Path,
-                                         big_layer: bytes, opened: Counter[Digest],
-                                         policy: Path) -> None:
+def test_retries_running_out_is_one_line_and_the_copy_is_not_started_over(
+        fake: tuple[Registry, str], tmp_path: Path, big_layer: bytes,
+        opened: Counter[Digest], policy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     registry, host = fake
     src, big = _plain_image(tmp_path, [big_layer])
     registry.faults.add(FaultRule(method="PATCH", drop_after=0))
     registry.faults.add(FaultRule.parse(SESSION_GONE))
-    with pytest.raises(HarnessError, match=rf"blob {big}: the upload broke on each of 2 "
-                       r"attempts \(1 retries\); last: blob upload broke after \d+ bytes and "
-                       "the registry kept no session"):
-        _push(src, f"{host}/spent:v1", policy, retries=1)
-    assert opened[big] == 2
+    code = main(["copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+                 "--retry-times", "1", "--retry-delay", "0", src, f"docker://{host}/spent:v1"])
+    assert code == 125
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(rf"Error: blob {big}: the upload broke on each of 2 attempts "
+                        r"\(1 retries\); last: blob upload broke after \d+ bytes and the "
+                        r"registry kept no session; the source cannot be read again", lines[0])
+    assert opened[big] == 2  # copy_with_retries did not start the whole copy over
 
 
 class _BreaksOnce(DirReference):
