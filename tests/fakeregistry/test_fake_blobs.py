@@ -112,7 +112,7 @@ def test_wrong_digest_is_refused_and_never_visible(client: Client) -> None:
     assert client.request("HEAD", f"/v2/a/b/blobs/{DIGEST}").status_code == 404
 
 
-@pytest.mark.parametrize("digest", ["", "sha256:xyz", "nocolon"])
+@pytest.mark.parametrize("digest", ["", "sha256:xyz", "nocolon", "sha384:" + "a" * 96])
 def test_put_without_a_valid_digest_is_digest_invalid(client: Client, digest: str) -> None:
     location = _session(client)
     params = {"digest": digest} if digest else {}
