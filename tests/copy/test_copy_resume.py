@@ -26,7 +26,7 @@ from harness.model.manifest import parse_manifest
 from harness.peers.launchers import RunningRegistry
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
-from harness.transports.docker import UploadInterruptedError
+from harness.transports.docker import CHUNK_SIZE_KEY, UploadInterruptedError
 from harness.transports.docker.upload import RESUME_WINDOW
 from harness.transports.oci import OCIImageSource
 from harness.transports.types import BlobInfo, ImageDestination, SystemContext
@@ -35,8 +35,9 @@ BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once co
 SESSION_GONE = "method=GET,path=/v2/*/blobs/uploads/*,status=404,code=BLOB_UPLOAD_UNKNOWN"
 
 
-def _ctx(retries: int) -> SystemContext:
-    return SystemContext(tls_verify=False, retry_times=retries, retry_delay=0.01)
+def _ctx(retries: int, chunk: int | None = None) -> SystemContext:
+    return SystemContext(tls_verify=False, retry_times=retries, retry_delay=0.01,
+                         extra={CHUNK_SIZE_KEY: str(chunk)} if chunk else {})
 
 
 @pytest.fixture(scope="module")
@@ -84,26 +85,32 @@ def fake() -> Iterator[tuple[Registry, str]]:
         yield registry, server.url.removeprefix("http://")
 
 
-def _push(src: str, dest: str, policy: Path, retries: int = 3) -> CopyResult:
+def _push(src: str, dest: str, policy: Path, retries: int = 3,
+          chunk: int | None = None) -> CopyResult:
     return copy_image(parse_image_name(f"docker://{dest}"), parse_image_name(src),
-                      CopyOptions(dest_ctx=_ctx(retries), signature_policy_path=policy,
+                      CopyOptions(dest_ctx=_ctx(retries, chunk), signature_policy_path=policy,
                                   max_parallel=1))
 
 
 @pytest.mark.requires_peer("skopeo")
-@pytest.mark.parametrize("gzipped", [False, True], ids=["recompressed", "as-is"])
+@pytest.mark.parametrize(("gzipped", "chunk", "nth", "after"), [
+    # The small layer's upload is a PATCH too unless its digest is known (then one PUT).
+    (False, None, 2, RESUME_WINDOW + 1024 * 1024),
+    (True, None, 1, RESUME_WINDOW + 1024 * 1024),
+    # 1 MiB chunks: the third of the big layer is cut; distribution drops the session.
+    (False, 1024 * 1024, 4, 500_000),
+], ids=["recompressed", "as-is", "chunked"])
 def test_cut_upload_to_distribution_is_copied_again_bit_identically(
         distribution: RunningRegistry, tmp_path: Path, big_layer: bytes,
-        opened: Counter[Digest], policy: Path, gzipped: bool) -> None:
+        opened: Counter[Digest], policy: Path, gzipped: bool, chunk: int | None, nth: int,
+        after: int) -> None:
     src, big = _plain_image(tmp_path, [layer_tar({"etc/motd": b"small\n"}), big_layer],
                             gzipped=gzipped)
-    repo = f"resume-{'as-is' if gzipped else 'recompressed'}"
+    repo = f"resume-{'as-is' if gzipped else 'recompressed'}{'-chunked' if chunk else ''}"
     host, port = distribution.host.rsplit(":", 1)
-    # The small layer's upload is a PATCH too unless its digest is known (then one PUT).
-    proxy = CuttingProxy((host, int(port)), after=RESUME_WINDOW + 1024 * 1024,
-                         nth=1 if gzipped else 2)
+    proxy = CuttingProxy((host, int(port)), after=after, nth=nth)
     try:
-        cut = _push(src, f"{proxy.host}/{repo}/cut:v1", policy)
+        cut = _push(src, f"{proxy.host}/{repo}/cut:v1", policy, chunk=chunk)
     finally:
         proxy.close()
     assert proxy.cuts == 1
