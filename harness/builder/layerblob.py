@@ -53,9 +53,12 @@ def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Alg
 def _write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Algorithm,
                  timestamp: int | None) -> LayerBlob:
     with diff_stream(rootfs, snapshot, timestamp) as tar:
-        if compression is Algorithm.NONE:  # the blob is the diff: hash it once
-            with ReadAhead(tar) as ahead:
-                digest, size = store.put_blob(cast(BinaryIO, ahead))
+        if compression is Algorithm.NONE:
+            # The blob is the diff: hashed once, by the store while it writes (on two
+            # threads). No read-ahead thread: reading files is cheap next to hashing,
+            # and its hand-over copy of every chunk cost more than it saved (measured
+            # in docs/store.md).
+            digest, size = store.put_blob(tar)
             return LayerBlob(digest, size, digest, size, compression)
         uncompressed = DigestingReader(tar)
         compressed = compress(cast(BinaryIO, uncompressed), compression)
