@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,12 +115,18 @@ def test_forged_tokens_are_unauthorized(token_url: str, token: str) -> None:
 
 
 def test_tampered_token_is_unauthorized(token_url: str) -> None:
-    token = _token(token_url, "repository:a:pull", ("alice", "secret"))
+    """A well-formed payload that widens the grant, under the original signature."""
+    token = _token(token_url, "repository:a:pull", ("reader", "readonly"))
     payload, signature = token.split(".")
-    forged = f"{payload[:-2]}AA.{signature}"
-    response = requests.get(f"{token_url}/v2/a/tags/list",
-                            headers={"Authorization": f"Bearer {forged}"})
-    assert response.status_code == 401
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["access"] = [{"type": "repository", "name": "a", "actions": ["pull", "push"]}]
+    widened = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    other_signature = ("B" if signature[0] == "A" else "A") + signature[1:]
+    for forged in (f"{widened}.{signature}", f"{payload}.{other_signature}"):
+        response = requests.post(f"{token_url}/v2/a/blobs/uploads/",
+                                 headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 401
+        assert error_code(response) == "UNAUTHORIZED"
 
 
 def test_expired_token_is_unauthorized() -> None:
