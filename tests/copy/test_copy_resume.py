@@ -19,7 +19,9 @@ from tcpfaults import CuttingProxy
 
 from fakeregistry import FaultRule, Registry, serve
 from harness.cli.main import main
+from harness.copy.blobcopy import copy_blob
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
+from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
@@ -160,9 +162,9 @@ def test_retries_running_out_is_one_line_and_the_copy_is_not_started_over(
 
 class _BreaksOnce(DirReference):
     """A dir destination whose first blob upload breaks as a dropped session would, having
-    read the whole stream and hashed it as *digest*."""
+    read the whole stream and hashed it as *digest* (None: it did not tell)."""
 
-    def __init__(self, path: str, digest: Digest) -> None:
+    def __init__(self, path: str, digest: Digest | None) -> None:
         super().__init__(path)
         self.digest = digest
         self.asked: list[Digest | None] = []
@@ -205,3 +207,18 @@ def test_fresh_copy_must_hash_as_the_broken_one(tmp_path: Path, policy: Path,
         with pytest.raises(DigestMismatchError):
             copy_image(dest, parse_image_name(src), options)
     assert dest.asked == [None, dest.digest]
+
+
+def test_progress_counts_each_source_byte_once(tmp_path: Path) -> None:
+    src = f"oci:{tmp_path}/layout:v1"
+    built = write_image(parse_image_name(src), [layer_tar({"a": os.urandom(300_000)})],
+                        compress=False)
+    layer = parse_manifest(built.manifest, built.media_type).layers[0]
+    seen: list[int] = []
+    with parse_image_name(src).new_image_source(SystemContext()) as source, \
+            _BreaksOnce(str(tmp_path / "out"), None).new_image_destination(
+                SystemContext()) as destination:
+        copied = copy_blob(source, destination, layer, Algorithm.GZIP, level=None,
+                           progress=seen.append, retries=1)
+    assert sum(seen) == layer.size  # the second read is not counted again
+    assert copied.descriptor.media_type == mt.OCI_LAYER_GZIP
