@@ -5,15 +5,25 @@ commit a container whose read-write layer holds the same files (random and text,
 :mod:`bench.push`) into their own store, uncompressed as buildah does locally; each run
 commits the same container again under a new name, so every run diffs, hashes and
 stores the whole layer.
+
+Ours runs with its bytecode compiled once in setup (into the inputs directory, the
+project tree untouched), as an installed package has it: this machine's
+``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile ~50 modules (~0.08 s CPU) on
+every run, a cost no installed copy pays. Measured figures and where the time goes are
+in docs/store.md ("Performance").
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import harness
 from bench.api import Benchmark, Run, Scale, Workload, python_command
 from bench.push import write_payload
 from harness.builder.builder import Builder
@@ -23,6 +33,15 @@ from harness.store.store import Store
 
 def _fill(payload: Path, rootfs: Path) -> None:
     shutil.copytree(payload, rootfs / "data", symlinks=True)
+
+
+def _bytecode_env(cache: Path) -> dict[str, str]:
+    """Environment under which ``python -m harness`` loads precompiled bytecode from
+    *cache* (an empty ``PYTHONDONTWRITEBYTECODE`` counts as unset)."""
+    env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache)}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(harness.__file__).parent)],
+                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
+    return env
 
 
 @contextlib.contextmanager
@@ -47,7 +66,7 @@ def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
                               f"bench-{run.index}")
 
     yield Workload(work_bytes=scale.size, ours=ours_side, peer=peer,
-                   env=buildah.overrides())
+                   env={**buildah.overrides(), **_bytecode_env(inputs / "pycache")})
 
 
 BENCHMARKS = [
