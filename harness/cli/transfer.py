@@ -15,8 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from harness.builder.names import stored_reference
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
+from harness.store.store import Store
 from harness.transports.types import SystemContext
 
 _FORMATS = ("oci", "v2s1", "v2s2")
@@ -104,15 +106,14 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from harness.builder.names import stored_reference  # noqa: PLC0415
     from harness.copy.inspect import inspect_image  # noqa: PLC0415
-    from harness.store.store import Store  # noqa: PLC0415
-    from harness.transports.alltransports import has_transport_prefix, parse_image_name  # noqa: PLC0415
+    from harness.transports import alltransports  # noqa: PLC0415
 
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)
-    if has_transport_prefix(args.ref):
-        out = inspect_image(parse_image_name(args.ref), ctx, raw=args.raw, config=args.config)
+    if alltransports.has_transport_prefix(args.ref):
+        out = inspect_image(alltransports.parse_image_name(args.ref), ctx, raw=args.raw,
+                            config=args.config)
     else:  # a local image, as buildah inspect takes it: its ID leads the summary
         image, ref = stored_reference(Store.open(args.root), args.ref)
         out = inspect_image(ref, ctx, raw=args.raw, config=args.config)
