@@ -47,8 +47,9 @@ def container(tmp_path: Path) -> tuple[Path, str]:
     return root, builder.container_name
 
 
-@pytest.mark.parametrize("command", [["images"], ["containers"], ["check"]])
-def test_listing_commands_import_nothing_heavy(tmp_path: Path, command: list[str]) -> None:
+@pytest.mark.parametrize("command", [["images"], ["containers"], ["check"],
+                                     ["from", "scratch", "--name", "c"]])
+def test_local_commands_import_nothing_heavy(tmp_path: Path, command: list[str]) -> None:
     assert imported(tmp_path / "root", *command) == []
 
 
