@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from harness.model import schema1
 from harness.model.digest import Digest
 from harness.model.manifest import Schema1Manifest, manifest_digest, parse_manifest
-from harness.model.schema1 import SignatureError, b64url_decode, payload, sign, verify
+from harness.model.schema1 import (
+    SignatureError,
+    b64url_decode,
+    b64url_encode,
+    payload,
+    sign,
+    verify,
+)
 
 PAYLOAD = json.dumps(
     {"name": "a/b", "tag": "t", "architecture": "amd64",
@@ -87,6 +94,25 @@ def test_malformed_signatures(data: bytes, rule: str) -> None:
     with pytest.raises(SignatureError) as info:
         verify(data)
     assert rule in str(info.value)
+
+
+def _with_signatures(blocks: list[dict[str, object]]) -> bytes:
+    return PAYLOAD[:-1] + b',"signatures":' + json.dumps(blocks).encode() + b"}"
+
+
+def test_signatures_that_disagree_on_the_payload_are_refused() -> None:
+    block = json.loads(sign(PAYLOAD))["signatures"][0]
+    header = {**protected_header(sign(PAYLOAD)), "formatLength": len(PAYLOAD) - 2}
+    other = {**block, "protected": b64url_encode(json.dumps(header).encode())}
+    with pytest.raises(SignatureError, match="disagree on formatLength/formatTail"):
+        verify(_with_signatures([block, other]))
+
+
+def test_a_short_signature_is_named() -> None:
+    block = json.loads(sign(PAYLOAD))["signatures"][0]
+    short = {**block, "signature": block["signature"][:20]}
+    with pytest.raises(SignatureError, match="wrong signature length"):
+        verify(_with_signatures([short]))
 
 
 def test_sign_rejects_a_payload_that_is_not_an_object() -> None:
