@@ -2,8 +2,8 @@
 
 Valid values come from the grammars in :mod:`harness.model`; the ``invalid_*``
 strategies produce values that break exactly one rule, so a property can assert that
-the parser rejects every one of them. (Layer trees and whole images join this module
-later; keep one strategy per concept.)
+the parser rejects every one of them. Layer trees and whole images are drawn as
+:mod:`harness.pytest_plugin.images` descriptions, which build into real layers.
 """
 
 from __future__ import annotations
