@@ -157,18 +157,23 @@ def test_blobs_are_readable_by_others(tmp_path: Path) -> None:
     assert blob.stat().st_mode & 0o777 == 0o644
 
 
+def _archive(path: Path, entries: list[dict[str, object]], files: dict[str, bytes]) -> Path:
+    """A docker-archive tar written by hand: *entries* as manifest.json, then *files*."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in {"manifest.json": json.dumps(entries).encode(), **files}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
 def test_docker_archive_with_a_compressed_layer_serves_it_decompressed(tmp_path: Path) -> None:
     layer = b"pretend this is a layer tar" * 100
     config = b'{"rootfs":{"type":"layers","diff_ids":["%s"]}}' % str(
         Digest.from_bytes(layer)).encode()
-    archive = tmp_path / "a.tar"
-    with tarfile.open(archive, "w") as tar:
-        for name, data in (("manifest.json", json.dumps([{
-                "Config": "c.json", "RepoTags": [], "Layers": ["l/layer.tar"]}]).encode()),
-                           ("c.json", config), ("l/layer.tar", gzip.compress(layer))):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    archive = _archive(tmp_path / "a.tar", [{"Config": "c.json", "RepoTags": [],
+                                             "Layers": ["l/layer.tar"]}],
+                       {"c.json": config, "l/layer.tar": gzip.compress(layer)})
     with parse_image_name(f"docker-archive:{archive}").new_image_source(CTX) as src:
         [descriptor] = DockerManifest.from_json(json.loads(src.get_manifest()[0])).layers
         assert (descriptor.digest, descriptor.size) == (Digest.from_bytes(layer), len(layer))
@@ -194,3 +199,41 @@ def test_a_broken_index_json_is_one_error(tmp_path: Path, index: bytes) -> None:
     (tmp_path / "index.json").write_bytes(index)
     with pytest.raises(HarnessError, match=r"index\.json"):
         _manifest(f"oci:{tmp_path}:v1")
+
+
+def test_blob_of_the_wrong_size_leaves_no_file(tmp_path: Path) -> None:
+    with parse_image_name(f"dir:{tmp_path}/d").new_image_destination(CTX) as dest, \
+            pytest.raises(HarnessError, match="expected 99 bytes, got 7"):
+        dest.put_blob(io.BytesIO(b"content"), BlobInfo(size=99), False)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["version"]
+
+
+def test_docker_archive_with_several_images_needs_a_choice(tmp_path: Path) -> None:
+    config = b'{"rootfs":{"type":"layers","diff_ids":[]}}'
+    entry = {"Config": "c.json", "Layers": []}
+    archive = _archive(tmp_path / "a.tar", [{**entry, "RepoTags": ["a:1"]},
+                                            {**entry, "RepoTags": ["b:1"]}], {"c.json": config})
+    with pytest.raises(HarnessError, match="2 images in the archive; choose one"):
+        parse_image_name(f"docker-archive:{archive}").new_image_source(CTX)
+    with parse_image_name(f"docker-archive:{archive}:b:1").new_image_source(CTX) as src:
+        assert json.loads(src.get_manifest()[0])["layers"] == []
+
+
+def test_docker_archive_layers_must_match_the_diff_ids(tmp_path: Path) -> None:
+    config = b'{"rootfs":{"type":"layers","diff_ids":["%s"]}}' % str(
+        Digest.from_bytes(b"x")).encode()
+    archive = _archive(tmp_path / "a.tar", [{"Config": "c.json", "RepoTags": [],
+                                             "Layers": ["1.tar", "2.tar"]}],
+                       {"c.json": config, "1.tar": b"x", "2.tar": b"y"})
+    with pytest.raises(HarnessError, match="2 layers but 1 diff_ids in the config"):
+        parse_image_name(f"docker-archive:{archive}").new_image_source(CTX)
+
+
+@pytest.mark.parametrize(("mime_type", "instance"), [
+    (mediatype.OCI_MANIFEST, None),
+    (mediatype.DOCKER_V2S2_MANIFEST, Digest.from_bytes(b"child"))])
+def test_docker_archive_stores_only_one_schema2_manifest(tmp_path: Path, mime_type: str,
+                                                         instance: Digest | None) -> None:
+    with parse_image_name(f"docker-archive:{tmp_path}/a.tar").new_image_destination(
+            CTX) as dest, pytest.raises(HarnessError, match="cannot store a"):
+        dest.put_manifest(b"{}", mime_type, instance)
