@@ -234,7 +234,9 @@ class Registry:
         text = request.args.get("n")
         limit = self.profile.tag_page_limit
         if text is not None:
-            if not text.isdigit():
+            # ASCII digits only (isdigit() also passes "²"), and no more than an int64
+            # holds: what Go's strconv.Atoi accepts, and never int()'s digit-limit error.
+            if not re.fullmatch(r"[0-9]{1,19}", text):
                 raise RegistryError("PAGINATION_NUMBER_INVALID", f"n={text!r} is not a number")
             limit = int(text) if limit is None else min(limit, int(text))
         last = request.args.get("last")

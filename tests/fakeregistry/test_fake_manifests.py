@@ -189,7 +189,14 @@ def test_tags_are_sorted_and_paginated(client: Client) -> None:
     assert rest.json()["tags"] == ["b", "c10", "c2"]
     assert "Link" not in rest.headers
     assert client.request("GET", "/v2/t/tags/list", params={"n": 0}).json()["tags"] == []
-    bad = client.request("GET", "/v2/t/tags/list", params={"n": "x"})
+
+
+@pytest.mark.parametrize("path", ["/v2/t/tags/list", "/v2/_catalog"])
+@pytest.mark.parametrize("n", ["x", "-1", "\u00b2", "\u0663", "9" * 5000])
+def test_a_page_size_that_is_no_number_is_refused(client: Client, path: str, n: str) -> None:
+    _tagged(client)
+    bad = client.request("GET", path, params={"n": n})
+    assert bad.status_code == 400
     assert error_code(bad) == "PAGINATION_NUMBER_INVALID"
 
 
