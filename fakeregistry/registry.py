@@ -719,7 +719,8 @@ def _parse_digest(text: str) -> Digest:
 
 
 def _parse_content_range(header: str) -> tuple[int, int]:
-    found = re.fullmatch(r"\s*(?:bytes[ =])?(\d+)-(\d+)\s*", header)
+    # At most int64's 19 digits, as Go parses them (and int() refuses 4300+ digits).
+    found = re.fullmatch(r"\s*(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})\s*", header)
     if not found or int(found[2]) < int(found[1]):
         raise RegistryError("RANGE_INVALID", f"Content-Range {header!r} is not start-end")
     return int(found[1]), int(found[2])

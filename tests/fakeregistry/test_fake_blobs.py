@@ -80,6 +80,15 @@ def test_out_of_order_chunk_is_range_invalid(client: Client) -> None:
     assert error_code(response) == "RANGE_INVALID"
 
 
+@pytest.mark.parametrize("content_range", ["0-" + "9" * 5000, "9-x", "5-2"])
+def test_content_range_that_is_no_span_is_range_invalid(client: Client,
+                                                        content_range: str) -> None:
+    response = client.request("PATCH", _session(client), data=DATA[:10],
+                              headers={"Content-Range": content_range})
+    assert response.status_code == 416
+    assert error_code(response) == "RANGE_INVALID"
+
+
 def test_distribution_28_ignores_content_range_and_monolithic_post() -> None:
     with inprocess(Registry(PROFILES["distribution-2.8"])) as url:
         location = requests.post(f"{url}/v2/a/blobs/uploads/").headers["Location"]

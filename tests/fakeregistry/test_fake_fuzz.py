@@ -18,7 +18,7 @@ GOOD_DIGEST = str(Digest.from_bytes(b"seed"))
 SEGMENTS = st.one_of(
     st.sampled_from(["a", "b/c", "", "UPPER", "..", "a//b", "_catalog", "x" * 300, GOOD_DIGEST,
                      "sha256:", "sha256:zz", "sha512:" + "0" * 128, "v1", "-bad", "%00",
-                     "uploads", "\u00e9"]),
+                     "uploads", "\u00e9", "\u00b2", "9" * 5000]),
     st.text(max_size=12),
 )
 TAILS = st.sampled_from(["/manifests/", "/blobs/", "/blobs/uploads/", "/tags/list",
@@ -26,7 +26,7 @@ TAILS = st.sampled_from(["/manifests/", "/blobs/", "/blobs/uploads/", "/tags/lis
 HEADER_VALUES = st.one_of(st.sampled_from(["0-9", "10-5", "bytes=0-", "bytes=-5", "bytes=a-b",
                                            "application/vnd.oci.image.manifest.v1+json",
                                            "*/*", "Bearer x.y", "Basic !!!", "-1", "",
-                                           "1" * 30]),
+                                           "1" * 30, "0-" + "9" * 5000]),
                           st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
                                   max_size=20))
 HEADER_NAMES = st.sampled_from(["Content-Range", "Content-Type", "Range", "Accept",
