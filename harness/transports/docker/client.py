@@ -22,6 +22,7 @@ from harness.model.reference import DEFAULT_DOMAIN
 from harness.transports.docker.auth import Authenticator, insufficient_scope, repository_scope
 from harness.transports.docker.credentials import lookup_credentials
 from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.headers import decimal
 from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS, RetryPolicy, is_transient_status
 from harness.transports.docker.tls import new_session
 from harness.transports.types import SystemContext
@@ -248,8 +249,8 @@ class RegistryClient:
                 return None
             raise
         with response:
-            length = response.headers.get("Content-Length", "")
-            return int(length) if length.isdigit() else -1
+            length = decimal(response.headers.get("Content-Length"))
+            return -1 if length is None else length
 
     def get_blob(self, digest: Digest, offset: int = 0) -> requests.Response:
         """A streaming response for the blob from *offset* (206 when the registry honours it).
@@ -284,8 +285,8 @@ class RegistryClient:
         """Open an upload session: its URL and the registry's minimum chunk size (0: none)."""
         response = self.request("POST", self.url("blobs/uploads/"), ok=(202,))
         with response:
-            minimum = response.headers.get("OCI-Chunk-Min-Length", "")
-            return self._location(response), int(minimum) if minimum.isdigit() else 0
+            minimum = decimal(response.headers.get("OCI-Chunk-Min-Length"))
+            return self._location(response), minimum or 0
 
     def cancel_upload(self, location: str) -> None:
         """Abandon an upload session; a registry that cannot is not an error worth raising."""

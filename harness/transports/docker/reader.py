@@ -15,6 +15,7 @@ import urllib3
 
 from harness.model.digest import Digest, Digester, DigestMismatchError
 from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
+from harness.transports.docker.headers import decimal
 from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS
 
 _READ_FAILURES: tuple[type[Exception], ...] = (*TRANSIENT_EXCEPTIONS, urllib3.exceptions.HTTPError)
@@ -91,7 +92,7 @@ def open_blob(client: RegistryClient, digest: Digest,
     """A buffered, resuming, verifying stream of the blob and its size (-1 if unknown);
     *size* is the size the manifest gives, if any."""
     response = client.get_blob(digest)
-    length = response.headers.get("Content-Length", "")
-    announced = int(length) if length.isdigit() else -1
+    length = decimal(response.headers.get("Content-Length"))
+    announced = -1 if length is None else length
     return (io.BufferedReader(BlobReader(client, digest, response, size), _SKIP_PIECE),
             size if size >= 0 else announced)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from harness.transports.docker.headers import decimal
+
 MAX_DELAY = 60.0  # seconds; a registry asking for more is capped rather than obeyed
 
 
@@ -35,8 +37,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = decimal(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

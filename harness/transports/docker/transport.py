@@ -24,6 +24,7 @@ from harness.model.transportref import DOCKER, parse_transport_reference
 from harness.transports.docker.blobcache import BLOB_LOCATIONS
 from harness.transports.docker.client import RegistryClient, parse_digest_header
 from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.headers import decimal
 from harness.transports.docker.reader import open_blob
 from harness.transports.docker.upload import BlobUpload
 from harness.transports.types import (
@@ -123,10 +124,10 @@ class DockerReference(ImageReference):
 
     def new_image_destination(self, ctx: SystemContext) -> DockerImageDestination:
         chunk = ctx.extra.get(CHUNK_SIZE_KEY, "")
-        if chunk and not (chunk.isdigit() and int(chunk) > 0):
+        size = decimal(chunk) if chunk else None
+        if chunk and not size:
             raise HarnessError(f"{CHUNK_SIZE_KEY} must be a positive byte count, not {chunk!r}")
-        return DockerImageDestination(self, self.client(ctx, ("pull", "push")),
-                                      int(chunk) if chunk else None)
+        return DockerImageDestination(self, self.client(ctx, ("pull", "push")), size)
 
     def delete_image(self, ctx: SystemContext) -> None:
         """Delete the manifest (by digest: distribution refuses deletes by tag)."""

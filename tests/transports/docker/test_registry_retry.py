@@ -34,6 +34,8 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("Thu, 01 Jan 1970 00:00:30 GMT", now=10.0) == 20.0
     assert parse_retry_after("Thu, 01 Jan 1970 00:00:30 GMT", now=99.0) == 0.0
     assert parse_retry_after("soon") is None
+    assert parse_retry_after(" 7 ") == 7.0
+    assert parse_retry_after("\u00b2") is None  # isdigit() says yes, float() refuses
     assert parse_retry_after(None) is None
 
 

@@ -77,9 +77,10 @@ def test_destination_takes_every_manifest_type_and_compresses() -> None:
     assert dest.has_thread_safe_put_blob()
 
 
-def test_bad_chunk_size_setting_is_refused() -> None:
+@pytest.mark.parametrize("chunk", ["lots", "0", "-5", "\u00b2", "9" * 5000])
+def test_bad_chunk_size_setting_is_refused(chunk: str) -> None:
     with pytest.raises(HarnessError, match="docker-chunk-size must be a positive byte count"):
-        _ref().new_image_destination(SystemContext(extra={"docker-chunk-size": "lots"}))
+        _ref().new_image_destination(SystemContext(extra={"docker-chunk-size": chunk}))
 
 
 # -- manifests --------------------------------------------------------------------------
