@@ -27,7 +27,7 @@ TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE)
 _OCI_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
 _OCI_IMAGE_NAME = re.compile(rf"{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*")
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
-_SOURCE_INDEX = re.compile(r"@([0-9]+)")
+_SOURCE_INDEX = re.compile(r"@([0-9]{1,19})")  # int64, as strconv.Atoi takes it
 
 
 class TransportReferenceError(HarnessError, ValueError):

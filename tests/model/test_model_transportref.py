@@ -71,6 +71,7 @@ def test_parse_and_format(text: str, expected: TransportReference) -> None:
         ("dir:", "path must not be empty"),
         ("docker-archive::app", "path must not be empty"),
         ("docker-archive:a.tar:@x", "decimal image index"),
+        ("docker-archive:a.tar:@" + "9" * 5000, "decimal image index"),
         ("docker-archive:a.tar:app@sha256:" + "c" * 64, "digest references"),
         ("containers-storage:", "image name or ID is required"),
         ("containers-storage:[vfs@/x", "no matching ']'"),
