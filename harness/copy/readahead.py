@@ -24,7 +24,8 @@ class ReadAhead:
         self._chunk = chunk
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._buffer = memoryview(b"")
+        self._item = b""  # the chunk being handed out, from self._offset on
+        self._offset = 0
         self._done = False
         self._thread = threading.Thread(target=self._produce, name="readahead", daemon=True)
         self._thread.start()
@@ -58,22 +59,27 @@ class ReadAhead:
         if item == _END:
             self._done = True
             return False
-        self._buffer = memoryview(item)
+        self._item, self._offset = item, 0
         return True
+
+    def _take(self, size: int) -> bytes:
+        """Up to *size* bytes of the current chunk; a whole chunk is handed over uncopied."""
+        item, start = self._item, self._offset
+        if start == 0 and size >= len(item):
+            self._item = b""
+            return item
+        self._offset = min(len(item), start + size)
+        return item[start:self._offset]
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
-            parts = [bytes(self._buffer)]
-            self._buffer = memoryview(b"")
+            parts = [self._take(len(self._item))]
             while self._next():
-                parts.append(bytes(self._buffer))
-            self._buffer = memoryview(b"")
+                parts.append(self._take(len(self._item)))
             return b"".join(parts)
-        if not self._buffer and not self._next():
+        if self._offset >= len(self._item) and not self._next():
             return b""
-        out = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return bytes(out)
+        return self._take(size)
 
     def readable(self) -> bool:
         return True

@@ -52,3 +52,26 @@ def test_close_stops_a_producer_blocked_on_a_full_queue() -> None:
     stream.read(1)
     stream.close()
     assert not stream._thread.is_alive()
+
+
+class _Chunks(io.RawIOBase):
+    """Hands out the given bytes objects themselves, one per read."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+def test_whole_chunks_are_handed_over_without_a_copy() -> None:
+    chunks = [bytes([n]) * 1000 for n in range(3)]
+    with ReadAhead(_Chunks(chunks), chunk=1000, depth=2) as stream:
+        assert stream.read(1000) is chunks[0]
+        assert stream.read(4096) is chunks[1]
+        assert stream.read(10) == chunks[2][:10]  # a part is a copy of that part only
+        assert stream.read(4096) == chunks[2][10:]
+        assert stream.read(1) == b""
