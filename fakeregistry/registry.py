@@ -351,6 +351,10 @@ class Registry:
         as each registry signs with its own); blobs the conversion adds are linked."""
         image = parse_manifest(data, mediatype.DOCKER_V2S2_MANIFEST)
         assert image.config is not None  # validated when it was pushed
+        # The config is read whole, so it gets the manifests' cap: any blob can be named.
+        if (self.blobs.size(image.config.digest) or 0) > self.profile.manifest_size_limit:
+            raise RegistryError("MANIFEST_INVALID", f"config {image.config.digest} is too "
+                                "large to serve the manifest as schema1")
         config = self.blobs.read(image.config.digest)
         try:
             conversion = convert_manifest(data, mediatype.DOCKER_V2S2_MANIFEST,

@@ -244,15 +244,25 @@ def test_unknown_route_and_method(client: Client) -> None:
     assert error_code(response) == "UNSUPPORTED"
 
 
-def test_schema2_with_a_bogus_config_cannot_become_schema1() -> None:
-    with inprocess(Registry("distribution-2.8"), "http://bogus.fake") as url:
+LARGE_CONFIG = json.dumps({
+    "architecture": "amd64", "os": "linux", "config": {"Env": ["X=" + "x" * 3000]},
+    "rootfs": {"type": "layers", "diff_ids": [str(Digest.from_bytes(b"layer"))]},
+    "history": [{"created_by": "x"}]}).encode()
+
+
+@pytest.mark.parametrize("config_blob", [b"not a config", LARGE_CONFIG],
+                         ids=["bogus", "over-the-manifest-limit"])
+def test_schema2_whose_config_cannot_be_read_cannot_become_schema1(config_blob: bytes) -> None:
+    """A config that is no config, or one too large to read whole, gives no schema1."""
+    profile = PROFILES["distribution-2.8"].replace(manifest_size_limit=2000)
+    with inprocess(Registry(profile), "http://bogus.fake") as url:
         client = Client(url, requests.Session())
-        config = client.push_blob("a", b"not a config")
+        config = client.push_blob("a", config_blob)
         layer = client.push_blob("a", b"layer")
         body = json.dumps({
             "schemaVersion": 2, "mediaType": mediatype.DOCKER_V2S2_MANIFEST,
             "config": {"mediaType": mediatype.DOCKER_CONFIG, "digest": str(config),
-                       "size": 12},
+                       "size": len(config_blob)},
             "layers": [{"mediaType": mediatype.DOCKER_LAYER_GZIP, "digest": str(layer),
                         "size": 5}]}).encode()
         assert client.push_manifest("a", "v1", body, mediatype.DOCKER_V2S2_MANIFEST).ok
