@@ -61,3 +61,14 @@ def test_fakeregistry_uses_only_the_model(path: Path) -> None:
     for module in _imports(path):
         layer = _layer(module)
         assert layer is None or layer in ALLOWED_FOR_FAKEREGISTRY, f"{path.name} imports {module}"
+
+
+COPY_MAY_USE = {"harness.transports.types", "harness.transports.alltransports"}
+
+
+@pytest.mark.parametrize("path", _sources("harness/copy"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_copy_engine_knows_no_transport_in_particular(path: Path) -> None:
+    """Like containers/image's copy package: only the contract and the transport registry."""
+    for module in _imports(path):
+        if module.startswith("harness.transports"):
+            assert module in COPY_MAY_USE, f"{path.name} imports {module}"

@@ -30,8 +30,12 @@ from harness.model.compression import (
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
-from harness.transports.docker import UploadInterruptedError
-from harness.transports.types import BlobInfo, ImageDestination, ImageSource
+from harness.transports.types import (
+    BlobInfo,
+    ImageDestination,
+    ImageSource,
+    UploadInterruptedError,
+)
 from harness.util.errors import HarnessError
 
 

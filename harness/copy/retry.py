@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
-from harness.transports.docker import RegistryUnreachableError
-from harness.transports.types import ImageReference
+from harness.transports.types import ImageReference, TransientError
 from harness.util.errors import HarnessError
 
 
 def may_pass(exc: HarnessError) -> bool:
-    """Whether trying the whole copy again can help."""
-    if isinstance(exc, RegistryUnreachableError):
+    """Whether trying the whole copy again can help: a transient failure, or an error that
+    carries an HTTP status of 5xx or 429 (a registry's refusal, whatever the transport)."""
+    if isinstance(exc, TransientError):
         return True
     status = getattr(exc, "status", None)
     return isinstance(status, int) and (status >= 500 or status == 429)

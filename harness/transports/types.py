@@ -14,6 +14,26 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness.model.digest import Digest
+from harness.util.errors import HarnessError
+
+
+class TransientError(HarnessError):
+    """A failure that may pass when tried again later (a destination that could not be
+    reached): whole-copy retries (``--retry-times``) start over on these."""
+
+
+class UploadInterruptedError(HarnessError):
+    """``put_blob`` broke, the destination kept nothing usable, and the stream cannot go
+    back: the copy may succeed if the caller sends the blob again from its source.
+
+    ``sent`` is how far the stream was read; ``digest`` is the stream's digest when it had
+    been read to its end (a fresh copy must then hash the same), else None.
+    """
+
+    def __init__(self, message: str, sent: int, digest: Digest | None) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.digest = digest
 
 
 @dataclass(frozen=True)

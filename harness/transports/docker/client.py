@@ -25,8 +25,7 @@ from harness.transports.docker.errors import ProtocolError, RegistryError
 from harness.transports.docker.headers import decimal
 from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS, RetryPolicy, is_transient_status
 from harness.transports.docker.tls import new_session
-from harness.transports.types import SystemContext
-from harness.util.errors import HarnessError
+from harness.transports.types import SystemContext, TransientError
 
 TIMEOUT: Final = (30.0, 300.0)  # connect, read: a registry may take long to commit a blob
 MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024  # containers/image's limit; manifests are small
@@ -39,7 +38,7 @@ DOCKER_HUB_API: Final = "registry-1.docker.io"
 Body = bytes | Iterable[bytes] | None
 
 
-class RegistryUnreachableError(HarnessError):
+class RegistryUnreachableError(TransientError):
     """No connection to the registry could be made (after the retries allowed)."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 from harness.model.digest import Digest, Digester, DigestMismatchError
+from harness.transports import types
 from harness.transports.docker.client import (
     RegistryClient,
     RegistryUnreachableError,
@@ -37,18 +38,10 @@ class UploadError(HarnessError):
     """A blob upload failed in a way that resuming could not repair."""
 
 
-class UploadInterruptedError(UploadError):
-    """The connection broke, the registry kept nothing usable, and the stream cannot go back:
-    the upload may succeed if its caller sends the blob again from its origin.
-
-    ``sent`` is how far the stream was read; ``digest`` is the stream's digest when it had
-    been read to its end (a fresh copy must then hash the same), else None.
-    """
-
-    def __init__(self, message: str, sent: int, digest: Digest | None) -> None:
-        super().__init__(message)
-        self.sent = sent
-        self.digest = digest
+class UploadInterruptedError(UploadError, types.UploadInterruptedError):
+    """The contract's "send it again from the source" (see
+    :class:`harness.transports.types.UploadInterruptedError`), raised by this client when
+    the registry dropped the session and the stream is past the resend window."""
 
 
 class _Source:
