@@ -32,6 +32,11 @@ def dumps_sorted(value: Any) -> bytes:
     return _encode(text)
 
 
+def go_string(text: str) -> str:
+    """*text* as Go holds it after decoding: every lone surrogate is U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _encode(text: str) -> bytes:
     # The escaped characters can only occur inside strings, so a plain translation is exact.
-    return _LONE_SURROGATE.sub("\ufffd", text.translate(_GO_ESCAPES)).encode("utf-8")
+    return go_string(text.translate(_GO_ESCAPES)).encode("utf-8")

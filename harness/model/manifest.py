@@ -258,7 +258,8 @@ class Schema1Manifest(_DockerFormat, _SingleImage):
         for i, item in enumerate(get_list(obj, "history", "", required=True)):
             if not isinstance(item, dict):
                 raise FieldError(f"history[{i}] must be an object")
-            text = require_str(item, "v1Compatibility", f"history[{i}].")
+            # An embedded document: a lone surrogate has no UTF-8 form (Go reads U+FFFD).
+            text = gojson.go_string(require_str(item, "v1Compatibility", f"history[{i}]."))
             v1 = load_object(text.encode("utf-8"), f"history[{i}].v1Compatibility")
             if not schema1.valid_v1_id(get_str(v1, "id", f"history[{i}].v1Compatibility.") or ""):
                 raise FieldError(f"history[{i}].v1Compatibility.id must be 64 lowercase hex")

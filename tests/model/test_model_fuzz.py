@@ -7,6 +7,7 @@ import contextlib
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from model_hypothesis import RELAXED
@@ -147,3 +148,21 @@ def test_schema1_conversion_of_odd_configs_raises_harness_errors(config: OCIConf
         with contextlib.suppress(HarnessError):
             convert_manifest(manifest.to_bytes(), manifest.media_type, target,
                              config=config_bytes)
+
+
+def _schema1_with_history(v1_compatibility: str) -> bytes:
+    return json.dumps({
+        "schemaVersion": 1, "name": "a", "tag": "t", "architecture": "amd64",
+        "fsLayers": [{"blobSum": str(schema1.EMPTY_LAYER_DIGEST)}],
+        "history": [{"v1Compatibility": v1_compatibility}]}).encode()
+
+
+def test_lone_surrogates_in_schema1_history_read_as_go_reads_them() -> None:
+    """Go decodes a lone surrogate as U+FFFD: inside the embedded document's strings it is
+    kept that way; as the whole document it is no JSON (it was a UnicodeEncodeError)."""
+    kept = parse_manifest(_schema1_with_history(
+        json.dumps({"id": "a" * 64, "comment": "x\ud800y"}, ensure_ascii=False)))
+    assert json.loads(kept.history[0])["comment"] == "x\ufffdy"  # type: ignore[union-attr]
+    assert parse_manifest(kept.to_bytes()) == kept
+    with pytest.raises(ManifestError, match=r"history\[0\]\.v1Compatibility"):
+        parse_manifest(_schema1_with_history("\ud800"))
