@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from harness.builder.builder import Builder
 from harness.model import mediatype
@@ -49,3 +54,43 @@ def test_builder_is_a_scratch_container(builder: Builder) -> None:
     assert builder.from_image == "scratch"
     assert builder.rootfs.is_dir()
     assert not any(builder.rootfs.iterdir())
+
+
+def test_assert_pushed_names_each_difference(fake_registry: RegistryUnderTest,
+                                             random_image: MakeImage) -> None:
+    image = random_image(seed=4, layers=2)
+    image.push(fake_registry.at("app:v1"))
+    first, second = image.layers
+    other = random_image(seed=5, layers=1)
+    with pytest.raises(AssertionError, match=f"manifest digest is {image.digest}, expected "
+                                             f"{other.digest}$"):
+        assert_pushed(fake_registry, "app:v1", digest=other.digest)
+    with pytest.raises(AssertionError, match=f"; unexpected layer 1: {second.digest}$"):
+        assert_pushed(fake_registry, "app:v1", layers=[first])
+    extra = other.layers[0]
+    with pytest.raises(AssertionError, match=f"; missing layer 2: {extra.digest}$"):
+        assert_pushed(fake_registry, "app:v1", layers=[first, second, extra])
+
+
+def test_assert_same_image_can_demand_the_same_manifest(fake_registry: RegistryUnderTest,
+                                                         random_image: MakeImage) -> None:
+    image = random_image(seed=6)
+    image.push(fake_registry.at("app:v2s2"), manifest_type=mediatype.DOCKER_V2S2_MANIFEST)
+    differ = f"manifests differ: {mediatype.OCI_MANIFEST} {image.digest} vs " \
+             f"{mediatype.DOCKER_V2S2_MANIFEST} "
+    with pytest.raises(AssertionError, match=re.escape(differ)):
+        assert_same_image(image, fake_registry.at("app:v2s2"), same_manifest=True)
+
+
+def test_a_blob_shorter_than_its_descriptor_is_reported(random_image: MakeImage) -> None:
+    """The content matches its digest, but the manifest gives another size (a registry
+    client notices a short blob itself; a local layout serves exactly what it holds)."""
+    image = random_image(seed=7)
+    manifest_file = Path(image.reference.string_within_transport()) / "manifest.json"
+    manifest = json.loads(manifest_file.read_bytes())
+    layer = manifest["layers"][0]
+    layer["size"] += 5
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(AssertionError, match=f"blob {layer['digest']} has {layer['size'] - 5} "
+                                             f"bytes, the manifest says {layer['size']}$"):
+        assert_same_image(image.reference, image.reference)
