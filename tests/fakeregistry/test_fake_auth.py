@@ -152,3 +152,25 @@ def test_anonymous_pull() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(AuthConfigError, match="unknown auth mode"):
         AuthConfig(mode="digest")  # type: ignore[arg-type]
+
+
+def test_mount_needs_pull_on_the_source(token_url: str) -> None:
+    """A token without pull on ``from`` gets a plain upload session, not the blob."""
+    digest = Digest.from_bytes(b"x")
+    source = _token(token_url, "repository:a:pull,push", ("alice", "secret"))
+    Client(token_url, _bearer_session(source)).push_blob("a", b"x")
+    mount = {"mount": str(digest), "from": "a"}
+    target_only = _bearer_session(_token(token_url, "repository:b:pull,push",
+                                         ("alice", "secret")))
+    refused = target_only.post(f"{token_url}/v2/b/blobs/uploads/", params=mount)
+    assert refused.status_code == 202
+    both = requests.get(f"{token_url}/token", auth=("alice", "secret"), params={
+        "scope": ["repository:b:pull,push", "repository:a:pull"]}).json()["token"]
+    mounted = _bearer_session(both).post(f"{token_url}/v2/b/blobs/uploads/", params=mount)
+    assert mounted.status_code == 201
+
+
+def _bearer_session(token: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session

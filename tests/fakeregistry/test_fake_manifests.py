@@ -111,7 +111,8 @@ def test_subject_is_echoed_and_listed_by_referrers(client: Client) -> None:
     descriptor = {"mediaType": mediatype.OCI_MANIFEST, "digest": str(subject),
                   "size": len(body)}
     sbom, _ = client.push_image("a", "sbom", layer=b"sbom", subject=descriptor,
-                                artifactType="application/spdx+json")
+                                artifactType="application/spdx+json",
+                                annotations={"org.example.kind": "sbom"})
     sig_body = client.image_manifest("a", layer=b"sig", subject=descriptor,
                                      artifactType="application/signature")
     put = client.push_manifest("a", str(Digest.from_bytes(sig_body)), sig_body)
@@ -123,7 +124,8 @@ def test_subject_is_echoed_and_listed_by_referrers(client: Client) -> None:
     filtered = client.request("GET", f"/v2/a/referrers/{subject}",
                               params={"artifactType": "application/spdx+json"})
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
-    assert [m["digest"] for m in filtered.json()["manifests"]] == [str(sbom)]
+    assert [(m["digest"], m["annotations"]) for m in filtered.json()["manifests"]] == [
+        (str(sbom), {"org.example.kind": "sbom"})]
     unknown = client.request("GET", f"/v2/a/referrers/{Digest.from_bytes(b'x')}")
     assert unknown.status_code == 200
     assert unknown.json()["manifests"] == []
