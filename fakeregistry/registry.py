@@ -165,9 +165,11 @@ class Registry:
             if handler is None:
                 raise RegistryError("UNSUPPORTED", f"method {request.method} not allowed on "
                                     f"{request.path}", headers={"Allow": ", ".join(route.handlers)})
-            self._authorize(request, params)
+            # The name first: it goes into the auth challenge's scope, and distribution's
+            # router does not match an invalid name at all, so auth never sees one.
             if "name" in params:
                 _check_name(params["name"])
+            self._authorize(request, params)
             response = handler(request, params)
         except RegistryError as error:
             if (error.code in {"TAG_INVALID", "NAME_INVALID"}

@@ -174,3 +174,11 @@ def _bearer_session(token: str) -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     return session
+
+
+@pytest.mark.parametrize("name", ["a%0Db", "A"])
+def test_an_invalid_name_is_refused_before_the_challenge(token_url: str, name: str) -> None:
+    """The name is never echoed into a challenge header (a CR there was a crash)."""
+    response = requests.get(f"{token_url}/v2/{name}/manifests/v1")
+    assert response.status_code == 400
+    assert error_code(response) == "NAME_INVALID"
