@@ -818,6 +818,7 @@ class _Body:
             self._drop()
 
     def _drop(self) -> None:
+        self.close()  # recorded before the client can see the connection die
         shutdown = getattr(self._sock, "shutdown", None)
         if shutdown is not None:
             shutdown(2)  # SHUT_RDWR: the client sees the connection die mid-body
