@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Final, cast
 
 from harness.model import gojson, mediatype
 from harness.model.compression import Algorithm, decompress, sniff
@@ -41,6 +41,8 @@ from harness.transports.types import (
 )
 from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
+
+MAX_JSON_MEMBER: Final = 4 * 1024 * 1024  # containers/image's iolimits for configs
 
 
 class DockerArchiveTransport(PathTransport):
@@ -182,7 +184,13 @@ class DockerArchiveImageSource(ImageSource):
         return member
 
     def _read(self, name: str) -> bytes:
-        with _Section(self._ref.resolved, self._member(name)) as section:
+        """A JSON member (manifest.json, a config), refused above containers/image's cap:
+        the archive is untrusted input and these are read whole."""
+        member = self._member(name)
+        if member.size > MAX_JSON_MEMBER:
+            raise HarnessError(f"docker-archive: {name} is {member.size} bytes, over the "
+                               f"{MAX_JSON_MEMBER}-byte limit for its JSON files")
+        with _Section(self._ref.resolved, member) as section:
             return section.read()
 
     def _json(self, name: str) -> Any:

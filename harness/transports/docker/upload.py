@@ -24,6 +24,7 @@ from harness.transports.docker.client import (
     parse_digest_header,
 )
 from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.headers import decimal
 from harness.transports.docker.retry import is_transient_status
 from harness.util.errors import HarnessError
 
@@ -126,10 +127,9 @@ def _range_end(response_range: str | None) -> int | None:
     """The byte count a ``Range: 0-<last>`` header reports (``0-0`` is read as empty)."""
     if not response_range:
         return None
-    _, _, last = response_range.partition("-")
-    if not last.strip().isdigit():
+    end = decimal(response_range.partition("-")[2])
+    if end is None:
         return None
-    end = int(last)
     return 0 if end == 0 else end + 1
 
 

@@ -14,3 +14,12 @@ from harness.transports.docker.headers import decimal
 ])
 def test_decimal(value: str | None, number: int | None) -> None:
     assert decimal(value) == number
+
+
+@pytest.mark.parametrize(("header", "count"), [("0-0", 0), ("0-9", 10), (None, None),
+                                               ("0-²", None), ("0-" + "9" * 5000, None),
+                                               ("bytes", None)])
+def test_upload_range_reads_through_decimal(header: str | None, count: int | None) -> None:
+    from harness.transports.docker.upload import _range_end  # noqa: PLC0415
+
+    assert _range_end(header) == count
