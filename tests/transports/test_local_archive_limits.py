@@ -25,7 +25,7 @@ def test_an_oversized_manifest_json_is_refused_unread(tmp_path: Path) -> None:
     archive = tmp_path / "huge.tar"
     _archive(archive, b" " * (MAX_JSON_MEMBER + 1))
     ref = parse_image_name(f"docker-archive:{archive}")
-    with pytest.raises(HarnessError, match=r"manifest.json is 4194305 bytes, over the "
+    with pytest.raises(HarnessError, match=r"manifest\.json is 4194305 bytes, over the "
                                            r"4194304-byte limit"):
         ref.new_image_source(SystemContext()).get_manifest()
 
@@ -34,5 +34,5 @@ def test_a_manifest_json_at_the_limit_is_read(tmp_path: Path) -> None:
     archive = tmp_path / "spaces.tar"
     _archive(archive, b"[]" + b" " * (MAX_JSON_MEMBER - 2))
     ref = parse_image_name(f"docker-archive:{archive}")
-    with pytest.raises(HarnessError, match="manifest.json must be a non-empty list"):
+    with pytest.raises(HarnessError, match=r"manifest\.json must be a non-empty list"):
         ref.new_image_source(SystemContext()).get_manifest()
