@@ -26,10 +26,11 @@ from typing import TextIO
 from harness.builder.commit import CommitOptions, CommitResult, commit
 from harness.builder.imageconfig import ImageConfigs
 from harness.builder.names import find_image, resolve_image
-from harness.builder.pull import is_transport_reference, pull
+from harness.builder.pull import pull
 from harness.model.descriptor import host_architecture
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
+from harness.model.transportref import has_transport_prefix
 from harness.store.apply import clean_name, resolve_parent
 from harness.store.records import Image
 from harness.store.store import Store
@@ -82,7 +83,7 @@ class Builder:
         base = None
         if image != SCRATCH:
             base = find_image(store, image)
-            if base is None and is_transport_reference(image):
+            if base is None and has_transport_prefix(image):
                 base = pull(store, image, ctx, signature_policy_path, report_writer)
             elif base is None:
                 base = resolve_image(store, image)

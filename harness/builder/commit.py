@@ -32,7 +32,6 @@ from harness.builder.imageconfig import config_media_type
 from harness.builder.imagesource import BuiltImageReference
 from harness.builder.layerblob import LayerBlob, layer_descriptor, write_layer
 from harness.builder.names import local_name
-from harness.builder.pull import is_transport_reference
 from harness.copy.policy import Policy, load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
 from harness.model import mediatype
@@ -41,6 +40,7 @@ from harness.model.config import HistoryEntry
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.manifest import DockerManifest, OCIManifest
+from harness.model.transportref import has_transport_prefix
 from harness.store.records import Image, Layer
 from harness.store.store import Store
 from harness.transports.containers_storage import StorageReference
@@ -98,7 +98,7 @@ def _destination(dest: str | ImageReference | None, store: Store
     """A local name (str), None (an unnamed local image) or a reference elsewhere; a
     ``containers-storage:`` reference to another store root counts as elsewhere."""
     if isinstance(dest, str):
-        if not is_transport_reference(dest):
+        if not has_transport_prefix(dest):
             return local_name(dest)
         from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
         return _destination(parse_image_name(dest), store)

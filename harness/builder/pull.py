@@ -14,19 +14,11 @@ from typing import TextIO
 
 from harness.builder.names import local_name
 from harness.model.reference import Reference
-from harness.model.transportref import TRANSPORTS
 from harness.store.records import Image
 from harness.store.store import Store
 from harness.transports import containers_storage
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
-
-
-def is_transport_reference(text: str) -> bool:
-    """Whether *text* starts with the name of a known transport and a colon (the model's
-    list of names: answering must not import the transports themselves)."""
-    name, colon, _ = text.partition(":")
-    return bool(colon) and name in TRANSPORTS
 
 
 def _stored_name(src: ImageReference) -> str:

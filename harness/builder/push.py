@@ -17,8 +17,9 @@ from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
+from harness.model.transportref import has_transport_prefix
 from harness.store.store import Store
-from harness.transports.alltransports import has_transport_prefix, parse_image_name
+from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.builder.names import stored_reference
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
+from harness.model.transportref import has_transport_prefix
 from harness.store.store import Store
 from harness.transports.types import SystemContext
 
@@ -111,7 +112,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)
-    if alltransports.has_transport_prefix(args.ref):
+    if has_transport_prefix(args.ref):
         out = inspect_image(alltransports.parse_image_name(args.ref), ctx, raw=args.raw,
                             config=args.config)
     else:  # a local image, as buildah inspect takes it: its ID leads the summary

@@ -22,6 +22,14 @@ DOCKER_ARCHIVE = "docker-archive"
 CONTAINERS_STORAGE = "containers-storage"
 TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE)
 
+
+def has_transport_prefix(text: str) -> bool:
+    """Whether *text* starts with a known ``transport:`` (``oci:x`` does, ``demo:v1`` does
+    not): what tells a local image name from a transport reference, without importing
+    any transport."""
+    name, colon, _ = text.partition(":")
+    return bool(colon) and name in TRANSPORTS
+
 # The name stored in an OCI layout's ref.name annotation (containers/image oci/internal):
 # alphanumeric runs joined by one of -._:@+ or "--", in /-separated components.
 _OCI_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"

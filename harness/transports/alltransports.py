@@ -30,12 +30,6 @@ TRANSPORTS: dict[str, Transport] = {
 }
 
 
-def has_transport_prefix(text: str) -> bool:
-    """Whether *text* starts with a known ``transport:`` (``demo:v1`` does not)."""
-    name, colon, _ = text.partition(":")
-    return bool(colon) and name in TRANSPORTS
-
-
 def get_transport(name: str) -> Transport:
     """The transport called *name*; a one-line error listing the known ones otherwise."""
     transport = TRANSPORTS.get(name)

@@ -87,3 +87,20 @@ def test_path_scopes_must_be_clean_and_absolute(name: str, scope: str) -> None:
 @pytest.mark.parametrize("name", ["oci", "oci-archive", "dir", "docker-archive"])
 def test_clean_absolute_scopes_are_valid(name: str) -> None:
     TRANSPORTS[name].validate_policy_configuration_scope("/var/lib/images")
+
+
+def test_the_models_transport_names_are_the_registered_transports() -> None:
+    """has_transport_prefix answers from the model's list without importing transports."""
+    from harness.model import transportref  # noqa: PLC0415
+
+    assert set(transportref.TRANSPORTS) == set(TRANSPORTS)
+
+
+@pytest.mark.parametrize(("text", "prefixed"), [
+    ("oci:/x:v1", True), ("docker://a/b", True), ("containers-storage:x", True),
+    ("demo:v1", False), ("localhost:5000/x", False), ("demo", False), ("", False),
+])
+def test_a_transport_prefix_tells_references_from_local_names(text: str, prefixed: bool) -> None:
+    from harness.model.transportref import has_transport_prefix  # noqa: PLC0415
+
+    assert has_transport_prefix(text) is prefixed
