@@ -1,12 +1,15 @@
-"""Fixtures for copy tests: small real images in an OCI layout."""
+"""Fixtures for copy tests: small real images in an OCI layout, and a fake registry."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from imagekit import Built, busybox_layer, layer_tar, write_image
 
+from fakeregistry.registry import Registry
+from fakeregistry.server import serve
 from harness.transports.alltransports import parse_image_name
 
 
@@ -28,3 +31,11 @@ def oci_image(tmp_path: Path) -> tuple[str, Built]:
                         cmd=["/bin/busybox", "cat", "/etc/motd"],
                         labels={"org.example.test": "yes"})
     return ref, built
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[Registry, str]]:
+    """A fresh fake registry over real HTTP, and the host clients reach it at."""
+    registry = Registry()
+    with serve(registry) as server:
+        yield registry, server.url.removeprefix("http://")

@@ -4,7 +4,6 @@ or reported as one clear error."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
 
 CTX = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.01)
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[Registry, str]]:
-    registry = Registry()
-    with serve(registry) as server:
-        yield registry, server.url.removeprefix("http://")
 
 
 def _push(src: str, host: str, policy: Path, repo: str) -> CopyResult:

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +16,7 @@ import pytest
 from imagekit import layer_tar, write_image
 from tcpfaults import CuttingProxy
 
-from fakeregistry import FaultRule, Registry, serve
+from fakeregistry import FaultRule, Registry
 from harness.cli.main import main
 from harness.copy.blobcopy import copy_blob
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
@@ -78,13 +77,6 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> Counter[Digest]:
 
     monkeypatch.setattr(OCIImageSource, "get_blob", get_blob)
     return counts
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[Registry, str]]:
-    registry = Registry()
-    with serve(registry) as server:
-        yield registry, server.url.removeprefix("http://")
 
 
 def _push(src: str, dest: str, policy: Path, retries: int = 3,
