@@ -52,6 +52,9 @@ from harness.transports.types import (
 from harness.util.errors import HarnessError
 
 MAX_PARALLEL_BLOBS = 6
+MAX_CONFIG_SIZE = 4 * 1024 * 1024  # containers/image's iolimits.MaxConfigBodySize
+
+
 @dataclass
 class CopyOptions:
     """What a copy may change (containers/image's ``copy.Options``, reduced).
@@ -222,14 +225,7 @@ class _Copier:
         return {old.digest: new for old, new in zip(unique, done, strict=True)}
 
     def _read_config(self, manifest: Manifest) -> bytes | None:
-        if manifest.config is None:
-            return None
-        stream, _ = self.source.get_blob(_info(manifest.config))
-        with stream:
-            data = stream.read()
-        if Digest.from_bytes(data, manifest.config.digest.algorithm) != manifest.config.digest:
-            raise HarnessError(f"config {manifest.config.digest}: content does not match digest")
-        return data
+        return None if manifest.config is None else read_config(self.source, manifest.config)
 
     def _put_blob_bytes(self, descriptor: Descriptor, data: bytes, *, is_config: bool) -> None:
         if descriptor.digest in self.uploaded:
@@ -282,6 +278,23 @@ def _needs_diff_ids(source_type: str, target_type: str) -> bool:
 
 def _layer_type(manifest: Manifest, digest: Digest) -> str:
     return next(d.media_type for d in manifest.layers if d.digest == digest)
+
+
+def read_config(source: ImageSource, config: Descriptor) -> bytes:
+    """The config blob, whole (it is small), checked against its digest.
+
+    The source is untrusted: a manifest may name any blob as its config, so reading stops
+    past containers/image's 4 MiB limit for configs instead of taking a layer into memory.
+    """
+    stream, _ = source.get_blob(_info(config))
+    with stream:
+        data = stream.read(MAX_CONFIG_SIZE + 1)
+    if len(data) > MAX_CONFIG_SIZE:
+        raise HarnessError(f"config {config.digest}: over the {MAX_CONFIG_SIZE}-byte limit "
+                           "for image configs")
+    if Digest.from_bytes(data, config.digest.algorithm) != config.digest:
+        raise HarnessError(f"config {config.digest}: content does not match its digest")
+    return data
 
 
 def _info(descriptor: Descriptor) -> BlobInfo:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.copy.engine import platform_instance
+from harness.copy.engine import platform_instance, read_config
 from harness.model import mediatype
-from harness.model.digest import Digest
 from harness.model.manifest import Schema1Manifest, manifest_digest, parse_manifest
 from harness.model.reference import Reference
-from harness.transports.types import BlobInfo, ImageReference, ImageSource, SystemContext
+from harness.transports.types import ImageReference, ImageSource, SystemContext
 from harness.util.errors import HarnessError
 
 
@@ -48,12 +47,7 @@ def _config_bytes(source: ImageSource, manifest: bytes, media_type: str) -> byte
         return parsed.history[0].encode()
     if parsed.config is None:
         raise HarnessError(f"a {media_type} has no image config")
-    stream, _ = source.get_blob(BlobInfo(digest=parsed.config.digest, size=parsed.config.size))
-    with stream:
-        data = stream.read()
-    if Digest.from_bytes(data, parsed.config.digest.algorithm) != parsed.config.digest:
-        raise HarnessError(f"config {parsed.config.digest}: content does not match its digest")
-    return data
+    return read_config(source, parsed.config)
 
 
 def _json_object(data: bytes) -> dict[str, Any]:
