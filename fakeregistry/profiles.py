@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.model.limits import MAX_MANIFEST_SIZE
 from harness.util.errors import HarnessError
 
 MountMode = Literal["spec", "disabled", "referenced"]
-MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Profile:
     grammar_errors_not_found: bool = False
     """A tag or repository name outside the grammar matches no route: plain 404
     instead of TAG_INVALID/NAME_INVALID (distribution's router does this)."""
-    manifest_size_limit: int = MANIFEST_SIZE_LIMIT
+    manifest_size_limit: int = MAX_MANIFEST_SIZE
 
     def replace(self, **changes: object) -> Profile:
         """A copy with some switches changed (for tests and the CLI)."""

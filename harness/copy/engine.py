@@ -31,6 +31,7 @@ from harness.model.compression import Algorithm, layer_media_type
 from harness.model.convert import convert_manifest, layers_needing_recompression
 from harness.model.descriptor import Descriptor, host_architecture
 from harness.model.digest import Digest
+from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.model.manifest import (
     DockerManifest,
     Manifest,
@@ -52,7 +53,6 @@ from harness.transports.types import (
 from harness.util.errors import HarnessError
 
 MAX_PARALLEL_BLOBS = 6
-MAX_CONFIG_SIZE = 4 * 1024 * 1024  # containers/image's iolimits.MaxConfigBodySize
 
 
 @dataclass
@@ -284,14 +284,11 @@ def read_config(source: ImageSource, config: Descriptor) -> bytes:
     """The config blob, whole (it is small), checked against its digest.
 
     The source is untrusted: a manifest may name any blob as its config, so reading stops
-    past containers/image's 4 MiB limit for configs instead of taking a layer into memory.
+    past the model's limit for configs instead of taking a layer into memory.
     """
     stream, _ = source.get_blob(_info(config))
     with stream:
-        data = stream.read(MAX_CONFIG_SIZE + 1)
-    if len(data) > MAX_CONFIG_SIZE:
-        raise HarnessError(f"config {config.digest}: over the {MAX_CONFIG_SIZE}-byte limit "
-                           "for image configs")
+        data = read_limited(stream, MAX_CONFIG_SIZE, f"config {config.digest}")
     if Digest.from_bytes(data, config.digest.algorithm) != config.digest:
         raise HarnessError(f"config {config.digest}: content does not match its digest")
     return data

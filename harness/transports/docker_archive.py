@@ -18,13 +18,14 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Final, cast
+from typing import Any, BinaryIO, cast
 
 from harness.model import gojson, mediatype
 from harness.model.compression import Algorithm, decompress, sniff
 from harness.model.config import parse_config
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.limits import MAX_CONFIG_SIZE
 from harness.model.manifest import DockerManifest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import parse_transport_reference
@@ -41,8 +42,6 @@ from harness.transports.types import (
 )
 from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
-
-MAX_JSON_MEMBER: Final = 4 * 1024 * 1024  # containers/image's iolimits for configs
 
 
 class DockerArchiveTransport(PathTransport):
@@ -184,12 +183,12 @@ class DockerArchiveImageSource(ImageSource):
         return member
 
     def _read(self, name: str) -> bytes:
-        """A JSON member (manifest.json, a config), refused above containers/image's cap:
-        the archive is untrusted input and these are read whole."""
+        """A JSON member (manifest.json, a config), refused above the model's config limit
+        before reading: the archive is untrusted input and these are read whole."""
         member = self._member(name)
-        if member.size > MAX_JSON_MEMBER:
+        if member.size > MAX_CONFIG_SIZE:
             raise HarnessError(f"docker-archive: {name} is {member.size} bytes, over the "
-                               f"{MAX_JSON_MEMBER}-byte limit for its JSON files")
+                               f"{MAX_CONFIG_SIZE}-byte limit for its JSON files")
         with _Section(self._ref.resolved, member) as section:
             return section.read()
 

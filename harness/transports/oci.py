@@ -16,6 +16,7 @@ from typing import BinaryIO
 from harness.model import mediatype
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.limits import MAX_MANIFEST_SIZE, read_limited
 from harness.model.manifest import ManifestError, OCIIndex, detect_media_type, parse_manifest
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
@@ -90,10 +91,11 @@ class OCILayout:
     def get_blob(self, digest: Digest) -> tuple[BinaryIO, int]:
         return blobfiles.open_blob(self.blob_path(digest), digest)
 
-    def read_blob_bytes(self, digest: Digest) -> bytes:
+    def read_manifest(self, digest: Digest) -> bytes:
+        """A manifest, whole: another tool wrote the layout, so its size is capped."""
         stream, _ = self.get_blob(digest)
         with stream:
-            return stream.read()
+            return read_limited(stream, MAX_MANIFEST_SIZE, f"manifest {digest}")
 
 
 def name_entry(index: OCIIndex, entry: Descriptor, ref: str) -> None:
@@ -141,9 +143,9 @@ class OCIImageSource(ImageSource):
 
     def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
         if instance is not None:
-            data = self.layout.read_blob_bytes(instance)
+            data = self.layout.read_manifest(instance)
             return data, detect_media_type(data)
-        return self.layout.read_blob_bytes(self._entry.digest), self._entry.media_type
+        return self.layout.read_manifest(self._entry.digest), self._entry.media_type
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:

@@ -7,10 +7,11 @@ from typing import BinaryIO
 
 import pytest
 
-from harness.copy.engine import MAX_CONFIG_SIZE, read_config
+from harness.copy.engine import read_config
 from harness.model import mediatype
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.limits import MAX_CONFIG_SIZE
 from harness.transports.types import BlobInfo, ImageReference, ImageSource
 from harness.util.errors import HarnessError
 

@@ -18,6 +18,7 @@ import requests
 
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestError
+from harness.model.limits import MAX_MANIFEST_SIZE
 from harness.model.reference import DEFAULT_DOMAIN
 from harness.transports.docker.auth import Authenticator, insufficient_scope, repository_scope
 from harness.transports.docker.credentials import lookup_credentials
@@ -28,7 +29,6 @@ from harness.transports.docker.tls import new_session
 from harness.transports.types import SystemContext, TransientError
 
 TIMEOUT: Final = (30.0, 300.0)  # connect, read: a registry may take long to commit a blob
-MAX_MANIFEST_SIZE: Final = 4 * 1024 * 1024  # containers/image's limit; manifests are small
 # Every manifest type, so the registry answers with what it holds rather than converting.
 MANIFEST_ACCEPT: Final = ", ".join(
     [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST, mediatype.OCI_INDEX,
