@@ -39,7 +39,8 @@ class Run:
 
 
 Side = Callable[[Run], Sequence[str]]
-"""Makes the argv of one run; it must not start the work itself."""
+"""Makes the argv of one run, at most preparing that run's input; it must not start the
+work itself (what it does is not timed)."""
 
 
 @dataclass(frozen=True)
