@@ -128,6 +128,10 @@ def _run_once(side: Side, fresh_registry: bool, env: Mapping[str, str], workdir:
     try:
         with _registry(fresh_registry) as registry:
             argv = side(Run(scratch=scratch, index=index, registry=registry))
+            # Every run starts with no dirty pages of an earlier one: a side that leaves its
+            # writes in the page cache (buildah's vfs driver does) would otherwise have the
+            # writeback charged to whichever run comes next, at its next fsync.
+            os.sync()
             return measure(argv, env, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,6 +124,23 @@ def test_a_spent_budget_stops_repeating_but_every_side_runs_once(tmp_path: Path)
     assert len(spent.ours.samples) == len(spent.peer.samples) == 1
     unlimited = run_benchmark(_benchmark("b", work), SCALE, 4, tmp_path / "unlimited")
     assert len(unlimited.ours.samples) == len(unlimited.peer.samples) == 4
+
+
+def test_the_page_cache_is_synced_before_every_run(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A side's unwritten pages must not be charged to the next run's fsync."""
+    events: list[str] = []
+    monkeypatch.setattr(runner.os, "sync", lambda: events.append("sync"))
+
+    def side(name: str) -> Callable[[Run], list[str]]:
+        def argv(run: Run) -> list[str]:
+            events.append(name)
+            return _python("pass")
+        return argv
+
+    work = Workload(work_bytes=0, ours=side("ours"), peer=side("peer"))
+    run_benchmark(_benchmark("sync", work), SCALE, 2, tmp_path)
+    assert events == ["ours", "sync", "peer", "sync", "peer", "sync", "ours", "sync"]
 
 
 def test_setup_failure_is_reported_not_raised(tmp_path: Path) -> None:
