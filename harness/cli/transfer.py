@@ -57,7 +57,7 @@ def _context(args: argparse.Namespace, *, tls_verify: bool, creds: str | None,
 
 
 def _copy(args: argparse.Namespace) -> int:
-    from harness.copy.engine import CopyOptions  # noqa: PLC0415
+    from harness.copy.engine import CopyOptions, ImageListSelection  # noqa: PLC0415
     from harness.copy.retry import copy_with_retries  # noqa: PLC0415
     from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
 
@@ -77,6 +77,7 @@ def _copy(args: argparse.Namespace) -> int:
         report_writer=None if args.quiet else sys.stdout,
         signature_policy_path=args.policy,
         remove_signatures=args.remove_signatures,
+        image_list_selection=ImageListSelection("all" if args.all else args.multi_arch),
     )
     result = copy_with_retries(dest, src, options, retries=args.retry_times,
                                delay=args.retry_delay)
@@ -134,6 +135,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     copy.add_argument("src", metavar="SRC")
     copy.add_argument("dest", metavar="DEST")
     copy.add_argument("--format", "-f", choices=_FORMATS, help="manifest type to write")
+    copy.add_argument("--all", "-a", action="store_true",
+                      help="copy every image of an index, and the index (--multi-arch all)")
+    copy.add_argument("--multi-arch", choices=("system", "all"), default="system",
+                      help="from an index: the image for this machine (default), or all")
     _flag(copy, "--src-tls-verify", "verify the source registry's TLS certificate")
     _flag(copy, "--dest-tls-verify", "verify the destination registry's TLS certificate")
     copy.add_argument("--src-creds", metavar="USER[:PASS]")

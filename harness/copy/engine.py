@@ -11,6 +11,7 @@ to the next type when the destination rejects one with MANIFEST_INVALID or TAG_I
 
 from __future__ import annotations
 
+import enum
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.copy.blobcopy import CopiedBlob, compression_plan, copy_blob
-from harness.copy.manifests import is_fallback_error, manifest_candidates
+from harness.copy.manifests import index_type, is_fallback_error, manifest_candidates
 from harness.copy.policy import load_policy
 from harness.copy.report import (
+    GETTING_LIST_SIGNATURES,
     GETTING_SIGNATURES,
+    STORING_LIST_SIGNATURES,
     STORING_SIGNATURES,
+    WRITING_LIST,
     WRITING_MANIFEST,
     Reporter,
 )
@@ -31,10 +35,13 @@ from harness.model.compression import Algorithm, layer_media_type
 from harness.model.convert import convert_manifest, layers_needing_recompression
 from harness.model.descriptor import Descriptor, host_architecture
 from harness.model.digest import Digest
+from harness.model.indexconvert import rebuild_index
 from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.model.manifest import (
     DockerManifest,
+    DockerManifestList,
     Manifest,
+    OCIIndex,
     OCIManifest,
     Schema1Manifest,
     manifest_digest,
@@ -55,6 +62,13 @@ from harness.util.errors import HarnessError
 MAX_PARALLEL_BLOBS = 6
 
 
+class ImageListSelection(enum.Enum):
+    """Which images of an index a copy takes (containers/image's ImageListSelection)."""
+
+    SYSTEM = "system"  # the image for this machine, copied as a single image
+    ALL = "all"  # every image, and the index naming them
+
+
 @dataclass
 class CopyOptions:
     """What a copy may change (containers/image's ``copy.Options``, reduced).
@@ -72,6 +86,7 @@ class CopyOptions:
     signature_policy_path: Path | None = None
     remove_signatures: bool = False
     max_parallel: int = MAX_PARALLEL_BLOBS
+    image_list_selection: ImageListSelection = ImageListSelection.SYSTEM
 
 
 @dataclass(frozen=True)
@@ -158,16 +173,75 @@ class _Copier:
         self.uploaded: set[Digest] = set()
 
     def run(self) -> CopyResult:
-        self.reporter.line(GETTING_SIGNATURES)
         raw, media_type = self.source.get_manifest()
-        instance = None
-        if media_type in mediatype.INDEXES:
-            instance = platform_instance(parse_manifest(raw, media_type))
-            raw, media_type = self.source.get_manifest(instance)
-        signatures = [] if self.options.remove_signatures \
+        if media_type in mediatype.INDEXES and \
+                self.options.image_list_selection is ImageListSelection.ALL:
+            written, written_type = self._copy_index(raw, media_type)
+        else:
+            instance = None
+            if media_type in mediatype.INDEXES:
+                instance = platform_instance(parse_manifest(raw, media_type))
+                raw, media_type = self.source.get_manifest(instance)
+            written, written_type = self._copy_image(raw, media_type, instance)
+        self.destination.commit()
+        return CopyResult(written, written_type, manifest_digest(written))
+
+    def _copy_index(self, raw: bytes, media_type: str) -> tuple[bytes, str]:
+        """Copy every image of the index, then the index naming them as copied."""
+        self.reporter.line(GETTING_LIST_SIGNATURES)
+        signatures = self._signatures(None)
+        index = parse_manifest(raw, media_type)
+        if not isinstance(index, OCIIndex | DockerManifestList):
+            raise HarnessError(f"{media_type} is not an index")
+        list_type = index_type(media_type, self.destination.supported_manifest_mime_types(),
+                               self.options.manifest_type,
+                               oci_only=self._desired() is Algorithm.ZSTD)
+        total = len(index.manifests)
+        self.reporter.line(f"Copying {total} of {total} images in list")
+        entries = []
+        for number, entry in enumerate(index.manifests, start=1):
+            if entry.media_type in mediatype.INDEXES:
+                raise HarnessError(f"image {number} of the index ({entry.digest}) is itself "
+                                   "an index; nested indexes are not copied")
+            self.reporter.line(f"Copying image {entry.digest} ({number}/{total})")
+            child, child_type = self.source.get_manifest(entry.digest)
+            if manifest_digest(child, entry.digest.algorithm) != entry.digest:
+                raise HarnessError(f"image {number} of the index: its manifest does not "
+                                   f"match the digest {entry.digest}")
+            written, written_type = self._copy_image(child, child_type, entry.digest,
+                                                     child=True)
+            entries.append(replace(entry, media_type=written_type, size=len(written),
+                                   digest=manifest_digest(written)))
+        out = rebuild_index(raw, index, entries, list_type)
+        self.reporter.line(WRITING_LIST)
+        self.destination.put_manifest(out, list_type)
+        self.reporter.line(STORING_LIST_SIGNATURES)
+        self._store_signatures(signatures, None)
+        return out, list_type
+
+    def _desired(self) -> Algorithm | None:
+        return _desired_compression(self.options, self.destination)
+
+    def _signatures(self, instance: Digest | None) -> list[bytes]:
+        return [] if self.options.remove_signatures \
             else self.source.get_signatures(instance)
+
+    def _store_signatures(self, signatures: list[bytes], instance: Digest | None) -> None:
+        try:
+            self.destination.put_signatures(signatures, instance)
+        except NotImplementedError:
+            raise HarnessError(f"{self.destination.reference} cannot store the source's "
+                               f"{len(signatures)} signature(s); copy with "
+                               "--remove-signatures") from None
+
+    def _copy_image(self, raw: bytes, media_type: str, instance: Digest | None, *,
+                    child: bool = False) -> tuple[bytes, str]:
+        """Copy one image: layers, config, then its manifest (as an index's *child*,
+        written by its own digest); returns the manifest written and its type."""
+        self.reporter.line(GETTING_SIGNATURES)
+        signatures = self._signatures(instance)
         manifest = parse_manifest(raw, media_type)
-        desired = _desired_compression(self.options, self.destination)
+        desired = self._desired()
         candidates = manifest_candidates(
             media_type, self.destination.supported_manifest_mime_types(),
             self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
@@ -181,21 +255,15 @@ class _Copier:
                 # A fallback away from schema1: learn the diffIDs by copying again.
                 copied = self._copy_layers(raw, media_type, manifest, candidate, desired)
             try:
-                written, written_type = self._write_manifest(image, copied, candidate)
+                written, written_type = self._write_manifest(image, copied, candidate, child)
                 break
             except HarnessError as exc:
                 if number < len(candidates) and is_fallback_error(exc):
                     continue
                 raise
         self.reporter.line(STORING_SIGNATURES)
-        try:
-            self.destination.put_signatures(signatures)
-        except NotImplementedError:
-            raise HarnessError(f"{self.destination.reference} cannot store the source's "
-                               f"{len(signatures)} signature(s); copy with "
-                               "--remove-signatures") from None
-        self.destination.commit()
-        return CopyResult(written, written_type, manifest_digest(written))
+        self._store_signatures(signatures, manifest_digest(written) if child else None)
+        return written, written_type
 
     def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
                      target_type: str, desired: Algorithm | None
@@ -237,8 +305,9 @@ class _Copier:
         self.uploaded.add(descriptor.digest)
 
     def _write_manifest(self, image: _SourceImage, copied: dict[Digest, CopiedBlob],
-                        target: str) -> tuple[bytes, str]:
-        """Convert for *target* if needed, upload the config, write the manifest."""
+                        target: str, child: bool) -> tuple[bytes, str]:
+        """Convert for *target* if needed, upload the config, write the manifest (by its
+        own digest for an index's *child*)."""
         raw, media_type, manifest, config = (image.raw, image.media_type, image.manifest,
                                              image.config)
         changed = {d: c.descriptor for d, c in copied.items() if c.descriptor.digest != d
@@ -267,7 +336,7 @@ class _Copier:
             out = conversion.manifest
             target = conversion.media_type
         self.reporter.line(WRITING_MANIFEST)
-        self.destination.put_manifest(out, target)
+        self.destination.put_manifest(out, target, manifest_digest(out) if child else None)
         return out, target
 
 

@@ -11,6 +11,7 @@ TAG_INVALID.
 from __future__ import annotations
 
 from harness.model import mediatype
+from harness.model.indexconvert import list_type_for
 from harness.util.errors import HarnessError
 
 PREFERRED = (mediatype.DOCKER_V2S2_MANIFEST, mediatype.DOCKER_V2S1_SIGNED_MANIFEST)
@@ -42,6 +43,31 @@ def manifest_candidates(source_type: str, supported: list[str],
         raise HarnessError(f"the destination takes no manifest type for {wanted}; it takes "
                            f"{', '.join(supported)}")
     return seen
+
+
+def index_type(source_type: str, supported: list[str], forced: str | None = None, *,
+               oci_only: bool = False) -> str:
+    """The index type to write when copying every image of an index: the one a forced
+    image type implies, else the source's if the destination takes it, else the other.
+
+    *oci_only* (zstd layers) asks for an OCI index. Raises when the destination keeps no
+    index at all (a docker-archive, the local store).
+    """
+    indexes = [t for t in supported if t in mediatype.INDEXES]
+    if supported and not indexes:
+        raise HarnessError("the destination cannot store an image index; copy one image "
+                           "(without --all)")
+    if oci_only and forced is None:
+        forced = mediatype.OCI_MANIFEST
+    wanted = list_type_for(forced) if forced is not None else None
+    if wanted is not None:
+        if indexes and wanted not in indexes:
+            raise HarnessError(f"the destination does not accept {wanted} indexes; it takes "
+                               f"{', '.join(indexes)}")
+        return wanted
+    if not indexes or source_type in indexes:
+        return source_type
+    return indexes[0]
 
 
 def is_fallback_error(exc: BaseException) -> bool:

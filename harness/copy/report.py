@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 GETTING_SIGNATURES = "Getting image source signatures"
 WRITING_MANIFEST = "Writing manifest to image destination"
 STORING_SIGNATURES = "Storing signatures"
+GETTING_LIST_SIGNATURES = "Getting image list signatures"
+WRITING_LIST = "Writing manifest list to image destination"
+STORING_LIST_SIGNATURES = "Storing list signatures"
 
 ProgressCallback = Callable[[int], None]
 

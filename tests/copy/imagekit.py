@@ -18,10 +18,16 @@ from pathlib import Path
 
 from harness.model import mediatype
 from harness.model.compression import decompress
-from harness.model.descriptor import Descriptor
+from harness.model.descriptor import Descriptor, Platform
 from harness.model.digest import Digest
-from harness.model.manifest import DockerManifest, OCIManifest, parse_manifest
-from harness.transports.types import BlobInfo, ImageReference, SystemContext
+from harness.model.manifest import (
+    DockerManifest,
+    DockerManifestList,
+    OCIIndex,
+    OCIManifest,
+    parse_manifest,
+)
+from harness.transports.types import BlobInfo, ImageDestination, ImageReference, SystemContext
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,22 @@ def write_image(ref: ImageReference, layers: list[bytes], *, docker: bool = Fals
                 compress: bool = True, cmd: list[str] | None = None,
                 labels: dict[str, str] | None = None) -> Built:
     """Write an image made of the uncompressed *layers* to *ref*; return what was stored."""
+    with ref.new_image_destination(SystemContext()) as dest:
+        built = _put_image(dest, layers, docker=docker, compress=compress, cmd=cmd,
+                           labels=labels)
+        dest.commit()
+    return built
+
+
+def _put_image(dest: ImageDestination, layers: list[bytes], *, docker: bool = False,
+               compress: bool = True, cmd: list[str] | None = None,
+               labels: dict[str, str] | None = None, architecture: str = "amd64",
+               instance: bool = False) -> Built:
+    """Put an image's blobs and manifest (as a child of an index with *instance*)."""
     diff_ids = [Digest.from_bytes(layer) for layer in layers]
     blobs = [_gzip(layer) if compress else layer for layer in layers]
     config = json.dumps({
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": cmd or ["/bin/sh"], "Labels": labels or {}},
         "rootfs": {"type": "layers", "diff_ids": [str(d) for d in diff_ids]},
@@ -91,13 +109,33 @@ def write_image(ref: ImageReference, layers: list[bytes], *, docker: bool = Fals
     layer_descs = [Descriptor(layer_type, Digest.from_bytes(b), len(b)) for b in blobs]
     cls = DockerManifest if docker else OCIManifest
     manifest = cls(config_desc, layer_descs).to_bytes()
-    with ref.new_image_destination(SystemContext()) as dest:
-        for blob, desc in zip(blobs, layer_descs, strict=True):
-            dest.put_blob(io.BytesIO(blob), BlobInfo(desc.digest, desc.size), False)
-        dest.put_blob(io.BytesIO(config), BlobInfo(config_desc.digest, len(config)), True)
-        dest.put_manifest(manifest, manifest_type)
-        dest.commit()
+    for blob, desc in zip(blobs, layer_descs, strict=True):
+        dest.put_blob(io.BytesIO(blob), BlobInfo(desc.digest, desc.size), False)
+    dest.put_blob(io.BytesIO(config), BlobInfo(config_desc.digest, len(config)), True)
+    dest.put_manifest(manifest, manifest_type, Digest.from_bytes(manifest) if instance else None)
     return Built(manifest, manifest_type, config, blobs, diff_ids)
+
+
+ARCHITECTURES = ("amd64", "arm64")
+
+
+def write_index(ref: ImageReference, *, docker: bool = False,
+                architectures: tuple[str, ...] = ARCHITECTURES) -> tuple[bytes, list[Built]]:
+    """An index (OCI) or manifest list (*docker*) of one small image per architecture,
+    each with a layer of its own and one shared layer; returns the index and the images."""
+    shared = layer_tar({"etc/motd": b"shared by every platform\n"})
+    with ref.new_image_destination(SystemContext()) as dest:
+        images = [_put_image(dest, [shared, layer_tar({"arch": arch.encode()})],
+                             docker=docker, architecture=arch, instance=True)
+                  for arch in architectures]
+        entries = [Descriptor(image.media_type, Digest.from_bytes(image.manifest),
+                              len(image.manifest), platform=Platform(arch, "linux"))
+                   for image, arch in zip(images, architectures, strict=True)]
+        index = (DockerManifestList(entries) if docker else OCIIndex(entries)).to_bytes()
+        dest.put_manifest(index, mediatype.DOCKER_MANIFEST_LIST if docker
+                          else mediatype.OCI_INDEX)
+        dest.commit()
+    return index, images
 
 
 def read_image(ref: ImageReference) -> tuple[bytes, str, dict[Digest, bytes]]:
