@@ -182,7 +182,7 @@ def started(name: str, options: Options) -> Iterator[dict[str, str]]:
                           else DistributionLauncher(schema1=True, delete=True))
     with launcher.start() as running:
         yield target_env(Target(url=running.url, name=concrete, isolate=True,
-                                verify=str(running.ca_file) if running.ca_file else True))
+                                verify=running.verify))
 
 
 def resolve_distribution(name: str) -> str:

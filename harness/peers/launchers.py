@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import bcrypt
 import requests
+import urllib3
 
 from harness.peers.detect import PEERS, missing_reason
 from harness.transports.types import Credentials
@@ -67,6 +69,15 @@ class RunningRegistry:
     ca_file: Path | None = None
     profile: frozenset[Feature] = field(default_factory=frozenset)
     log_path: Path | None = None
+    token: str | None = field(default=None, repr=False)  # a bearer token, sent as is
+    insecure: bool = False  # do not verify its TLS certificate
+
+    @property
+    def verify(self) -> str | bool:
+        """How ``requests`` should check its certificate (``verify=``)."""
+        if self.insecure:
+            return False
+        return str(self.ca_file) if self.ca_file else True
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.profile
@@ -191,10 +202,11 @@ def wait_until_serving(registry: RunningRegistry, handle: ServerHandle | None,
                        timeout: float = START_TIMEOUT) -> None:
     """Poll ``GET /v2/`` until any HTTP answer (200 or 401) comes back."""
     deadline = time.monotonic() + timeout
-    verify: str | bool = str(registry.ca_file) if registry.ca_file else True
     while True:
         try:
-            requests.get(f"{registry.url}/v2/", timeout=1, verify=verify)
+            with warnings.catch_warnings():  # insecure was asked for: no warning per poll
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                requests.get(f"{registry.url}/v2/", timeout=1, verify=registry.verify)
             return
         except requests.exceptions.SSLError as exc:  # retrying cannot fix a certificate
             raise RegistryStartError(f"TLS with {registry.url} failed: {exc}") from exc
@@ -283,23 +295,54 @@ class DistributionLauncher(DistributionSettings):
 
 
 @dataclass(frozen=True)
+class Access:
+    """How a client logs in to, and trusts, a registry someone else runs: conformance's
+    ``--username/--password``, ``--token``, ``--ca-file`` and ``--insecure``. Checked when
+    made, so a mistake is one usage error before any test runs."""
+
+    credentials: Credentials | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.token is not None and self.credentials is not None:
+            raise HarnessError("give either a token or a username and password, not both")
+        if self.ca_file is not None and self.insecure:
+            raise HarnessError("give either a CA file or insecure, not both")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise HarnessError(f"CA file {self.ca_file} does not exist")
+
+
+@dataclass(frozen=True)
 class URLLauncher:
     """A registry someone else runs; ``start()`` only checks that it answers ``/v2/``."""
 
     url: str
-    credentials: Credentials | None = None
-    ca_file: Path | None = None
+    access: Access = field(default_factory=Access)
     profile: frozenset[Feature] = field(default_factory=frozenset)
     timeout: float = 5.0
     name: str = "url"
 
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise HarnessError(f"registry URL {self.url!r} is not http(s)://HOST[:PORT]")
+        if parts.username is not None or parts.password is not None:
+            # It would show in test ids and logs; credentials have their own options.
+            raise HarnessError("registry URL holds a user or password; give them as a "
+                               "username and password instead")
+        if parts.scheme == "http" and (self.access.ca_file or self.access.insecure):
+            raise HarnessError(f"a CA file or insecure applies to https:// registries; "
+                               f"{self.url} is plain HTTP")
+
     @contextlib.contextmanager
     def start(self) -> Iterator[RunningRegistry]:
         parts = urlsplit(self.url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise HarnessError(f"registry URL {self.url!r} is not http(s)://HOST[:PORT]")
+        access = self.access
         registry = RunningRegistry(url=f"{parts.scheme}://{parts.netloc}", host=parts.netloc,
-                                   credentials=self.credentials, ca_file=self.ca_file,
-                                   profile=self.profile)
+                                   credentials=access.credentials, ca_file=access.ca_file,
+                                   profile=self.profile, token=access.token,
+                                   insecure=access.insecure)
         wait_until_serving(registry, None, timeout=self.timeout)
         yield registry

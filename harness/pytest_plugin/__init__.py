@@ -7,7 +7,8 @@ Fixtures (see docs/pytest-plugin.md): ``fake_registry``, ``fake_registry_server`
 ``@pytest.mark.requires_peer("skopeo", ...)`` skips a test when a real peer is missing (a
 failure under ``REQUIRE_REAL_PEERS=1``); the terminal summary counts, per peer, the tests
 that really ran against it. ``@pytest.mark.registry_profile("ecr", **switches)`` makes the
-test's fakes answer like that registry.
+test's fakes answer like that registry. ``--registry-username/-password/-token/-ca-file/
+-insecure`` say how to reach ``url=`` targets, as ``python -m conformance`` spells them.
 
 Loading the plugin must stay cheap (it loads in every pytest run): this module and
 :mod:`.fixtures` import only pytest; the rest is imported when first used.
@@ -15,13 +16,16 @@ Loading the plugin must stay cheap (it loads in every pytest run): this module a
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.pytest_plugin.fixtures import (
+    ACCESS,
     PROFILE_MARKER,
     TARGET_OPTION,
     USED_REGISTRIES,
@@ -36,6 +40,7 @@ from harness.pytest_plugin.fixtures import (
 )
 
 if TYPE_CHECKING:
+    from harness.peers.launchers import Access
     from harness.pytest_plugin.assertions import assert_pushed, assert_same_image
     from harness.pytest_plugin.registries import RegistryUnderTest
 
@@ -48,6 +53,11 @@ _FIXTURES_MODULE = "harness.pytest_plugin.fixtures"
 
 
 _LAZY = {"assert_pushed", "assert_same_image"}
+# How to reach url= targets: conformance's --username, --password, --token, --ca-file and
+# --insecure, with the same meanings (and the same OCI_USERNAME/OCI_PASSWORD fallback).
+USERNAME, PASSWORD, TOKEN = "--registry-username", "--registry-password", "--registry-token"
+CA_FILE, INSECURE = "--registry-ca-file", "--registry-insecure"
+ACCESS_OPTIONS = (USERNAME, PASSWORD, TOKEN, CA_FILE, INSECURE)
 
 
 def __getattr__(name: str) -> Any:
@@ -60,10 +70,21 @@ def __getattr__(name: str) -> Any:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("oci-harness").addoption(
+    group = parser.getgroup("oci-harness")
+    group.addoption(
         TARGET_OPTION, action="append", default=[], metavar="TARGET",
         help="run tests using the 'registry' fixture against TARGET: fake (default), "
              "distribution, distribution-container or url=URL; repeat for several")
+    group.addoption(USERNAME, metavar="USER",
+                    help="user for Basic or token auth on url= targets (else OCI_USERNAME)")
+    group.addoption(PASSWORD, metavar="PASSWORD",
+                    help="its password (else OCI_PASSWORD)")
+    group.addoption(TOKEN, metavar="TOKEN",
+                    help="a bearer token to send as is to url= targets")
+    group.addoption(CA_FILE, metavar="PATH",
+                    help="CA bundle to verify https:// url= targets with")
+    group.addoption(INSECURE, action="store_true",
+                    help="do not verify the TLS certificates of url= targets")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,22 +96,66 @@ def pytest_configure(config: pytest.Config) -> None:
                    "like that registry (spec, distribution-2.8, ecr, quay, harbor, ...)"
     )
     config.pluginmanager.register(PeerSummary())
-    _check_targets(config.getoption(TARGET_OPTION, default=[]) or [])
+    _check_targets(config)
 
 
-def _check_targets(targets: list[str]) -> None:
-    """A mistyped ``--registry-target`` is a usage error now, not an error in every test."""
-    real = [spec for spec in targets if spec != "fake"]
-    if not real:
+def _check_targets(config: pytest.Config) -> None:
+    """A mistyped ``--registry-target``, or access options that cannot be used, are a
+    usage error now, not an error in every test."""
+    real = [spec for spec in config.getoption(TARGET_OPTION, default=[]) or []
+            if spec != "fake"]
+    given = [name for name in ACCESS_OPTIONS if config.getoption(name, default=None)]
+    if not real and not given:
         return
-    from harness.peers.targets import launcher_for  # noqa: PLC0415
+    from harness.peers.launchers import URLLauncher  # noqa: PLC0415
+    from harness.peers.targets import UnknownTargetError, launcher_for  # noqa: PLC0415
     from harness.util.errors import HarnessError  # noqa: PLC0415
 
-    for spec in real:
+    def check(spec: str, access: Access | None = None) -> bool:
+        """Whether *spec* is a url= target, which *access* reaches."""
         try:
-            launcher_for(spec)
-        except HarnessError as error:
+            return isinstance(launcher_for(spec, access), URLLauncher)
+        except UnknownTargetError as error:
             raise pytest.UsageError(f"{TARGET_OPTION}: {error}; or fake") from None
+        except HarnessError as error:
+            raise pytest.UsageError(f"{TARGET_OPTION} {spec}: {error}") from None
+
+    urls = [spec for spec in real if check(spec)]
+    if not urls:
+        if given:
+            raise pytest.UsageError(f"{', '.join(given)}: apply to url= targets only, and "
+                                    f"none was given ({TARGET_OPTION} url=URL)")
+        return
+    try:
+        access = _access(config)
+    except HarnessError as error:
+        raise pytest.UsageError(f"{', '.join(given) or 'OCI_USERNAME/OCI_PASSWORD'}: "
+                                f"{error}") from None
+    for spec in urls:
+        check(spec, access)
+    config.stash[ACCESS] = access
+
+
+def _access(config: pytest.Config) -> Access:
+    """The ``--registry-*`` options as an :class:`Access`; a user and password not given
+    come from OCI_USERNAME/OCI_PASSWORD unless a token is (an explicit token wins)."""
+    from harness.peers.launchers import Access  # noqa: PLC0415
+    from harness.transports.types import Credentials  # noqa: PLC0415
+    from harness.util.errors import HarnessError  # noqa: PLC0415
+
+    token: str | None = config.getoption(TOKEN)
+    env = {} if token else os.environ
+    username: str | None = config.getoption(USERNAME) or env.get("OCI_USERNAME")
+    password: str | None = config.getoption(PASSWORD) or env.get("OCI_PASSWORD")
+    credentials = None
+    if username is not None or password is not None:
+        if token is None and (username is None or password is None):
+            raise HarnessError(f"a username and a password go together ({USERNAME} or "
+                               f"OCI_USERNAME, {PASSWORD} or OCI_PASSWORD)")
+        credentials = Credentials(username or "", password or "")
+    ca_file: str | None = config.getoption(CA_FILE)
+    return Access(credentials, token, Path(ca_file) if ca_file else None,
+                  bool(config.getoption(INSECURE)))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from harness.builder.builder import Builder
-    from harness.peers.launchers import RunningRegistry
+    from harness.peers.launchers import Access, RunningRegistry
     from harness.pytest_plugin.images import BuiltImage
     from harness.pytest_plugin.registries import RegistryUnderTest
     from harness.store.store import Store
@@ -23,6 +23,8 @@ PROFILE_MARKER = "registry_profile"
 TARGET_OPTION = "--registry-target"
 USED_REGISTRIES = pytest.StashKey[list["RegistryUnderTest"]]()
 """The registries a test used, for its failure report."""
+ACCESS = pytest.StashKey["Access"]()
+"""Credentials and TLS trust for url= targets, from the ``--registry-*`` options."""
 # A real registry's storage outlives a test (and, for url= targets, the run): each run
 # gets its own top-level namespace.
 _RUN_ID = secrets.token_hex(3)
@@ -81,22 +83,24 @@ def fake_registry_server(request: pytest.FixtureRequest,
 class RealRegistries:
     """Real registries started on first use and kept for the whole session."""
 
-    def __init__(self, stack: contextlib.ExitStack) -> None:
+    def __init__(self, stack: contextlib.ExitStack, access: Access | None) -> None:
         self._stack = stack
+        self._access = access
         self._running: dict[str, RunningRegistry] = {}
 
     def get(self, spec: str) -> RunningRegistry:
         if spec not in self._running:
             from harness.peers.targets import launcher_for  # noqa: PLC0415
 
-            self._running[spec] = self._stack.enter_context(launcher_for(spec).start())
+            launcher = launcher_for(spec, self._access)
+            self._running[spec] = self._stack.enter_context(launcher.start())
         return self._running[spec]
 
 
 @pytest.fixture(scope="session")
-def real_registries() -> Iterator[RealRegistries]:
+def real_registries(pytestconfig: pytest.Config) -> Iterator[RealRegistries]:
     with contextlib.ExitStack() as stack:
-        yield RealRegistries(stack)
+        yield RealRegistries(stack, pytestconfig.stash.get(ACCESS, None))
 
 
 _PEER_OF_TARGET = {"distribution": "docker-registry", "distribution-container": "docker"}

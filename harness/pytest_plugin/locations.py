@@ -26,7 +26,7 @@ class ImageAt:
     """An image reference and the context (credentials, TLS, retries) to open it with."""
 
     reference: ImageReference
-    ctx: SystemContext = field(default_factory=SystemContext)
+    ctx: SystemContext = field(default_factory=SystemContext, repr=False)  # it shows tokens
 
 
 def locate(image: Locatable | ImageReference | str) -> Locatable:

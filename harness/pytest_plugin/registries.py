@@ -42,7 +42,8 @@ class RegistryUnderTest:
     target: str
     url: str
     host: str
-    ctx: SystemContext
+    # SystemContext's repr shows registry_token; a failing assertion prints this repr.
+    ctx: SystemContext = field(repr=False)
     namespace: str = ""
     fake: Registry | None = None
     running: RunningRegistry | None = field(default=None, repr=False)
@@ -153,8 +154,9 @@ def start_fake(profile: str | Profile = "spec", *, auth: str | AuthConfig | None
 
 def real_target(spec: str, running: RunningRegistry, namespace: str) -> RegistryUnderTest:
     """A handle on a session-wide real registry, confined to *namespace*."""
-    ctx = SystemContext(credentials=running.credentials, ca_file=running.ca_file,
-                        tls_verify=running.url.startswith("https:"),
+    ctx = SystemContext(credentials=running.credentials, registry_token=running.token,
+                        ca_file=running.ca_file,
+                        tls_verify=running.url.startswith("https:") and not running.insecure,
                         retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
     return RegistryUnderTest(spec, running.url, running.host, ctx, namespace=namespace,
                              running=running, log_offset=running.log_size())

@@ -11,6 +11,7 @@ import docker.errors
 import pytest
 import requests
 
+from fakeregistry import Registry, serve
 from harness.model.digest import digest_stream
 from harness.peers import launchers
 from harness.peers.container import (
@@ -19,12 +20,14 @@ from harness.peers.container import (
     shared_libraries,
 )
 from harness.peers.launchers import (
+    Access,
     DistributionLauncher,
     Feature,
     RegistryStartError,
     RunningRegistry,
     URLLauncher,
 )
+from harness.transports.types import Credentials
 from harness.util.errors import HarnessError
 from harness.util.net import free_port
 
@@ -225,3 +228,29 @@ def test_fixture_attaches_the_registry_log_on_failure(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(["*docker-registry log (127.0.0.1:*",
                                  "*only-in-my-own-registry*"])
     result.stdout.fnmatch_lines(["*docker-registry: 3 tests ran against it*"])
+
+
+def test_url_launcher_trusts_a_tls_registry_by_ca_file_or_insecure(
+        recwarn: pytest.WarningsRecorder) -> None:
+    with serve(Registry(), tls=True) as server:
+        with pytest.raises(RegistryStartError, match=r"TLS with https://127\.0\.0\.1:\d+ failed"), \
+                URLLauncher(server.url).start():
+            pass
+        assert server.ca_file is not None
+        with URLLauncher(server.url, Access(ca_file=server.ca_file)).start() as trusted:
+            assert (trusted.ca_file, trusted.insecure, trusted.verify) == (
+                server.ca_file, False, str(server.ca_file))
+        with URLLauncher(server.url, Access(insecure=True)).start() as insecure:
+            assert (insecure.ca_file, insecure.insecure, insecure.verify) == (None, True, False)
+    assert not [w for w in recwarn if "Unverified HTTPS" in str(w.message)]
+
+
+def test_url_launcher_hands_credentials_and_token_on_and_hides_the_token() -> None:
+    with serve(Registry()) as server:
+        with URLLauncher(server.url, Access(Credentials("u", "pw-Zq81"))).start() as basic:
+            assert basic.credentials == Credentials("u", "pw-Zq81")
+        with URLLauncher(server.url, Access(token="tok-9fJ2")).start() as bearer:
+            assert bearer.token == "tok-9fJ2"
+    texts = [repr(basic), repr(bearer), repr(Access(Credentials("u", "pw-Zq81"))),
+             repr(URLLauncher(server.url, Access(token="tok-9fJ2")))]
+    assert not [text for text in texts if "pw-Zq81" in text or "tok-9fJ2" in text]

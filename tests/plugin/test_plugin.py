@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
+from harness.pytest_plugin.fixtures import MakeFakeRegistry, namespace_for
 from harness.pytest_plugin.registries import RegistryUnderTest
 
 
@@ -358,3 +360,120 @@ def test_variants_by_indirect_parametrisation(pytester: pytest.Pytester) -> None
                                  "*tls* VARIANT https none spec 200",
                                  "*token* VARIANT http token spec 401",
                                  "*quay-basic* VARIANT http basic quay 401"])
+
+
+# -- url= targets that need credentials or a private CA ----------------------------------
+
+PUSH = """
+    from harness.pytest_plugin import assert_pushed
+
+    def test_push(registry, random_image):
+        random_image().push(registry.at("app:v1"))
+        assert_pushed(registry, "app:v1")
+"""
+SECRET = "pw-Zq81xK"
+
+
+@pytest.fixture
+def no_oci_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The inner run reads OCI_USERNAME/OCI_PASSWORD: the outer environment stays out."""
+    monkeypatch.delenv("OCI_USERNAME", raising=False)
+    monkeypatch.delenv("OCI_PASSWORD", raising=False)
+    return monkeypatch
+
+
+def test_a_url_target_with_basic_auth_is_reached_with_the_credentials(
+        pytester: pytest.Pytester, make_fake_registry: MakeFakeRegistry,
+        no_oci_env: pytest.MonkeyPatch) -> None:
+    server = make_fake_registry(auth="basic", http=True, users={"vendor": SECRET})
+    target = ("--registry-target", f"url={server.url}")
+    refused = _run(pytester, PUSH, *target)
+    refused.assert_outcomes(failed=1)
+    refused.stdout.fnmatch_lines(["*401 UNAUTHORIZED*"])
+    accepted = _run(pytester, PUSH, *target, "--registry-username", "vendor",
+                    "--registry-password", SECRET)
+    accepted.assert_outcomes(passed=1)
+    no_oci_env.setenv("OCI_USERNAME", "vendor")
+    no_oci_env.setenv("OCI_PASSWORD", SECRET)
+    _run(pytester, PUSH, *target).assert_outcomes(passed=1)
+    # A token given explicitly wins over the environment's user (no "not both" error).
+    _run(pytester, PUSH, *target, "--registry-token", "t").assert_outcomes(failed=1)
+    assert SECRET not in refused.stdout.str() + accepted.stdout.str()
+
+
+def test_a_url_target_with_token_auth_gets_the_given_token_as_is(
+        pytester: pytest.Pytester, make_fake_registry: MakeFakeRegistry,
+        no_oci_env: pytest.MonkeyPatch) -> None:
+    server = make_fake_registry(auth="token", http=True)
+    target = f"url={server.url}"
+    # A token for exactly the repository the inner test will push to, as a vendor's CI
+    # would hand one out; the client must send it rather than ask the realm for its own.
+    repository = f"{namespace_for(f'test_user.py::test_push[{target}]')}/app"
+    token = requests.get(f"{server.url}/token", auth=("tester", "secret"), timeout=5, params={
+        "service": "fakeregistry", "scope": f"repository:{repository}:pull,push"}).json()["token"]
+    _run(pytester, PUSH, "--registry-target", target).assert_outcomes(failed=1)  # DENIED
+    before = len(server.transcript.entries)
+    result = _run(pytester, PUSH, "--registry-target", target, "--registry-token", token)
+    result.assert_outcomes(passed=1)
+    assert [e.path for e in server.transcript.entries[before:] if e.path == "/token"] == []
+
+
+def test_a_url_target_over_tls_is_trusted_by_ca_file_or_insecure(
+        pytester: pytest.Pytester, make_fake_registry: MakeFakeRegistry) -> None:
+    server = make_fake_registry(tls=True)
+    target = ("--registry-target", f"url={server.url}")
+    untrusted = _run(pytester, PUSH, *target)
+    untrusted.assert_outcomes(errors=1)
+    untrusted.stdout.fnmatch_lines(["*TLS with https://127.0.0.1:* failed*CERTIFICATE_VERIFY*"])
+    assert server.ctx.ca_file is not None
+    _run(pytester, PUSH, *target, "--registry-ca-file", str(server.ctx.ca_file)
+         ).assert_outcomes(passed=1)
+    _run(pytester, PUSH, *target, "--registry-insecure").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--registry-username", "u", "--registry-password", "p"],
+     "--registry-username, --registry-password: apply to url= targets only, and none was "
+     "given (--registry-target url=URL)"),
+    (["--registry-target", "distribution", "--registry-insecure"],
+     "--registry-insecure: apply to url= targets only, and none was given*"),
+    (["--registry-target", "url=https://r.example", "--registry-ca-file", "nope.crt"],
+     "--registry-ca-file: CA file nope.crt does not exist"),
+    (["--registry-target", "url=https://r.example", "--registry-token", "t",
+      "--registry-username", "u"],
+     "--registry-username, --registry-token: give either a token or a username and "
+     "password, not both"),
+    (["--registry-target", "url=https://r.example", "--registry-username", "u"],
+     "--registry-username: a username and a password go together (--registry-username or "
+     "OCI_USERNAME, --registry-password or OCI_PASSWORD)"),
+    (["--registry-target", "url=http://r.example", "--registry-insecure"],
+     "--registry-target url=http://r.example: a CA file or insecure applies to https:// "
+     "registries; http://r.example is plain HTTP"),
+    (["--registry-target", f"url=https://u:{SECRET}@r.example"],
+     "--registry-target url=*: registry URL holds a user or password; give them as a "
+     "username and password instead"),
+], ids=["no-url-target", "distribution-only", "missing-ca", "token-and-user",
+        "user-without-password", "insecure-on-http", "userinfo"])
+def test_access_that_cannot_be_used_is_a_usage_error(
+        pytester: pytest.Pytester, args: list[str], message: str,
+        no_oci_env: pytest.MonkeyPatch) -> None:
+    result = _run(pytester, "def test_x(registry):\n    pass\n", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert len(result.stderr.lines) <= 2, result.stderr.str()  # one line, no traceback
+
+
+@pytest.mark.parametrize("access", [["--registry-token", SECRET],
+                                    ["--registry-username", "u", "--registry-password", SECRET]],
+                         ids=["token", "password"])
+def test_a_failing_test_never_shows_the_secret(pytester: pytest.Pytester, access: list[str],
+                                               fake_registry_server: RegistryUnderTest) -> None:
+    result = _run(pytester, """
+        def test_fails(registry):
+            location = registry.at("app:v1")
+            assert registry.is_fake, (registry, location)
+    """, "-l", "--tb=long", "--registry-target", f"url={fake_registry_server.url}", *access)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "RegistryUnderTest(target='url=http" in output  # the reprs really were shown
+    assert SECRET not in output + result.stderr.str()
