@@ -22,6 +22,8 @@ from harness.copy.blobcopy import CopiedBlob, compression_plan, copy_blob
 from harness.copy.manifests import index_type, is_fallback_error, manifest_candidates
 from harness.copy.policy import load_policy
 from harness.copy.report import (
+    CHECKING_LIST_SIGNATURES,
+    CHECKING_SIGNATURES,
     GETTING_LIST_SIGNATURES,
     GETTING_SIGNATURES,
     STORING_LIST_SIGNATURES,
@@ -189,13 +191,15 @@ class _Copier:
     def _copy_index(self, raw: bytes, media_type: str) -> tuple[bytes, str]:
         """Copy every image of the index, then the index naming them as copied."""
         self.reporter.line(GETTING_LIST_SIGNATURES)
-        signatures = self._signatures(None)
+        signatures = self._signatures(None, CHECKING_LIST_SIGNATURES)
         index = parse_manifest(raw, media_type)
         if not isinstance(index, OCIIndex | DockerManifestList):
             raise HarnessError(f"{media_type} is not an index")
         list_type = index_type(media_type, self.destination.supported_manifest_mime_types(),
                                self.options.manifest_type,
                                oci_only=self._desired() is Algorithm.ZSTD)
+        if signatures and list_type != media_type:
+            raise _frozen_list(list_type)
         total = len(index.manifests)
         self.reporter.line(f"Copying {total} of {total} images in list")
         entries = []
@@ -213,38 +217,48 @@ class _Copier:
             entries.append(replace(entry, media_type=written_type, size=len(written),
                                    digest=manifest_digest(written)))
         out = rebuild_index(raw, index, entries, list_type)
+        if signatures and out != raw:
+            raise _frozen_list(list_type)
         self.reporter.line(WRITING_LIST)
         self.destination.put_manifest(out, list_type)
         self.reporter.line(STORING_LIST_SIGNATURES)
-        self._store_signatures(signatures, None)
+        self.destination.put_signatures(signatures)
         return out, list_type
 
     def _desired(self) -> Algorithm | None:
         return _desired_compression(self.options, self.destination)
 
-    def _signatures(self, instance: Digest | None) -> list[bytes]:
-        return [] if self.options.remove_signatures \
-            else self.source.get_signatures(instance)
-
-    def _store_signatures(self, signatures: list[bytes], instance: Digest | None) -> None:
-        try:
-            self.destination.put_signatures(signatures, instance)
-        except NotImplementedError:
-            raise HarnessError(f"{self.destination.reference} cannot store the source's "
-                               f"{len(signatures)} signature(s); copy with "
-                               "--remove-signatures") from None
+    def _signatures(self, instance: Digest | None, checking: str) -> list[bytes]:
+        """The signatures to copy; refused before anything is written when the
+        destination cannot keep them."""
+        if self.options.remove_signatures:
+            return []
+        signatures = self.source.get_signatures(instance)
+        if signatures:
+            self.reporter.line(checking)
+            if not self.destination.supports_signatures():
+                raise HarnessError(f"{self.destination.reference} cannot store the source's "
+                                   f"{len(signatures)} signature(s); copy with "
+                                   "--remove-signatures")
+        return signatures
 
     def _copy_image(self, raw: bytes, media_type: str, instance: Digest | None, *,
                     child: bool = False) -> tuple[bytes, str]:
         """Copy one image: layers, config, then its manifest (as an index's *child*,
         written by its own digest); returns the manifest written and its type."""
         self.reporter.line(GETTING_SIGNATURES)
-        signatures = self._signatures(instance)
+        signatures = self._signatures(instance, CHECKING_SIGNATURES)
         manifest = parse_manifest(raw, media_type)
-        desired = self._desired()
-        candidates = manifest_candidates(
-            media_type, self.destination.supported_manifest_mime_types(),
-            self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
+        if signatures:
+            # As containers/image: a change would invalidate the signatures, so the
+            # manifest and layers go as they are, whatever format or compression was
+            # asked, and the destination takes them or refuses.
+            desired, candidates = None, [media_type]
+        else:
+            desired = self._desired()
+            candidates = manifest_candidates(
+                media_type, self.destination.supported_manifest_mime_types(),
+                self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
         if desired is not None:  # refuse zstd for a Docker format before any upload
             layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
         copied = self._copy_layers(raw, media_type, manifest, candidates[0], desired)
@@ -262,7 +276,7 @@ class _Copier:
                     continue
                 raise
         self.reporter.line(STORING_SIGNATURES)
-        self._store_signatures(signatures, manifest_digest(written) if child else None)
+        self.destination.put_signatures(signatures, manifest_digest(written) if child else None)
         return written, written_type
 
     def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
@@ -338,6 +352,11 @@ class _Copier:
         self.reporter.line(WRITING_MANIFEST)
         self.destination.put_manifest(out, target, manifest_digest(out) if child else None)
         return out, target
+
+
+def _frozen_list(list_type: str) -> HarnessError:
+    return HarnessError(f'Manifest list must be converted to type "{list_type}" to be written '
+                        'to destination, but we cannot modify it: "Would invalidate signatures"')
 
 
 def _needs_diff_ids(source_type: str, target_type: str) -> bool:

@@ -21,6 +21,8 @@ GETTING_SIGNATURES = "Getting image source signatures"
 WRITING_MANIFEST = "Writing manifest to image destination"
 STORING_SIGNATURES = "Storing signatures"
 GETTING_LIST_SIGNATURES = "Getting image list signatures"
+CHECKING_SIGNATURES = "Checking if image destination supports signatures"
+CHECKING_LIST_SIGNATURES = "Checking if image list destination supports signatures"
 WRITING_LIST = "Writing manifest list to image destination"
 STORING_LIST_SIGNATURES = "Storing list signatures"
 

@@ -128,6 +128,9 @@ class DirImageDestination(ImageDestination):
                      instance: Digest | None = None) -> None:
         atomic_write_bytes(self._ref.manifest_path(instance), manifest)
 
+    def supports_signatures(self) -> bool:
+        return True
+
     def put_signatures(self, signatures: list[bytes], instance: Digest | None = None) -> None:
         for number, signature in enumerate(signatures, start=1):
             atomic_write_bytes(self._ref.signature_path(number, instance), signature)

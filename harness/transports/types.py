@@ -153,6 +153,11 @@ class ImageDestination(ABC):
                      instance: Digest | None = None) -> None:
         """Store the manifest; *instance* is set when writing a child of an index."""
 
+    def supports_signatures(self) -> bool:
+        """Whether :meth:`put_signatures` can store any; asked before a signed image is
+        copied, so a copy that would lose its signatures stops before writing anything."""
+        return False
+
     def put_signatures(self, signatures: list[bytes], instance: Digest | None = None) -> None:
         if signatures:
             raise NotImplementedError("this destination cannot store signatures")
