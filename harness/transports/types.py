@@ -54,7 +54,7 @@ class SystemContext:
 
     credentials: Credentials | None = None
     auth_file: Path | None = None
-    registry_token: str | None = None
+    registry_token: str | None = field(default=None, repr=False)  # a secret: never printed
     tls_verify: bool = True
     ca_file: Path | None = None
     cert_dir: Path | None = None

@@ -35,7 +35,7 @@ def test_no_secret_leaks_anywhere(mocked: responses.RequestsMock, caplog: pytest
                body=requests.ConnectionError(f"reset sending Authorization: Bearer {TOKEN}"))
     ctx = SystemContext(credentials=Credentials("user", PASSWORD), retry_times=0)
     ref = TRANSPORT.parse_reference(f"//{HOST}/{REPO}:v1")
-    texts = [repr(ctx), repr(ctx.credentials)]
+    texts = [repr(ctx), repr(ctx.credentials), repr(SystemContext(registry_token=TOKEN))]
     with ref.new_image_source(ctx) as source:
         with pytest.raises(HarnessError) as denied:
             source.get_manifest()
