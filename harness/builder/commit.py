@@ -32,7 +32,7 @@ from harness.builder.imageconfig import config_media_type
 from harness.builder.imagesource import BuiltImageReference
 from harness.builder.layerblob import LayerBlob, layer_descriptor, write_layer
 from harness.builder.names import local_name
-from harness.copy.policy import Policy, load_policy
+from harness.copy.policy import load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
 from harness.model import mediatype
 from harness.model.compression import Algorithm, layer_media_type
@@ -43,6 +43,7 @@ from harness.model.manifest import DockerManifest, OCIManifest
 from harness.model.transportref import has_transport_prefix
 from harness.store.records import Image, Layer
 from harness.store.store import Store
+from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.containers_storage import StorageReference
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
@@ -100,7 +101,6 @@ def _destination(dest: str | ImageReference | None, store: Store
     if isinstance(dest, str):
         if not has_transport_prefix(dest):
             return local_name(dest)
-        from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
         return _destination(parse_image_name(dest), store)
     if isinstance(dest, StorageReference) and dest.root in (None, store.root):
         return None if dest.name is None else local_name(str(dest.name))
@@ -171,8 +171,8 @@ def _commit_local(builder: Builder, name: str | None, options: CommitOptions,
 
 def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOptions,
                    created: datetime.datetime) -> CommitResult:
-    # The copy engine and the transports (requests for docker://) are imported only for
-    # a commit that leaves the store: they cost a local commit ~0.2 s of start-up.
+    # The copy engine is imported only for a commit that leaves the store: a local
+    # commit has no use for it.
     from harness.copy.engine import CopyOptions, copy_image  # noqa: PLC0415
 
     if options.additional_tags:
@@ -200,17 +200,6 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
                         result.media_type)
 
 
-def _local_policy(path: Path | None) -> Policy:
-    """The signature policy a local commit checks. Only scoped entries need a transport
-    to validate them; a policy without any (the usual one) is read without importing
-    every transport, which would cost a local commit ~0.1 s (requests for docker://)."""
-    policy = load_policy(path, {})
-    if any(scope for scopes in policy.transports.values() for scope in scopes):
-        from harness.transports.alltransports import TRANSPORTS  # noqa: PLC0415
-        policy = load_policy(path, TRANSPORTS)
-    return policy
-
-
 def commit(builder: Builder, dest: str | ImageReference | None,
            options: CommitOptions) -> CommitResult:
     """Commit *builder*'s container to *dest* (see the module docstring)."""
@@ -220,7 +209,7 @@ def commit(builder: Builder, dest: str | ImageReference | None,
     created = options.history_timestamp or datetime.datetime.now(datetime.UTC)
     if isinstance(target, ImageReference):
         return _commit_remote(builder, target, options, created)
-    policy = _local_policy(options.signature_policy_path)
+    policy = load_policy(options.signature_policy_path, TRANSPORTS)
     policy.check(BuiltImageReference(builder.container_id, b"", chosen, b"",
                                      (builder.store,)))
     return _commit_local(builder, target, options,

@@ -43,11 +43,13 @@ def _flag(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
 
 def _context(args: argparse.Namespace, *, tls_verify: bool, creds: str | None,
              cert_dir: Path | None, retries: int, retry_delay: float = 1.0) -> SystemContext:
-    from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
-
+    credentials = None
+    if creds:  # only registries take credentials: a local copy never loads the client
+        from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
+        credentials = parse_creds(creds)
     return SystemContext(
         store_root=args.root,
-        credentials=parse_creds(creds) if creds else None,
+        credentials=credentials,
         auth_file=args.authfile,
         tls_verify=tls_verify,
         cert_dir=cert_dir,

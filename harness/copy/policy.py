@@ -11,6 +11,7 @@ instead of letting an unverified image through.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def default_policy_path() -> Path:
     return user if user.exists() else SYSTEM_POLICY
 
 
-def load_policy(path: Path | None, transports: dict[str, Transport]) -> Policy:
+def load_policy(path: Path | None, transports: Mapping[str, Transport]) -> Policy:
     """Read and validate *path* (or the default file); scopes are checked per transport."""
     path = path or default_policy_path()
     try:
@@ -85,7 +86,7 @@ def load_policy(path: Path | None, transports: dict[str, Transport]) -> Policy:
     return parse_policy(data, transports, str(path))
 
 
-def parse_policy(data: Any, transports: dict[str, Transport], where: str = "policy") -> Policy:
+def parse_policy(data: Any, transports: Mapping[str, Transport], where: str = "policy") -> Policy:
     """Validate decoded policy.json; unknown keys are errors, as in containers/image."""
     obj = _object(data, where, {"default", "transports"})
     if "default" not in obj:

@@ -2,7 +2,7 @@
 
 Each command runs in a fresh interpreter (``main`` as ``python -m harness`` calls it) that
 then reports which of the heavy modules it imported: a local commit must not load the
-copy engine, the transports registry or the docker transport (requests); a commit that
+copy engine or the docker transport (requests); a commit that
 leaves the store, and a policy with scoped entries, still load what they need.
 """
 
@@ -18,8 +18,7 @@ import pytest
 from harness.builder.builder import Builder
 from harness.store.store import Store
 
-HEAVY = ("requests", "harness.copy.engine", "harness.transports.alltransports",
-         "harness.transports.docker")
+HEAVY = ("requests", "harness.copy.engine", "harness.transports.docker")
 
 _SNIPPET = f"""
 import json, sys
@@ -77,7 +76,7 @@ def test_scoped_policy_is_still_validated_by_its_transport(container: tuple[Path
     policy.write_text(json.dumps({"default": accept,
                                   "transports": {"docker": {"quay.io/app": accept}}}))
     modules = imported(root, "commit", "--signature-policy", str(policy), "-q", name, "a")
-    assert "harness.transports.alltransports" in modules
+    assert "harness.transports.docker" in modules
     policy.write_text(json.dumps({"default": accept,
                                   "transports": {"docker": {"Not A Scope!": accept}}}))
     proc = subprocess.run([sys.executable, "-m", "harness", "--root", str(root), "commit",

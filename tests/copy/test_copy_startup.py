@@ -1,0 +1,46 @@
+"""A copy imports only the transports it uses: between local ones, never requests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from imagekit import Built
+
+_SNIPPET = """
+import json, sys
+from harness.cli.main import main
+code = main(sys.argv[1:])
+print(json.dumps([code, sorted(m for m in sys.modules
+                               if m == "requests" or m.startswith("harness.transports."))]))
+"""
+
+
+def _imported(*args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", _SNIPPET, *args], capture_output=True,
+                          text=True, check=True, timeout=120)
+    code, modules = json.loads(proc.stdout.splitlines()[-1])
+    assert code == 0, proc.stderr
+    return list(modules)
+
+
+def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, Built],
+                                                    tmp_path: Path, policy: Path) -> None:
+    modules = _imported("copy", "-q", "--policy", str(policy), oci_image[0],
+                        f"dir:{tmp_path}/d")
+    assert "requests" not in modules and "harness.transports.docker" not in modules
+    assert {"harness.transports.oci", "harness.transports.directory"} <= set(modules)
+    assert (tmp_path / "d" / "manifest.json").is_file()
+
+
+def test_a_policy_scoping_docker_loads_it_to_validate_the_scope(
+        oci_image: tuple[str, Built], tmp_path: Path) -> None:
+    accept = [{"type": "insecureAcceptAnything"}]
+    policy = tmp_path / "scoped.json"
+    policy.write_text(json.dumps({"default": accept,
+                                  "transports": {"docker": {"quay.io/app": accept}}}))
+    modules = _imported("copy", "-q", "--policy", str(policy), oci_image[0],
+                        f"dir:{tmp_path}/d")
+    assert "harness.transports.docker" in modules
