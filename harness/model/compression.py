@@ -16,6 +16,7 @@ import io
 import lzma
 import zlib
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
@@ -99,27 +100,46 @@ class _Compressor(Protocol):
 
 
 class _SteppedReader(io.RawIOBase):
-    """A raw stream produced in steps: each :meth:`_step` appends output to ``_pending``
-    (or sets ``_finished``); reads drain it, so memory stays at about one step."""
+    """A raw stream produced in steps: each :meth:`_step` hands output to :meth:`_add` (or
+    sets ``_finished``). Reads are full, as from a buffered reader (short only at the end),
+    but copy at most once: a piece that fills a read is handed over as it is, so a layer
+    can pass uncopied. Memory stays at about one read and one step."""
 
     def __init__(self) -> None:
-        self._pending = bytearray()
+        self._pieces: deque[bytes | memoryview] = deque()
+        self._pending = 0  # bytes in _pieces
         self._finished = False
 
     def readable(self) -> bool:
         return True
 
     @abstractmethod
-    def _step(self) -> None:
-        """Produce the next piece of output."""
+    def _step(self, wanted: int) -> None:
+        """Produce the next piece of output; *wanted* is what the read still lacks."""
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending and not self._finished:
-            self._step()
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        del self._pending[:size]
-        return size
+    def _add(self, piece: bytes) -> None:
+        if piece:
+            self._pieces.append(piece)
+            self._pending += len(piece)
+
+    def read(self, size: int | None = -1) -> bytes:
+        limit = None if size is None or size < 0 else size
+        while (limit is None or self._pending < limit) and not self._finished:
+            self._step(CHUNK_SIZE if limit is None else limit - self._pending)
+        wanted = self._pending if limit is None else min(limit, self._pending)
+        self._pending -= wanted
+        parts: list[bytes | memoryview] = []
+        while wanted:
+            piece = self._pieces.popleft()
+            if len(piece) > wanted:
+                view = memoryview(piece)
+                self._pieces.appendleft(view[wanted:])
+                piece = view[:wanted]
+            parts.append(piece)
+            wanted -= len(piece)
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
 
 
 class _PullCompressor(_SteppedReader):
@@ -130,34 +150,27 @@ class _PullCompressor(_SteppedReader):
         self._source = source
         self._compressor = compressor
 
-    def _step(self) -> None:
+    def _step(self, wanted: int) -> None:
         chunk = self._source.read(CHUNK_SIZE)
         if chunk:
-            self._pending += self._compressor.compress(chunk)
+            self._add(self._compressor.compress(chunk))
         else:
-            self._pending += self._compressor.flush()
+            self._add(self._compressor.flush())
             self._finished = True
 
 
-class _Prefixed(io.RawIOBase):
+class _Prefixed(_SteppedReader):
     """*prefix* (bytes already read from *source*) followed by the rest of *source*."""
 
     def __init__(self, prefix: bytes, source: BinaryIO) -> None:
-        self._prefix = prefix
+        super().__init__()
+        self._add(prefix)
         self._source = source
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._prefix:
-            size = min(len(buffer), len(self._prefix))
-            buffer[:size] = self._prefix[:size]
-            self._prefix = self._prefix[size:]
-            return size
-        data = self._source.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def _step(self, wanted: int) -> None:
+        piece = self._source.read(wanted)
+        self._add(piece)
+        self._finished = not piece
 
 
 def _gzip_compressor(level: int | None) -> _Compressor:
@@ -193,7 +206,7 @@ def compress(src: BinaryIO, algorithm: Algorithm, level: int | None = None) -> B
     factory = _COMPRESSORS.get(algorithm)
     if factory is None:
         raise _undefined(algorithm)
-    return cast(BinaryIO, io.BufferedReader(_PullCompressor(src, factory(level)), CHUNK_SIZE))
+    return cast(BinaryIO, _PullCompressor(src, factory(level)))
 
 
 def sniff(src: BinaryIO) -> tuple[Algorithm, BinaryIO]:
@@ -201,7 +214,7 @@ def sniff(src: BinaryIO) -> tuple[Algorithm, BinaryIO]:
     prefix = b""
     while len(prefix) < MAGIC_LENGTH and (more := src.read(MAGIC_LENGTH - len(prefix))):
         prefix += more
-    return detect(prefix), cast(BinaryIO, io.BufferedReader(_Prefixed(prefix, src), CHUNK_SIZE))
+    return detect(prefix), cast(BinaryIO, _Prefixed(prefix, src))
 
 
 # isal's stubs declare its error as an instance, hence the cast.
@@ -255,7 +268,7 @@ class _PullDecompressor(_SteppedReader):
             if self._current is None:
                 self._current = self._new()
             try:
-                self._pending += self._current.decompress(data)
+                self._add(self._current.decompress(data))
             except _DECODE_ERRORS as exc:
                 raise self._error(exc) from exc
             data = b""
@@ -263,12 +276,12 @@ class _PullDecompressor(_SteppedReader):
                 data = self._current.unused_data
                 self._current = None
 
-    def _step(self) -> None:
+    def _step(self, wanted: int) -> None:
         chunk = self._source.read(self._feed_size)
         if chunk:
-            before = len(self._pending)
+            before = self._pending
             self._feed(chunk)
-            ratio = max(1, (len(self._pending) - before) // len(chunk))
+            ratio = max(1, (self._pending - before) // len(chunk))
             self._feed_size = max(_MIN_FEED, min(_MAX_FEED, CHUNK_SIZE // ratio))
         elif self._current is not None:
             raise self._error("input ends inside a compressed stream (truncated)")
@@ -284,4 +297,4 @@ def decompress(src: BinaryIO) -> BinaryIO:
     algorithm, stream = sniff(src)
     if algorithm is Algorithm.NONE:
         return stream
-    return cast(BinaryIO, io.BufferedReader(_PullDecompressor(stream, algorithm), CHUNK_SIZE))
+    return cast(BinaryIO, _PullDecompressor(stream, algorithm))

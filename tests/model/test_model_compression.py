@@ -122,6 +122,43 @@ def test_sniff_loses_no_bytes(data: bytes) -> None:
     assert stream.read() == data
 
 
+class Pieces(io.RawIOBase):
+    """Hands out *pieces* one a read (cut to the size asked), as ReadAhead does."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = list(pieces)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        piece = self.pieces.pop(0) if self.pieces else b""
+        if size is not None and 0 <= size < len(piece):
+            self.pieces.insert(0, piece[size:])
+            piece = piece[:size]
+        return piece
+
+
+def test_sniffed_reads_are_full_and_hand_whole_pieces_over_uncopied() -> None:
+    first, second = os.urandom(1000), os.urandom(1000)
+    _, stream = sniff(Pieces(first, second, b"ab", b"cd"))  # type: ignore[arg-type]
+    assert stream.read(1000) == first  # the sniffed prefix, then the rest of the piece
+    assert stream.read(1000) is second
+    assert stream.read(10) == b"abcd"  # short pieces are joined; short only at the end
+    assert stream.read(10) == b""
+
+
+def test_compressed_and_decompressed_reads_are_full() -> None:
+    data = os.urandom(300_000) + b"text " * 100_000
+    compressed = compress(io.BytesIO(data), Algorithm.GZIP)
+    sizes = [len(piece) for piece in iter(lambda: compressed.read(4096), b"")]
+    assert set(sizes[:-1]) == {4096}
+    stream = decompress(io.BytesIO(gzip.compress(data)))
+    pieces = list(iter(lambda: stream.read(7777), b""))
+    assert {len(piece) for piece in pieces[:-1]} == {7777}
+    assert b"".join(pieces) == data
+
+
 def test_layer_media_types() -> None:
     assert layer_media_type(Algorithm.GZIP, oci=True) == mediatype.OCI_LAYER_GZIP
     assert layer_media_type(Algorithm.ZSTD, oci=True) == mediatype.OCI_LAYER_ZSTD
