@@ -3,5 +3,7 @@
 import sys
 
 from harness.cli.main import main
+from harness.util.memory import reuse_freed_buffers
 
+reuse_freed_buffers()
 sys.exit(main())
