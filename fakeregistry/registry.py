@@ -111,7 +111,6 @@ class Registry:
         route, params = self._match(request.path)
         rule = self.faults.pick(request.method, request.path, params.get("name"))
         response = self._respond(request, route, params, rule)
-        _drain(request)
         sent_headers: list[tuple[str, list[tuple[str, str]]]] = []
 
         def capture(status: str, headers: list[tuple[str, str]],
@@ -745,17 +744,6 @@ def _copy_body(request: Request, buffer: UploadBuffer) -> int:
         buffer.write(chunk)
         written += len(chunk)
     return written
-
-
-
-
-def _drain(request: Request) -> None:
-    """Consume an unread body so a kept-alive connection stays in step."""
-    try:
-        while request.stream.read(COPY_CHUNK):
-            pass
-    except ClientDisconnected:
-        pass
 
 
 def _read_span(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
