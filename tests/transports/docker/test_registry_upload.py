@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,10 +13,13 @@ from dockerhelp import UploadFake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakeregistry.registry import Registry
+from fakeregistry.server import serve
 from harness.model.digest import Digest, DigestMismatchError
 from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.errors import ProtocolError
 from harness.transports.docker.upload import MONOLITHIC_MAX, PIECE, BlobUpload, UploadError
+from harness.transports.types import SystemContext
 
 BLOB = os.urandom(3 * PIECE + 12345)
 DIGEST = Digest.from_bytes(BLOB)
@@ -221,3 +225,23 @@ def test_short_reads_are_gathered_for_a_monolithic_put(
     digest = Digest.from_bytes(data)
     assert BlobUpload(make_client()).send(Trickle(data), digest, len(data)) == (digest, len(data))  # type: ignore[arg-type]
     assert fake.patches == []
+
+
+def test_a_streamed_body_goes_to_the_socket_in_whole_pieces(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # http.client would send a file body in 8 KiB blocks (a syscall each); the streamed
+    # PATCH body is an iterator of pieces, each one sendall of PIECE bytes and its framing.
+    sizes: list[int] = []
+    sendall = socket.socket.sendall
+
+    def recording(sock: socket.socket, data: bytes, *args: int) -> None:
+        sizes.append(len(data))
+        sendall(sock, data, *args)
+
+    with serve(Registry()) as server:
+        client = RegistryClient(server.host, "ns/app", SystemContext(tls_verify=False))
+        monkeypatch.setattr(socket.socket, "sendall", recording)
+        digest, _ = BlobUpload(client).send(OneWayStream(BLOB))  # type: ignore[arg-type]
+        monkeypatch.undo()
+        assert digest == DIGEST and client.blob_size(DIGEST) == len(BLOB)
+    assert sum(size for size in sizes if size >= PIECE) >= len(BLOB) - PIECE
