@@ -141,6 +141,11 @@ class _SteppedReader(io.RawIOBase):
             return parts[0]
         return b"".join(parts)
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
 
 class _PullCompressor(_SteppedReader):
     """Reads *source* on demand and hands out its compressed form."""

@@ -159,6 +159,14 @@ def test_compressed_and_decompressed_reads_are_full() -> None:
     assert b"".join(pieces) == data
 
 
+@pytest.mark.parametrize("algorithm", [Algorithm.NONE, Algorithm.GZIP])
+def test_streams_can_be_read_into_a_buffer(algorithm: Algorithm) -> None:
+    data = os.urandom(100_000)
+    packed = compress(io.BytesIO(data), algorithm).read()
+    assert io.BufferedReader(compress(io.BytesIO(data), algorithm)).read() == packed  # type: ignore[arg-type]
+    assert io.BufferedReader(decompress(io.BytesIO(packed))).read() == data  # type: ignore[arg-type]
+
+
 def test_layer_media_types() -> None:
     assert layer_media_type(Algorithm.GZIP, oci=True) == mediatype.OCI_LAYER_GZIP
     assert layer_media_type(Algorithm.ZSTD, oci=True) == mediatype.OCI_LAYER_ZSTD
