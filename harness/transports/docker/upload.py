@@ -243,6 +243,10 @@ class BlobUpload:
             raise exc
         self._client.retry.wait(attempt)
         offset = self._status()
+        if offset == 0 and source.position > 0:
+            # "Range: 0-0" says nothing or one byte (distribution writes it for both): once
+            # anything was sent, the session's content is unknown, so it is not resumed.
+            offset = None
         if offset is not None and held_from <= offset <= source.position:
             return offset
         # The session is gone (or kept bytes no longer held): a new one, from the first byte.
