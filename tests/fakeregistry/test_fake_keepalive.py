@@ -1,14 +1,19 @@
-"""Kept-alive connections over HTTP(S): many exchanges on one connection, counted on the
-server side, whatever the responses and however much of a request body the app read."""
+"""Kept-alive connections over HTTP(S) (cheroot): many exchanges on one connection,
+counted on the server side, whatever the responses and however much of a request body
+the app read."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import logging
 import os
 import socket
 import threading
+import time
+import tracemalloc
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +22,8 @@ import pytest
 import requests
 from fakeregistry_helpers import Client
 
-from fakeregistry import AuthConfig, Registry, serve
-from fakeregistry.server import DRAIN_LIMIT, Server, _KeepAliveHandler, _KeepAliveServer
+from fakeregistry import AuthConfig, FaultRule, Registry, serve
+from fakeregistry.server import Server, _Server
 from harness.model.digest import Digest
 from harness.peers.clients import Skopeo
 from harness.peers.launchers import RunningRegistry
@@ -32,12 +37,11 @@ LAYER = gzip.compress(b"a layer\n" * 1000)
 
 @dataclass
 class Counted:
-    """A served registry whose accepted connections and handler threads are recorded."""
+    """A served registry whose accepted connections are recorded."""
 
     server: Server
     session: requests.Session
-    connections: list[object] = field(default_factory=list)
-    threads: list[threading.Thread] = field(default_factory=list)
+    connections: list[Any] = field(default_factory=list)
 
     @property
     def client(self) -> Client:
@@ -52,19 +56,13 @@ def counted(registry: Registry, tls: bool = False) -> Iterator[Counted]:
         session.verify = str(server.ca_file) if tls else True
         seen = Counted(server, session)
         wsgi = server.wsgi_server
-        get_request, finish_request = wsgi.get_request, wsgi.finish_request
 
-        def counting_get_request() -> Any:
-            accepted = get_request()
-            seen.connections.append(accepted)
-            return accepted
+        class CountedConnection(wsgi.ConnectionClass):  # type: ignore[name-defined,misc]
+            def __init__(self, *args: Any) -> None:
+                super().__init__(*args)
+                seen.connections.append(self)
 
-        def recording_finish_request(request: Any, client_address: Any) -> None:
-            seen.threads.append(threading.current_thread())
-            finish_request(request, client_address)
-
-        wsgi.get_request = counting_get_request  # type: ignore[method-assign]
-        wsgi.finish_request = recording_finish_request  # type: ignore[method-assign]
+        wsgi.ConnectionClass = CountedConnection
         yield seen
 
 
@@ -109,7 +107,7 @@ def test_an_error_before_the_body_was_read_keeps_the_connection_in_step() -> Non
     auth = AuthConfig.with_passwords("basic", {"alice": "secret"})
     with counted(Registry(auth=auth)) as seen:
         client = seen.client
-        body = os.urandom(DRAIN_LIMIT // 2)
+        body = os.urandom(128 << 10)
         refused = client.request("PATCH", "/v2/a/blobs/uploads/x", data=body)
         assert refused.status_code == 401
         chunks = (body[i:i + 4096] for i in range(0, len(body), 4096))
@@ -121,15 +119,39 @@ def test_an_error_before_the_body_was_read_keeps_the_connection_in_step() -> Non
         assert len(seen.connections) == 1
 
 
-def test_an_unread_body_beyond_the_limit_is_answered_then_the_connection_closes() -> None:
+def test_an_unread_body_of_any_size_is_read_to_its_end_and_the_connection_kept() -> None:
+    """As cheroot does (RFC 9112: read the whole request before answering, or the client
+    may read a reset instead of the answer); there is no limit past which it closes."""
     with counted(Registry()) as seen:
         client = seen.client
         unknown = client.request("PUT", "/v2/a/blobs/uploads/x", data=BIG,
                                  params={"digest": str(Digest.from_bytes(BIG))})
-        assert unknown.status_code == 404  # read by the client, not a connection reset
-        assert unknown.headers["Connection"] == "close"
+        assert unknown.status_code == 404
+        assert "Connection" not in unknown.headers
+        chunks = (BIG[i:i + 65536] for i in range(0, len(BIG), 65536))
+        assert client.request("PATCH", "/v2/a/blobs/uploads/x", data=chunks).status_code == 404
         assert client.request("GET", "/v2/").status_code == 200
-        assert len(seen.connections) == 2
+        assert len(seen.connections) == 1
+
+
+def test_an_unread_body_is_dropped_in_pieces_not_held_in_memory() -> None:
+    """cheroot alone reads what is left of a Content-Length body in one piece."""
+    size, piece = 64 << 20, bytes(1 << 20)
+    with counted(Registry()) as seen:
+        address, port = seen.server.host.split(":")
+        with socket.create_connection((address, int(port))) as sock:
+            tracemalloc.start()
+            try:
+                sock.sendall(f"PUT /v2/a/blobs/uploads/x HTTP/1.1\r\nHost: h\r\n"
+                             f"Content-Length: {size}\r\n\r\n".encode())
+                for _ in range(size // len(piece)):
+                    sock.sendall(piece)
+                stream = sock.makefile("rb")
+                assert _read_answer(stream)[0] == 404
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert peak < 8 << 20
 
 
 def _read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
@@ -161,18 +183,100 @@ def test_pipelined_requests_after_an_unread_body_parse() -> None:
         assert len(seen.connections) == 1
 
 
-@pytest.mark.parametrize("header", ["Content-Length: ten", "Transfer-Encoding: gzip",
-                                    "Content-Length: 5\r\nTransfer-Encoding: chunked"])
-def test_a_body_of_unknown_length_closes_the_connection(header: str) -> None:
+@pytest.mark.parametrize(("header", "status", "connection"), [
+    ("Content-Length: ten", 400, None),  # cheroot refuses these two itself, and closes
+    ("Transfer-Encoding: gzip", 501, None),  # without saying so
+    ("Content-Length: 5\r\nTransfer-Encoding: chunked", 404, "close"),  # the app answers
+])
+def test_a_body_of_unknown_length_closes_the_connection(
+        header: str, status: int, connection: str | None) -> None:
     with counted(Registry()) as seen:
         address, port = seen.server.host.split(":")
         with socket.create_connection((address, int(port))) as sock:
             sock.sendall(f"PATCH /v2/a/blobs/uploads/x HTTP/1.1\r\n{header}\r\n\r\n"
                          "GET /v2/ HTTP/1.1\r\n\r\n".encode())
             stream = sock.makefile("rb")
-            _, headers, _ = _read_answer(stream)
-            assert headers["connection"] == "close"
+            answered, headers, _ = _read_answer(stream)
+            assert (answered, headers.get("connection")) == (status, connection)
             assert stream.read() == b""  # the body was not parsed as the GET
+
+
+def test_a_broken_chunked_body_is_answered_by_the_app_quietly(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A bad chunk size, read by the app: its 400 for a body that ended early, no 500."""
+    with counted(Registry()) as seen:
+        location = seen.client.request("POST", "/v2/a/blobs/uploads/").headers["Location"]
+        address, port = seen.server.host.split(":")
+        with socket.create_connection((address, int(port))) as sock:
+            sock.sendall(f"PATCH {location} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\nzz\r\nGET /v2/ HTTP/1.1\r\n\r\n".encode())
+            stream = sock.makefile("rb")
+            status, headers, body = _read_answer(stream)
+            assert (status, headers["connection"]) == (400, "close")
+            assert b"BLOB_UPLOAD_INVALID" in body
+            assert stream.read() == b""
+    assert capfd.readouterr().err == ""
+
+
+def test_probes_in_the_wrong_protocol_and_dropped_connections_are_quiet(
+        capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing on stderr, and nothing logged that Python would print there (WARNING up)."""
+    registry = Registry()
+    with serve(registry) as plain, serve(Registry(), tls=True) as secure:
+        digest = Client(plain.url, requests.Session()).push_blob("a", LAYER)
+        registry.faults.add(FaultRule(method="GET", drop_after=10))  # mid-body
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.get(f"{plain.url}/v2/a/blobs/{digest}", timeout=5).content  # noqa: B018
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"https://{plain.host}/v2/", timeout=5)
+        with contextlib.suppress(requests.ConnectionError):  # cheroot's 400 may come as a reset
+            assert requests.get(f"http://{secure.host}/v2/", timeout=5).status_code == 400
+        address, port = secure.host.split(":")
+        socket.create_connection((address, int(port))).close()  # gone before the handshake
+        assert requests.get(f"{secure.url}/v2/", verify=str(secure.ca_file)).ok
+    assert capfd.readouterr().err == ""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_eight_requests_are_served_at_once() -> None:
+    """Each of 8 uploads waits, mid-body, for all the others: a smaller pool would stall."""
+    uploads = 8
+    meet = threading.Barrier(uploads, timeout=10)
+
+    def body() -> Iterator[bytes]:
+        yield b"first half "
+        meet.wait()
+        yield b"second half"
+
+    def upload(client: Client) -> int:
+        location = client.request("POST", "/v2/a/blobs/uploads/").headers["Location"]
+        return client.request("PATCH", location, data=body()).status_code
+
+    with serve(Registry()) as server:
+        clients = [Client(server.url, requests.Session()) for _ in range(uploads)]
+        with ThreadPoolExecutor(uploads) as pool:
+            assert list(pool.map(upload, clients)) == [202] * uploads
+
+
+def _echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_a_chunked_body_read_whole_is_all_there() -> None:
+    """``read()`` with no size: cheroot's own dechunking stream returns nothing for it."""
+    server = _Server(("127.0.0.1", 0), _echo)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        chunks = (part for part in [b"one ", b"two"])
+        answer = requests.post(f"http://127.0.0.1:{server.bind_addr[1]}/", data=chunks)
+        assert answer.content == b"one two"
+    finally:
+        server.stop()
+        thread.join()
 
 
 def _unframed(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -183,11 +287,12 @@ def _unframed(environ: WSGIEnvironment, start_response: StartResponse) -> Iterab
 
 @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
 def test_a_body_without_length_is_chunked_or_ends_at_the_close(version: str) -> None:
-    server = _KeepAliveServer("127.0.0.1", 0, _unframed, _KeepAliveHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server = _Server(("127.0.0.1", 0), _unframed)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        with socket.create_connection(("127.0.0.1", server.server_port)) as sock:
+        with socket.create_connection(("127.0.0.1", server.bind_addr[1])) as sock:
             sock.sendall(f"GET / {version}\r\n\r\nGET / {version}\r\n\r\n".encode())
             stream = sock.makefile("rb")
             _, headers, _ = _read_answer(stream)
@@ -196,24 +301,29 @@ def test_a_body_without_length_is_chunked_or_ends_at_the_close(version: str) -> 
                 chunked = b"4\r\none \r\n3\r\ntwo\r\n0\r\n\r\n"
                 assert stream.read(len(chunked)) == chunked
                 assert _read_answer(stream)[0] == 200  # the second request, same connection
-            else:
-                assert headers["connection"] == "close"
+            else:  # HTTP/1.0 closes unless the answer says keep-alive
+                assert "connection" not in headers
                 assert stream.read() == b"one two"
     finally:
-        server.shutdown()
-        server.close_idle()
-        server.server_close()
+        server.stop()
         thread.join()
 
 
-def test_stopping_closes_idle_connections_and_ends_their_threads() -> None:
-    with counted(Registry()) as seen:
-        assert seen.session.get(f"{seen.server.url}/v2/").status_code == 200
-        (thread,) = seen.threads
-        assert thread.is_alive()  # idle, waiting for the next request
-    thread.join(timeout=5)
-    assert not thread.is_alive()
-    seen.session.close()
+@pytest.mark.parametrize("tls", [False, True])
+def test_stopping_closes_idle_connections_and_ends_the_threads_promptly(tls: bool) -> None:
+    with counted(Registry(), tls) as seen:
+        for _ in range(3):  # one idle connection each
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = seen.session.verify
+            assert session.get(f"{seen.server.url}/v2/").status_code == 200
+        assert len(seen.connections) == 3
+        workers = [t for t in threading.enumerate() if t.name.startswith("CP Server")]
+        assert len(workers) >= 6  # the parallel uploads of skopeo and docker each get one
+        started = time.monotonic()
+    assert time.monotonic() - started < 1  # cheroot waits up to 5 s for a busy worker
+    assert all(c.socket.fileno() == -1 for c in seen.connections)
+    assert not any(t.is_alive() for t in workers)
 
 
 @pytest.mark.requires_peer("skopeo")

@@ -25,7 +25,7 @@ def test_other_hosts_pass_through_while_in_process() -> None:
         assert requests.get(f"{url}/v2/").status_code == 200
         real = requests.get(f"{server.url}/v2/")
         assert real.status_code == 200
-        assert "Werkzeug" in real.headers["Server"]  # really went over the socket
+        assert "Cheroot" in real.headers["Server"]  # really went over the socket
 
 
 def test_an_outer_responses_mock_keeps_working_inside() -> None:
