@@ -2,7 +2,7 @@
 
 One :class:`Registry` is the whole server-side state. :attr:`Registry.wsgi_app` is a
 plain WSGI callable, so the same object serves in process (through ``responses``) and
-over a socket (werkzeug's threaded server). Handlers raise :class:`RegistryError` for
+over a socket (cheroot, in :mod:`fakeregistry.server`). Handlers raise :class:`RegistryError` for
 anything the client got wrong; the error becomes the spec's JSON body.
 """
 
