@@ -138,8 +138,7 @@ def test_an_unread_body_is_dropped_in_pieces_not_held_in_memory() -> None:
     """cheroot alone reads what is left of a Content-Length body in one piece."""
     size, piece = 64 << 20, bytes(1 << 20)
     with counted(Registry()) as seen:
-        address, port = seen.server.host.split(":")
-        with socket.create_connection((address, int(port))) as sock:
+        with _raw_connection(seen) as sock:
             tracemalloc.start()
             try:
                 sock.sendall(f"PUT /v2/a/blobs/uploads/x HTTP/1.1\r\nHost: h\r\n"
@@ -163,6 +162,14 @@ def _read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
     return status, headers, stream.read(int(headers.get("content-length", "0")))
 
 
+@contextlib.contextmanager
+def _raw_connection(seen: Counted) -> Iterator[socket.socket]:
+    """A plain socket to the served registry, to send bytes no client would."""
+    address, port = seen.server.host.split(":")
+    with socket.create_connection((address, int(port))) as sock:
+        yield sock
+
+
 def test_pipelined_requests_after_an_unread_body_parse() -> None:
     """On the wire: a refused PATCH with its body, then a GET, sent in one write."""
     with counted(Registry()) as seen:
@@ -173,8 +180,7 @@ def test_pipelined_requests_after_an_unread_body_parse() -> None:
             f"PATCH /v2/a/blobs/uploads/y HTTP/1.1\r\nHost: {host}\r\n"
             "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
             f"GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").encode()
-        address, port = host.split(":")
-        with socket.create_connection((address, int(port))) as sock:
+        with _raw_connection(seen) as sock:
             sock.sendall(requests_bytes)
             stream = sock.makefile("rb")
             answers = [_read_answer(stream) for _ in range(3)]
@@ -190,15 +196,13 @@ def test_pipelined_requests_after_an_unread_body_parse() -> None:
 ])
 def test_a_body_of_unknown_length_closes_the_connection(
         header: str, status: int, connection: str | None) -> None:
-    with counted(Registry()) as seen:
-        address, port = seen.server.host.split(":")
-        with socket.create_connection((address, int(port))) as sock:
-            sock.sendall(f"PATCH /v2/a/blobs/uploads/x HTTP/1.1\r\n{header}\r\n\r\n"
-                         "GET /v2/ HTTP/1.1\r\n\r\n".encode())
-            stream = sock.makefile("rb")
-            answered, headers, _ = _read_answer(stream)
-            assert (answered, headers.get("connection")) == (status, connection)
-            assert stream.read() == b""  # the body was not parsed as the GET
+    with counted(Registry()) as seen, _raw_connection(seen) as sock:
+        sock.sendall(f"PATCH /v2/a/blobs/uploads/x HTTP/1.1\r\n{header}\r\n\r\n"
+                     "GET /v2/ HTTP/1.1\r\n\r\n".encode())
+        stream = sock.makefile("rb")
+        answered, headers, _ = _read_answer(stream)
+        assert (answered, headers.get("connection")) == (status, connection)
+        assert stream.read() == b""  # the body was not parsed as the GET
 
 
 def test_a_broken_chunked_body_is_answered_by_the_app_quietly(
@@ -206,8 +210,7 @@ def test_a_broken_chunked_body_is_answered_by_the_app_quietly(
     """A bad chunk size, read by the app: its 400 for a body that ended early, no 500."""
     with counted(Registry()) as seen:
         location = seen.client.request("POST", "/v2/a/blobs/uploads/").headers["Location"]
-        address, port = seen.server.host.split(":")
-        with socket.create_connection((address, int(port))) as sock:
+        with _raw_connection(seen) as sock:
             sock.sendall(f"PATCH {location} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "5\r\nhello\r\nzz\r\nGET /v2/ HTTP/1.1\r\n\r\n".encode())
             stream = sock.makefile("rb")
