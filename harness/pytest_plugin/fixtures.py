@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.util.errors import HarnessError
+
 if TYPE_CHECKING:
     from harness.builder.builder import Builder
     from harness.peers.launchers import Access, RunningRegistry
@@ -93,8 +95,22 @@ class RealRegistries:
             from harness.peers.targets import launcher_for  # noqa: PLC0415
 
             launcher = launcher_for(spec, self._access)
-            self._running[spec] = self._stack.enter_context(launcher.start())
+            running = self._stack.enter_context(launcher.start())
+            if running.credentials is not None or running.token is not None:
+                _logged_in_or_exit(spec, running)
+            self._running[spec] = running
         return self._running[spec]
+
+
+def _logged_in_or_exit(spec: str, running: RunningRegistry) -> None:
+    """Stop the whole run, with one line, when the registry refuses the login."""
+    from harness.pytest_plugin.registries import check_login  # noqa: PLC0415
+
+    try:
+        check_login(running)
+    except HarnessError as exc:
+        pytest.exit(f"--registry-target {spec}: the registry refused the login: {exc}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")

@@ -152,12 +152,29 @@ def start_fake(profile: str | Profile = "spec", *, auth: str | AuthConfig | None
         fake.transcript.close()
 
 
+def _context(running: RunningRegistry) -> SystemContext:
+    return SystemContext(credentials=running.credentials, registry_token=running.token,
+                         ca_file=running.ca_file,
+                         tls_verify=running.url.startswith("https:") and not running.insecure,
+                         retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
+
+
 def real_target(spec: str, running: RunningRegistry, namespace: str) -> RegistryUnderTest:
     """A handle on a session-wide real registry, confined to *namespace*."""
-    ctx = SystemContext(credentials=running.credentials, registry_token=running.token,
-                        ca_file=running.ca_file,
-                        tls_verify=running.url.startswith("https:") and not running.insecure,
-                        retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
-    return RegistryUnderTest(spec, running.url, running.host, ctx, namespace=namespace,
-                             running=running, log_offset=running.log_size())
+    return RegistryUnderTest(spec, running.url, running.host, _context(running),
+                             namespace=namespace, running=running,
+                             log_offset=running.log_size())
+
+
+def check_login(running: RunningRegistry) -> None:
+    """``GET /v2/`` once with the registry's credentials or token (a token realm is asked
+    for a pull token of a repository nobody uses); raises the registry's refusal, so wrong
+    credentials stop a run once instead of failing every test with a 401."""
+    from harness.transports.docker.client import RegistryClient  # noqa: PLC0415
+
+    client = RegistryClient(running.host, "oci-harness/login-check", _context(running))
+    try:
+        client.request("GET", f"{client.base_url}/v2/", ok=(200,)).close()
+    finally:
+        client.close()
 

@@ -396,9 +396,27 @@ def test_a_url_target_with_basic_auth_is_reached_with_the_credentials(
     no_oci_env.setenv("OCI_USERNAME", "vendor")
     no_oci_env.setenv("OCI_PASSWORD", SECRET)
     _run(pytester, PUSH, *target).assert_outcomes(passed=1)
-    # A token given explicitly wins over the environment's user (no "not both" error).
-    _run(pytester, PUSH, *target, "--registry-token", "t").assert_outcomes(failed=1)
+    # A token given explicitly wins over the environment's user (no "not both" error):
+    # Basic auth refuses it at the login check.
+    with_token = _run(pytester, PUSH, *target, "--registry-token", "t")
+    assert with_token.ret == pytest.ExitCode.USAGE_ERROR
+    with_token.stdout.fnmatch_lines(["*the registry refused the login*401*"])
     assert SECRET not in refused.stdout.str() + accepted.stdout.str()
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+def test_wrong_credentials_stop_the_run_once_with_one_line(
+        pytester: pytest.Pytester, make_fake_registry: MakeFakeRegistry,
+        no_oci_env: pytest.MonkeyPatch, auth: str) -> None:
+    server = make_fake_registry(auth=auth, http=True, users={"vendor": SECRET})
+    tests = PUSH + "\n    def test_again(registry):\n        pass\n"
+    result = _run(pytester, tests, "--registry-target", f"url={server.url}",
+                  "--registry-username", "vendor", "--registry-password", "wrong-pw")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("the registry refused the login") == 1
+    result.assert_outcomes()  # nothing passed, failed or errored: the run stopped
+    assert "wrong-pw" not in output and "Traceback" not in output
 
 
 def test_a_url_target_with_token_auth_gets_the_given_token_as_is(
