@@ -1,6 +1,23 @@
-"""Shared test configuration: pytester for plugin tests."""
+"""Shared test configuration: pytester for plugin tests, the hypothesis profile."""
+
+import os
+
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]
+
+# --- hypothesis: one profile for the whole suite ------------------------------------------
+# Speed is never what a property claims, and two cores shared by xdist workers and other
+# jobs make any wall-clock bound flaky: no deadline, no too_slow check. The examples are
+# derived from each test's name (derandomize) and nothing is replayed from a local
+# database, so a run is the same on every machine and under any load. Test-level
+# @settings only bound example counts. HYPOTHESIS_PROFILE=explore draws fresh examples.
+settings.register_profile(
+    "oci-harness", deadline=None, derandomize=True, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "explore", parent=settings.get_profile("oci-harness"), derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "oci-harness"))
 
 
 # --- real registry (harness.peers.launchers) ------------------------------------------------

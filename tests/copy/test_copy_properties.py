@@ -28,7 +28,7 @@ steps = st.lists(st.tuples(st.sampled_from(DESTINATIONS),
                  min_size=1, max_size=3)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=12)
 @given(layers=st.lists(files, min_size=1, max_size=3), chain=steps)
 def test_layers_survive_any_chain(layers: list[dict[str, bytes]],
                                   chain: list[tuple[str, Algorithm | None]]) -> None:

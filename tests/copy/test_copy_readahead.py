@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harness.copy.readahead import ReadAhead
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(data=st.binary(max_size=5000), chunk=st.integers(1, 700),
        reads=st.lists(st.integers(1, 900), min_size=1, max_size=30))
 def test_reads_of_any_size_return_the_stream(data: bytes, chunk: int, reads: list[int]) -> None:

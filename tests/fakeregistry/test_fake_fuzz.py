@@ -53,8 +53,7 @@ def _check(method: str, response_status: int, content_type: str, body: bytes) ->
 def _fuzz(registry: Registry) -> object:
     client = WSGIClient(registry.wsgi_app)
 
-    @settings(max_examples=150, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
     @given(method=st.sampled_from(["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE",
                                    "OPTIONS", "TRACE"]),
            segments=st.lists(SEGMENTS, min_size=1, max_size=3), tail=TAILS, ref=SEGMENTS,

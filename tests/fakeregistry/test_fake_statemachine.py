@@ -120,6 +120,5 @@ class RegistryModel(RuleBasedStateMachine):
         assert listed == sorted(self.blobs)
 
 
-RegistryModel.TestCase.settings = settings(max_examples=25, stateful_step_count=20,
-                                           deadline=None)
+RegistryModel.TestCase.settings = settings(max_examples=25, stateful_step_count=20)
 TestRegistryModel = RegistryModel.TestCase

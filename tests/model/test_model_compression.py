@@ -16,7 +16,6 @@ import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_hypothesis import RELAXED
 
 from harness.model import mediatype
 from harness.model.compression import (
@@ -54,7 +53,7 @@ class CountingSource(io.RawIOBase):
 
 @given(data=st.binary(max_size=4096), algorithm=st.sampled_from(WRITABLE),
        level=st.sampled_from([None, 1, 3]))
-@settings(RELAXED, max_examples=60)
+@settings(max_examples=60)
 def test_round_trip(data: bytes, algorithm: Algorithm, level: int | None) -> None:
     if algorithm is Algorithm.NONE and detect(data) is not Algorithm.NONE:
         data = b"tar" + data  # plain data that starts with a magic is compressed by definition
@@ -73,7 +72,7 @@ def test_truncated_input_is_a_compression_error(algorithm: Algorithm) -> None:
 
 
 @given(data=st.binary(max_size=4096), module=st.sampled_from([bz2, lzma]))
-@settings(RELAXED, max_examples=30)
+@settings(max_examples=30)
 def test_read_only_algorithms_round_trip(data: bytes, module: Any) -> None:
     compressed = module.compress(data)
     assert detect(compressed) is (Algorithm.BZIP2 if module is bz2 else Algorithm.XZ)
@@ -115,7 +114,6 @@ def test_detect(prefix: bytes, algorithm: Algorithm) -> None:
 
 
 @given(st.binary(max_size=20))
-@RELAXED
 def test_sniff_loses_no_bytes(data: bytes) -> None:
     algorithm, stream = sniff(io.BytesIO(data))
     assert algorithm is detect(data)

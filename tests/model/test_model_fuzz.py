@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_hypothesis import RELAXED
 
 from harness import strategies as hs
 from harness.model import gojson, mediatype, schema1
@@ -65,14 +64,13 @@ def manifest_json(manifest: Manifest) -> dict[str, Any]:
 
 @given(st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()),
        st.none() | st.sampled_from(sorted(mediatype.ALL_MANIFESTS)))
-@RELAXED
 def test_any_bytes_parse_or_raise_manifest_error(data: bytes, media_type: str | None) -> None:
     with contextlib.suppress(ManifestError):
         parse_manifest(data, media_type)
 
 
 @given(mutated(hs.manifests().map(manifest_json)))
-@settings(RELAXED, max_examples=200)
+@settings(max_examples=200)
 def test_mutated_manifests_parse_or_raise_manifest_error(data: bytes) -> None:
     with contextlib.suppress(ManifestError):
         manifest = parse_manifest(data)
@@ -92,7 +90,7 @@ def test_deep_nesting_and_unrepresentable_numbers_are_manifest_errors() -> None:
 
 
 @given(mutated(hs.oci_configs().map(lambda c: json.loads(c.to_bytes()))))
-@settings(RELAXED, max_examples=100)
+@settings(max_examples=100)
 def test_mutated_configs_parse_or_raise_config_error(data: bytes) -> None:
     with contextlib.suppress(ConfigError):
         parse_config(data, mediatype.DOCKER_CONFIG)
@@ -100,7 +98,7 @@ def test_mutated_configs_parse_or_raise_config_error(data: bytes) -> None:
 
 @given(mutated(hs.schema1_manifests(signed=True).map(
     lambda m: json.loads(m.to_bytes()))))
-@settings(RELAXED, max_examples=60)
+@settings(max_examples=60)
 def test_mutated_signatures_raise_signature_error(data: bytes) -> None:
     with contextlib.suppress(schema1.SignatureError):
         schema1.verify(data)
@@ -119,7 +117,7 @@ def mutated_schema1_history(draw: st.DrawFn) -> bytes:
 
 
 @given(mutated_schema1_history())
-@settings(RELAXED, max_examples=100)
+@settings(max_examples=100)
 def test_schema1_conversion_of_odd_history_raises_harness_errors(data: bytes) -> None:
     try:
         source = parse_manifest(data)
@@ -133,7 +131,7 @@ def test_schema1_conversion_of_odd_history_raises_harness_errors(data: bytes) ->
 
 
 @given(hs.oci_configs(layers=1), JSON)
-@settings(RELAXED, max_examples=60)
+@settings(max_examples=60)
 def test_schema1_conversion_of_odd_configs_raises_harness_errors(config: OCIConfig,
                                                                  extra: Any) -> None:
     raw = {**json.loads(config.to_bytes()), "config": extra}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hypothesis import given
-from model_hypothesis import RELAXED
 
 from harness import strategies as hs
 from harness.model import mediatype
@@ -19,7 +18,6 @@ def _identity(entries: list[Descriptor]) -> list[tuple[object, ...]]:
     return [(e.media_type, e.digest, e.size, e.urls, e.platform) for e in entries]
 
 
-@RELAXED
 @given(hs.oci_indexes())
 def test_oci_to_docker_keeps_identity_and_drops_only_what_lists_cannot_say(
         index: OCIIndex) -> None:
@@ -32,7 +30,6 @@ def test_oci_to_docker_keeps_identity_and_drops_only_what_lists_cannot_say(
                for e in docker.manifests)
 
 
-@RELAXED
 @given(hs.docker_manifest_lists())
 def test_docker_to_oci_and_back_is_the_same_list(listed: DockerManifestList) -> None:
     listed = replace(listed, manifests=[replace(e, annotations={}) for e in listed.manifests])
@@ -44,7 +41,6 @@ def test_docker_to_oci_and_back_is_the_same_list(listed: DockerManifestList) -> 
     assert rebuild_index(oci_raw, oci, oci.manifests, mediatype.DOCKER_MANIFEST_LIST) == raw
 
 
-@RELAXED
 @given(hs.oci_indexes() | hs.docker_manifest_lists())
 def test_unchanged_entries_and_type_keep_the_bytes(index: OCIIndex | DockerManifestList) -> None:
     raw = index.to_bytes() + b"\n"  # any bytes: returned as they are

@@ -7,7 +7,6 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_hypothesis import RELAXED
 
 from harness import strategies as hs
 from harness.model import mediatype, schema1
@@ -31,7 +30,6 @@ S1 = mediatype.DOCKER_V2S1_SIGNED_MANIFEST
 
 
 @given(hs.reference_strings())
-@RELAXED
 def test_reference_round_trip(text: str) -> None:
     ref = Reference.parse(text)
     assert Reference.parse(str(ref)) == ref
@@ -41,7 +39,6 @@ def test_reference_round_trip(text: str) -> None:
 
 
 @given(hs.references())
-@RELAXED
 def test_docker_transport_wraps_any_reference_without_both_tag_and_digest(
         ref: Reference) -> None:
     if ref.tag is not None and ref.digest is not None:
@@ -52,33 +49,29 @@ def test_docker_transport_wraps_any_reference_without_both_tag_and_digest(
 
 
 @given(hs.transport_references())
-@RELAXED
 def test_transport_reference_round_trip(ref: TransportReference) -> None:
     assert parse_transport_reference(str(ref)) == ref
 
 
 @given(hs.invalid_reference_strings())
-@RELAXED
 def test_invalid_references_are_rejected(text: str) -> None:
     with pytest.raises(ReferenceError):
         Reference.parse(text)
 
 
 @given(hs.tags())
-@RELAXED
 def test_valid_tags(tag: str) -> None:
     validate_tag(tag)
 
 
 @given(hs.invalid_tags())
-@RELAXED
 def test_invalid_tags_are_rejected(tag: str) -> None:
     with pytest.raises(ReferenceError):
         validate_tag(tag)
 
 
 @given(hs.manifests())
-@settings(RELAXED, max_examples=150)
+@settings(max_examples=150)
 def test_manifest_serialise_parse_round_trip(manifest: Manifest) -> None:
     data = manifest.to_bytes()
     assert detect_media_type(data) == manifest.media_type
@@ -87,7 +80,7 @@ def test_manifest_serialise_parse_round_trip(manifest: Manifest) -> None:
 
 
 @given(hs.schema1_manifests(signed=True))
-@settings(RELAXED, max_examples=25)
+@settings(max_examples=25)
 def test_signed_schema1_round_trip_and_digest(manifest: Schema1Manifest) -> None:
     data = manifest.to_bytes()
     assert schema1.verify(data) == manifest.payload()
@@ -96,7 +89,6 @@ def test_signed_schema1_round_trip_and_digest(manifest: Schema1Manifest) -> None
 
 
 @given(hs.oci_configs())
-@RELAXED
 def test_config_round_trips(config: OCIConfig) -> None:
     assert OCIConfig.from_bytes(config.to_bytes()) == config
     docker = config.to_docker()
@@ -109,7 +101,6 @@ def test_config_round_trips(config: OCIConfig) -> None:
 
 
 @given(hs.docker_configs())
-@RELAXED
 def test_docker_config_bytes_are_stable(config: DockerConfig) -> None:
     data = config.to_bytes()
     reparsed = DockerConfig.from_bytes(data)
@@ -136,7 +127,7 @@ def images(draw: st.DrawFn) -> tuple[bytes, bytes, list[Descriptor]]:
 
 
 @given(images())
-@settings(RELAXED, max_examples=40)
+@settings(max_examples=40)
 def test_oci_v2s2_oci_preserves_layers_and_config(image: tuple[bytes, bytes,
                                                               list[Descriptor]]) -> None:
     manifest, config, layers = image
@@ -152,7 +143,7 @@ def test_oci_v2s2_oci_preserves_layers_and_config(image: tuple[bytes, bytes,
 
 
 @given(images())
-@settings(RELAXED, max_examples=25)
+@settings(max_examples=25)
 def test_schema1_round_trip_preserves_layers_diff_ids_and_history(
         image: tuple[bytes, bytes, list[Descriptor]]) -> None:
     manifest, config, layers = image

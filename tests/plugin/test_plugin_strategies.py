@@ -40,7 +40,7 @@ def _tar(tree: LayerTree) -> bytes:
         return stream.read()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(tree=strategies.layer_trees())
 def test_a_tree_renders_as_the_tar_it_describes(tree: LayerTree) -> None:
     data = _tar(tree)
@@ -84,7 +84,7 @@ def _expected(state: dict[str, TreeEntry]) -> dict[str, tuple[str, str]]:
     return {path: describe(entry) for path, entry in state.items()}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=40, suppress_health_check=FIXTURES)
 @given(stack=strategies.layer_stacks())
 def test_the_store_applies_a_stack_as_the_model_says(stack: tuple[LayerTree, ...],
                                                      tmp_path_factory: pytest.TempPathFactory
@@ -106,7 +106,7 @@ def test_upper_layers_replace_and_delete_lower_paths() -> None:
     assert state["bin/sh"].kind == "symlink"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=30, suppress_health_check=FIXTURES)
 @given(spec=strategies.image_specs())
 def test_image_specs_are_buildable(spec: ImageSpec,
                                    tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -147,7 +147,7 @@ def test_unbuildable_manifest_type_is_refused() -> None:
 
 
 @pytest.mark.requires_peer("umoci")
-@settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=8, suppress_health_check=FIXTURES)
 @given(stack=strategies.layer_stacks())
 def test_umoci_unpacks_a_built_image_as_the_model_says(
         stack: tuple[LayerTree, ...], tmp_path_factory: pytest.TempPathFactory) -> None:

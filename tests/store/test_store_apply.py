@@ -105,7 +105,7 @@ def test_a_file_replaces_a_symlink_instead_of_writing_through_it(sandbox: Path) 
 _component = st.sampled_from(["a", "b", "..", ".", "c"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(parts=st.lists(_component, min_size=1, max_size=5).filter(lambda p: ".." in p),
        absolute=st.booleans())
 def test_any_name_with_dotdot_or_leading_slash_is_refused(parts: list[str],
@@ -183,7 +183,7 @@ def _transform(root: Path, target: Tree, recreate: bool) -> None:
             path.chmod(mode)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(base=_trees, target=_trees, recreate=st.booleans())
 def test_a_committed_change_applied_again_gives_the_same_tree(
         base: Tree, target: Tree, recreate: bool) -> None:

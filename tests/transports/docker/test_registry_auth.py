@@ -195,7 +195,7 @@ _TOKEN_CHARS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789_.-"
                        max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(scheme=st.sampled_from(["Bearer", "Basic"]),
        params=st.dictionaries(_TOKEN_CHARS, st.text(
            st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=30), max_size=5),

@@ -181,8 +181,7 @@ def test_monolithic_limit_is_small() -> None:
     assert MONOLITHIC_MAX <= 4 * PIECE
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=st.integers(0, 3 * PIECE), chunk=st.sampled_from([None, 300_000, 2 * PIECE]),
        cuts=st.lists(st.integers(0, 3 * PIECE), max_size=2), keep=st.booleans(),
        seekable=st.booleans())
