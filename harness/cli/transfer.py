@@ -110,8 +110,8 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from harness.copy.inspect import inspect_image  # noqa: PLC0415
     from harness.transports import alltransports  # noqa: PLC0415
+    from harness.transports.inspect import inspect_image  # noqa: PLC0415
 
     ctx = _context(args, tls_verify=args.tls_verify, creds=args.creds, cert_dir=args.cert_dir,
                    retries=args.retry_times)

@@ -5,7 +5,7 @@ Order of work, as in containers/image: check the signature policy on the source;
 manifest (from an index, the instance for this platform); copy the layers, up to six at a
 time when the destination allows it, recompressing only where the destination or the
 target manifest type needs it; then for each candidate manifest type (see
-:mod:`harness.copy.manifests`) convert, upload the config, and write the manifest, moving
+:mod:`harness.copy.plan`) convert, upload the config, and write the manifest, moving
 to the next type when the destination rejects one with MANIFEST_INVALID or TAG_INVALID.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.copy.blobcopy import CopiedBlob, compression_plan, copy_blob
-from harness.copy.manifests import index_type, is_fallback_error, manifest_candidates
+from harness.copy.plan import index_type, is_fallback_error, manifest_candidates
 from harness.copy.policy import load_policy
 from harness.copy.report import (
     CHECKING_LIST_SIGNATURES,
@@ -35,10 +35,9 @@ from harness.copy.report import (
 from harness.model import mediatype
 from harness.model.compression import Algorithm, layer_media_type
 from harness.model.convert import convert_manifest, layers_needing_recompression
-from harness.model.descriptor import Descriptor, host_architecture
+from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.indexconvert import rebuild_index
-from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.model.manifest import (
     DockerManifest,
     DockerManifestList,
@@ -48,6 +47,7 @@ from harness.model.manifest import (
     Schema1Manifest,
     manifest_digest,
     parse_manifest,
+    platform_instance,
 )
 from harness.model.reference import Reference
 from harness.transports.alltransports import TRANSPORTS
@@ -58,6 +58,7 @@ from harness.transports.types import (
     ImageSource,
     LayerCompression,
     SystemContext,
+    read_config,
 )
 from harness.util.errors import HarnessError
 
@@ -130,19 +131,6 @@ def _desired_compression(options: CopyOptions,
     return None
 
 
-def platform_instance(index: Manifest) -> Digest:
-    """The index entry for this machine (linux and its architecture), else the first."""
-    arch = host_architecture()
-    entries = index.manifests
-    if not entries:
-        raise HarnessError("the image index lists no manifests")
-    for entry in entries:
-        if entry.platform is not None and (entry.platform.os, entry.platform.architecture) \
-                == ("linux", arch):
-            return entry.digest
-    return entries[0].digest
-
-
 def with_layers(manifest: Manifest, layers: dict[Digest, Descriptor]) -> Manifest:
     """*manifest* with each layer replaced by what it became at the destination."""
     if isinstance(manifest, OCIManifest | DockerManifest):
@@ -185,7 +173,7 @@ class _Copier:
                 instance = platform_instance(parse_manifest(raw, media_type))
                 raw, media_type = self.source.get_manifest(instance)
             written, written_type = self._copy_image(raw, media_type, instance)
-        self.destination.commit()
+        self.destination.publish()
         return CopyResult(written, written_type, manifest_digest(written))
 
     def _copy_index(self, raw: bytes, media_type: str) -> tuple[bytes, str]:
@@ -314,8 +302,9 @@ class _Copier:
             return
         if is_config:
             self.reporter.blob(descriptor.digest, is_config=True)
-        if self.destination.try_reusing_blob(_info(descriptor)) is None:
-            self.destination.put_blob(io.BytesIO(data), _info(descriptor), is_config=is_config)
+        if self.destination.try_reusing_blob(BlobInfo.of(descriptor)) is None:
+            self.destination.put_blob(io.BytesIO(data), BlobInfo.of(descriptor),
+                                      is_config=is_config)
         self.uploaded.add(descriptor.digest)
 
     def _write_manifest(self, image: _SourceImage, copied: dict[Digest, CopiedBlob],
@@ -366,25 +355,6 @@ def _needs_diff_ids(source_type: str, target_type: str) -> bool:
 
 def _layer_type(manifest: Manifest, digest: Digest) -> str:
     return next(d.media_type for d in manifest.layers if d.digest == digest)
-
-
-def read_config(source: ImageSource, config: Descriptor) -> bytes:
-    """The config blob, whole (it is small), checked against its digest.
-
-    The source is untrusted: a manifest may name any blob as its config, so reading stops
-    past the model's limit for configs instead of taking a layer into memory.
-    """
-    stream, _ = source.get_blob(_info(config))
-    with stream:
-        data = read_limited(stream, MAX_CONFIG_SIZE, f"config {config.digest}")
-    if Digest.from_bytes(data, config.digest.algorithm) != config.digest:
-        raise HarnessError(f"config {config.digest}: content does not match its digest")
-    return data
-
-
-def _info(descriptor: Descriptor) -> BlobInfo:
-    return BlobInfo(digest=descriptor.digest, size=descriptor.size,
-                    media_type=descriptor.media_type)
 
 
 def _schema1_renamed(manifest: Manifest, ref: ImageReference) -> Schema1Manifest | None:

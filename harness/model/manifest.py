@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from harness.model import gojson, mediatype, schema1
-from harness.model.descriptor import Descriptor, validate_media_type
+from harness.model.descriptor import Descriptor, host_architecture, validate_media_type
 from harness.model.digest import Digest, DigestError
 from harness.model.jsonfields import (
     FieldError,
@@ -400,3 +400,16 @@ def manifest_digest(data: bytes, algorithm: str = "sha256") -> Digest:
         if obj.get("schemaVersion") == 1 and schema1.SIGNATURES_KEY in obj:
             return Digest.from_bytes(schema1.payload(data), algorithm)
     return Digest.from_bytes(data, algorithm)
+
+
+def platform_instance(index: Manifest) -> Digest:
+    """The index entry for this machine (linux and its architecture), else the first."""
+    arch = host_architecture()
+    entries = index.manifests
+    if not entries:
+        raise HarnessError("the image index lists no manifests")
+    for entry in entries:
+        if entry.platform is not None and (entry.platform.os, entry.platform.architecture) \
+                == ("linux", arch):
+            return entry.digest
+    return entries[0].digest

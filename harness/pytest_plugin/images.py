@@ -238,6 +238,6 @@ def write_image(spec: ImageSpec, dest: ImageReference,
         manifest_type = OCIManifest if oci else DockerManifest
         manifest = manifest_type(config=config_desc, layers=list(descriptors)).to_bytes()
         destination.put_manifest(manifest, spec.stored_type)
-        destination.commit()
+        destination.publish()
     return BuiltImage(dest, spec, manifest, config, descriptors, diff_ids, ctx)
 

@@ -5,6 +5,7 @@ abstraction (as in containers/image), implemented by ``docker://``, ``oci:``,
 Look one up with :func:`harness.transports.alltransports.parse_image_name`
 (``"oci:/srv/layout:v1"`` -> an ``ImageReference``). Modules: ``types`` (the contract),
 ``alltransports`` (by name), ``docker`` (the registry client), ``oci``, ``oci_archive``,
-``directory``, ``docker_archive``, ``containers_storage``, and the shared ``blobfiles``
-(blobs as files named by digest) and ``pathscope`` (path references and policy scopes).
+``directory``, ``docker_archive``, ``containers_storage``; the shared ``blobfiles`` (blobs
+as files named by digest) and ``pathtransport`` (the path-transport base: references and
+policy scopes); and ``inspect`` (skopeo inspect's view of an image read through any of them).
 """

@@ -5,7 +5,7 @@ An image is found by its full normalised name (as stored), by ID or by ``sha256:
 The store keeps each image's manifest, config and layer blobs as they were committed, so
 reading serves them unchanged (the manifest digest survives a push). Writing stores the
 blobs, records one layer per manifest layer (diffIDs from the config) and names the image
-at commit, in one atomic store update. The store root comes from the reference's
+at publish, in one atomic store update. The store root comes from the reference's
 ``[root]``, else ``SystemContext.store_root``.
 """
 
@@ -171,9 +171,9 @@ class StorageImageDestination(ImageDestination):
             raise HarnessError("containers-storage: cannot store manifest lists")
         self._manifest = (manifest, mime_type)
 
-    def commit(self) -> None:
+    def publish(self) -> None:
         if self._manifest is None:
-            raise HarnessError("containers-storage: commit without a manifest")
+            raise HarnessError("containers-storage: publish without a manifest")
         raw, mime_type = self._manifest
         manifest = parse_manifest(raw, mime_type)
         if manifest.config is None:

@@ -16,7 +16,7 @@ from harness.model.digest import Digest
 from harness.model.manifest import detect_media_type
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, PathTransport
+from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -135,7 +135,7 @@ class DirImageDestination(ImageDestination):
         for number, signature in enumerate(signatures, start=1):
             atomic_write_bytes(self._ref.signature_path(number, instance), signature)
 
-    def commit(self) -> None:
+    def publish(self) -> None:
         """Every file is already in place: a dir image is complete once its manifest is."""
 
 

@@ -4,7 +4,7 @@ The archive holds ``manifest.json`` (a list of ``{Config, RepoTags, Layers}``), 
 as ``<hex>.json`` and each layer uncompressed as ``<diffID-hex>.tar``. Reading presents an
 image as a Docker schema2 manifest whose layers are those uncompressed tars (their digest
 is the diffID), read in place from the archive without extracting it. Writing stages blobs
-in a temporary folder and packs the archive at commit; like containers/image it refuses to
+in a temporary folder and packs the archive at publish; like containers/image it refuses to
 modify an existing archive.
 """
 
@@ -30,7 +30,7 @@ from harness.model.manifest import DockerManifest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, PathTransport
+from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -277,9 +277,9 @@ class DockerArchiveImageDestination(ImageDestination):
             raise HarnessError(f"docker-archive: cannot store a {mime_type} manifest")
         self._manifest = manifest
 
-    def commit(self) -> None:
+    def publish(self) -> None:
         if self._manifest is None:
-            raise HarnessError("docker-archive: commit without a manifest")
+            raise HarnessError("docker-archive: publish without a manifest")
         manifest = parse_manifest(self._manifest, mediatype.DOCKER_V2S2_MANIFEST)
         if manifest.config is None:
             raise HarnessError("docker-archive: the manifest has no config")

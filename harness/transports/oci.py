@@ -20,7 +20,7 @@ from harness.model.limits import MAX_MANIFEST_SIZE, read_limited
 from harness.model.manifest import ManifestError, OCIIndex, detect_media_type, parse_manifest
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
-from harness.transports.pathscope import PathReference, PathTransport
+from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -154,7 +154,7 @@ class OCIImageSource(ImageSource):
 
 
 class OCIImageDestination(ImageDestination):
-    """Writes blobs straight into the layout; ``index.json`` changes only at commit."""
+    """Writes blobs straight into the layout; ``index.json`` changes only at publish."""
 
     def __init__(self, ref: ImageReference, layout: OCILayout, image: str) -> None:
         self._ref = ref
@@ -186,9 +186,9 @@ class OCIImageDestination(ImageDestination):
         if instance is None:
             self._entry = Descriptor(mime_type, digest, len(manifest))
 
-    def commit(self) -> None:
+    def publish(self) -> None:
         if self._entry is None:
-            raise HarnessError("oci: commit without a manifest")
+            raise HarnessError("oci: publish without a manifest")
         index = self.layout.read_or_new_index()
         name_entry(index, self._entry, self.image)
         atomic_write_bytes(self.layout.root / "index.json", index.to_bytes())

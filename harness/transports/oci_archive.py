@@ -2,7 +2,7 @@
 
 Like containers/image, the source extracts the archive to a temporary layout and reads it
 with the ``oci:`` code; the destination writes a temporary layout and packs it into the
-file at commit, replacing the file atomically (a failed copy leaves the old file).
+file at publish, replacing the file atomically (a failed copy leaves the old file).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.model.transportref import parse_transport_reference
 from harness.transports.oci import OCIImageDestination, OCIImageSource, OCILayout
-from harness.transports.pathscope import PathReference, PathTransport
+from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
     ImageDestination,
     ImageReference,
@@ -76,8 +76,8 @@ class OCIArchiveImageDestination(OCIImageDestination):
         self._archive = ref.resolved
         super().__init__(ref, OCILayout(self._tmp / "layout"), ref.image)
 
-    def commit(self) -> None:
-        super().commit()
+    def publish(self) -> None:
+        super().publish()
         with atomic_writer(self._archive) as out, tarfile.open(fileobj=out, mode="w|") as tar:
             for path in sorted(self.layout.root.rglob("*")):
                 tar.add(path, arcname=str(path.relative_to(self.layout.root)), recursive=False)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.util.errors import HarnessError
 
 
@@ -76,6 +78,12 @@ class BlobInfo:
     urls: tuple[str, ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def of(cls, descriptor: Descriptor) -> BlobInfo:
+        """The blob a manifest's descriptor names."""
+        return cls(digest=descriptor.digest, size=descriptor.size,
+                   media_type=descriptor.media_type)
+
 
 class LayerCompression(enum.Enum):
     """What a destination wants done to layers (containers/image's LayerCompression)."""
@@ -120,7 +128,7 @@ class ImageSource(ABC):
 
 
 class ImageDestination(ABC):
-    """Writes one image to a transport; nothing is visible until :meth:`commit`."""
+    """Writes one image to a transport; nothing is visible until :meth:`publish`."""
 
     @property
     @abstractmethod
@@ -163,11 +171,11 @@ class ImageDestination(ABC):
             raise NotImplementedError("this destination cannot store signatures")
 
     @abstractmethod
-    def commit(self) -> None:
+    def publish(self) -> None:
         """Make everything written visible at once."""
 
     def close(self) -> None:
-        """Release what the destination holds; without :meth:`commit` nothing remains."""
+        """Release what the destination holds; without :meth:`publish` nothing remains."""
 
     def __enter__(self) -> ImageDestination:
         return self
@@ -223,3 +231,17 @@ class Transport(ABC):
 
     def validate_policy_configuration_scope(self, scope: str) -> None:
         """Raise a HarnessError when *scope* is not a valid policy.json scope here."""
+
+
+def read_config(source: ImageSource, config: Descriptor) -> bytes:
+    """The config blob, whole (it is small), checked against its digest.
+
+    The source is untrusted: a manifest may name any blob as its config, so reading stops
+    past the model's limit for configs instead of taking a layer into memory.
+    """
+    stream, _ = source.get_blob(BlobInfo.of(config))
+    with stream:
+        data = read_limited(stream, MAX_CONFIG_SIZE, f"config {config.digest}")
+    if Digest.from_bytes(data, config.digest.algorithm) != config.digest:
+        raise HarnessError(f"config {config.digest}: content does not match its digest")
+    return data

@@ -80,7 +80,7 @@ def write_image(ref: ImageReference, layers: list[bytes], *, docker: bool = Fals
     with ref.new_image_destination(SystemContext()) as dest:
         built = _put_image(dest, layers, docker=docker, compress=compress, cmd=cmd,
                            labels=labels)
-        dest.commit()
+        dest.publish()
     return built
 
 
@@ -134,7 +134,7 @@ def write_index(ref: ImageReference, *, docker: bool = False,
         index = (DockerManifestList(entries) if docker else OCIIndex(entries)).to_bytes()
         dest.put_manifest(index, mediatype.DOCKER_MANIFEST_LIST if docker
                           else mediatype.OCI_INDEX)
-        dest.commit()
+        dest.publish()
     return index, images
 
 

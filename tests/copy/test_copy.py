@@ -232,7 +232,7 @@ def test_index_source_copies_this_platform(tmp_path: Path, policy: Path) -> None
             SystemContext()) as dest:
         dest.put_blob(io.BytesIO(index), _info(index), False)
         dest.put_manifest(index, mt.OCI_INDEX)
-        dest.commit()
+        dest.publish()
     _copy(f"oci:{tmp_path}/l:multi", f"dir:{tmp_path}/d", policy)
     assert (tmp_path / "d" / "manifest.json").read_bytes() == amd.manifest
 

@@ -7,12 +7,11 @@ from typing import BinaryIO
 
 import pytest
 
-from harness.copy.engine import read_config
 from harness.model import mediatype
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_CONFIG_SIZE
-from harness.transports.types import BlobInfo, ImageReference, ImageSource
+from harness.transports.types import BlobInfo, ImageReference, ImageSource, read_config
 from harness.util.errors import HarnessError
 
 

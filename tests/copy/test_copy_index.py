@@ -14,7 +14,7 @@ from imagekit import ARCHITECTURES, write_index
 
 from harness.cli.main import main
 from harness.copy.engine import CopyOptions, CopyResult, ImageListSelection, copy_image
-from harness.copy.manifests import index_type
+from harness.copy.plan import index_type
 from harness.model import mediatype as mt
 from harness.model.descriptor import Descriptor, Platform
 from harness.model.digest import Digest
@@ -130,7 +130,7 @@ def test_destinations_without_indexes_and_nested_indexes_are_refused(
     with parse_image_name(src.replace(":multi", ":nested")).new_image_destination(
             SystemContext()) as dest:
         dest.put_manifest(nested, mt.OCI_INDEX)
-        dest.commit()
+        dest.publish()
     with pytest.raises(HarnessError, match="is itself an index; nested indexes"):
         _copy_all(src.replace(":multi", ":nested"), f"dir:{tmp_path}/n", policy)
 

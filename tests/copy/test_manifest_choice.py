@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.copy.manifests import is_fallback_error, manifest_candidates
+from harness.copy.plan import is_fallback_error, manifest_candidates
 from harness.model import mediatype as mt
 from harness.util.errors import HarnessError
 

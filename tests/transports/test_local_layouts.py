@@ -38,7 +38,7 @@ def _put(text: str, payload: bytes, *, docker: bool = False) -> bytes:
         dest.put_blob(io.BytesIO(config), BlobInfo(), True)
         dest.put_manifest(manifest, mediatype.DOCKER_V2S2_MANIFEST if docker
                           else mediatype.OCI_MANIFEST)
-        dest.commit()
+        dest.publish()
     return manifest
 
 

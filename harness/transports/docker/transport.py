@@ -292,7 +292,7 @@ class DockerImageDestination(ImageDestination):
                                 f"but its digest is {digest}")
         self.manifest_digest = digest
 
-    def commit(self) -> None:
+    def publish(self) -> None:
         """Nothing to do: a registry shows each manifest as soon as it is put."""
 
     def close(self) -> None:

@@ -53,7 +53,7 @@ def push_image(image: str, ctx: SystemContext, layer: bytes, config: bytes,
             "layers": [{"mediaType": layer_type, "digest": str(layer_info.digest),
                         "size": layer_info.size}]}).encode()
         dest.put_manifest(manifest, mediatype.OCI_MANIFEST)
-        dest.commit()
+        dest.publish()
         assert dest.manifest_digest is not None
         return Pushed(manifest, dest.manifest_digest, config, layer)
 

@@ -11,9 +11,9 @@ from dockerhelp import BASE, HOST, REPO, push_image
 from fakeregistry.inprocess import inprocess
 from fakeregistry.profiles import get_profile
 from fakeregistry.registry import Registry
-from harness.copy.inspect import inspect_image
 from harness.transports.alltransports import parse_image_name
 from harness.transports.docker import TRANSPORT, ProtocolError
+from harness.transports.inspect import inspect_image
 from harness.transports.types import SystemContext
 
 CTX = SystemContext(retry_times=0, retry_delay=0.0)

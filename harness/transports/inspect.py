@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.copy.engine import platform_instance, read_config
 from harness.model import mediatype
-from harness.model.manifest import Schema1Manifest, manifest_digest, parse_manifest
+from harness.model.manifest import (
+    Schema1Manifest,
+    manifest_digest,
+    parse_manifest,
+    platform_instance,
+)
 from harness.model.reference import Reference
-from harness.transports.types import ImageReference, ImageSource, SystemContext
+from harness.transports.types import ImageReference, ImageSource, SystemContext, read_config
 from harness.util.errors import HarnessError
 
 
