@@ -17,13 +17,13 @@ annotations are builder state too, used at commit.
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from harness.builder.commit import CommitOptions, CommitResult, commit
+from harness.builder.copyin import copy_in
 from harness.builder.imageconfig import ImageConfigs
 from harness.builder.names import find_image, resolve_image
 from harness.builder.pull import pull
@@ -31,7 +31,6 @@ from harness.model.descriptor import host_architecture
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import has_transport_prefix
-from harness.store.apply import clean_name, resolve_parent
 from harness.store.records import Image
 from harness.store.store import Store
 from harness.transports.types import ImageReference, SystemContext
@@ -155,32 +154,16 @@ class Builder:
     # -- content --------------------------------------------------------------------
 
     def add(self, sources: list[Path], dest: str) -> None:
-        """Copy files or directory contents into the container at *dest* (owned by root,
-        modes kept), never outside the rootfs even through symlinks."""
-        rel = clean_name(dest.lstrip("/"))
-        parent, _, base = rel.rpartition("/")
-        target = resolve_parent(self.rootfs, parent, dest) / base if rel else self.rootfs
-        as_dir = dest.endswith("/") or len(sources) > 1 or (
-            target.is_dir() and not target.is_symlink())
-        if as_dir:
-            target = resolve_parent(self.rootfs, rel, dest)
-        for source in sources:
-            if not source.exists():
-                raise HarnessError(f"add: {source} does not exist")
-            self._copy(source, target / source.name if as_dir and not source.is_dir()
-                       else target)
-
-    @staticmethod
-    def _copy(source: Path, target: Path) -> None:
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            if target.is_symlink() or (target.exists() and not target.is_dir()):
-                target.unlink()
-            shutil.copy2(source, target, follow_symlinks=False)
-        if os.geteuid() == 0:
-            for path in [target, *(target.rglob("*") if target.is_dir() else [])]:
-                os.lchown(path, 0, 0)
+        """Copy files or directory contents into the container at *dest*, as ``buildah
+        add`` does (see :func:`harness.builder.copyin.copy_in`), never outside the rootfs
+        even through symlinks."""
+        workdir = self.configs.get_field("WorkingDir") or ""
+        as_dir = dest.endswith("/")
+        if not dest.startswith("/"):  # as buildah: relative to the working directory
+            dest = posixpath.normpath(posixpath.join("/", workdir, dest))
+        if workdir and dest == workdir:  # buildah: the working directory is a directory
+            as_dir = True
+        copy_in(self.rootfs, sources, dest + "/" if as_dir else dest)
 
     # -- commit ---------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ Rules, checked before anything is written for an entry:
   names the root and is accepted);
 - a symlink met on the way to an entry (from an earlier entry or layer) is followed
   only while it stays inside the root; one that leads out is refused, absolute or
-  relative alike. The entry's own last component is never followed: an existing file,
+  relative alike (``add`` resolves the same walk as in a chroot instead: see
+  :func:`_resolve`). The entry's own last component is never followed: an existing file,
   link or directory of another kind is replaced, not written through;
 - a symlink entry may point anywhere absolute (it means the root at run time) but a
   relative target that climbs above the root is refused;
@@ -65,38 +66,69 @@ def _symlink_escapes(link_dir: str, target: str) -> bool:
     return False
 
 
-def resolve_parent(root: Path, rel: str, name: str, max_links: int = 40) -> Path:
-    """The real directory inside *root* that *rel* (a cleaned relative path) names,
-    following in-root symlinks; missing directories are created (mode 0755)."""
-    pending = rel.split("/") if rel else []
+def _resolve(root: Path, rel: str, name: str, *, clamp: bool, create: bool,
+             max_links: int = 40) -> Path | None:
+    """Walk *rel* inside *root* component by component, following symlinks.
+
+    A symlink that leads out (absolute, or climbing above the root) is refused, or with
+    *clamp* resolved as inside a chroot of *root*: an absolute target restarts at the
+    root and ``..`` stops there (what buildah's copier and securejoin do). With *create*,
+    missing directories are made (0755) and every component must be a directory; without,
+    the walk stops at the first missing component (None) and the last one may be of any
+    kind. The result is a real path inside *root*, never a symlink."""
+    pending = [p for p in rel.split("/") if p]
     done: list[str] = []
     followed = 0
     while pending:
         part = pending.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
         path = root.joinpath(*done, part)
         if path.is_symlink():
             followed += 1
             target = str(path.readlink())
-            if target.startswith("/") or _symlink_escapes("/".join(done), target) \
-                    or followed > max_links:
-                raise TraversalError(
-                    f"layer entry {name!r} goes through symlink /{'/'.join([*done, part])} "
-                    f"-> {target}, which leads outside the root")
+            shown = f"/{'/'.join([*done, part])} -> {target}"
+            if followed > max_links:
+                raise TraversalError(f"{name!r}: too many levels of symlinks at {shown}")
+            if target.startswith("/"):
+                if not clamp:
+                    raise TraversalError(f"layer entry {name!r} goes through symlink {shown}, "
+                                         "which leads outside the root")
+                done = []
+            elif not clamp and _symlink_escapes("/".join(done), target):
+                raise TraversalError(f"layer entry {name!r} goes through symlink {shown}, "
+                                     "which leads outside the root")
             pending = [p for p in target.split("/") if p not in ("", ".")] + pending
             continue
-        if part == "..":
-            done.pop()
-            continue
         if not path.exists():
-            path.mkdir(mode=0o755)
-        elif not path.is_dir():
-            raise TraversalError(f"layer entry {name!r}: /{'/'.join([*done, part])} "
-                                 "is not a directory")
+            if not create:
+                return None
+            path.mkdir()
+            path.chmod(0o755)  # whatever the umask, as containers/storage and buildah do
+        elif not path.is_dir() and (create or pending):
+            raise TraversalError(f"{name!r}: /{'/'.join([*done, part])} is not a directory")
         done.append(part)
     return root.joinpath(*done)
 
 
-def _remove(path: Path) -> None:
+def resolve_parent(root: Path, rel: str, name: str, *, clamp: bool = False) -> Path:
+    """The real directory inside *root* that *rel* names, following symlinks (see
+    :func:`_resolve`); missing directories are created."""
+    path = _resolve(root, rel, name, clamp=clamp, create=True)
+    assert path is not None  # a creating walk always ends at a directory
+    return path
+
+
+def lookup(root: Path, rel: str, name: str) -> Path | None:
+    """What *rel* names inside *root* as seen from a chroot there (symlinks followed,
+    clamped at the root), or None if it does not exist; nothing is created."""
+    return _resolve(root, rel, name, clamp=True, create=False)
+
+
+def remove_entry(path: Path) -> None:
+    """Remove whatever *path* names (a directory with its tree), never following it."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif os.path.lexists(path):
@@ -123,7 +155,7 @@ class _Applier:
         for child in directory.iterdir():
             key = f"{rel}/{child.name}" if rel else child.name
             if key not in self.created:
-                _remove(child)
+                remove_entry(child)
 
     def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         rel = clean_name(member.name)
@@ -138,12 +170,12 @@ class _Applier:
             hidden = base[len(WHITEOUT_PREFIX):]
             if hidden in ("", ".", ".."):
                 raise TraversalError(f"whiteout {member.name!r} names no entry of its directory")
-            _remove(parent / hidden)
+            remove_entry(parent / hidden)
             return
         target = parent / base
         self.created.add(rel)
         if not (member.isdir() and target.is_dir() and not target.is_symlink()):
-            _remove(target)
+            remove_entry(target)
         self._create(member, tar, target, parent_rel)
         self._restore_metadata(member, target)
 
