@@ -179,7 +179,7 @@ def _ours(store: Store) -> tuple[Builder, Callable[[Case, list[Path]], bool]]:
     return builder, add
 
 
-FLAT = settings(max_examples=150, deadline=None,
+FLAT = settings(max_examples=150,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
