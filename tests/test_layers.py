@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
+
+from harness.model import manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 RANK = {"util": 0, "model": 1, "store": 2, "transports": 3, "copy": 4, "builder": 5,
@@ -72,3 +76,39 @@ def test_the_copy_engine_knows_no_transport_in_particular(path: Path) -> None:
     for module in _imports(path):
         if module.startswith("harness.transports"):
             assert module in COPY_MAY_USE, f"{path.name} imports {module}"
+
+
+ENGINE = ROOT / "harness" / "copy" / "engine.py"
+_FORMAT_WORDS = re.compile(r"schema ?1|v2s1|fs_?layers|v1compatibility", re.IGNORECASE)
+
+
+def _format_mentions(source: str) -> list[str]:
+    """What in *source* names a manifest format: a format's word, or a concrete manifest
+    class (those :data:`harness.model.manifest.Manifest` unites, and the union itself)."""
+    classes = {cls.__name__ for cls in get_args(manifest.Manifest)} | {"Manifest"}
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.name)
+    return sorted(names & classes) + _FORMAT_WORDS.findall(source)
+
+
+def test_the_copy_engine_knows_no_manifest_format() -> None:
+    """As in containers/image: conversions and layer edits live behind the model's
+    ImageManifest, and a destination refuses a type with a typed error."""
+    assert _format_mentions(ENGINE.read_text()) == []
+
+
+@pytest.mark.parametrize("snippet", [
+    "from harness.model.manifest import Schema1Manifest",
+    "if isinstance(m, OCIManifest | DockerManifest):\n    pass",
+    "x: Manifest = parse(raw)",
+    "# a schema1 source needs diffIDs",
+    "types = mediatype.SCHEMA1",
+])
+def test_the_format_check_catches_each_kind_of_mention(snippet: str) -> None:
+    assert _format_mentions(snippet)

@@ -23,7 +23,6 @@ from harness.copy.readahead import CHUNK, ReadAhead
 from harness.copy.report import ProgressCallback
 from harness.model.compression import (
     Algorithm,
-    algorithm_for_media_type,
     compress,
     decompress,
     layer_media_type,
@@ -37,22 +36,6 @@ from harness.transports.types import (
     UploadInterruptedError,
 )
 from harness.util.errors import HarnessError
-
-
-def compression_plan(layer: Descriptor, desired: Algorithm | None, *,
-                     recompress: bool) -> Algorithm | None:
-    """The algorithm to recompress *layer* to, or None to copy its bytes unchanged.
-
-    *desired* is what the user or the destination asked for (None: keep as is);
-    *recompress* forces a new encoding (gzip unless something else was asked), for layers
-    the target manifest type cannot describe (zstd in Docker formats) or whose diffID
-    must be learnt on the way (schema1 sources).
-    """
-    if recompress:
-        return desired or Algorithm.GZIP
-    if desired is None or desired is algorithm_for_media_type(layer.media_type):
-        return None
-    return desired
 
 
 @dataclass(frozen=True)

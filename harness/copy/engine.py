@@ -1,12 +1,14 @@
 """``copy_image``: move one image from any transport to any other (containers/image's
-``copy.Image``), knowing none of them in particular.
+``copy.Image``), knowing none of them, and no manifest format, in particular.
 
 Order of work, as in containers/image: check the signature policy on the source; read the
-manifest (from an index, the instance for this platform); copy the layers, up to six at a
-time when the destination allows it, recompressing only where the destination or the
-target manifest type needs it; then for each candidate manifest type (see
-:mod:`harness.copy.plan`) convert, upload the config, and write the manifest, moving
-to the next type when the destination rejects one with MANIFEST_INVALID or TAG_INVALID.
+manifest (from an index, the instance for this platform); plan the copy up front
+(:func:`harness.copy.plan.plan_image`: candidate manifest types, and how each layer
+travels for each); copy the layers, up to six at a time when the destination allows it;
+then for each candidate ask the image for itself updated to that type
+(:meth:`harness.model.image.ImageManifest.with_updates`), upload what it needs and write
+it, moving to the next candidate when the destination raises
+:class:`~harness.transports.types.ManifestTypeRejectedError`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from harness.copy.blobcopy import CopiedBlob, compression_plan, copy_blob
-from harness.copy.plan import index_type, is_fallback_error, manifest_candidates
+from harness.copy.blobcopy import CopiedBlob, copy_blob
+from harness.copy.plan import TargetPlan, desired_compression, index_type, plan_image
 from harness.copy.policy import load_policy
 from harness.copy.report import (
     CHECKING_LIST_SIGNATURES,
@@ -33,22 +35,11 @@ from harness.copy.report import (
     Reporter,
 )
 from harness.model import mediatype
-from harness.model.compression import Algorithm, layer_media_type
-from harness.model.convert import convert_manifest, layers_needing_recompression
+from harness.model.compression import Algorithm
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
-from harness.model.indexconvert import rebuild_index
-from harness.model.manifest import (
-    DockerManifest,
-    DockerManifestList,
-    Manifest,
-    OCIIndex,
-    OCIManifest,
-    Schema1Manifest,
-    manifest_digest,
-    parse_manifest,
-    platform_instance,
-)
+from harness.model.image import ImageManifest, IndexManifest, ManifestUpdates, UpdatedManifest
+from harness.model.manifest import manifest_digest
 from harness.model.reference import Reference
 from harness.transports.alltransports import TRANSPORTS
 from harness.transports.types import (
@@ -56,7 +47,7 @@ from harness.transports.types import (
     ImageDestination,
     ImageReference,
     ImageSource,
-    LayerCompression,
+    ManifestTypeRejectedError,
     SystemContext,
     read_config,
 )
@@ -119,38 +110,6 @@ def copy_image(dest: ImageReference, src: ImageReference,
         return _Copier(source, destination, options, reporter).run()
 
 
-def _desired_compression(options: CopyOptions,
-                         destination: ImageDestination) -> Algorithm | None:
-    if options.compression is not None:
-        return options.compression
-    wanted = destination.desired_layer_compression()
-    if wanted is LayerCompression.COMPRESS:
-        return Algorithm.GZIP
-    if wanted is LayerCompression.DECOMPRESS:
-        return Algorithm.NONE
-    return None
-
-
-def with_layers(manifest: Manifest, layers: dict[Digest, Descriptor]) -> Manifest:
-    """*manifest* with each layer replaced by what it became at the destination."""
-    if isinstance(manifest, OCIManifest | DockerManifest):
-        return replace(manifest, layers=[layers.get(d.digest, d) for d in manifest.layers])
-    if isinstance(manifest, Schema1Manifest):
-        return replace(manifest, fs_layers=[layers[d].digest if d in layers else d
-                                            for d in manifest.fs_layers])
-    raise HarnessError(f"cannot copy layers of a {manifest.media_type}")
-
-
-@dataclass(frozen=True)
-class _SourceImage:
-    """The source's manifest (as read and parsed) and its config blob."""
-
-    raw: bytes
-    media_type: str
-    manifest: Manifest
-    config: bytes | None
-
-
 class _Copier:
     """The state of one copy: source, destination, what was uploaded so far."""
 
@@ -161,37 +120,37 @@ class _Copier:
         self.options = options
         self.reporter = reporter
         self.uploaded: set[Digest] = set()
+        docker = destination.reference.docker_reference()
+        self.name = docker if isinstance(docker, Reference) else None
 
     def run(self) -> CopyResult:
         raw, media_type = self.source.get_manifest()
         if media_type in mediatype.INDEXES and \
                 self.options.image_list_selection is ImageListSelection.ALL:
-            written, written_type = self._copy_index(raw, media_type)
+            written, written_type = self._copy_index(IndexManifest.parse(raw, media_type))
         else:
             instance = None
             if media_type in mediatype.INDEXES:
-                instance = platform_instance(parse_manifest(raw, media_type))
+                instance = IndexManifest.parse(raw, media_type).platform_instance()
                 raw, media_type = self.source.get_manifest(instance)
             written, written_type = self._copy_image(raw, media_type, instance)
         self.destination.publish()
         return CopyResult(written, written_type, manifest_digest(written))
 
-    def _copy_index(self, raw: bytes, media_type: str) -> tuple[bytes, str]:
+    def _copy_index(self, index: IndexManifest) -> tuple[bytes, str]:
         """Copy every image of the index, then the index naming them as copied."""
         self.reporter.line(GETTING_LIST_SIGNATURES)
         signatures = self._signatures(None, CHECKING_LIST_SIGNATURES)
-        index = parse_manifest(raw, media_type)
-        if not isinstance(index, OCIIndex | DockerManifestList):
-            raise HarnessError(f"{media_type} is not an index")
-        list_type = index_type(media_type, self.destination.supported_manifest_mime_types(),
-                               self.options.manifest_type,
-                               oci_only=self._desired() is Algorithm.ZSTD)
-        if signatures and list_type != media_type:
+        desired = desired_compression(self.options.compression, self.destination)
+        list_type = index_type(index.media_type,
+                               self.destination.supported_manifest_mime_types(),
+                               self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
+        if signatures and list_type != index.media_type:
             raise _frozen_list(list_type)
-        total = len(index.manifests)
+        total = len(index.instances)
         self.reporter.line(f"Copying {total} of {total} images in list")
         entries = []
-        for number, entry in enumerate(index.manifests, start=1):
+        for number, entry in enumerate(index.instances, start=1):
             if entry.media_type in mediatype.INDEXES:
                 raise HarnessError(f"image {number} of the index ({entry.digest}) is itself "
                                    "an index; nested indexes are not copied")
@@ -204,17 +163,14 @@ class _Copier:
                                                      child=True)
             entries.append(replace(entry, media_type=written_type, size=len(written),
                                    digest=manifest_digest(written)))
-        out = rebuild_index(raw, index, entries, list_type)
-        if signatures and out != raw:
+        out = index.with_updates(entries, list_type)
+        if signatures and out != index.raw:
             raise _frozen_list(list_type)
         self.reporter.line(WRITING_LIST)
         self.destination.put_manifest(out, list_type)
         self.reporter.line(STORING_LIST_SIGNATURES)
         self.destination.put_signatures(signatures)
         return out, list_type
-
-    def _desired(self) -> Algorithm | None:
-        return _desired_compression(self.options, self.destination)
 
     def _signatures(self, instance: Digest | None, checking: str) -> list[bytes]:
         """The signatures to copy; refused before anything is written when the
@@ -236,66 +192,49 @@ class _Copier:
         written by its own digest); returns the manifest written and its type."""
         self.reporter.line(GETTING_SIGNATURES)
         signatures = self._signatures(instance, CHECKING_SIGNATURES)
-        manifest = parse_manifest(raw, media_type)
-        if signatures:
-            # As containers/image: a change would invalidate the signatures, so the
-            # manifest and layers go as they are, whatever format or compression was
-            # asked, and the destination takes them or refuses.
-            desired, candidates = None, [media_type]
-        else:
-            desired = self._desired()
-            candidates = manifest_candidates(
-                media_type, self.destination.supported_manifest_mime_types(),
-                self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
-        if desired is not None:  # refuse zstd for a Docker format before any upload
-            layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
-        copied = self._copy_layers(raw, media_type, manifest, candidates[0], desired)
-        image = _SourceImage(raw, media_type, manifest, self._read_config(manifest))
-        for number, candidate in enumerate(candidates, start=1):
-            if _needs_diff_ids(media_type, candidate) and \
-                    any(c.diff_id is None for c in copied.values()):
-                # A fallback away from schema1: learn the diffIDs by copying again.
-                copied = self._copy_layers(raw, media_type, manifest, candidate, desired)
+        image = ImageManifest.parse(raw, media_type)
+        plan = plan_image(image, self.destination, forced_type=self.options.manifest_type,
+                          compression=self.options.compression, signed=bool(signatures))
+        copied = self._copy_layers(image, plan.targets[0])
+        config = None if image.config is None else read_config(self.source, image.config)
+        for number, target in enumerate(plan.targets, start=1):
+            if target.diff_ids and any(c.diff_id is None for c in copied.values()):
+                # This type needs diffIDs the first copy did not learn: copy again.
+                copied = self._copy_layers(image, target)
+            updated = image.with_updates(ManifestUpdates(
+                media_type=target.media_type,
+                layers=[copied[d.digest].descriptor for d in image.layers],
+                diff_ids=[copied[d.digest].diff_id for d in image.layers],
+                destination=self.name, config=config))
             try:
-                written, written_type = self._write_manifest(image, copied, candidate, child)
+                written = self._write_manifest(updated, child)
                 break
-            except HarnessError as exc:
-                if number < len(candidates) and is_fallback_error(exc):
-                    continue
-                raise
+            except ManifestTypeRejectedError:
+                if number == len(plan.targets):
+                    raise
         self.reporter.line(STORING_SIGNATURES)
         self.destination.put_signatures(signatures, manifest_digest(written) if child else None)
-        return written, written_type
+        return written, updated.media_type
 
-    def _copy_layers(self, raw: bytes, media_type: str, manifest: Manifest,
-                     target_type: str, desired: Algorithm | None
+    def _copy_layers(self, image: ImageManifest, target: TargetPlan
                      ) -> dict[Digest, CopiedBlob]:
-        """Copy each distinct layer once; schema1 layers going to another type are
-        recompressed so their diffIDs are learnt on the way."""
-        learn_diff_ids = _needs_diff_ids(media_type, target_type)
-        recompress = {manifest.layers[i].digest
-                      for i in layers_needing_recompression(raw, media_type, target_type)}
-        unique = list({d.digest: d for d in manifest.layers}.values())
+        """Copy each distinct layer once, as *target* plans it."""
+        unique = list({d.digest: d for d in image.layers}.values())
         for layer in unique:
             self.reporter.blob(layer.digest)
         workers = self.options.max_parallel if self.destination.has_thread_safe_put_blob() else 1
 
         def one(layer: Descriptor) -> CopiedBlob:
-            target = compression_plan(layer, desired, recompress=learn_diff_ids
-                                      or layer.digest in recompress)
             with self.reporter.bar(layer.digest, layer.size) as progress:
-                return copy_blob(self.source, self.destination, layer, target,
+                return copy_blob(self.source, self.destination, layer,
+                                 target.compression[layer.digest],
                                  level=self.options.compression_level, progress=progress,
-                                 oci=target_type == mediatype.OCI_MANIFEST,
-                                 diff_id=learn_diff_ids,
+                                 oci=target.oci, diff_id=target.diff_ids,
                                  retries=self.options.dest_ctx.retry_times)
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             done = list(pool.map(one, unique))
         return {old.digest: new for old, new in zip(unique, done, strict=True)}
-
-    def _read_config(self, manifest: Manifest) -> bytes | None:
-        return None if manifest.config is None else read_config(self.source, manifest.config)
 
     def _put_blob_bytes(self, descriptor: Descriptor, data: bytes, *, is_config: bool) -> None:
         if descriptor.digest in self.uploaded:
@@ -307,71 +246,19 @@ class _Copier:
                                       is_config=is_config)
         self.uploaded.add(descriptor.digest)
 
-    def _write_manifest(self, image: _SourceImage, copied: dict[Digest, CopiedBlob],
-                        target: str, child: bool) -> tuple[bytes, str]:
-        """Convert for *target* if needed, upload the config, write the manifest (by its
-        own digest for an index's *child*)."""
-        raw, media_type, manifest, config = (image.raw, image.media_type, image.manifest,
-                                             image.config)
-        changed = {d: c.descriptor for d, c in copied.items() if c.descriptor.digest != d
-                   or c.descriptor.media_type != _layer_type(manifest, d)}
-        if target == media_type:
-            renamed = _schema1_renamed(manifest, self.destination.reference)
-            if renamed is not None:
-                out = with_layers(renamed, changed).to_bytes()
-            else:
-                out = with_layers(manifest, changed).to_bytes() if changed else raw
-            if manifest.config is not None and config is not None:
-                self._put_blob_bytes(manifest.config, config, is_config=True)
-        else:
-            name, tag = _schema1_name(self.destination.reference)
-            diff_ids = [copied[d.digest].diff_id for d in manifest.layers]
-            conversion = convert_manifest(
-                raw, media_type, target, config=config, name=name, tag=tag,
-                layers=[copied[d.digest].descriptor for d in manifest.layers],
-                diff_ids=[d for d in diff_ids if d is not None] or None)
-            for descriptor, data in conversion.extra_blobs:
-                self._put_blob_bytes(descriptor, data, is_config=False)
-            new_config = parse_manifest(conversion.manifest, conversion.media_type).config
-            new_config_bytes = conversion.config or config
-            if new_config is not None and new_config_bytes is not None:
-                self._put_blob_bytes(new_config, new_config_bytes, is_config=True)
-            out = conversion.manifest
-            target = conversion.media_type
+    def _write_manifest(self, updated: UpdatedManifest, child: bool) -> bytes:
+        """Upload the blobs *updated* needs, then write it (by its own digest for an
+        index's *child*)."""
+        for descriptor, data in updated.extra_blobs:
+            self._put_blob_bytes(descriptor, data, is_config=False)
+        if updated.config is not None:
+            self._put_blob_bytes(*updated.config, is_config=True)
         self.reporter.line(WRITING_MANIFEST)
-        self.destination.put_manifest(out, target, manifest_digest(out) if child else None)
-        return out, target
+        self.destination.put_manifest(updated.manifest, updated.media_type,
+                                      manifest_digest(updated.manifest) if child else None)
+        return updated.manifest
 
 
 def _frozen_list(list_type: str) -> HarnessError:
     return HarnessError(f'Manifest list must be converted to type "{list_type}" to be written '
                         'to destination, but we cannot modify it: "Would invalidate signatures"')
-
-
-def _needs_diff_ids(source_type: str, target_type: str) -> bool:
-    """Converting schema1 to another type needs the diffIDs schema1 does not record."""
-    return source_type in mediatype.SCHEMA1 and target_type not in mediatype.SCHEMA1
-
-
-def _layer_type(manifest: Manifest, digest: Digest) -> str:
-    return next(d.media_type for d in manifest.layers if d.digest == digest)
-
-
-def _schema1_renamed(manifest: Manifest, ref: ImageReference) -> Schema1Manifest | None:
-    """A schema1 manifest names its repository and tag: copied elsewhere, it takes the
-    destination's (and a new signature), as containers/image does; None if unchanged."""
-    docker = ref.docker_reference()
-    if not isinstance(manifest, Schema1Manifest) or not isinstance(docker, Reference):
-        return None
-    name, tag = _schema1_name(ref)
-    if (manifest.name, manifest.tag) == (name, tag):
-        return None
-    return replace(manifest, name=name, tag=tag)
-
-
-def _schema1_name(ref: ImageReference) -> tuple[str, str]:
-    """The repository path and tag a schema1 manifest records for *ref*."""
-    docker = ref.docker_reference()
-    if isinstance(docker, Reference):
-        return docker.path, docker.tag_or_latest
-    return "", "latest"

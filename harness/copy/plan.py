@@ -1,21 +1,113 @@
-"""Which manifest types to try at a destination, in order (containers/image's
-``determineManifestConversion``).
+"""The copy plan: decided once per image, before any blob moves.
 
-A forced type is the only candidate. Otherwise the source's own type comes first when the
-destination takes it (no conversion, the digest is kept), then Docker schema2, then
-schema1, then whatever else the destination takes. The copy engine tries them in order and
-moves to the next one when the destination rejects a manifest as MANIFEST_INVALID or
-TAG_INVALID.
+:func:`plan_image` answers everything a copy of one image depends on: which manifest
+types to try at the destination, in order (containers/image's
+``determineManifestConversion``), and for each of them how every layer travels (kept
+as it is or recompressed, with OCI or Docker media types, its diffID learnt on the way
+or not). A forced type is the only candidate. Otherwise the source's own type comes first
+when the destination takes it (no conversion, the digest is kept), then Docker schema2,
+then schema1, then whatever else the destination takes. The copy engine tries them in
+order and moves to the next one when the destination raises
+:class:`~harness.transports.types.ManifestTypeRejectedError`.
+
+:func:`index_type` is the same choice for the index of a ``copy --all``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from harness.model import mediatype
+from harness.model.compression import Algorithm, algorithm_for_media_type, layer_media_type
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest
+from harness.model.image import ImageManifest
 from harness.model.indexconvert import list_type_for
+from harness.transports.types import ImageDestination, LayerCompression
 from harness.util.errors import HarnessError
 
 PREFERRED = (mediatype.DOCKER_V2S2_MANIFEST, mediatype.DOCKER_V2S1_SIGNED_MANIFEST)
-FALLBACK_CODES = frozenset({"MANIFEST_INVALID", "TAG_INVALID"})
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """How the layers travel when the manifest is written as ``media_type``."""
+
+    media_type: str
+    oci: bool  # recompressed layers get OCI media types
+    diff_ids: bool  # learn each layer's uncompressed digest on the way (a conversion needs it)
+    compression: Mapping[Digest, Algorithm | None]  # per distinct layer; None: bytes as they are
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """The candidate manifest types of one image copy, best first, each with its layer plan."""
+
+    targets: tuple[TargetPlan, ...]
+
+
+def plan_image(image: ImageManifest, destination: ImageDestination, *,
+               forced_type: str | None, compression: Algorithm | None,
+               signed: bool) -> CopyPlan:
+    """The plan for copying *image* to *destination*; raises before anything is written
+    when no plan can work (a forced type the destination refuses, zstd for a Docker type).
+
+    A *signed* image goes as it is, whatever format or compression was asked (as in
+    containers/image: a change would invalidate the signatures), and the destination takes
+    it or refuses.
+    """
+    if signed:
+        desired, candidates = None, [image.media_type]
+    else:
+        desired = desired_compression(compression, destination)
+        candidates = manifest_candidates(image.media_type,
+                                         destination.supported_manifest_mime_types(),
+                                         forced_type, oci_only=desired is Algorithm.ZSTD)
+    if desired is not None:  # refuse zstd for a Docker format before any upload
+        layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
+    unique = list({d.digest: d for d in image.layers}.values())
+    return CopyPlan(tuple(_target(image, unique, target, desired) for target in candidates))
+
+
+def _target(image: ImageManifest, unique: list[Descriptor], target: str,
+            desired: Algorithm | None) -> TargetPlan:
+    diff_ids = image.needs_diff_ids(target)
+    recompress = image.layers_to_recompress(target)
+    return TargetPlan(target, target == mediatype.OCI_MANIFEST, diff_ids, {
+        layer.digest: compression_plan(layer, desired,
+                                       recompress=diff_ids or layer.digest in recompress)
+        for layer in unique})
+
+
+def desired_compression(asked: Algorithm | None,
+                        destination: ImageDestination) -> Algorithm | None:
+    """What the layers should become: what was *asked*, else what the destination wants
+    (None: keep each as it is)."""
+    if asked is not None:
+        return asked
+    wanted = destination.desired_layer_compression()
+    if wanted is LayerCompression.COMPRESS:
+        return Algorithm.GZIP
+    if wanted is LayerCompression.DECOMPRESS:
+        return Algorithm.NONE
+    return None
+
+
+def compression_plan(layer: Descriptor, desired: Algorithm | None, *,
+                     recompress: bool) -> Algorithm | None:
+    """The algorithm to recompress *layer* to, or None to copy its bytes unchanged.
+
+    *desired* is what the user or the destination asked for (None: keep as is);
+    *recompress* forces a new encoding (gzip unless something else was asked), for layers
+    the target manifest type cannot describe (zstd in Docker formats) or whose diffID
+    must be learnt on the way (schema1 sources).
+    """
+    if recompress:
+        return desired or Algorithm.GZIP
+    if desired is None or desired is algorithm_for_media_type(layer.media_type):
+        return None
+    return desired
 
 
 def manifest_candidates(source_type: str, supported: list[str],
@@ -69,7 +161,3 @@ def index_type(source_type: str, supported: list[str], forced: str | None = None
         return source_type
     return indexes[0]
 
-
-def is_fallback_error(exc: BaseException) -> bool:
-    """Whether a destination error means "try the next manifest type"."""
-    return getattr(exc, "code", None) in FALLBACK_CODES

@@ -122,7 +122,11 @@ def _convertible(layer: Descriptor, index: int, *, oci: bool) -> str:
 
 def layers_needing_recompression(manifest_bytes: bytes, source_type: str,
                                  target_type: str) -> list[int]:
-    """Indexes of the layers whose compression *target_type* cannot express."""
+    """Indexes of the layers whose compression *target_type* cannot express.
+
+    A layer of a type no format converts (an artifact's) is not listed: it is no matter of
+    compression, and :func:`convert_manifest` names it if a conversion is tried.
+    """
     if _is_schema1(source_type) or source_type == target_type:
         return []
     needs = []
@@ -131,6 +135,8 @@ def layers_needing_recompression(manifest_bytes: bytes, source_type: str,
             _convertible(layer, i, oci=_target_oci(target_type))
         except CompressionError:
             needs.append(i)
+        except ManifestError:
+            continue
     return needs
 
 

@@ -24,6 +24,11 @@ class TransientError(HarnessError):
     reached): whole-copy retries (``--retry-times``) start over on these."""
 
 
+class ManifestTypeRejectedError(HarnessError):
+    """The destination refused a manifest for its type (containers/image's
+    ``ManifestTypeRejectedError``): a copy tries its next candidate type."""
+
+
 class UploadInterruptedError(HarnessError):
     """``put_blob`` broke, the destination kept nothing usable, and the stream cannot go
     back: the copy may succeed if the caller sends the blob again from its source.
@@ -159,7 +164,11 @@ class ImageDestination(ABC):
     @abstractmethod
     def put_manifest(self, manifest: bytes, mime_type: str,
                      instance: Digest | None = None) -> None:
-        """Store the manifest; *instance* is set when writing a child of an index."""
+        """Store the manifest; *instance* is set when writing a child of an index.
+
+        Raises :class:`ManifestTypeRejectedError` when the destination refuses this type
+        of manifest, not this manifest: the copy then tries another type.
+        """
 
     def supports_signatures(self) -> bool:
         """Whether :meth:`put_signatures` can store any; asked before a signed image is

@@ -29,6 +29,7 @@ from harness.transports.types import (
     BlobInfo,
     ImageDestination,
     ImageSource,
+    ManifestTypeRejectedError,
     SystemContext,
 )
 from harness.util.errors import HarnessError
@@ -197,9 +198,7 @@ class _PickyDestination(DirImageDestination):
     def put_manifest(self, manifest: bytes, mime_type: str,
                      instance: Digest | None = None) -> None:
         if mime_type == mt.OCI_MANIFEST:
-            error = HarnessError("manifest invalid")
-            error.code = "MANIFEST_INVALID"  # type: ignore[attr-defined]
-            raise error
+            raise ManifestTypeRejectedError("manifest invalid")
         super().put_manifest(manifest, mime_type, instance)
 
 

@@ -16,6 +16,7 @@ from harness.transports.docker.transport import (
     DockerImageSource,
     DockerReference,
     DockerTransport,
+    ManifestTypeRejected,
 )
 from harness.transports.docker.upload import UploadError, UploadInterruptedError
 
@@ -28,6 +29,7 @@ __all__ = [
     "DockerImageSource",
     "DockerReference",
     "DockerTransport",
+    "ManifestTypeRejected",
     "ProtocolError",
     "RegistryClient",
     "RegistryError",

@@ -1,8 +1,9 @@
 """The ``docker://`` transport: containers/image's docker_transport over :class:`RegistryClient`.
 
 A reference without tag or digest means ``:latest``. The destination takes every manifest
-type (the registry decides, answering MANIFEST_INVALID for one it refuses), wants layers
-compressed, and accepts blobs from several threads at once.
+type (the registry decides: MANIFEST_INVALID or TAG_INVALID for a manifest becomes a
+:class:`ManifestTypeRejected`, so a copy tries its next type), wants layers compressed, and
+accepts blobs from several threads at once.
 """
 
 from __future__ import annotations
@@ -33,10 +34,24 @@ from harness.transports.types import (
     ImageReference,
     ImageSource,
     LayerCompression,
+    ManifestTypeRejectedError,
     SystemContext,
     Transport,
 )
 from harness.util.errors import HarnessError
+
+# The codes registries answer a manifest type they do not take with (distribution 2.8:
+# MANIFEST_INVALID for schema1; some registries TAG_INVALID).
+TYPE_REJECTION_CODES = frozenset({"MANIFEST_INVALID", "TAG_INVALID"})
+
+
+class ManifestTypeRejected(RegistryError, ManifestTypeRejectedError):
+    """A manifest PUT refused with a code that means "not this type": still the
+    registry's error (code, status, message), and the copy's signal to try another type."""
+
+    @classmethod
+    def of(cls, exc: RegistryError) -> ManifestTypeRejected:
+        return cls(exc.method, exc.path, exc.status, exc.errors)
 
 # SystemContext.extra key: PATCH chunks of this many bytes instead of one streamed PATCH.
 CHUNK_SIZE_KEY = "docker-chunk-size"
@@ -285,7 +300,12 @@ class DockerImageDestination(ImageDestination):
         if expected is not None and digest != expected:
             raise DigestMismatchError(expected, digest)
         target = str(digest) if expected is not None else self._reference.ref.tag_or_latest
-        announced = self._client.put_manifest(target, manifest, mime_type)
+        try:
+            announced = self._client.put_manifest(target, manifest, mime_type)
+        except RegistryError as exc:
+            if exc.code in TYPE_REJECTION_CODES:
+                raise ManifestTypeRejected.of(exc) from exc
+            raise
         header = parse_digest_header(announced, f"manifest {target}")
         if header is not None and header != digest:
             raise ProtocolError(f"manifest {target}: the registry stored it as {header}, "

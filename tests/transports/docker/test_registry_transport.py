@@ -22,7 +22,13 @@ from harness.transports.docker import (
     RegistryError,
 )
 from harness.transports.docker.blobcache import BLOB_LOCATIONS, BlobLocationCache
-from harness.transports.types import BlobInfo, Credentials, LayerCompression, SystemContext
+from harness.transports.types import (
+    BlobInfo,
+    Credentials,
+    LayerCompression,
+    ManifestTypeRejectedError,
+    SystemContext,
+)
 from harness.util.errors import HarnessError
 
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
@@ -157,13 +163,28 @@ def test_put_manifest_by_digest_and_instance(registry: responses.RequestsMock) -
     assert len([c for c in registry.calls if c.request.method == "PUT"]) == 2
 
 
-def test_put_manifest_refusal_keeps_the_code_for_fallback(
-        registry: responses.RequestsMock) -> None:
+@pytest.mark.parametrize("code", ["MANIFEST_INVALID", "TAG_INVALID"])
+def test_put_manifest_type_refusal_is_a_typed_rejection_keeping_the_code(
+        registry: responses.RequestsMock, code: str) -> None:
     registry.put(f"{MANIFESTS}/v1", status=400, json={"errors": [
-        {"code": "MANIFEST_INVALID", "message": "manifest invalid", "detail": "schema1"}]})
+        {"code": code, "message": "manifest invalid", "detail": "schema1"}]})
+    with _ref().new_image_destination(CTX) as dest, \
+            pytest.raises(ManifestTypeRejectedError) as caught:
+        dest.put_manifest(MANIFEST, mediatype.OCI_MANIFEST)
+    assert isinstance(caught.value, RegistryError)
+    assert (caught.value.code, caught.value.detail, caught.value.status) == (code, "schema1", 400)
+    assert str(caught.value) == f"PUT /v2/{REPO}/manifests/v1: HTTP 400 {code} manifest invalid"
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "MANIFEST_BLOB_UNKNOWN"), (403, "DENIED"),
+                                              (400, "")])
+def test_put_manifest_other_refusals_are_not_type_rejections(
+        registry: responses.RequestsMock, status: int, code: str) -> None:
+    registry.put(f"{MANIFESTS}/v1", status=status,
+                 json={"errors": [{"code": code, "message": "no"}]} if code else {})
     with _ref().new_image_destination(CTX) as dest, pytest.raises(RegistryError) as caught:
         dest.put_manifest(MANIFEST, mediatype.OCI_MANIFEST)
-    assert (caught.value.code, caught.value.detail) == ("MANIFEST_INVALID", "schema1")
+    assert not isinstance(caught.value, ManifestTypeRejectedError)
 
 
 def test_put_manifest_wrong_digest_header(registry: responses.RequestsMock) -> None:
