@@ -7,6 +7,7 @@ once in :mod:`harness.store.store` over this interface.
 
 On disk under ``root``::
 
+    (root, blobs/ and containers/ are 0700: no other user reaches a rootfs)
     storage.lock            flock(2) target serialising writers across processes
     metadata.json           layers, images, containers (atomic replace + fsync)
     blobs/sha256/<hex>      layer tars, configs, manifests (temp + fsync + rename)
@@ -23,6 +24,7 @@ import io
 import os
 import queue
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -38,6 +40,7 @@ from harness.util.errors import HarnessError
 from harness.util.fs import atomic_write_bytes, fsync_dir
 
 CHUNK = 1 << 20
+PRIVATE = 0o700  # the store root (when created), blobs/ and containers/
 WRITEBACK = 32 << 20
 
 
@@ -135,14 +138,31 @@ class Backend(ABC):
         writes and blobs not in *keep* (a live writer keeps touching its file)."""
 
 
+def _private_dir(path: Path) -> None:
+    """Create *path* 0700, or make an existing one so (containers/storage creates its
+    directories 0700): a rootfs may hold setuid-root files from an image, which no other
+    user may reach."""
+    path.mkdir(mode=PRIVATE, exist_ok=True)
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    if mode & ~PRIVATE:
+        try:
+            path.chmod(PRIVATE)
+        except PermissionError:
+            raise HarnessError(f"store directory {path} is open to other users (mode "
+                               f"{mode:04o}) and cannot be made private (0700): not its "
+                               "owner") from None
+
+
 class DiskBackend(Backend):
     """The on-disk layout described in the module docstring."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         try:
-            (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-            (root / "containers").mkdir(exist_ok=True)
+            root.mkdir(mode=PRIVATE, parents=True, exist_ok=True)
+            for folder in (root / "blobs", root / "containers"):
+                _private_dir(folder)
+            (root / "blobs" / "sha256").mkdir(exist_ok=True)
         except OSError as exc:
             raise HarnessError(f"cannot use store root {root}: {exc.strerror}") from exc
         self._lock = StoreLock(root / "storage.lock")
