@@ -5,7 +5,7 @@ anything; check the signature policy against the image being built; diff the con
 into a layer blob in one streaming pass (diffID and blob digest together); generate the
 config (OCI or Docker, with one new history entry and diffID) and the manifest; then
 
-- to local storage (no destination, a plain name, or ``containers-storage:``): a shallow
+- to local storage (no destination, a plain name, or ``harness-store:``): a shallow
   copy — only the new layer, config and manifest are written, parent layers are reused —
   and the image is named (destination plus ``additional_tags``) in one atomic update;
 - anywhere else: a full copy through :func:`harness.copy.engine.copy_image`, the new
@@ -44,7 +44,7 @@ from harness.model.transportref import has_transport_prefix
 from harness.store.records import Image, Layer
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
-from harness.transports.containers_storage import StorageReference
+from harness.transports.harness_store import HarnessStoreReference
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
@@ -97,12 +97,12 @@ def go_time(moment: datetime.datetime) -> str:
 def _destination(dest: str | ImageReference | None, store: Store
                  ) -> ImageReference | str | None:
     """A local name (str), None (an unnamed local image) or a reference elsewhere; a
-    ``containers-storage:`` reference to another store root counts as elsewhere."""
+    ``harness-store:`` reference to another store root counts as elsewhere."""
     if isinstance(dest, str):
         if not has_transport_prefix(dest):
             return local_name(dest)
         return _destination(parse_image_name(dest), store)
-    if isinstance(dest, StorageReference) and dest.root in (None, store.root):
+    if isinstance(dest, HarnessStoreReference) and dest.root in (None, store.root):
         return None if dest.name is None else local_name(str(dest.name))
     return dest
 

@@ -12,7 +12,7 @@ from harness.model.reference import Reference
 from harness.model.transportref import parse_transport_reference
 from harness.store.records import Image
 from harness.store.store import ImageUnknownError, Store
-from harness.transports.containers_storage import StorageReference
+from harness.transports.harness_store import HarnessStoreReference
 
 LOCAL_DOMAIN = "localhost"
 
@@ -59,9 +59,9 @@ def resolve_image(store: Store, text: str) -> Image:
     return image
 
 
-def stored_reference(store: Store, text: str) -> tuple[Image, StorageReference]:
-    """The stored image *text* names and a ``containers-storage:`` reference to it by ID,
+def stored_reference(store: Store, text: str) -> tuple[Image, HarnessStoreReference]:
+    """The stored image *text* names and a ``harness-store:`` reference to it by ID,
     bound to *store* (so a copy reads the store the caller has open)."""
     image = resolve_image(store, text)
-    return image, StorageReference(parse_transport_reference(f"containers-storage:{image.id}"),
+    return image, HarnessStoreReference(parse_transport_reference(f"harness-store:{image.id}"),
                                    store)

@@ -1,5 +1,5 @@
 """Bring an image named by a transport reference into the local store, as buildah pulls
-before ``from``: a full copy through the copy engine into ``containers-storage:``.
+before ``from``: a full copy through the copy engine into ``harness-store:``.
 
 The stored name is the image's docker reference when it has one (``docker://``), else a
 local name made from the reference's last path component (``oci:/srv/app-layout:v1`` ->
@@ -16,7 +16,7 @@ from harness.builder.names import local_name
 from harness.model.reference import Reference
 from harness.store.records import Image
 from harness.store.store import Store
-from harness.transports import containers_storage
+from harness.transports import harness_store
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
@@ -43,7 +43,7 @@ def pull(store: Store, text: str, ctx: SystemContext | None = None,
         raise HarnessError("pulling an image needs a store on disk")
     src = parse_image_name(text)
     name = _stored_name(src)
-    dest = containers_storage.TRANSPORT.parse_reference(f"[{store.root}]{name}")
+    dest = harness_store.TRANSPORT.parse_reference(f"[{store.root}]{name}")
     copy_image(dest, src, CopyOptions(source_ctx=ctx or SystemContext(),
                                       report_writer=report_writer,
                                       signature_policy_path=signature_policy_path))

@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"oci-harness {__version__}")
     parser.add_argument("--root", type=Path, default=None,
-                        help="store root (default: $OCI_HARNESS_ROOT or "
-                             "~/.local/share/oci-harness)")
+                        help="root of the project's own store, harness-store: (default: "
+                             "$OCI_HARNESS_ROOT or ~/.local/share/oci-harness); "
+                             "containers-storage: is buildah's and podman's store, found "
+                             "through storage.conf or [driver@root+runroot]")
     # Subparsers are OneLineArgumentParsers too; the command modules only need the base type.
     sub = cast(
         "argparse._SubParsersAction[argparse.ArgumentParser]",

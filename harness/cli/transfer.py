@@ -134,8 +134,11 @@ def _inspect(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``copy``, ``push`` and ``inspect`` to *sub*."""
     copy = sub.add_parser("copy", help="copy an image between any two transports (skopeo)")
-    copy.add_argument("src", metavar="SRC")
-    copy.add_argument("dest", metavar="DEST")
+    where = ("TRANSPORT:REF: docker://, oci:, oci-archive:, dir:, docker-archive:, "
+             "containers-storage: (buildah's and podman's store) or harness-store: "
+             "(this project's store, --root)")
+    copy.add_argument("src", metavar="SRC", help=where)
+    copy.add_argument("dest", metavar="DEST", help=where)
     copy.add_argument("--format", "-f", choices=_FORMATS, help="manifest type to write")
     copy.add_argument("--all", "-a", action="store_true",
                       help="copy every image of an index, and the index (--multi-arch all)")

@@ -20,7 +20,8 @@ OCI_ARCHIVE = "oci-archive"
 DIR = "dir"
 DOCKER_ARCHIVE = "docker-archive"
 CONTAINERS_STORAGE = "containers-storage"
-TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE)
+HARNESS_STORE = "harness-store"
+TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE, HARNESS_STORE)
 
 
 def has_transport_prefix(text: str) -> bool:
@@ -66,8 +67,9 @@ class TransportReference:
     Which fields are set depends on :attr:`transport`: ``docker`` sets :attr:`reference`;
     ``oci``/``oci-archive`` set :attr:`path` and maybe :attr:`image_name`; ``dir`` sets
     :attr:`path`; ``docker-archive`` sets :attr:`path` and maybe :attr:`reference` (always
-    tagged) or :attr:`source_index`; ``containers-storage`` sets :attr:`reference` and/or
-    :attr:`image_id`, and :attr:`storage` when the store was named.
+    tagged) or :attr:`source_index`; ``containers-storage`` and ``harness-store`` set
+    :attr:`reference` and/or :attr:`image_id`, and :attr:`storage` when the store was
+    named (``harness-store`` takes only a root).
     """
 
     transport: str
@@ -96,7 +98,7 @@ class TransportReference:
         image = str(self.reference) if self.reference else ""
         if self.image_id:
             image = f"{image}@{self.image_id}" if image else self.image_id
-        return f"containers-storage:{store}{image}"
+        return f"{self.transport}:{store}{image}"
 
 
 def _error(text: str, rule: str) -> TransportReferenceError:
@@ -155,22 +157,22 @@ def _parse_docker_archive(text: str, details: str) -> TransportReference:
     return TransportReference(DOCKER_ARCHIVE, path=path, reference=reference)
 
 
-def _parse_storage_spec(text: str, spec: str) -> StorageSpec:
+def _parse_storage_spec(text: str, transport: str, spec: str) -> StorageSpec:
     if not spec:
-        raise _error(text, "containers-storage: the store spec in [] must not be empty")
+        raise _error(text, f"{transport}: the store spec in [] must not be empty")
     driver, at, rest = spec.partition("@")
     if not at:
         driver, rest = "", spec
     elif not driver or not rest:
-        raise _error(text, "containers-storage: [driver@root] needs both a driver and a root")
+        raise _error(text, f"{transport}: [driver@root] needs both a driver and a root")
     rest, colon, options = rest.partition(":")
     root, _, run_root = rest.partition("+")
     if root and not root.startswith("/"):
-        raise _error(text, "containers-storage: the store root must be an absolute path")
+        raise _error(text, f"{transport}: the store root must be an absolute path")
     if run_root and not run_root.startswith("/"):
-        raise _error(text, "containers-storage: the run root must be an absolute path")
+        raise _error(text, f"{transport}: the run root must be an absolute path")
     if colon and not options:
-        raise _error(text, "containers-storage: ':' in the store spec needs driver options")
+        raise _error(text, f"{transport}: ':' in the store spec needs driver options")
     return StorageSpec(
         driver=driver or None,
         root=root or None,
@@ -179,23 +181,26 @@ def _parse_storage_spec(text: str, spec: str) -> StorageSpec:
     )
 
 
-def _parse_storage(text: str, details: str) -> TransportReference:
+def _parse_storage(text: str, transport: str, details: str) -> TransportReference:
     storage = None
     if details.startswith("["):
         close = details.find("]")
         if close < 0:
-            raise _error(text, "containers-storage: '[' of the store spec has no matching ']'")
-        storage = _parse_storage_spec(text, details[1:close])
+            raise _error(text, f"{transport}: '[' of the store spec has no matching ']'")
+        storage = _parse_storage_spec(text, transport, details[1:close])
         details = details[close + 1 :]
+        if transport == HARNESS_STORE and storage != StorageSpec(root=storage.root):
+            raise _error(text, "harness-store: the store spec is [ROOT]; drivers, run roots "
+                         "and options belong to containers-storage:")
     if not details:
-        raise _error(text, "containers-storage: an image name or ID is required")
+        raise _error(text, f"{transport}: an image name or ID is required")
     if _IMAGE_ID.fullmatch(details):
-        return TransportReference(CONTAINERS_STORAGE, image_id=details, storage=storage)
+        return TransportReference(transport, image_id=details, storage=storage)
     name, at, image_id = details.rpartition("@")
     if not (at and _IMAGE_ID.fullmatch(image_id)):
         name, image_id = details, ""
     reference = _tagged_name(text, name) if name else None
-    return TransportReference(CONTAINERS_STORAGE, reference=reference,
+    return TransportReference(transport, reference=reference,
                               image_id=image_id or None, storage=storage)
 
 
@@ -215,6 +220,6 @@ def parse_transport_reference(text: str) -> TransportReference:
         return _parse_dir(text, details)
     if transport == DOCKER_ARCHIVE:
         return _parse_docker_archive(text, details)
-    if transport == CONTAINERS_STORAGE:
-        return _parse_storage(text, details)
+    if transport in (CONTAINERS_STORAGE, HARNESS_STORE):
+        return _parse_storage(text, transport, details)
     raise _error(text, f"unknown transport {transport!r}; known: {', '.join(TRANSPORTS)}")

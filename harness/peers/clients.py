@@ -185,9 +185,11 @@ class Skopeo(_ContainersTool):
 
 @dataclass
 class Buildah(_ContainersTool):
-    """``buildah`` on the vfs driver with a private store under *workdir*."""
+    """``buildah`` with a private store under *workdir*, on the vfs driver unless *driver*
+    names another (``overlay``)."""
 
     peer = "buildah"
+    driver: str = "vfs"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -196,12 +198,17 @@ class Buildah(_ContainersTool):
         self.storage_conf = self.workdir / "storage.conf"
         if not self.storage_conf.exists():
             self.storage_conf.write_text(
-                f'[storage]\ndriver = "vfs"\nrunroot = "{self.runroot}"\n'
+                f'[storage]\ndriver = "{self.driver}"\nrunroot = "{self.runroot}"\n'
                 f'graphroot = "{self.root}"\n')
+
+    @property
+    def store_spec(self) -> str:
+        """The store as a ``containers-storage:`` reference names it."""
+        return f"[{self.driver}@{self.root}+{self.runroot}]"
 
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "--root", str(self.root), "--runroot", str(self.runroot),
-                "--storage-driver", "vfs", *args]
+                "--storage-driver", self.driver, *args]
 
     def overrides(self) -> dict[str, str]:
         return {**self.config.overrides(), "CONTAINERS_STORAGE_CONF": str(self.storage_conf),

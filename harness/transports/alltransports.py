@@ -20,6 +20,7 @@ _MODULES = {
     transportref.DIR: "harness.transports.directory",
     transportref.DOCKER_ARCHIVE: "harness.transports.docker_archive",
     transportref.CONTAINERS_STORAGE: "harness.transports.containers_storage",
+    transportref.HARNESS_STORE: "harness.transports.harness_store",
 }
 
 

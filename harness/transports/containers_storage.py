@@ -1,29 +1,41 @@
-"""The ``containers-storage:[[driver@]root]REF`` transport over the project's own store
-(:mod:`harness.store`).
+"""The ``containers-storage:[driver@root+runroot:options]REF`` transport: the stores of
+buildah, podman and skopeo (containers/storage), as containers/image's ``storage``
+transport reads them.
 
-An image is found by its full normalised name (as stored), by ID or by ``sha256:ID``.
-The store keeps each image's manifest, config and layer blobs as they were committed, so
-reading serves them unchanged (the manifest digest survives a push). Writing stores the
-blobs, records one layer per manifest layer (diffIDs from the config) and names the image
-at publish, in one atomic store update. The store root comes from the reference's
-``[root]``, else ``SystemContext.store_root``.
+The store comes from the reference's ``[...]``, else storage.conf and the defaults
+(:mod:`harness.store.containers.conf`). A name is normalised as containers/image does
+(``app`` is ``docker.io/library/app:latest``; buildah names its commits
+``localhost/NAME``); an image is found by that name, by ID (or a unique ID prefix), or by
+a digest in the name. The manifest, config and signatures are the image's big data;
+each layer is rebuilt byte for byte from its tar-split metadata and the driver's files,
+so a copy keeps every diffID and, uncompressed, every digest. Reading takes the store's
+locks shared and creates nothing. The project's own store is ``harness-store:``.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-from typing import BinaryIO
+import io
+import json
+import re
+from typing import Any, BinaryIO
 
-from harness.model import mediatype
-from harness.model.compression import algorithm_for_media_type
-from harness.model.config import parse_config
-from harness.model.digest import Digest, DigestMismatchError
-from harness.model.manifest import parse_manifest
+from harness.model.digest import Digest
+from harness.model.manifest import detect_media_type, parse_manifest
 from harness.model.reference import Reference
-from harness.model.transportref import TransportReference, parse_transport_reference
-from harness.store.records import Image, Layer, layer_id
-from harness.store.store import ImageUnknownError, Store
+from harness.model.transportref import (
+    CONTAINERS_STORAGE,
+    TransportReference,
+    parse_transport_reference,
+)
+from harness.store.containers import conf
+from harness.store.containers.store import (
+    MANIFEST_KEY,
+    ContainersStore,
+    ImageRecord,
+    LayerRecord,
+    StorageError,
+    manifest_key,
+)
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -34,16 +46,24 @@ from harness.transports.types import (
 )
 from harness.util.errors import HarnessError
 
+_ID_PREFIX = re.compile(r"[0-9a-f]{3,63}")  # containers/image's minimumTruncatedIDLength is 3
 
-class StorageTransport(Transport):
-    name = "containers-storage"
+
+class ContainersStorageTransport(Transport):
+    name = CONTAINERS_STORAGE
 
     def parse_reference(self, reference: str) -> ImageReference:
-        return StorageReference(parse_transport_reference(f"{self.name}:{reference}"))
+        parsed = parse_transport_reference(f"{self.name}:{reference}")
+        image = reference.split("]", 1)[-1] if reference.startswith("[") else reference
+        return ContainersStorageReference(
+            parsed, _ID_PREFIX.fullmatch(image) is not None and parsed.image_id is None)
 
     def validate_policy_configuration_scope(self, scope: str) -> None:
-        """A scope is ``[root]``, ``[root]name`` or a name, as containers/image allows."""
-        # A store alone gets a placeholder name so the reference grammar can check it.
+        """A scope is ``[driver@root]``, ``[root]`` or either followed by a name, as
+        containers/image allows (the store part is required)."""
+        if not scope.startswith("[") or "]" not in scope:
+            raise HarnessError(f"invalid policy scope {scope!r} for {self.name}: it must "
+                               "start with [driver@root] or [root]")
         text = f"{scope}x" if scope.endswith("]") else scope
         try:
             parse_transport_reference(f"{self.name}:{text}")
@@ -51,77 +71,103 @@ class StorageTransport(Transport):
             raise HarnessError(f"invalid policy scope {scope!r} for {self.name}: {exc}") from None
 
 
-class StorageReference(ImageReference):
-    """A name (``:latest`` implied) and/or an image ID in a store.
+class ContainersStorageReference(ImageReference):
+    """A name (``:latest`` implied) and/or an image ID in a containers/storage store.
 
-    *store* binds the reference to an already open store (an in-memory one in tests, or
-    the store a caller already holds) instead of opening one by root.
+    *maybe_id_prefix*: the name is also a short hex string, which containers/image first
+    tries as the start of an image ID.
     """
 
-    def __init__(self, parsed: TransportReference, store: Store | None = None) -> None:
+    def __init__(self, parsed: TransportReference, maybe_id_prefix: bool = False) -> None:
         self.parsed = parsed
-        name = parsed.reference
-        if name is not None and name.tag is None and name.digest is None:
-            name = name.with_tag("latest")
-        self.name = name
+        self.name = parsed.reference
         self.image_id = parsed.image_id
-        self.root = Path(parsed.storage.root) if parsed.storage and parsed.storage.root else None
-        self.store = store
+        self.maybe_id_prefix = maybe_id_prefix
+        self.options = conf.resolve(parsed.storage)
 
     @property
     def transport(self) -> Transport:
         return TRANSPORT
 
     def string_within_transport(self) -> str:
-        parsed = replace(self.parsed, reference=self.name)
-        return str(parsed).removeprefix(f"{TRANSPORT.name}:")
+        return str(self.parsed).removeprefix(f"{CONTAINERS_STORAGE}:")
 
     def docker_reference(self) -> Reference | None:
         return self.name
 
-    def _store_prefix(self) -> str:
-        return f"[{self.root}]" if self.root else ""
+    def open_store(self) -> ContainersStore:
+        return ContainersStore(self.options)
+
+    def _store_spec(self, with_driver: bool) -> str:
+        store = self.open_store()
+        driver = f"{store.driver.name}@" if with_driver and store.driver else ""
+        return f"[{driver}{self.options.graph_root}]"
 
     def policy_configuration_identity(self) -> str:
-        return self._store_prefix() + (str(self.name) if self.name else "")
+        identity = self._store_spec(with_driver=True) + (str(self.name) if self.name else "")
+        return f"{identity}@{self.image_id}" if self.image_id else identity
 
     def policy_configuration_namespaces(self) -> list[str]:
-        if self.name is None:
-            return []
-        scopes = [f"{self._store_prefix()}{self.name.name}"]
-        parts = self.name.name.split("/")
-        scopes += [self._store_prefix() + "/".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
-        return [*scopes, f"[{self.root}]"] if self.root else scopes
+        spec = self._store_spec(with_driver=True)
+        scopes = []
+        if self.name is not None:
+            if self.image_id:
+                scopes.append(spec + str(self.name))
+            if self.name.tag is not None and self.name.digest is not None:
+                scopes.append(f"{spec}{self.name.name}:{self.name.tag}")
+            parts = self.name.name.split("/")
+            scopes += [spec + "/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+        return [*scopes, spec, self._store_spec(with_driver=False)]
 
-    def open_store(self, ctx: SystemContext) -> Store:
-        if self.store is not None:
-            return self.store
-        root = self.root or ctx.store_root
-        if root is None:
-            raise HarnessError(f"containers-storage: no store root for {self}: name one as "
-                               "containers-storage:[/root]NAME or pass --root")
-        return Store.open(root)
-
-    def find(self, store: Store) -> Image:
-        for key in (self.image_id, str(self.name) if self.name else None):
-            if key is not None and (image := store.find_image(key)) is not None:
+    def resolve(self, store: ContainersStore) -> ImageRecord:
+        """The image this reference means, as containers/image's ``resolveImage`` finds it."""
+        image = None
+        if self.maybe_id_prefix and self.name is not None:
+            prefix = self.name.name.rsplit("/", 1)[-1]
+            image = store.find_image(prefix)
+            if image is not None and image.id.startswith(prefix):
                 return image
-        raise ImageUnknownError(self.string_within_transport())
+            image = None
+        if self.image_id is not None:
+            image = store.find_image(self.image_id)
+        elif self.name is not None:
+            image = store.find_image(str(self.name))
+            if image is None and self.name.digest is not None:
+                matches = [i for i in store.images_by_digest(str(self.name.digest))
+                           if _matches_repository(i, self.name)]
+                image = matches[-1] if matches else None
+        if image is None or (self.name is not None and not _matches_repository(image, self.name)):
+            wanted = " ".join(str(x) for x in (self.name, self.image_id) if x is not None)
+            raise StorageError(f"containers-storage: no image {wanted} in the store {store}")
+        return image
 
     def new_image_source(self, ctx: SystemContext) -> ImageSource:
-        return StorageImageSource(self, self.open_store(ctx))
+        return ContainersStorageImageSource(self, self.open_store())
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        if self.name is None:
-            raise HarnessError("containers-storage: writing needs an image name")
-        return StorageImageDestination(self, self.open_store(ctx))
+        raise HarnessError("containers-storage: writing into a containers/storage store is "
+                           "not supported yet; harness-store: is the project's own store")
 
 
-class StorageImageSource(ImageSource):
-    def __init__(self, ref: StorageReference, store: Store) -> None:
+def _matches_repository(image: ImageRecord, name: Reference) -> bool:
+    for stored in image.names:
+        try:
+            if Reference.parse(stored).name == name.name:
+                return True
+        except HarnessError:
+            continue
+    return False
+
+
+class ContainersStorageImageSource(ImageSource):
+    """One image; its layer chain is read once, when the source opens."""
+
+    def __init__(self, ref: ContainersStorageReference, store: ContainersStore) -> None:
         self._ref = ref
         self.store = store
-        self.image = ref.find(store)
+        self.image = ref.resolve(store)
+        self.layers = store.layer_chain(self.image.top_layer)
+        self._metadata = _metadata(self.image)
 
     @property
     def reference(self) -> ImageReference:
@@ -129,79 +175,93 @@ class StorageImageSource(ImageSource):
 
     def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
         if instance is not None:
-            raise HarnessError("containers-storage: images hold no manifest lists")
-        return self.store.read_blob(self.image.digest), self.image.manifest_type
+            raw = self.store.big_data(self.image, manifest_key(instance))
+            return raw, detect_media_type(raw)
+        name = self._ref.name
+        if name is not None and name.digest is not None \
+                and manifest_key(name.digest) in self.image.big_data_names:
+            raw = self.store.big_data(self.image, manifest_key(name.digest))
+        else:
+            raw = self.store.big_data(self.image, MANIFEST_KEY)
+        media_type = detect_media_type(raw)
+        self._check_layers(raw, media_type)
+        return raw, media_type
+
+    def _check_layers(self, raw: bytes, media_type: str) -> None:
+        """Refuse, before anything is copied, a manifest whose layers the store keeps only
+        uncompressed (an image pulled with compressed layers)."""
+        stored = {layer.diff_digest for layer in self.layers}
+        for layer in parse_manifest(raw, media_type).layers:
+            if str(layer.digest) not in stored:
+                raise StorageError(
+                    f"containers-storage: layer {layer.digest} of image {self.image.id} is "
+                    "kept only uncompressed in the store; copying an image pulled with "
+                    "compressed layers (which needs its manifest rewritten) is not "
+                    "supported yet")
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("containers-storage: a blob can only be read by digest")
-        return self.store.open_blob(info.digest)
+        layer = self._layer(str(info.digest))
+        if layer is not None:
+            return self.store.open_layer(layer), layer.diff_size
+        if str(info.digest) not in self.image.big_data_names:
+            raise StorageError(f"containers-storage: image {self.image.id} has no blob "
+                               f"{info.digest}")
+        data = self.store.big_data(self.image, str(info.digest))
+        return io.BytesIO(data), len(data)
 
-
-class StorageImageDestination(ImageDestination):
-    def __init__(self, ref: StorageReference, store: Store) -> None:
-        self._ref = ref
-        self.store = store
-        self._manifest: tuple[bytes, str] | None = None
-
-    @property
-    def reference(self) -> ImageReference:
-        return self._ref
-
-    def supported_manifest_mime_types(self) -> list[str]:
-        return [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST]
-
-    def has_thread_safe_put_blob(self) -> bool:
-        return True
-
-    def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
-        digest, size = self.store.put_blob(stream)
-        if info.digest is not None and digest != info.digest:
-            raise DigestMismatchError(info.digest, digest)
-        return BlobInfo(digest=digest, size=size, media_type=info.media_type)
-
-    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is not None and self.store.has_blob(info.digest):
-            return info
+    def _layer(self, digest: str) -> LayerRecord | None:
+        for layer in self.layers:
+            if layer.diff_digest == digest:
+                return layer
         return None
 
-    def put_manifest(self, manifest: bytes, mime_type: str,
-                     instance: Digest | None = None) -> None:
-        if instance is not None:
-            raise HarnessError("containers-storage: cannot store manifest lists")
-        self._manifest = (manifest, mime_type)
+    def get_signatures(self, instance: Digest | None = None) -> list[bytes]:
+        """Signatures as containers/image stores them: one big-data item of concatenated
+        signatures and their sizes in the image's metadata."""
+        if instance is None:
+            sizes, key = self._metadata.get("signature-sizes") or [], "signatures"
+        else:
+            by_instance = self._metadata.get("signatures-sizes") or {}
+            sizes = by_instance.get(str(instance)) or [] if isinstance(by_instance, dict) else []
+            key = f"signature-{instance.encoded}"
+        if not isinstance(sizes, list) or not all(isinstance(n, int) for n in sizes):
+            raise StorageError(f"containers-storage: image {self.image.id}: signature sizes "
+                               "in its metadata are not a list of numbers")
+        if not sizes:
+            return []
+        data = self.store.big_data(self.image, key)
+        if sum(sizes) != len(data):
+            raise StorageError(f"containers-storage: image {self.image.id}: signature data "
+                               f"{key!r} has {len(data)} bytes, its sizes add up to {sum(sizes)}")
+        out, offset = [], 0
+        for size in sizes:
+            out.append(data[offset:offset + size])
+            offset += size
+        return out
 
-    def publish(self) -> None:
-        if self._manifest is None:
-            raise HarnessError("containers-storage: publish without a manifest")
-        raw, mime_type = self._manifest
-        manifest = parse_manifest(raw, mime_type)
-        if manifest.config is None:
-            raise HarnessError(f"containers-storage: cannot store a {mime_type} image")
-        config = parse_config(self.store.read_blob(manifest.config.digest),
-                              manifest.config.media_type)
-        diff_ids = config.diff_ids
-        if len(diff_ids) != len(manifest.layers):
-            raise HarnessError(f"containers-storage: {len(manifest.layers)} layers but "
-                               f"{len(diff_ids)} diff_ids in the config")
-        layers, parent = [], None
-        for descriptor, diff_id in zip(manifest.layers, diff_ids, strict=True):
-            algorithm = algorithm_for_media_type(descriptor.media_type)
-            layer = Layer(layer_id(parent, descriptor.digest), parent, str(diff_id), -1,
-                          str(descriptor.digest), descriptor.size,
-                          algorithm.value if algorithm else "none")
-            layers.append(layer)
-            parent = layer.id
-        digest = self.store.put_bytes(raw)
-        self.store.add_image(Image(
-            id=manifest.config.digest.encoded,
-            names=[str(self._ref.name)],
-            top_layer=parent,
-            manifest_digest=str(digest),
-            manifest_type=mime_type,
-            config_digest=str(manifest.config.digest),
-            created=config.created or "",
-        ), layers)
+    def repository_tags(self) -> list[str]:
+        if self._ref.name is None:
+            return []
+        tags = []
+        for image in self.store.images():
+            for stored in image.names:
+                ref = Reference.parse(stored)
+                if ref.name == self._ref.name.name and ref.tag is not None:
+                    tags.append(ref.tag)
+        return sorted(set(tags))
 
 
-TRANSPORT = StorageTransport()
+def _metadata(image: ImageRecord) -> dict[str, Any]:
+    if not image.metadata:
+        return {}
+    try:
+        value = json.loads(image.metadata)
+    except ValueError:
+        raise StorageError(f"containers-storage: image {image.id} has unreadable metadata") \
+            from None
+    return value if isinstance(value, dict) else {}
+
+
+TRANSPORT = ContainersStorageTransport()

@@ -274,12 +274,12 @@ def test_builder_from_a_transport_reference_pulls_into_the_store(
     assert check(store) == []
 
 
-def test_containers_storage_destinations(store: Store, policy: Path, tmp_path: Path) -> None:
+def test_harness_store_destinations(store: Store, policy: Path, tmp_path: Path) -> None:
     builder = _scratch(store)
     options = CommitOptions(signature_policy_path=policy, history_timestamp=EPOCH)
-    local = builder.commit("containers-storage:quay.io/team/app", options)
+    local = builder.commit("harness-store:quay.io/team/app", options)
     assert store.image("quay.io/team/app:latest").id == local.image_id
     other = tmp_path / "other-store"
-    builder.commit(f"containers-storage:[{other}]localhost/copied:1", options)
+    builder.commit(f"harness-store:[{other}]localhost/copied:1", options)
     assert Store.open(other).image("localhost/copied:1").id == local.image_id
     assert store.find_image("localhost/copied:1") is None

@@ -96,7 +96,7 @@ def test_push_from_the_store(oci_image: tuple[str, Built], tmp_path: Path, polic
                              capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "root"
     code, _, err = _main(capsys, "--root", str(root), "copy", "-q", "--policy", str(policy),
-                         oci_image[0], "containers-storage:localhost/mine:v1")
+                         oci_image[0], "harness-store:localhost/mine:v1")
     assert (code, err) == (0, "")
     code, out, err = _main(capsys, "--root", str(root), "push", "--signature-policy",
                            str(policy), "--format", "v2s2", "--digestfile",

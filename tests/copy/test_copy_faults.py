@@ -144,7 +144,7 @@ def test_cli_push_retries_the_whole_push(
     registry, host = fake
     root = str(tmp_path / "root")
     assert main(["--root", root, "copy", "-q", "--policy", str(policy), oci_image[0],
-                 "containers-storage:localhost/app:v1"]) == 0
+                 "harness-store:localhost/app:v1"]) == 0
     fault = registry.faults.add(FaultRule.parse(
         "method=PUT,path=/v2/*/manifests/*,status=503,times=2"))
     assert main(["--root", root, "push", "-q", "--signature-policy", str(policy),

@@ -76,7 +76,7 @@ def test_push_from_the_store_compresses_and_keeps_the_asked_type(
         policy: Path) -> None:
     src, built = oci_image
     root = tmp_path / "store"
-    copy_image(parse_image_name(f"containers-storage:[{root}]localhost/pushme:v1"),
+    copy_image(parse_image_name(f"harness-store:[{root}]localhost/pushme:v1"),
                parse_image_name(src),
                CopyOptions(signature_policy_path=policy, compression=Algorithm.NONE))
     dest = _repo(distribution, "store")

@@ -40,7 +40,7 @@ class _Flaky(DirReference):
 
 def _stored(tmp_path: Path, oci_image: tuple[str, Built], policy: Path) -> Path:
     root = tmp_path / "root"
-    copy_image(parse_image_name(f"containers-storage:[{root}]localhost/app:v1"),
+    copy_image(parse_image_name(f"harness-store:[{root}]localhost/app:v1"),
                parse_image_name(oci_image[0]), CopyOptions(signature_policy_path=policy))
     return root
 

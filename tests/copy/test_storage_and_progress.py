@@ -1,4 +1,4 @@
-"""The containers-storage transport over the project's store, and progress on a TTY."""
+"""The harness-store transport over the project's store, and progress on a TTY."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
-from harness.transports.containers_storage import StorageReference
+from harness.transports.harness_store import HarnessStoreReference
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
 
@@ -31,7 +31,7 @@ def test_store_round_trip_keeps_manifest_and_names_the_image(
         oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     root = tmp_path / "root"
-    stored = f"containers-storage:[{root}]localhost/app:v1"
+    stored = f"harness-store:[{root}]localhost/app:v1"
     _copy(src, stored, policy)
     store = Store.open(root)
     image = store.image("localhost/app:v1")
@@ -40,14 +40,14 @@ def test_store_round_trip_keeps_manifest_and_names_the_image(
     assert len(store.layer_chain(image.top_layer)) == 2
     result = _copy(stored, f"dir:{tmp_path}/out", policy)
     assert result.manifest == built.manifest  # type: ignore[attr-defined]
-    by_id = f"containers-storage:[{root}]{image.id}"
+    by_id = f"harness-store:[{root}]{image.id}"
     assert plain_layers(parse_image_name(by_id)) == original_layers(built)
 
 
 def test_store_layers_record_their_compression(
         oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
     root = tmp_path / "root"
-    _copy(oci_image[0], f"containers-storage:[{root}]localhost/plain:v1", policy,
+    _copy(oci_image[0], f"harness-store:[{root}]localhost/plain:v1", policy,
           compression=Algorithm.NONE)
     store = Store.open(root)
     layers = store.layer_chain(store.image("localhost/plain:v1").top_layer)
@@ -59,29 +59,29 @@ def test_store_layers_record_their_compression(
 def test_store_root_comes_from_the_context_and_name_gets_latest(
         oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
     ctx = SystemContext(store_root=tmp_path / "root")
-    copy_image(parse_image_name("containers-storage:example.com/app"),
+    copy_image(parse_image_name("harness-store:example.com/app"),
                parse_image_name(oci_image[0]),
                CopyOptions(dest_ctx=ctx, signature_policy_path=policy))
     assert Store.open(tmp_path / "root").find_image("example.com/app:latest") is not None
 
 
 def test_bound_store_and_unknown_image(tmp_path: Path) -> None:
-    ref = parse_image_name("containers-storage:localhost/none:v1")
-    assert isinstance(ref, StorageReference)
+    ref = parse_image_name("harness-store:localhost/none:v1")
+    assert isinstance(ref, HarnessStoreReference)
     with pytest.raises(HarnessError, match="no store root"):
         ref.new_image_source(SystemContext())
-    bound = StorageReference(ref.parsed, Store.memory())
+    bound = HarnessStoreReference(ref.parsed, Store.memory())
     with pytest.raises(HarnessError, match="not known in the local store"):
         bound.new_image_source(SystemContext())
 
 
 def test_storage_scopes(tmp_path: Path) -> None:
-    ref = parse_image_name(f"containers-storage:[{tmp_path}]example.com/ns/app:v1")
+    ref = parse_image_name(f"harness-store:[{tmp_path}]example.com/ns/app:v1")
     assert ref.policy_configuration_identity() == f"[{tmp_path}]example.com/ns/app:v1"
     assert ref.policy_configuration_namespaces() == [
         f"[{tmp_path}]example.com/ns/app", f"[{tmp_path}]example.com/ns",
         f"[{tmp_path}]example.com", f"[{tmp_path}]"]
-    transport = TRANSPORTS["containers-storage"]
+    transport = TRANSPORTS["harness-store"]
     transport.validate_policy_configuration_scope(f"[{tmp_path}]")
     transport.validate_policy_configuration_scope("example.com/app")
     with pytest.raises(HarnessError, match="invalid policy scope"):
@@ -135,9 +135,9 @@ def test_schema1_image_is_stored_as_schema2_with_learnt_diff_ids(
     src, built = oci_image
     _copy(src, f"dir:{tmp_path}/s1", policy, manifest_type=mt.DOCKER_V2S1_SIGNED_MANIFEST)
     root = tmp_path / "root"
-    result = _copy(f"dir:{tmp_path}/s1", f"containers-storage:[{root}]localhost/old:v1", policy)
+    result = _copy(f"dir:{tmp_path}/s1", f"harness-store:[{root}]localhost/old:v1", policy)
     assert result.media_type == mt.DOCKER_V2S2_MANIFEST  # type: ignore[attr-defined]
-    stored = f"containers-storage:[{root}]localhost/old:v1"
+    stored = f"harness-store:[{root}]localhost/old:v1"
     assert plain_layers(parse_image_name(stored)) == original_layers(built)
     store = Store.open(root)
     layers = store.layer_chain(store.image("localhost/old:v1").top_layer)

@@ -85,3 +85,12 @@ def test_rejections_name_the_rule(text: str, rule: str) -> None:
     with pytest.raises(TransportReferenceError) as info:
         parse_transport_reference(text)
     assert rule in str(info.value)
+
+
+def test_harness_store_takes_only_a_root() -> None:
+    assert parse_transport_reference("harness-store:[/s]app") == TransportReference(
+        "harness-store", reference=Reference.parse("app:latest"), storage=StorageSpec(root="/s"))
+    assert str(parse_transport_reference("harness-store:[/s]app")) == \
+        "harness-store:[/s]docker.io/library/app:latest"
+    with pytest.raises(TransportReferenceError, match="drivers, run roots and options belong"):
+        parse_transport_reference("harness-store:[vfs@/s]app")
