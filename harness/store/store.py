@@ -95,7 +95,7 @@ class Store:
 
     @property
     def root(self) -> Path | None:
-        """The directory of an on-disk store (None in memory): what ``containers-storage:``
+        """The directory of an on-disk store (None in memory): what ``harness-store:``
         references name."""
         return self.backend.root if isinstance(self.backend, DiskBackend) else None
 
