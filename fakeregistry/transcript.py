@@ -1,6 +1,8 @@
 """A record of every request and response, in memory and optionally as JSON lines.
 
-Credentials never reach the record: authorization and cookie headers are redacted.
+:class:`Recorder` is the WSGI middleware that writes it, outermost, so what it records
+is what crossed the wire (faults included). Credentials never reach the record:
+authorization and cookie headers are redacted.
 """
 
 from __future__ import annotations
@@ -9,9 +11,16 @@ import dataclasses
 import fnmatch
 import json
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, BinaryIO
+
+from werkzeug.wrappers import Request
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -84,3 +93,97 @@ class Transcript:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+FAULT_KEY = "fakeregistry.fault"
+"""Environ key where the fault layer names the rule that fired (see :class:`Recorder`)."""
+SETTLE_KEY = "fakeregistry.settle"
+"""Environ key of a callable that records the exchange now: the fault layer calls it
+before it cuts a connection, so the entry exists when the client sees the cut."""
+
+
+class Recorder:
+    """WSGI middleware: one :class:`Entry` per exchange, with the bytes really sent."""
+
+    def __init__(self, app: WSGIApplication, transcript: Transcript) -> None:
+        self._app = app
+        self._transcript = transcript
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        started, wall = time.perf_counter(), time.time()
+        counter = _CountingInput(environ["wsgi.input"])
+        environ["wsgi.input"] = counter
+        request = Request(environ)
+        sent_headers: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]],
+                    exc_info: object = None, /) -> object:
+            sent_headers.append((status, headers))
+            return start_response(status, headers, exc_info)  # type: ignore[arg-type]
+
+        def finish(sent: int) -> None:
+            status, headers = sent_headers[0] if sent_headers else ("0", [])
+            self._transcript.add(Entry(
+                method=request.method, path=request.path,
+                query=request.query_string.decode("latin-1"), status=int(status.split()[0]),
+                request_headers=redact(list(request.headers.items())),
+                response_headers=redact(headers), request_bytes=counter.count,
+                response_bytes=sent, started=wall,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                fault=environ.get(FAULT_KEY)))
+
+        body = _CountedBody(self._app(environ, capture), finish)  # type: ignore[arg-type]
+        environ[SETTLE_KEY] = body.settle
+        return body
+
+
+class _CountingInput:
+    """wsgi.input wrapper that counts the request body bytes read."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._stream.readline(size)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _CountedBody:
+    """The response iterable: counts the bytes that go out, records once at the end."""
+
+    def __init__(self, inner: Iterable[bytes], finish: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._finish = finish
+        self._sent = 0
+        self._settled = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._sent += len(chunk)
+            yield chunk
+
+    def settle(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self._finish(self._sent)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            self.settle()

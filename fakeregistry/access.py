@@ -1,0 +1,64 @@
+"""The auth layer in front of the resources: the scope each request needs, and ``/token``.
+
+The router calls :class:`AccessControl` after routing and before any handler; the
+credentials themselves (passwords, tokens, challenges) are :mod:`fakeregistry.auth`'s.
+"""
+
+from __future__ import annotations
+
+from werkzeug.wrappers import Request, Response
+
+from fakeregistry.auth import AuthConfig, Authenticator, Scope
+from fakeregistry.errors import RegistryError
+from fakeregistry.replies import json_reply
+from fakeregistry.routes import Endpoints, Match
+
+
+class AccessControl:
+    """Decides whether a routed request may reach its handler; serves tokens."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self.authenticator = Authenticator(config)
+
+    def endpoints(self) -> Endpoints:
+        return {"token": {"GET": self.token}}
+
+    def __call__(self, request: Request, found: Match) -> None:
+        """Raise 401/403 unless the request's credentials grant what it needs."""
+        if self.config.mode == "none" or found.endpoint == "token":
+            return
+        needed: Scope | None = None
+        name = found.args.get("name")
+        if found.endpoint == "catalog":
+            needed = Scope("registry", "catalog", frozenset({"*"}))
+        elif name is not None:
+            action = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(
+                request.method, "push")
+            needed = Scope("repository", name, frozenset({action}))
+        self.authenticator.authorize(request.headers.get("Authorization"), needed,
+                                     _realm(request))
+
+    def can_pull(self, request: Request, name: str) -> bool:
+        """Whether the request's credentials may read *name* (for mount's ``from``)."""
+        try:
+            self.authenticator.authorize(request.headers.get("Authorization"),
+                                         Scope("repository", name, frozenset({"pull"})),
+                                         _realm(request))
+        except RegistryError:
+            return False
+        return True
+
+    def token(self, request: Request, params: dict[str, str]) -> Response:
+        if self.config.mode != "token":
+            raise RegistryError("UNSUPPORTED", "this registry does not issue tokens", status=404)
+        present, user = self.authenticator.basic_user(request.headers.get("Authorization"))
+        if present and user is None:
+            raise RegistryError("UNAUTHORIZED", "invalid username or password")
+        scopes = [scope for text in request.args.getlist("scope") for part in text.split()
+                  if (scope := Scope.parse(part)) is not None]
+        return json_reply(self.authenticator.issue(user, scopes))
+
+
+def _realm(request: Request) -> str:
+    return request.host_url + "token"

@@ -1,0 +1,219 @@
+"""``/v2/<name>/blobs/uploads/``: sessions, chunks, monolithic uploads and mounts.
+
+A session's bytes become a blob only when the client's digest is verified
+(:meth:`Uploads.commit`); a cancelled or failed session leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from werkzeug.wrappers import Request, Response
+
+from fakeregistry.backend import Backend
+from fakeregistry.errors import RegistryError
+from fakeregistry.grammar import parse_digest
+from fakeregistry.replies import empty
+from fakeregistry.routes import Endpoints
+from fakeregistry.storage import COPY_CHUNK, UploadBuffer
+from harness.model.digest import Digest
+
+CanPull = Callable[[Request, str], bool]
+"""Whether a request's credentials may read a repository (mount's ``from``)."""
+
+
+@dataclass
+class Upload:
+    """An open upload session; its lock serialises chunks for the same session."""
+
+    repository: str
+    buffer: UploadBuffer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Uploads:
+    def __init__(self, backend: Backend, can_pull: CanPull) -> None:
+        self._backend = backend
+        self._can_pull = can_pull
+        self._uploads: dict[str, Upload] = {}
+        self._uploads_lock = threading.Lock()
+
+    def endpoints(self) -> Endpoints:
+        return {"uploads": {"POST": self.start},
+                "upload": {"GET": self.status, "PATCH": self.patch, "PUT": self.finish,
+                           "DELETE": self.cancel}}
+
+    def start(self, request: Request, params: dict[str, str]) -> Response:
+        profile = self._backend.profile
+        name = params["name"]
+        mount = request.args.get("mount")
+        if mount is not None:
+            mounted = self._mount(request, name, parse_digest(mount), request.args.get("from"))
+            if mounted is not None:
+                return mounted
+        digest_text = request.args.get("digest")
+        upload = Upload(name, self._backend.blobs.new_upload())
+        if digest_text is not None and profile.monolithic_post:
+            digest = parse_digest(digest_text)
+            try:
+                _copy_body(request, upload.buffer)
+                return self.commit(upload, digest)
+            finally:
+                upload.buffer.discard()
+        session = uuid.uuid4().hex
+        with self._uploads_lock:
+            self._uploads[session] = upload
+        response = _session_response(name, session, upload, 202)
+        if profile.chunk_min_length:
+            response.headers["OCI-Chunk-Min-Length"] = str(profile.chunk_min_length)
+        return response
+
+    def _mount(self, request: Request, name: str, digest: Digest,
+               source: str | None) -> Response | None:
+        """A 201 when *digest* can be linked from *source*; None for a normal session."""
+        backend, profile = self._backend, self._backend.profile
+        if source is None:
+            if profile.mount_without_from == "invalid":
+                raise RegistryError("BLOB_UPLOAD_INVALID", "mount needs a from parameter")
+            return None
+        if profile.mount == "disabled":
+            return None
+        with backend.state.lock:
+            origin = backend.state.repository(source)
+            if origin is None:
+                if profile.mount_unknown_from == "unauthorized":
+                    raise RegistryError("UNAUTHORIZED", f"repository {source} is not known")
+                return None
+            readable = backend.has_blob(origin, digest) and (
+                profile.mount != "referenced" or digest in origin.referenced_blobs())
+        if not readable or not self._can_pull(request, source):
+            return None
+        backend.link(name, digest)
+        return blob_created(name, digest)
+
+    def _session(self, params: dict[str, str]) -> tuple[str, Upload]:
+        session = params["session"]
+        with self._uploads_lock:
+            upload = self._uploads.get(session)
+        if upload is None or upload.repository != params["name"]:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {session} is not in progress",
+                                detail={"uuid": session})
+        return session, upload
+
+    @contextlib.contextmanager
+    def _held_session(self, params: dict[str, str]) -> Iterator[tuple[str, Upload]]:
+        """The session with its lock held; one finished or cancelled while this request
+        waited for the lock is unknown, like any other."""
+        session, upload = self._session(params)
+        with upload.lock:
+            with self._uploads_lock:
+                current = self._uploads.get(session)
+            if current is not upload:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {session} has ended",
+                                    detail={"uuid": session})
+            yield session, upload
+
+    def status(self, request: Request, params: dict[str, str]) -> Response:
+        session, upload = self._session(params)
+        return _session_response(params["name"], session, upload, 204)
+
+    def patch(self, request: Request, params: dict[str, str]) -> Response:
+        with self._held_session(params) as (session, upload):
+            self._append(request, upload)
+        return _session_response(params["name"], session, upload, 202)
+
+    def _append(self, request: Request, upload: Upload) -> None:
+        """Write a PATCH/PUT body at the session's offset, checking Content-Range."""
+        header = request.headers.get("Content-Range")
+        if header is None or not self._backend.profile.chunk_ranges_checked:
+            _copy_body(request, upload.buffer)
+            return
+        start, end = _parse_content_range(header)
+        if start != upload.buffer.size:
+            raise RegistryError("RANGE_INVALID", f"chunk starts at {start}, but the upload "
+                                f"has {upload.buffer.size} bytes",
+                                headers={"Range": f"0-{max(upload.buffer.size - 1, 0)}"})
+        expected = end - start + 1
+        if request.content_length is not None and request.content_length != expected:
+            raise RegistryError("SIZE_INVALID", f"Content-Length {request.content_length} "
+                                f"differs from the Content-Range span {expected}")
+        written = _copy_body(request, upload.buffer)
+        if written != expected:
+            raise RegistryError("SIZE_INVALID",
+                                f"chunk has {written} bytes, Content-Range says {expected}")
+
+    def finish(self, request: Request, params: dict[str, str]) -> Response:
+        self._session(params)  # an unknown session is reported before a bad digest
+        digest_text = request.args.get("digest")
+        if digest_text is None:
+            raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
+        digest = parse_digest(digest_text)
+        with self._held_session(params) as (session, upload):
+            self._append(request, upload)
+            with self._uploads_lock:
+                self._uploads.pop(session, None)
+            try:
+                return self.commit(upload, digest)
+            finally:
+                upload.buffer.discard()
+
+    def commit(self, upload: Upload, digest: Digest) -> Response:
+        """Store the upload as blob *digest* if its content has that digest."""
+        backend = self._backend
+        if not digest.supported:
+            raise RegistryError("DIGEST_INVALID", f"digest algorithm {digest.algorithm} "
+                                "is not supported")
+        actual = upload.buffer.digest(digest.algorithm)
+        if actual != digest:
+            raise RegistryError("DIGEST_INVALID", f"content is {actual}, not {digest}",
+                                detail={"computed": str(actual)})
+        with backend.state.lock:
+            if backend.blobs.size(digest) is None:
+                backend.blobs.commit(upload.buffer, digest)
+            backend.link(upload.repository, digest)
+        return blob_created(upload.repository, digest)
+
+    def cancel(self, request: Request, params: dict[str, str]) -> Response:
+        with self._held_session(params) as (session, upload):
+            with self._uploads_lock:
+                del self._uploads[session]
+            upload.buffer.discard()
+        return empty(204)
+
+
+def blob_created(name: str, digest: Digest) -> Response:
+    response = empty(201)
+    response.headers["Location"] = f"/v2/{name}/blobs/{digest}"
+    response.headers["Docker-Content-Digest"] = str(digest)
+    return response
+
+
+def _session_response(name: str, session: str, upload: Upload, status: int) -> Response:
+    response = empty(status)
+    response.headers["Location"] = f"/v2/{name}/blobs/uploads/{session}"
+    response.headers["Range"] = f"0-{max(upload.buffer.size - 1, 0)}"
+    response.headers["Docker-Upload-UUID"] = session
+    return response
+
+
+def _parse_content_range(header: str) -> tuple[int, int]:
+    # At most int64's 19 digits, as Go parses them (and int() refuses 4300+ digits).
+    found = re.fullmatch(r"\s*(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})\s*", header)
+    if not found or int(found[2]) < int(found[1]):
+        raise RegistryError("RANGE_INVALID", f"Content-Range {header!r} is not start-end")
+    return int(found[1]), int(found[2])
+
+
+def _copy_body(request: Request, buffer: UploadBuffer) -> int:
+    """Stream the request body into *buffer*; return how many bytes it had."""
+    stream = request.stream
+    written = 0
+    while chunk := stream.read(COPY_CHUNK):
+        buffer.write(chunk)
+        written += len(chunk)
+    return written
