@@ -7,9 +7,13 @@ which never loads the suite's conftest; the conftest registers it otherwise.
 
 from __future__ import annotations
 
+import datetime
+import importlib.metadata
 import os
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +43,10 @@ class _Collector:
         self.started = time.monotonic()
         settings = Settings.from_env()
         name = settings.target.name if settings.target else f"fake:{settings.fake_profile}"
-        self.run = RunResult(name)
+        self.run = RunResult(
+            name, url=settings.target.url if settings.target else "(in process)",
+            started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            suite_version=_suite_version())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -47,7 +54,8 @@ class _Collector:
         if not isinstance(info, dict):
             return
         result = self.results.setdefault(report.nodeid, CheckResult(
-            info["check"], info["group"], info["rule"]))
+            info["check"], info["group"], info["rule"], level=info["level"],
+            citation=info["citation"], text=info["text"]))
         result.duration += float(info["duration"])
         exchanges = props.get("exchanges")
         if isinstance(exchanges, list):
@@ -59,6 +67,8 @@ class _Collector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.run.checks = list(self.results.values())
         self.run.duration = time.monotonic() - self.started
+        self.run.version_headers = version_headers(
+            e for c in self.run.checks for e in c.exchanges)
         report_dir = os.environ.get(ENV_REPORT_DIR)
         if report_dir:
             write_reports(Path(report_dir), [self.run])
@@ -67,3 +77,25 @@ class _Collector:
         terminalreporter.section(f"conformance: {self.run.target}")
         for line in terminal_table([self.run]):
             terminalreporter.write_line(line)
+
+
+# Headers through which registries name their software or API version.
+_VERSION_HEADER = re.compile(r"^(server|docker-distribution-api-version|x-.*version.*|"
+                             r".*registry.*version.*)$", re.I)
+
+
+def version_headers(exchanges: Any) -> dict[str, str]:
+    """Every version-naming header in the registry's answers, with the values seen."""
+    seen: dict[str, set[str]] = {}
+    for exchange in exchanges:
+        for name, value in exchange["response_headers"].items():
+            if _VERSION_HEADER.match(name):
+                seen.setdefault(name, set()).add(value)
+    return {name: ", ".join(sorted(values)) for name, values in sorted(seen.items())}
+
+
+def _suite_version() -> str:
+    try:
+        return importlib.metadata.version("oci-harness")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (oci-harness is not installed)"

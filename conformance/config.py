@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from conformance.client import Target
 
-GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "e2e")
+GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "e2e",
+          "docker")
 
 # The OCI suite's switches and the groups each one enables here.
 OCI_SWITCHES = {

@@ -16,9 +16,10 @@ import pytest
 from conformance.client import Client, Target
 from conformance.collector import KEY, register_collector
 from conformance.config import ENV_EXPECT, Settings
-from conformance.expect import UNSUPPORTED_PREFIX
+from conformance.expect import UNSUPPORTED_PREFIX, ShouldMissed
 from conformance.repo import Repo
 from conformance.results import Status, load_deviations
+from conformance.rules import DOCKER_GROUP, MARK, Level, Rule, rule_of
 
 
 def check_id(item: pytest.Item) -> str:
@@ -27,10 +28,14 @@ def check_id(item: pytest.Item) -> str:
 
 
 def group_of(item: pytest.Item) -> str:
-    return item.path.stem.removeprefix("test_")
+    """The module's group, or ``docker`` for a check of a Docker-only rule."""
+    rule = rule_of(item)
+    return DOCKER_GROUP if rule is not None and rule.docker else \
+        item.path.stem.removeprefix("test_")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARK}(rule): the spec rule a conformance check enforces")
     register_collector(config)
 
 
@@ -51,7 +56,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _status(item: pytest.Item, call: pytest.CallInfo[None]) -> tuple[Status, str]:
+def _status(item: pytest.Item, call: pytest.CallInfo[None],
+            rule: Rule | None) -> tuple[Status, str]:
+    """A broken MUST (or a broken rule of an optional feature that is present) fails, a
+    missed SHOULD warns, an optional feature found absent is unsupported, anything else the
+    check could not decide is an error."""
     expected = call.when == "call" and item.get_closest_marker("xfail") is not None
     excinfo = call.excinfo
     if excinfo is None:
@@ -61,7 +70,11 @@ def _status(item: pytest.Item, call: pytest.CallInfo[None]) -> tuple[Status, str
     if excinfo.errisinstance(pytest.skip.Exception):
         return Status.UNSUPPORTED, message.removeprefix(UNSUPPORTED_PREFIX)
     if excinfo.errisinstance(AssertionError):
-        return (Status.EXPECTED_FAILURE if expected else Status.FAIL), message
+        if expected:
+            return Status.EXPECTED_FAILURE, message
+        missed = excinfo.errisinstance(ShouldMissed) or (
+            rule is not None and rule.level == Level.SHOULD)
+        return (Status.WARN if missed else Status.FAIL), message
     return Status.ERROR, f"{excinfo.typename}: {message}"
 
 
@@ -70,10 +83,13 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, None]:
     report = (yield).get_result()
-    status, reason = _status(item, call)
+    rule = rule_of(item)
+    status, reason = _status(item, call, rule)
     doc = getattr(item, "obj", None).__doc__ or ""
     info = {"check": check_id(item), "group": group_of(item), "rule": doc.strip().split("\n")[0],
-            "status": str(status), "reason": reason, "duration": call.duration}
+            "status": str(status), "reason": reason, "duration": call.duration,
+            "level": str(rule.level) if rule else "", "citation": rule.citation if rule else "",
+            "text": rule.text if rule else ""}
     report.user_properties = [*report.user_properties, (KEY, info)]
 
 

@@ -28,6 +28,10 @@ class CheckFailed(AssertionError):
     """The registry broke the rule the check enforces."""
 
 
+class ShouldMissed(AssertionError):
+    """The registry missed a SHOULD: a warning whatever the check's own level."""
+
+
 class SetupFailed(RuntimeError):
     """A step the check needs (not the rule it enforces) did not work: the check errors."""
 
@@ -35,6 +39,11 @@ class SetupFailed(RuntimeError):
 def unsupported(reason: str) -> NoReturn:
     """End the check as "unsupported": the registry gave a valid answer for an optional feature."""
     pytest.skip(UNSUPPORTED_PREFIX + reason)
+
+
+def missed_should(reason: str) -> NoReturn:
+    """End the check as "warn": a recommendation (SHOULD) of the spec is not followed."""
+    raise ShouldMissed(reason)
 
 
 def describe(response: requests.Response) -> str:

@@ -2,9 +2,9 @@
 
 pytest's own outcomes do not say "unsupported" or tell a broken rule from a check that
 could not run, so the suite records its own status: an ``AssertionError`` in the check is a
-failure, any other exception an error, a skip whose reason starts with "unsupported: " a
-valid answer for an optional feature, and the ``--expect`` list turns known failures into
-expected ones.
+failure (a warning when the rule is a SHOULD), any other exception an error, a skip whose
+reason starts with "unsupported: " a valid answer for an optional feature, and the
+``--expect`` list turns known failures into expected ones.
 """
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from conformance.expect import UNSUPPORTED_PREFIX
+from conformance.rules import DOCKER_GROUP
 from harness.util.errors import HarnessError
 
 
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
+    WARN = "warn"
     UNSUPPORTED = "unsupported"
     ERROR = "error"
     EXPECTED_FAILURE = "expected failure"
     UNEXPECTED_PASS = "unexpected pass"
 
 
-# Statuses that make a run exit 1.
+# Statuses that make a run exit 1 (WARN too under --strict), outside the docker group.
 BAD = frozenset({Status.FAIL, Status.ERROR, Status.UNEXPECTED_PASS})
+STRICT_BAD = BAD | {Status.WARN}
 
 
 @dataclass
@@ -43,6 +45,17 @@ class CheckResult:
     reason: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
+    level: str = ""
+    """MUST, SHOULD or MAY (:class:`conformance.rules.Level`)."""
+    citation: str = ""
+    """The spec and section the rule comes from."""
+    text: str = ""
+    """The sentence of the spec the check enforces."""
+
+    @property
+    def docker(self) -> bool:
+        """A Docker compatibility check: reported, never an OCI failure."""
+        return self.group == DOCKER_GROUP
 
     def as_dict(self) -> dict[str, Any]:
         return {**vars(self), "status": str(self.status)}
@@ -59,22 +72,31 @@ class RunResult:
     target: str
     checks: list[CheckResult] = field(default_factory=list)
     duration: float = 0.0
+    url: str = ""
+    started: str = ""
+    """When the run began (ISO 8601, UTC)."""
+    version_headers: dict[str, str] = field(default_factory=dict)
+    """Headers naming the registry's software or API version, as seen in its answers."""
+    suite_version: str = ""
 
     def by_status(self, *statuses: Status) -> list[CheckResult]:
         return [c for c in self.checks if c.status in statuses]
 
+    def failing(self, *, strict: bool = False) -> list[CheckResult]:
+        """The OCI checks that make this run fail (warnings too when *strict*)."""
+        bad = STRICT_BAD if strict else BAD
+        return [c for c in self.checks if c.status in bad and not c.docker]
+
     @property
     def ok(self) -> bool:
-        return not self.by_status(*BAD)
+        return not self.failing()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "duration": self.duration,
-                "checks": [c.as_dict() for c in self.checks]}
+        return {**vars(self), "checks": [c.as_dict() for c in self.checks]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        return cls(data["target"], [CheckResult.from_dict(c) for c in data["checks"]],
-                   data.get("duration", 0.0))
+        return cls(**{**data, "checks": [CheckResult.from_dict(c) for c in data["checks"]]})
 
 
 class DeviationsError(HarnessError):
@@ -88,26 +110,15 @@ class Deviation:
     check: str
     rule: str
     observed: str
+    status: str = "fail"
+    """What the check reports without --expect: "fail", or "warn" for a missed SHOULD."""
 
 
 def load_deviations(path: Path) -> list[Deviation]:
     """Read a known-deviations file (``{"target": ..., "deviations": [...]}``)."""
     try:
         data = json.loads(path.read_text())
-        return [Deviation(d["check"], d["rule"], d["observed"]) for d in data["deviations"]]
+        return [Deviation(d["check"], d["rule"], d["observed"], d.get("status", "fail"))
+                for d in data["deviations"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DeviationsError(f"cannot read known deviations from {path}: {exc}") from exc
-
-
-def status_of(outcome: str, *, assertion: bool, skip_reason: str,
-              xfailed: bool, xpassed: bool) -> tuple[Status, str]:
-    """Map one pytest phase outcome to a status and its reason."""
-    if xpassed:
-        return Status.UNEXPECTED_PASS, "listed as a known deviation, but the check passed"
-    if xfailed:
-        return Status.EXPECTED_FAILURE, skip_reason
-    if outcome == "passed":
-        return Status.PASS, ""
-    if outcome == "skipped":
-        return Status.UNSUPPORTED, skip_reason.removeprefix(UNSUPPORTED_PREFIX)
-    return (Status.FAIL if assertion else Status.ERROR), skip_reason

@@ -1,9 +1,10 @@
 """``python -m conformance``: pick the targets, run the suite against each, report one matrix.
 
 Each target is turned into the environment the suite reads (:mod:`conformance.config`)
-and the pytest suite runs in this process once per target. Exit status: 0 when every
-check passed or was unsupported (or an expected failure), 1 when any check failed or
-errored, 2 when the arguments are wrong or a registry cannot be reached.
+and the pytest suite runs in this process once per target. Exit status: 0 when no OCI
+check failed (a broken MUST) or errored (warnings, unsupported features, expected failures
+and the docker group do not count; ``--strict`` counts warnings), 1 otherwise, 2 when the
+arguments are wrong, select no check, or a registry cannot be reached.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import requests
 from conformance import config
 from conformance.client import Client, Target
 from conformance.report import load_results, terminal_table, write_reports
-from conformance.results import BAD, RunResult, load_deviations
+from conformance.results import RunResult, load_deviations
 from fakeregistry.profiles import get_profile
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.detect import missing_reason
@@ -57,6 +58,7 @@ class Options:
     report_dir: Path | None = None
     expect: Path | None = None
     debug: bool = False  # show the suite's own pytest output (OCI_DEBUG)
+    strict: bool = False  # a missed SHOULD (warn) fails the run too
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
                    help="write junit.xml, report.html, results.json (else OCI_REPORT_DIR)")
     p.add_argument("--expect", type=Path, help="known-deviations file: listed failures are "
                    "expected failures; a listed check that passes is reported")
+    p.add_argument("--strict", action="store_true",
+                   help="a missed SHOULD (warn) fails the run too (exit 1)")
     return p
 
 
@@ -128,7 +132,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     return Options(targets or ("fake:spec",), registry, groups, args.keyword, args.workers,
                    args.report_dir or (Path(env["OCI_REPORT_DIR"])
                                        if env.get("OCI_REPORT_DIR") else None),
-                   args.expect, config.is_true(env.get("OCI_DEBUG")))
+                   args.expect, config.is_true(env.get("OCI_DEBUG")), args.strict)
 
 
 def target_env(target: Target) -> dict[str, str]:
@@ -232,7 +236,10 @@ def run_suite(env: Mapping[str, str], *, groups: Sequence[str] = config.GROUPS,
         with _environment(values), contextlib.redirect_stdout(output if quiet else sys.stdout):
             code = pytest.main(args)
         results = Path(tmp) / "results.json"
-        if code not in {0, 1, 5} or not results.exists():
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            raise UsageError(f"no check matches the selection (groups {', '.join(groups)}"
+                             + (f", -k {keyword!r}" if keyword else "") + ")")
+        if code not in {0, 1} or not results.exists():
             raise UsageError(f"the suite could not run (pytest exit status {int(code)}): "
                              f"{output.getvalue().strip()[-300:]}")
         (run,) = load_results(results)
@@ -257,9 +264,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(line)
     if options.report_dir is not None:
         write_reports(options.report_dir, runs)
-        print(f"reports written to {options.report_dir}")
+        print(f"reports: {options.report_dir / 'report.html'}, results.json, junit.xml")
+    else:
+        print("reports: none written (give --report-dir DIR for report.html, results.json, "
+              "junit.xml)")
     bad = sorted(f"{run.target}:{check.check} ({check.status})" for run in runs
-                 for check in run.by_status(*BAD))
+                 for check in run.failing(strict=options.strict))
     if bad:  # one line on stderr too, for logs that keep only that
         print(f"conformance: {len(bad)} check(s) did not pass: {', '.join(bad)}",
               file=sys.stderr)

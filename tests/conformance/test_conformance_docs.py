@@ -16,6 +16,17 @@ def test_python_example_runs() -> None:
     exec(compile(example, "docs/conformance.md", "exec"), {})
 
 
+def test_every_check_cites_its_rule_with_a_level() -> None:
+    """Each check is decorated with must/should/may(section, sentence[, spec])."""
+    for path in CHECKS:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                levels = [d.func.id for d in node.decorator_list
+                          if isinstance(d, ast.Call) and isinstance(d.func, ast.Name)
+                          and d.func.id in {"must", "should", "may"}]
+                assert len(levels) == 1, f"{path.name}::{node.name} cites {levels}"
+
+
 def test_every_check_has_a_one_line_rule_and_a_unique_name() -> None:
     names: list[str] = []
     for path in CHECKS:
