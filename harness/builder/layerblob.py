@@ -40,7 +40,7 @@ class LayerBlob:
                      self.compression.value)
 
 
-def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Algorithm,
+def write_layer(store: Store, rootfs: Path, snapshot: Snapshot | None, compression: Algorithm,
                 timestamp: int | None) -> LayerBlob:
     """Diff *rootfs* against *snapshot*, compress, and store the result as a blob."""
     layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
@@ -50,7 +50,7 @@ def write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Alg
         raise HarnessError(f"cannot write the layer of {rootfs}: {exc}") from exc
 
 
-def _write_layer(store: Store, rootfs: Path, snapshot: Snapshot, compression: Algorithm,
+def _write_layer(store: Store, rootfs: Path, snapshot: Snapshot | None, compression: Algorithm,
                  timestamp: int | None) -> LayerBlob:
     with diff_stream(rootfs, snapshot, timestamp) as tar:
         if compression is Algorithm.NONE:

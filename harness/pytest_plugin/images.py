@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import posixpath
 import random
-import tarfile
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Literal, cast
@@ -22,8 +22,10 @@ from harness.model.config import DockerConfig, HistoryEntry, OCIConfig
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
 from harness.model.manifest import DockerManifest, OCIManifest
+from harness.store import gotar
 from harness.store.diff import WHITEOUT_PREFIX
-from harness.store.tarstream import BLOCK, CHUNK, chunk_stream, end_of_archive, header
+from harness.store.gotar import BLOCK
+from harness.store.tarstream import CHUNK, chunk_stream, end_of_archive
 from harness.transports.types import BlobInfo, ImageDestination, ImageReference, SystemContext
 from harness.util.errors import HarnessError
 
@@ -72,20 +74,17 @@ def random_content(seed: int, size: int) -> Iterator[bytes]:
         yield rng.randbytes(piece)
 
 
-def _info(entry: TreeEntry) -> tarfile.TarInfo:
-    name = entry.path
+def _header(entry: TreeEntry) -> gotar.GoHeader:
+    """The entry as containers/storage writes it (Go's tar header, mode with type bits)."""
     if entry.kind == "whiteout":
         parent, base = posixpath.split(entry.path)
-        name = posixpath.join(parent, WHITEOUT_PREFIX + base)
-    info = tarfile.TarInfo(name)
-    info.mtime, info.uid, info.gid, info.mode = 0, 0, 0, entry.mode
+        return gotar.GoHeader(posixpath.join(parent, WHITEOUT_PREFIX + base))
     if entry.kind == "dir":
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-    elif entry.kind == "symlink":
-        info.type, info.linkname = tarfile.SYMTYPE, entry.target
-    elif entry.kind == "file":
-        info.size = entry.size
-    return info
+        return gotar.GoHeader(f"{entry.path}/", gotar.DIR, stat.S_IFDIR | 0o755)
+    if entry.kind == "symlink":
+        return gotar.GoHeader(entry.path, gotar.SYMLINK, stat.S_IFLNK | entry.mode,
+                              linkname=entry.target)
+    return gotar.GoHeader(entry.path, gotar.REG, stat.S_IFREG | entry.mode, size=entry.size)
 
 
 def tree_paths(tree: LayerTree) -> list[TreeEntry]:
@@ -120,7 +119,7 @@ def apply_tree(state: dict[str, TreeEntry], tree: LayerTree) -> dict[str, TreeEn
 def tar_chunks(tree: LayerTree) -> Iterator[bytes]:
     """The uncompressed layer tar of *tree*, block by block."""
     for entry in tree_paths(tree):
-        yield header(_info(entry))
+        yield gotar.encode(_header(entry))
         if entry.kind == "file" and entry.size:
             yield from random_content(entry.seed, entry.size)
             if entry.size % BLOCK:

@@ -1,25 +1,29 @@
-"""The read-write layer's changes against its parent, as a deterministic tar stream.
+"""The read-write layer's changes, as the tar stream buildah's vfs driver writes.
 
-When a container is created its directory is populated from the image's layers and a
-*snapshot* records each path's lstat (type, mode, owner, size, times, inode, link
-target). At commit the directory is walked again (children in sorted order, parents
-first) and compared with the snapshot, the way vfs and ``archive.ChangesDirs`` compare:
+containers/storage diffs a container layer in one of two ways, and so does this module:
 
-- a path that is new or whose lstat differs (including ctime, so chmod, chown and
-  xattr changes count) is written with its full content. File times come from a coarse
-  kernel clock (a few ms per tick), so a same-size rewrite in the tick the snapshot
-  recorded would keep the same times; the snapshot therefore waits (at most one tick)
-  until that clock has passed every time it recorded, as git handles "racy" files;
-- a path that disappeared becomes a whiteout ``dir/.wh.NAME`` (only the topmost one);
-- a directory whose inode changed was removed and recreated: it gets the opaque marker
-  ``dir/.wh..wh..opq`` and all of its current content. (If the filesystem hands the
-  new directory the old inode number, it is diffed as the same directory instead: its
-  vanished children get whiteouts, and the applied result is the same.)
+- **No parent layer** (a container from scratch): the whole tree, walked parents first
+  with each directory's children in byte order, as ``archive.TarWithOptions`` walks it.
+- **On a parent**: the changes against the *snapshot* taken when the container was
+  created, as ``archive.ChangesDirs`` finds them and ``archive.ExportChanges`` writes
+  them, **sorted by path** (``a/``, ``a.txt``, ``a/b``; a whiteout sorts under the name
+  it deletes). A path is *added* when the snapshot does not have it (or its old parent
+  was not a directory); *modified* when its mode (type and permissions), owner or device
+  number changed, or, for a non-directory, its size or mtime changed (an mtime compare
+  that forgives a rounded-away sub-second part), or its ``security.capability`` or
+  ``user.*`` xattrs changed; *deleted* (a ``dir/.wh.NAME`` whiteout) when its directory
+  is still a directory and it is gone. A directory holding any change is written too.
+  Directory mtimes and ctimes are not compared; a directory removed and recreated is
+  diffed as the same directory (no opaque marker), as with vfs.
 
-Entries carry numeric owners, permission bits, symlink targets, device numbers and
-``user.``/``trusted.``/``security.`` xattrs (PAX ``SCHILY.xattr.``); files sharing an
-inode after the first become hard links. ``timestamp`` replaces every mtime, which with
-the sorted order makes the tar a function of the tree's content (reproducible builds).
+Each entry is rendered by :mod:`harness.store.gotar` with the fields ``pkg/archive``
+sets: the mode with its file-type bits, numeric owners without names, device numbers,
+the symlink target, ``security.capability`` and ``user.*`` xattrs, the mtime truncated
+to seconds; a non-directory whose inode was already written becomes a hard link to the
+first name. ``timestamp`` replaces every mtime (buildah's ``--timestamp`` rewrite).
+File times come from a coarse kernel clock, so the snapshot waits (at most one tick)
+until that clock has passed every time it recorded: a same-size rewrite right after it
+still gets a new mtime.
 """
 
 from __future__ import annotations
@@ -27,47 +31,92 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.store.tarstream import chunk_stream, end_of_archive, file_data, header
+from harness.store import gotar
+from harness.store.tarstream import chunk_stream, end_of_archive, file_data
 
 WHITEOUT_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
 _REALTIME_COARSE = 5  # Linux's CLOCK_REALTIME_COARSE, the clock file times come from
 _MAX_SETTLE_NS = 50_000_000
-OPAQUE = ".wh..wh..opq"
+_NS = 1_000_000_000
+_SNAPSHOT_VERSION = 2
+_CAPABILITY = "security.capability"
+
+
+def layer_xattrs(path: str) -> dict[str, bytes]:
+    """The xattrs containers/storage puts in a layer: ``security.capability`` and
+    ``user.*``."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        if name == _CAPABILITY or name.startswith("user."):
+            try:
+                out[name] = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+    return out
+
+
+def _xattr_key(path: str) -> str:
+    return ";".join(f"{k}={v.hex()}" for k, v in sorted(layer_xattrs(path).items()))
 
 
 @dataclass(frozen=True)
 class PathState:
-    """What the snapshot remembers of one path."""
+    """What the snapshot remembers of one path (what ``statDifferent`` compares)."""
 
     mode: int
     uid: int
     gid: int
+    rdev: int
     size: int
     mtime_ns: int
     ctime_ns: int
-    ino: int
-    link: str
+    xattrs: str
 
     @classmethod
     def of(cls, path: str, st: os.stat_result) -> PathState:
-        link = str(Path(path).readlink()) if stat.S_ISLNK(st.st_mode) else ""
-        return cls(st.st_mode, st.st_uid, st.st_gid, st.st_size if stat.S_ISREG(st.st_mode)
-                   else 0, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, link)
+        return cls(st.st_mode, st.st_uid, st.st_gid, st.st_rdev, st.st_size,
+                   st.st_mtime_ns, st.st_ctime_ns, _xattr_key(path))
 
 
 Snapshot = dict[str, PathState]
 
 
-def _children(directory: Path) -> list[os.DirEntry[str]]:
+def same_fs_time(a_ns: int, b_ns: int) -> bool:
+    """containers/storage's loose mtime compare: equal, or equal seconds once a time
+    without a sub-second part may have been rounded either way."""
+    a_sec, a_nsec = divmod(a_ns, _NS)
+    b_sec, b_nsec = divmod(b_ns, _NS)
+    if a_ns == b_ns:
+        return True
+    if a_nsec and b_nsec:
+        return False
+    return a_sec == b_sec or (b_nsec == 0 and a_sec == b_sec - 1) or \
+        (a_nsec == 0 and a_sec - 1 == b_sec)
+
+
+def _modified(old: PathState, new: PathState) -> bool:
+    if (old.mode, old.uid, old.gid, old.rdev) != (new.mode, new.uid, new.gid, new.rdev):
+        return True
+    if not stat.S_ISDIR(old.mode) and (old.size != new.size
+                                       or not same_fs_time(old.mtime_ns, new.mtime_ns)):
+        return True
+    return old.xattrs != new.xattrs
+
+
+def _children(directory: str | Path) -> list[os.DirEntry[str]]:
     with os.scandir(directory) as it:
-        return sorted(it, key=lambda e: e.name)
+        return sorted(it, key=lambda e: os.fsencode(e.name))
 
 
 def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
@@ -81,8 +130,8 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, str, os.stat_result]
 
 
 def take_snapshot(root: Path) -> Snapshot:
-    """The state of everything under *root*; when it returns, any later change to a
-    path gives it a ctime newer than the one recorded."""
+    """The state of everything under *root*; when it returns, any later write to a file
+    gives it an mtime newer than the one recorded."""
     snapshot = {rel: PathState.of(path, st) for rel, path, st in _walk(root)}
     newest = max((state.ctime_ns for state in snapshot.values()), default=0)
     deadline = time.monotonic_ns() + _MAX_SETTLE_NS
@@ -93,117 +142,147 @@ def take_snapshot(root: Path) -> Snapshot:
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
-    path.write_text(json.dumps({k: astuple(v) for k, v in snapshot.items()}))
+    path.write_text(json.dumps({"version": _SNAPSHOT_VERSION,
+                                "paths": {k: astuple(v) for k, v in snapshot.items()}}))
 
 
 def load_snapshot(path: Path) -> Snapshot:
+    """The snapshot saved at *path*; one saved by an earlier version (mode, uid, gid,
+    size, mtime, ctime, inode, link) is read with no device number nor xattrs."""
     if not path.exists():
         return {}
-    return {k: PathState(*v) for k, v in json.loads(path.read_text()).items()}
+    saved = json.loads(path.read_text())
+    if isinstance(saved, dict) and saved.get("version") == _SNAPSHOT_VERSION:
+        return {k: PathState(*v) for k, v in saved["paths"].items()}
+    return {k: PathState(v[0], v[1], v[2], 0, v[3], v[4], v[5], "")
+            for k, v in saved.items()}
 
 
-def _xattrs(path: str) -> dict[str, str]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
-    return {f"SCHILY.xattr.{name}": os.getxattr(path, name, follow_symlinks=False)
-            .decode("utf-8", "surrogateescape") for name in sorted(names)}
-
-
-_TYPES = {stat.S_IFREG: tarfile.REGTYPE, stat.S_IFDIR: tarfile.DIRTYPE,
-          stat.S_IFLNK: tarfile.SYMTYPE, stat.S_IFCHR: tarfile.CHRTYPE,
-          stat.S_IFBLK: tarfile.BLKTYPE, stat.S_IFIFO: tarfile.FIFOTYPE}
+_TYPES = {stat.S_IFREG: gotar.REG, stat.S_IFDIR: gotar.DIR, stat.S_IFLNK: gotar.SYMLINK,
+          stat.S_IFCHR: gotar.CHAR, stat.S_IFBLK: gotar.BLOCKDEV, stat.S_IFIFO: gotar.FIFO}
 
 
 class _TarWriter:
-    """Renders entries; remembers inodes already written so later names become links."""
+    """Renders entries as ``pkg/archive``'s tar appender fills them; remembers inodes
+    already written so later names become links."""
 
     def __init__(self, timestamp: int | None) -> None:
         self.timestamp = timestamp
         self._inodes: dict[tuple[int, int], str] = {}
 
-    def _info(self, name: str, st: os.stat_result) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.mode = stat.S_IMODE(st.st_mode)
-        info.uid, info.gid = st.st_uid, st.st_gid
-        info.uname = info.gname = ""
-        info.mtime = self.timestamp if self.timestamp is not None else int(st.st_mtime)
-        return info
+    def _encode(self, header: gotar.GoHeader) -> bytes:
+        """*header* as written, with the timestamp when one is set: buildah reads every
+        header back and writes it again with that time, and an entry first written with
+        PAX records stays PAX."""
+        if self.timestamp is None:
+            return gotar.encode(header)
+        from_pax = not gotar.fits_octal(12, header.mtime)
+        header.mtime = self.timestamp
+        return gotar.encode(header, from_pax=from_pax)
 
-    def whiteout(self, name: str, st: os.stat_result) -> bytes:
-        info = self._info(name, st)
-        info.mode, info.uid, info.gid = 0, 0, 0  # as containers/storage writes them
-        return header(info)
+    def whiteout(self, name: str) -> bytes:
+        """A whiteout: only a name and a time (rounded ``time.Now()`` in Go)."""
+        return self._encode(gotar.GoHeader(name, mtime=round(time.time())))
 
     def entry(self, name: str, path: str, st: os.stat_result) -> Iterator[bytes]:
         kind = _TYPES.get(stat.S_IFMT(st.st_mode))
         if kind is None:  # sockets cannot be represented in a tar
             return
-        info = self._info(name, st)
-        info.type = kind
-        info.pax_headers = _xattrs(path)
-        key = (st.st_dev, st.st_ino)
-        if kind == tarfile.REGTYPE and st.st_nlink > 1 and key in self._inodes:
-            info.type, info.linkname = tarfile.LNKTYPE, self._inodes[key]
-            yield header(info)
-            return
-        if kind == tarfile.REGTYPE:
-            self._inodes.setdefault(key, name)
-            info.size = st.st_size
-        elif kind == tarfile.SYMTYPE:
-            info.linkname = str(Path(path).readlink())
-        elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
-            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        yield header(info)
-        if kind == tarfile.REGTYPE:
-            yield from file_data(path, info.size)
+        typeflag, link, size = kind, "", 0
+        if kind == gotar.SYMLINK:
+            link = str(Path(path).readlink())
+        if kind != gotar.DIR and st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            first = self._inodes.setdefault(key, name)
+            if first != name:
+                typeflag, link = gotar.LINK, first
+        if typeflag == gotar.REG:
+            size = st.st_size
+        devices = kind in (gotar.CHAR, gotar.BLOCKDEV)
+        yield self._encode(gotar.GoHeader(
+            f"{name}/" if kind == gotar.DIR else name, typeflag, st.st_mode, st.st_uid,
+            st.st_gid, size, st.st_mtime_ns // _NS, link,
+            devmajor=os.major(st.st_rdev) if devices else 0,
+            devminor=os.minor(st.st_rdev) if devices else 0, xattrs=layer_xattrs(path)))
+        if typeflag == gotar.REG:
+            yield from file_data(path, size)
 
 
-class _Base:
-    """The snapshot, with each directory's former children indexed once."""
+def _whole_tree(root: Path, tar: _TarWriter) -> Iterator[bytes]:
+    for rel, path, st in _walk(root):
+        yield from tar.entry(rel, path, st)
 
-    def __init__(self, snapshot: Snapshot) -> None:
+
+@dataclass(frozen=True)
+class _Change:
+    path: str
+    fspath: str
+    st: os.stat_result | None  # None: deleted
+
+
+class _Changes:
+    """``ChangesDirs``: the changed paths of a tree against its snapshot."""
+
+    def __init__(self, root: Path, snapshot: Snapshot) -> None:
+        self.root = root
         self.states = snapshot
         self.children: dict[str, set[str]] = {}
         for rel in snapshot:
             parent, _, name = rel.rpartition("/")
             self.children.setdefault(parent, set()).add(name)
+        self.found: list[_Change] = []
+
+    def visit(self, rel: str, directory: str, old_is_dir: bool) -> bool:
+        """Record the changes below *rel*; whether there were any."""
+        prefix = f"{rel}/" if rel else ""
+        changed_below = False
+        present = set()
+        for entry in _children(directory):
+            child = prefix + entry.name
+            present.add(entry.name)
+            st = entry.stat(follow_symlinks=False)
+            old = self.states.get(child) if old_is_dir else None
+            written = old is None or _modified(old, PathState.of(entry.path, st))
+            if written:
+                self.found.append(_Change(child, entry.path, st))
+            if stat.S_ISDIR(st.st_mode) and self.visit(
+                    child, entry.path, old is not None and stat.S_ISDIR(old.mode)):
+                if not written:
+                    self.found.append(_Change(child, entry.path, st))
+                written = True
+            changed_below = changed_below or written
+        if old_is_dir:
+            for name in self.children.get(rel, set()) - present:
+                self.found.append(_Change(prefix + name, "", None))
+                changed_below = True
+        return changed_below
 
 
-def _diff_dir(root: Path, rel: str, base: _Base, fresh: bool,
-              tar: _TarWriter) -> Iterator[bytes]:
-    """Entries for the children of *rel*; *fresh* means the directory is new, so
-    everything below it is new whatever the snapshot says."""
-    directory = root / rel if rel else root
-    children = _children(directory)
-    prefix = f"{rel}/" if rel else ""
-    if not fresh:
-        gone = sorted(base.children.get(rel, set()) - {e.name for e in children})
-        dir_st = directory.lstat()
-        for name in gone:
-            yield tar.whiteout(f"{prefix}{WHITEOUT_PREFIX}{name}", dir_st)
-    for entry in children:
-        child, path = prefix + entry.name, entry.path  # str, not Path: ~7 us a file
-        st = entry.stat(follow_symlinks=False)
-        before = None if fresh else base.states.get(child)
-        if before is None or before != PathState.of(path, st):
-            yield from tar.entry(child, path, st)
-        if stat.S_ISDIR(st.st_mode):
-            replaced = before is not None and (not stat.S_ISDIR(before.mode)
-                                               or before.ino != st.st_ino)
-            if replaced and stat.S_ISDIR(before.mode):  # type: ignore[union-attr]
-                yield tar.whiteout(f"{child}/{OPAQUE}", st)
-            yield from _diff_dir(root, child, base, fresh or before is None or replaced, tar)
+def _changed_paths(root: Path, snapshot: Snapshot, tar: _TarWriter) -> Iterator[bytes]:
+    changes = _Changes(root, snapshot)
+    changes.visit("", str(root), True)
+    for change in sorted(changes.found, key=lambda c: os.fsencode(c.path)):
+        if change.st is None:
+            parent, _, name = change.path.rpartition("/")
+            yield tar.whiteout(f"{parent}/{WHITEOUT_PREFIX}{name}" if parent
+                               else WHITEOUT_PREFIX + name)
+        else:
+            yield from tar.entry(change.path, change.fspath, change.st)
 
 
-def diff_chunks(root: Path, snapshot: Snapshot, timestamp: int | None = None
+def diff_chunks(root: Path, snapshot: Snapshot | None, timestamp: int | None = None
                 ) -> Iterator[bytes]:
-    """The tar of *root*'s changes against *snapshot*, as chunks."""
-    yield from _diff_dir(root, "", _Base(snapshot), False, _TarWriter(timestamp))
+    """The layer tar of *root* as chunks: the whole tree when *snapshot* is None (no
+    parent layer), else its changes against *snapshot*."""
+    tar = _TarWriter(timestamp)
+    if snapshot is None:
+        yield from _whole_tree(root, tar)
+    else:
+        yield from _changed_paths(root, snapshot, tar)
     yield end_of_archive()
 
 
-def diff_stream(root: Path, snapshot: Snapshot, timestamp: int | None = None) -> BinaryIO:
+def diff_stream(root: Path, snapshot: Snapshot | None, timestamp: int | None = None
+                ) -> BinaryIO:
     """The same tar as a readable stream (what the commit pipeline hashes and stores)."""
     return chunk_stream(diff_chunks(root, snapshot, timestamp))

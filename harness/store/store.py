@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from io import BytesIO
@@ -294,13 +295,20 @@ class Store:
     def container_names(self) -> set[str]:
         return {c.name for c in self.read().containers.values()}
 
-    def create_container(self, image: str | None, name: str, metadata: str = "") -> Container:
+    def create_container(self, image: str | None, name: str, metadata: str = "", *,
+                         container_id: str | None = None) -> Container:
         """A container over *image* (None = scratch): its rootfs holds the image's files
-        and a snapshot of them, the base the commit diffs against."""
+        and a snapshot of them, the base the commit diffs against. *container_id* (64
+        hex digits) reproduces another tool's container: a Docker config names it."""
         base = self.image(image) if image is not None else None
-        container_id = os.urandom(32).hex()
+        if container_id is None:
+            container_id = os.urandom(32).hex()
+        elif not re.fullmatch("[0-9a-f]{64}", container_id):
+            raise StoreError(f"invalid container ID {container_id!r}: expected 64 hex digits")
         state = self.backend.container_dir(container_id)
         rootfs = state / ROOTFS
+        if container_id in self.read().containers or rootfs.exists():
+            raise StoreError(f"the container ID {container_id} is already in use")
         rootfs.mkdir(mode=0o755)
         try:
             top = base.top_layer if base is not None else None
@@ -333,8 +341,11 @@ class Store:
         """The read-write directory the user writes into."""
         return self.backend.container_dir(container_id) / ROOTFS
 
-    def snapshot(self, container_id: str) -> Snapshot:
-        """The container's base state (empty for scratch)."""
+    def snapshot(self, container_id: str) -> Snapshot | None:
+        """The container's base state; None when it has no parent layer (its layer is
+        then the whole tree, as containers/storage diffs such a layer)."""
+        if self.container(container_id).top_layer is None:
+            return None
         return load_snapshot(self.backend.container_dir(container_id) / SNAPSHOT)
 
     def delete_container(self, ref: str) -> Container:

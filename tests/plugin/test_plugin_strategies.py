@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_a_tree_renders_as_the_tar_it_describes(tree: LayerTree) -> None:
                 content = tar.extractfile(member)
                 assert content is not None
                 assert content.read() == b"".join(random_content(entry.seed, entry.size))
-                assert member.mode == entry.mode
+                assert member.mode == stat.S_IFREG | entry.mode  # Go's mode, with type bits
             if entry.kind == "symlink":
                 assert member.linkname == entry.target
 

@@ -38,7 +38,7 @@ def test_scratch_diff_carries_types_owners_modes_and_links(tmp_path: Path) -> No
     alias, tool = entries["bin/alias"], entries["bin/tool"]
     assert alias.isfile() and alias.size == 10  # the first name carries the data
     assert tool.islnk() and tool.linkname == "bin/alias"
-    assert (alias.mode, alias.uid, alias.gid) == (0o4755, 12, 34)
+    assert (alias.mode, alias.uid, alias.gid) == (0o104755, 12, 34)  # with the type bits
     assert alias.pax_headers["SCHILY.xattr.user.origin"] == "test"
     assert entries["lnk"].issym() and entries["lnk"].linkname == "bin/tool"
     assert entries["fifo"].isfifo()
@@ -71,21 +71,58 @@ def test_unchanged_tree_diffs_to_an_empty_tar(tmp_path: Path) -> None:
     assert _entries(root, snapshot) == {}
 
 
-def test_changes_give_entries_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
+def test_changes_give_entries_and_whiteouts_as_containers_storage(tmp_path: Path) -> None:
+    """ChangesDirs' rules: a directory holding a change is written, a directory
+    removed and recreated is diffed as the same directory (no opaque marker)."""
     root, snapshot = _base(tmp_path)
     shutil.rmtree(root / "gone")
     (root / "file").unlink()
-    # Moved out rather than deleted, so the new directory cannot reuse the old inode
-    # (a reused inode is seen as the same directory: its old children get whiteouts).
     (root / "recreated").rename(tmp_path / "old-recreated")
     (root / "recreated").mkdir()
     (root / "recreated/new").write_bytes(b"n")
     (root / "chmod-me").chmod(0o600)
     (root / "keep/b").write_bytes(b"b")
     entries = _entries(root, snapshot)
-    assert set(entries) == {".wh.file", ".wh.gone", "chmod-me", "keep", "keep/b",
-                            "recreated", "recreated/.wh..wh..opq", "recreated/new"}
-    assert entries["chmod-me"].mode == 0o600
+    # Whiteouts sort under the path they delete.
+    assert list(entries) == ["chmod-me", ".wh.file", ".wh.gone", "keep", "keep/b",
+                             "recreated", "recreated/new", "recreated/.wh.old"]
+    assert entries["chmod-me"].mode == 0o100600
+
+
+def test_changes_are_sorted_by_path_and_a_scratch_tree_by_walk(tmp_path: Path) -> None:
+    """``a.txt`` sorts before ``a/b`` among changes (ExportChanges sorts by path); a tree
+    without a parent layer is written in walk order, ``a/b`` first (TarWithOptions)."""
+    root = tmp_path / "r"
+    (root / "a").mkdir(parents=True)
+    snapshot = take_snapshot(root)
+    (root / "a/b").write_bytes(b"1")
+    (root / "a.txt").write_bytes(b"2")
+    assert list(_entries(root, snapshot)) == ["a", "a.txt", "a/b"]
+    data = diff_stream(root, None).read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert [m.name for m in tar] == ["a", "a/b", "a.txt"]
+
+
+def test_a_directory_is_changed_by_its_mode_not_its_times(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    (root / "d").mkdir(parents=True)
+    snapshot = take_snapshot(root)
+    os.utime(root / "d", (1, 1))
+    assert _entries(root, snapshot) == {}
+    (root / "d").chmod(0o700)
+    assert list(_entries(root, snapshot)) == ["d"]
+
+
+def test_only_capability_and_user_xattrs_count(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "f").write_bytes(b"x")
+    snapshot = take_snapshot(root)
+    os.setxattr(root / "f", "trusted.other", b"1")
+    assert _entries(root, snapshot) == {}
+    os.setxattr(root / "f", "user.k", b"v")
+    entry = _entries(root, snapshot)["f"]
+    assert entry.pax_headers == {"SCHILY.xattr.user.k": "v"}
 
 
 def test_diff_is_deterministic_with_a_timestamp(tmp_path: Path) -> None:
