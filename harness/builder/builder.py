@@ -25,7 +25,7 @@ from typing import TextIO
 from harness.builder.commit import CommitOptions, CommitResult, commit
 from harness.builder.copyin import copy_in
 from harness.builder.imageconfig import ImageConfigs
-from harness.builder.names import find_image, resolve_image
+from harness.builder.names import base_name, find_image, resolve_image
 from harness.builder.pull import pull
 from harness.model.descriptor import host_architecture
 from harness.model.manifest import parse_manifest
@@ -65,7 +65,7 @@ class Builder:
     store: Store
     container_id: str
     container_name: str
-    from_image: str
+    from_image: str  # the base image's name as stored (buildah's FromImage), or scratch
     from_image_id: str | None
     from_digest: str
     configs: ImageConfigs
@@ -76,9 +76,10 @@ class Builder:
     def new(cls, store: Store, image: str, name: str | None = None, *,
             architecture: str | None = None, os_name: str = "linux",
             ctx: SystemContext | None = None, signature_policy_path: Path | None = None,
-            report_writer: TextIO | None = None) -> Builder:
+            report_writer: TextIO | None = None, container_id: str | None = None) -> Builder:
         """A working container over *image* (``scratch`` for none); an image named by a
-        transport reference that is not in the store yet is pulled first."""
+        transport reference that is not in the store yet is pulled first. *container_id*
+        gives the container that ID (see :meth:`Store.create_container`)."""
         base = None
         if image != SCRATCH:
             base = find_image(store, image)
@@ -91,8 +92,10 @@ class Builder:
         else:
             configs = _image_configs(store, base)
         container = store.create_container(base.id if base else None,
-                                           name or _container_name(store, base))
-        builder = cls(store, container.id, container.name, image,
+                                           name or _container_name(store, base),
+                                           container_id=container_id)
+        builder = cls(store, container.id, container.name,
+                      image if base is None else base_name(image, base),
                       base.id if base else None, base.manifest_digest if base else "",
                       configs)
         builder.save()
@@ -135,7 +138,7 @@ class Builder:
         self.configs.set_map_entry("Labels", key, value)
 
     def add_exposed_port(self, port: str) -> None:
-        self.configs.set_map_entry("ExposedPorts", port if "/" in port else f"{port}/tcp", {})
+        self.configs.set_map_entry("ExposedPorts", port, {})  # as typed, as buildah 1.28
 
     def add_volume(self, path: str) -> None:
         self.configs.set_map_entry("Volumes", path, {})

@@ -14,8 +14,9 @@ config (OCI or Docker, with one new history entry and diffID) and the manifest; 
   as in buildah.
 
 With ``history_timestamp`` the config's ``created``, the history entry and every file
-time in the layer take that value and the Docker config names no container, so the same
-content gives the same image ID and manifest digest, in any store.
+time in the layer take that value, so the same content gives the same image ID and
+manifest digest, in any store; the Docker config still names the container (its ID), as
+buildah's does, so a Docker-format image ID also depends on the container.
 """
 
 from __future__ import annotations
@@ -129,18 +130,21 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
     layers = [*builder.store.layer_chain(container.top_layer), layer]
     docker = media_type == mediatype.DOCKER_V2S2_MANIFEST
     created_text = go_time(created)
+    based = builder.from_image_id is not None
     history = HistoryEntry(created=created_text, created_by=builder.created_by or DEFAULT_SHELL,
-                           author=builder.configs.oci.author)
-    config = builder.configs.render(docker, blob.diff_digest, history, created_text,
-                                    "" if options.history_timestamp else container.id)
+                           author=builder.configs.oci.author,
+                           comment=f"FROM {builder.from_image}" if based else None)
+    config = builder.configs.render(
+        docker, blob.diff_digest, history, created=created_text, container=container.id,
+        parent=f"sha256:{builder.from_image_id}" if based else None)
     config_desc = Descriptor(config_media_type(docker), Digest.from_bytes(config), len(config))
     descriptors = [layer_descriptor(x, not docker) for x in layers]
     if docker:
         manifest = DockerManifest(config=config_desc, layers=descriptors).to_bytes()
     else:
         annotations = {BASE_DIGEST_ANNOTATION: builder.from_digest,
-                       BASE_NAME_ANNOTATION: "" if builder.from_image_id is None
-                       else builder.from_image, **builder.annotations}
+                       BASE_NAME_ANNOTATION: builder.from_image if based else "",
+                       **builder.annotations}
         manifest = OCIManifest(config=config_desc, layers=descriptors,
                                annotations=annotations).to_bytes()
     return _Built(layer, layers, config, manifest, media_type, created_text)

@@ -43,6 +43,8 @@ def docker_run_config(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, default in _DOCKER_RUN_DEFAULTS.items():
         value = settings.get(key, default)
+        if key == "OnBuild" and value is None:
+            value = []  # buildah always writes an empty list, never null
         if default is None and value in (None, "", [], {}, False):
             continue
         out[key] = None if key in _NULL_WHEN_EMPTY and not value else value
@@ -107,18 +109,19 @@ class ImageConfigs:
 
     # -- commit -----------------------------------------------------------------------
 
-    def render(self, docker: bool, diff_id: Digest, history: HistoryEntry, created: str,
-               container: str) -> bytes:
+    def render(self, docker: bool, diff_id: Digest, history: HistoryEntry, *, created: str,
+               container: str, parent: str | None) -> bytes:
         """The config blob of the committed image: this build's settings plus *diff_id*,
-        one *history* entry and the creation time; Docker's names *container*."""
+        one *history* entry and the creation time. Docker's names *container* and the
+        *parent* image ID and, as buildah's, drops the base's ``docker_version``."""
         if not docker:
             return replace(self.oci, created=created, diff_ids=[*self.oci.diff_ids, diff_id],
                            history=[*self.oci.history, history]).to_bytes()
         run = docker_run_config(self.docker.config)
         return replace(self.docker, created=created, diff_ids=[*self.docker.diff_ids, diff_id],
                        history=[*self.docker.history, history], config=run,
-                       container=container or None, container_config=copy.deepcopy(run)
-                       ).to_bytes()
+                       container=container, container_config=copy.deepcopy(run),
+                       parent=parent, docker_version=None).to_bytes()
 
     def to_json(self) -> dict[str, Any]:
         return {"oci": self.oci.to_json(), "docker": self.docker.to_json()}

@@ -52,6 +52,17 @@ def find_image(store: Store, text: str) -> Image | None:
     return None
 
 
+def base_name(text: str, image: Image) -> str:
+    """The name buildah records for the base image *text* found (``FromImage``): the
+    stored name it matched (``foo`` -> ``localhost/foo:latest``; a pulled transport
+    reference -> the name it was stored under, without the transport), else *text*."""
+    for candidate in _candidates(text):
+        if candidate in image.names:
+            return candidate
+    return image.names[0] if image.names and text not in (image.id, f"sha256:{image.id}") \
+        else text
+
+
 def resolve_image(store: Store, text: str) -> Image:
     image = find_image(store, text)
     if image is None:

@@ -196,7 +196,17 @@ class OCIConfig:
 
 def oci_run_config(config: dict[str, Any]) -> dict[str, Any]:
     """The OCI subset of a container run config, in Go order, empty values dropped."""
-    return _omit_empty({key: config.get(key) for key in OCI_RUN_KEYS})
+    return go_maps(_omit_empty({key: config.get(key) for key in OCI_RUN_KEYS}))
+
+
+def go_maps(config: dict[str, Any]) -> dict[str, Any]:
+    """*config* with its map settings (``ExposedPorts``, ``Volumes``, ``Labels``) in key
+    order: Go marshals a map with its keys sorted, whatever order they were set in."""
+    return {key: dict(sorted(value.items())) if key in _MAP_KEYS and isinstance(value, dict)
+            else value for key, value in config.items()}
+
+
+_MAP_KEYS = frozenset({"ExposedPorts", "Volumes", "Labels"})
 
 
 @dataclass
@@ -229,9 +239,9 @@ class DockerConfig(OCIConfig):
         """Keys in the order of containers/image's ``Schema2Image`` struct."""
         out = _omit_empty({
             "id": self.id, "comment": self.comment, "created": self.created,
-            "container": self.container, "container_config": self.container_config,
+            "container": self.container, "container_config": go_maps(self.container_config),
             "docker_version": self.docker_version, "author": self.author,
-            "config": self.config, "architecture": self.architecture,
+            "config": go_maps(self.config), "architecture": self.architecture,
             "variant": self.variant, "os": self.os, "size": self.size,
             "parent": self.parent,
         })

@@ -144,7 +144,7 @@ class Descriptor:
         if self.urls:
             out["urls"] = list(self.urls)
         if self.annotations:
-            out["annotations"] = dict(self.annotations)
+            out["annotations"] = dict(sorted(self.annotations.items()))  # a Go map
         if self.data is not None and not docker:
             out["data"] = self.data
         if self.platform is not None:

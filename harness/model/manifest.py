@@ -325,7 +325,7 @@ def _oci_json(manifest: OCIManifest | OCIIndex, body: dict[str, Any]) -> dict[st
     if manifest.subject is not None:
         out["subject"] = manifest.subject.to_json()
     if manifest.annotations:
-        out["annotations"] = dict(manifest.annotations)
+        out["annotations"] = dict(sorted(manifest.annotations.items()))  # a Go map
     return out
 
 

@@ -170,7 +170,7 @@ def test_setters_write_both_configs(store: Store, policy: Path) -> None:
     builder.set_label("k", "v")
     builder.set_field("WorkingDir", "/srv")
     builder.set_field("User", "1000")
-    builder.add_exposed_port("8080")
+    builder.add_exposed_port("8080/tcp")
     builder.add_volume("/data")
     builder.set_field("StopSignal", "SIGTERM")
     builder.set_author("me")

@@ -1,142 +1,167 @@
-"""Parity with ``buildah --storage-driver vfs``: the same files committed by both give the
-same layer entries and metadata, media types, history length and config fields."""
+"""Parity with ``buildah commit --timestamp 0 --identity-label=false`` (vfs): for each
+scripted container of the catalogue, committed by both tools in OCI and Docker format,
+the image ID (config digest), every diffID and the manifest digest are equal.
+
+Digests are compared first and whole; on a difference the assertion message names the
+first differing JSON field and the first differing tar header, field by field. Nothing
+is masked: the deliberate differences from buildah are listed in docs/store.md and none
+of them concerns these digests. The cases run as root (device nodes, owners) where the
+peer is installed.
+"""
 
 from __future__ import annotations
 
-import datetime
-import io
-import json
 import os
-import subprocess
-import tarfile
+import string
 from pathlib import Path
-from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from harness.builder.builder import Builder
-from harness.builder.commit import CommitOptions
-from harness.model import mediatype
-from harness.model.compression import decompress
-from harness.model.digest import Digest
-from harness.peers.clients import Buildah
-from harness.store.store import Store
+from tests.builder.parity import BuildahSide, Case, OurSide, explain, run_script
 
 pytestmark = pytest.mark.requires_peer("buildah")
 
-EPOCH = 0
-Entry = tuple[str, str, int, int, int, int, str, int, tuple[tuple[str, str], ...]]
+FORMATS = ("oci", "docker")
+
+EVERY_KIND = r"""
+mkdir -p "$R/etc" "$R/bin" "$R/var/lib/deep" "$R/tmp" "$R/srv"
+printf 'k=v\n' > "$R/etc/conf"; chown 7:8 "$R/etc/conf"; chmod 640 "$R/etc/conf"
+seq 1 1500 > "$R/bin/tool"; chmod 4755 "$R/bin/tool"
+ln "$R/bin/tool" "$R/bin/tool-alias"
+chmod 2755 "$R/bin"; chmod 1777 "$R/tmp"
+ln -s tool "$R/bin/sh"
+ln -s "$(printf 'target%.0s' $(seq 30))" "$R/srv/long-link"
+: > "$R/empty"
+truncate -s 3M "$R/sparse"; printf 'end' >> "$R/sparse"
+mkfifo "$R/fifo"
+mknod "$R/null" c 1 3; mknod "$R/loop9" b 7 9
+chown 70000:2100000 "$R/srv"
+long="$R/$(printf 'd%.0s' $(seq 60))/$(printf 'e%.0s' $(seq 60))"
+mkdir -p "$long"; printf x > "$long/$(printf 'f%.0s' $(seq 30))"
+printf y > "$R/srv/$(printf 'n%.0s' $(seq 120))"
+printf z > "$R/srv/h\xc3\xa9llo-w\xc3\xb6rld"
+touch -d '2021-03-04 05:06:07.891' "$R/etc/conf"
+touch -d '2001-01-01 00:00:00.999999999' "$R/srv/h"*
+"""
+XATTRS = r"""
+printf a > "$R/plain"; printf b > "$R/noted"
+python3 -c 'import os, sys
+r = sys.argv[1]
+os.setxattr(r + "/noted", "user.note", b"kept")
+os.setxattr(r + "/noted", "user.bin", bytes(range(256)))
+os.setxattr(r + "/noted", "trusted.hidden", b"dropped")
+os.setxattr(r + "/plain", "security.capability",
+            bytes.fromhex("0100000200200000000000000000000000000000"))
+' "$R"
+"""
+WHITEOUTS = r"""
+rm "$R/etc/conf"; rm -r "$R/var/lib"; rm "$R/fifo"
+printf new > "$R/etc/new"; printf changed > "$R/empty"
+chmod 700 "$R/srv"; chown 1:1 "$R/bin/sh"
+rm "$R/bin/tool-alias"; printf keep >> "$R/bin/tool"
+rm "$R/null"; mkdir "$R/null"; printf in > "$R/null/file"
+rm -r "$R/tmp"; printf file > "$R/tmp"
+mkdir -p "$R/a" "$R/a.d"; printf 1 > "$R/a/b"; printf 2 > "$R/a.txt"; printf 3 > "$R/a.d/x"
+"""
+SETTINGS = (
+    "--cmd", '["/bin/tool", "--flag"]', "--entrypoint", '["/bin/sh", "-c"]',
+    "--env", "PATH=/bin", "--env", "LANG=C.UTF-8",
+    "--label", "zeta=last", "--label", "alpha=first", "--label", "mid=<&>",
+    "--port", "8080", "--port", "443/tcp", "--port", "53/udp",
+    "--volume", "/var/z", "--volume", "/var/a",
+    "--annotation", "org.example.z=1", "--annotation", "org.example.a=2",
+    "--author", "parity <p@example.com>", "--created-by", "scripted",
+    "--workingdir", "/srv", "--user", "7:8", "--stop-signal", "SIGTERM",
+)
 
 
-def _populate(root: Path) -> None:
-    """A tree with the metadata a layer must carry."""
-    (root / "etc").mkdir()
-    (root / "etc/conf").write_text("k=v\n")
-    (root / "etc/conf").chmod(0o640)
-    os.chown(root / "etc/conf", 7, 8)
-    (root / "bin").mkdir(mode=0o755)
-    (root / "bin/tool").write_bytes(b"\x7fELF" + bytes(1000))
-    (root / "bin/tool").chmod(0o4755)
-    os.link(root / "bin/tool", root / "bin/tool-alias")
-    (root / "bin/sh").symlink_to("tool")
-    (root / "empty").write_bytes(b"")
-    (root / "var/lib/deep").mkdir(parents=True)
-    os.setxattr(root / "etc/conf", "user.note", b"kept")
+def _script(text: str) -> Case:
+    return Case("unnamed", lambda root: run_script(text, root))
 
 
-def _entries(tar_bytes: bytes) -> dict[str, Entry]:
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        out: dict[str, Entry] = {}
-        for m in tar.getmembers():
-            name = m.name.removeprefix("./").rstrip("/")
-            xattrs = tuple(sorted((k, v) for k, v in m.pax_headers.items()
-                                  if k.startswith("SCHILY.xattr.")))
-            out[name] = (name, m.type.decode(), m.mode & 0o7777, m.uid, m.gid,
-                         m.size if m.isfile() else 0, m.linkname, int(m.mtime), xattrs)
-        return out
+EMPTY = Case("empty", lambda root: None)
+KINDS = Case("every-kind", _script(EVERY_KIND).populate)
+CATALOGUE = [
+    EMPTY,
+    KINDS,
+    Case("xattrs", _script(XATTRS).populate),
+    Case("settings", _script("printf hi > \"$R/hello\"").populate, SETTINGS),
+    Case("on-base-with-whiteouts", _script(WHITEOUTS).populate, base=KINDS),
+    Case("settings-on-base", lambda root: None, SETTINGS, base=KINDS),
+]
 
 
-class _Side:
-    def __init__(self, manifest: dict[str, Any], config: dict[str, Any],
-                 layers: list[bytes]) -> None:
-        self.manifest, self.config, self.layers = manifest, config, layers
+def _compare(tmp_path: Path, policy: Path, case: Case) -> None:
+    buildah = BuildahSide(tmp_path / "buildah")
+    ours = OurSide(tmp_path / "ours", policy)
+    their_ctr, _ = buildah.container(case)
+    our_ctr = ours.container(case, buildah.container_id(their_ctr))
+    for fmt in FORMATS:
+        name = f"{case.name}-{fmt}"
+        theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout")
+        mine = ours.commit(our_ctr, fmt, name)
+        assert mine.digests() == theirs.digests(), explain(mine, theirs)
+        assert (mine.manifest, mine.config) == (theirs.manifest, theirs.config)
 
 
-def _buildah_side(buildah: Buildah, ctr: str, fmt: str, name: str,
-                  layout: Path) -> _Side:
-    buildah.commit(ctr, name, "--format", fmt, "--timestamp", str(EPOCH), "--quiet")
-    info = json.loads(buildah.run("inspect", "--type", "image", name).stdout)
-    buildah.run("push", "--signature-policy", str(buildah.config.policy), name,
-                f"oci:{layout}:{fmt}")
-    index = json.loads((layout / "index.json").read_text())
-    pushed = next(m for m in index["manifests"]
-              if m["annotations"]["org.opencontainers.image.ref.name"] == fmt)
-    oci_manifest = json.loads((layout / "blobs/sha256" / pushed["digest"][7:]).read_text())
-    layers = [decompress(io.BytesIO((layout / "blobs/sha256" / x["digest"][7:]).read_bytes()))
-              .read() for x in oci_manifest["layers"]]
-    return _Side(json.loads(info["Manifest"]), json.loads(info["Config"]), layers)
+@pytest.mark.parametrize("case", CATALOGUE, ids=lambda case: case.name)
+def test_commit_gives_buildahs_digests(tmp_path: Path, policy: Path, case: Case) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the catalogue sets owners and makes device nodes: needs root")
+    _compare(tmp_path, policy, case)
 
 
-def _our_side(store: Store, builder: Builder, fmt: str, name: str, policy: Path) -> _Side:
-    result = builder.commit(name, CommitOptions(
-        preferred_manifest_type=mediatype.FORMAT_NAMES[fmt],
-        history_timestamp=datetime.datetime.fromtimestamp(EPOCH, datetime.UTC),
-        signature_policy_path=policy))
-    manifest = json.loads(result.manifest)
-    config = json.loads(store.read_blob(Digest.parse(manifest["config"]["digest"])))
-    layers = []
-    for layer in manifest["layers"]:
-        stream, _ = store.open_blob(Digest.parse(layer["digest"]))
-        with decompress(stream) as raw:
-            layers.append(raw.read())
-    return _Side(manifest, config, layers)
+_NAME = st.text(string.ascii_letters + string.digits + "._-é ", min_size=1, max_size=12) \
+    .filter(lambda n: n not in (".", "..") and not n.startswith(".wh."))
+_ENTRY = st.tuples(st.lists(_NAME, min_size=1, max_size=3),
+                   st.sampled_from(["file", "dir", "link", "hardlink", "fifo"]),
+                   st.binary(max_size=700), st.sampled_from([0o644, 0o755, 0o4711, 0o600]),
+                   st.integers(0, 3000), st.integers(-1, 2_000_000_000))
 
 
-def _media_types(side: _Side) -> tuple[str, str, list[str]]:
-    return (side.manifest["mediaType"], side.manifest["config"]["mediaType"],
-            [x["mediaType"] for x in side.manifest["layers"]])
+def _tree(entries: list[tuple[list[str], str, bytes, int, int, int]]) -> Case:
+    def populate(root: Path) -> None:
+        files: list[Path] = []
+        for parts, kind, data, mode, owner, mtime in entries:
+            path = root.joinpath(*parts)
+            if path.exists() or path.is_symlink() or not _make_parents(root, path):
+                continue
+            if kind == "dir":
+                path.mkdir()
+            elif kind == "link":
+                path.symlink_to(data.hex()[:150] or "x")
+            elif kind == "fifo":
+                os.mkfifo(path)
+            elif kind == "hardlink" and files:
+                os.link(files[owner % len(files)], path)
+            else:
+                path.write_bytes(data)
+                files.append(path)
+            os.lchown(path, owner, owner // 2)
+            if not path.is_symlink():
+                path.chmod(mode)
+                os.utime(path, ns=(0, mtime * 1_000_000_007 % 4_000_000_000_000_000_000))
+    return Case("hypothesis", populate)
 
 
-def _config_shape(config: dict[str, Any]) -> tuple[list[str], list[str], int]:
-    run = {k for k in config["config"] if k != "Labels"}
-    return sorted(set(config) - {"container"}), sorted(run), len(config["history"])
+def _make_parents(root: Path, path: Path) -> bool:
+    """Create *path*'s missing parents as directories; False when one is not a dir."""
+    for parent in reversed(path.relative_to(root).parents[:-1]):
+        full = root / parent
+        if full.is_symlink() or (full.exists() and not full.is_dir()):
+            return False
+        full.mkdir(exist_ok=True)
+    return True
 
 
-@pytest.mark.parametrize("fmt", ["oci", "docker"])
-def test_same_files_commit_alike(tmp_path: Path, policy: Path, fmt: str) -> None:
-    buildah = Buildah(tmp_path / "buildah")
-    ctr = buildah.from_image("scratch")
-    mount = Path(buildah.run("mount", ctr).stdout.strip())
-    _populate(mount)
-    buildah.config_set(ctr, "--cmd", '["/bin/tool"]', "--env", "A=1", "--workingdir", "/etc",
-                       "--author", "parity")
-    store = Store.open(tmp_path / "ours")
-    builder = Builder.new(store, "scratch")
-    _populate(builder.rootfs)
-    builder.set_field("Cmd", ["/bin/tool"])
-    builder.set_env("A", "1")
-    builder.set_field("WorkingDir", "/etc")
-    builder.set_author("parity")
-    theirs = _buildah_side(buildah, ctr, fmt, "base", tmp_path / "layout")
-    ours = _our_side(store, builder, fmt, "base", policy)
-    assert _media_types(ours) == _media_types(theirs)
-    assert _config_shape(ours.config) == _config_shape(theirs.config)
-    for key in ("Cmd", "Env", "WorkingDir"):
-        assert ours.config["config"][key] == theirs.config["config"][key]
-    assert ours.config["history"] == theirs.config["history"]
-    assert _entries(ours.layers[0]) == _entries(theirs.layers[0])
-
-    # A second layer on top: deletions become the same whiteouts.
-    buildah.commit(ctr, "base-img", "--quiet")
-    child = buildah.from_image("base-img")
-    child_mount = Path(buildah.run("mount", child).stdout.strip())
-    ours_child = Builder.new(store, "base")
-    for root in (child_mount, ours_child.rootfs):
-        (root / "etc/conf").unlink()
-        subprocess.run(["rm", "-rf", str(root / "var/lib")], check=True)
-        (root / "etc/new").write_text("n")
-    theirs2 = _buildah_side(buildah, child, fmt, "child", tmp_path / "layout2")
-    ours2 = _our_side(store, ours_child, fmt, "child", policy)
-    assert len(ours2.config["history"]) == len(theirs2.config["history"]) == 2
-    assert _media_types(ours2) == _media_types(theirs2)
-    assert _entries(ours2.layers[1]) == _entries(theirs2.layers[1])
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(_ENTRY, min_size=1, max_size=12))
+def test_generated_trees_give_buildahs_digests(
+        tmp_path_factory: pytest.TempPathFactory, policy: Path,
+        entries: list[tuple[list[str], str, bytes, int, int, int]]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("generated trees set owners: needs root")
+    _compare(tmp_path_factory.mktemp("tree"), policy, _tree(entries))
