@@ -112,7 +112,8 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
     """One pass over the opened source blob: verify, (de|re)compress, hash and send."""
     with contextlib.ExitStack() as stack:
         stack.callback(counting.close)
-        verifier = DigestingReader(cast(BinaryIO, counting), expected=layer.digest)
+        verifier = DigestingReader(cast(BinaryIO, counting), expected=layer.digest,
+                                   expected_size=layer.size)
         source_end: DigestingReader | ReadAhead = verifier
         plain: DigestingReader | None = None
         produced = cast(BinaryIO, verifier)

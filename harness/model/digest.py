@@ -107,21 +107,38 @@ class Digester:
         return Digest(self.algorithm, self._hash.hexdigest())
 
 
+class SizeMismatchError(HarnessError):
+    """Content was longer or shorter than the size it was announced with."""
+
+
 class DigestingReader:
     """Wraps a readable binary stream, hashing what passes through without buffering it.
 
-    Call :meth:`verify` after the last read to check the content against *expected*.
+    With *expected_size* (>= 0) it never reads more than one byte past it: a source that
+    sends more than it declared (a hostile registry streaming zeros forever) fails there.
+    Call :meth:`verify` after the last read to check the content against *expected* and
+    *expected_size*.
     """
 
     def __init__(self, stream: BinaryIO, algorithm: str = "sha256",
-                 expected: Digest | None = None) -> None:
+                 expected: Digest | None = None, expected_size: int = -1) -> None:
         self._stream = stream
         self.expected = expected
+        self.expected_size = expected_size
         self.digester = Digester(expected.algorithm if expected is not None else algorithm)
 
+    def _name(self) -> str:
+        return f"blob {self.expected}" if self.expected is not None else "blob"
+
     def read(self, size: int = -1) -> bytes:
+        if self.expected_size >= 0:
+            room = self.expected_size + 1 - self.digester.size
+            size = room if size < 0 else min(size, room)
         data = self._stream.read(size)
         self.digester.update(data)
+        if 0 <= self.expected_size < self.digester.size:
+            raise SizeMismatchError(f"{self._name()}: more than the declared "
+                                    f"{self.expected_size} bytes")
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
@@ -146,6 +163,9 @@ class DigestingReader:
         actual = self.digest()
         if self.expected is not None and actual != self.expected:
             raise DigestMismatchError(self.expected, actual)
+        if self.expected_size >= 0 and self.size != self.expected_size:
+            raise SizeMismatchError(f"{self._name()}: expected {self.expected_size} bytes, "
+                                    f"got {self.size}")
         return actual
 
 

@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 from harness.model.digest import Digest, Digester
 from harness.store.lock import StoreLock
+from harness.util.cleanup import registered
 from harness.util.errors import HarnessError
 from harness.util.fs import atomic_write_bytes, fsync_dir
 
@@ -197,23 +198,24 @@ class DiskBackend(Backend):
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         tmp = Path(tmp_name)
         size = flushed = 0
-        try:
-            with os.fdopen(fd, "wb") as out, _HashingThread() as hashing:
-                while chunk := stream.read(CHUNK):
-                    hashing.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if size - flushed >= WRITEBACK:
-                        flushed = _start_writeback(out, flushed, size)
-                out.flush()
-                os.fsync(out.fileno())
-            digest = hashing.digester.digest()
-            tmp.chmod(0o644)
-            tmp.replace(self._blob_path(digest))
-            fsync_dir(folder)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with registered(tmp):
+            try:
+                with os.fdopen(fd, "wb") as out, _HashingThread() as hashing:
+                    while chunk := stream.read(CHUNK):
+                        hashing.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                        if size - flushed >= WRITEBACK:
+                            flushed = _start_writeback(out, flushed, size)
+                    out.flush()
+                    os.fsync(out.fileno())
+                digest = hashing.digester.digest()
+                tmp.chmod(0o644)
+                tmp.replace(self._blob_path(digest))
+                fsync_dir(folder)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         return digest, size
 
     def delete_blob(self, digest: Digest) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.model.digest import Digest, Digester, DigestMismatchError
+from harness.model.digest import Digest, DigestingReader
 from harness.transports.types import BlobInfo
+from harness.util.cleanup import registered
 from harness.util.errors import HarnessError
 
 CHUNK = 1 << 20
@@ -32,29 +33,23 @@ def store_blob(stream: BinaryIO, info: BlobInfo, path_for: Callable[[Digest], Pa
     *staging* is a folder on the same file system as the destination, so the final
     rename is atomic.
     """
-    algorithm = info.digest.algorithm if info.digest is not None else "sha256"
-    digester = Digester(algorithm)
+    reader = DigestingReader(stream, expected=info.digest, expected_size=info.size)
     staging.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".blob-", dir=staging)
     tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(CHUNK):
-                digester.update(chunk)
-                out.write(chunk)
-        digest = digester.digest()
-        if info.digest is not None and digest != info.digest:
-            raise DigestMismatchError(info.digest, digest)
-        if info.size >= 0 and digester.size != info.size:
-            raise HarnessError(
-                f"blob {digest}: expected {info.size} bytes, got {digester.size}")
-        final = path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp.chmod(0o644)  # mkstemp made it private; layouts are read by other tools and users
-        tmp.replace(final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return BlobInfo(digest=digest, size=digester.size, media_type=info.media_type)
+    with registered(tmp):
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := reader.read(CHUNK):
+                    out.write(chunk)
+            digest = reader.verify()
+            final = path_for(digest)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.chmod(0o644)  # mkstemp made it private; layouts are read by other tools
+            tmp.replace(final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return BlobInfo(digest=digest, size=reader.size, media_type=info.media_type)
 
 
 def open_blob(path: Path, digest: Digest) -> tuple[BinaryIO, int]:
