@@ -113,10 +113,10 @@ def _temporaries(root: Path) -> list[Path]:
 
 
 def _dest(kind: str, tmp_path: Path) -> str:
-    return f"dir:{tmp_path}/out" if kind == "dir" else "containers-storage:evil:1"
+    return f"dir:{tmp_path}/out" if kind == "dir" else "harness-store:evil:1"
 
 
-@pytest.mark.parametrize("kind", ["dir", "containers-storage"])
+@pytest.mark.parametrize("kind", ["dir", "harness-store"])
 def test_a_blob_longer_than_declared_is_refused(tmp_path: Path, policy: Path, kind: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     app = _Hostile()
@@ -131,7 +131,7 @@ def test_a_blob_longer_than_declared_is_refused(tmp_path: Path, policy: Path, ki
     assert _temporaries(tmp_path) == []
 
 
-@pytest.mark.parametrize("kind", ["dir", "containers-storage"])
+@pytest.mark.parametrize("kind", ["dir", "harness-store"])
 def test_sigterm_removes_the_temporary_file(tmp_path: Path, policy: Path, kind: str) -> None:
     app = _Hostile(declared=1 << 40, pause=0.01)  # within its size: only a signal stops it
     with _serving(app) as host:
