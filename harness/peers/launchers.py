@@ -10,6 +10,7 @@ launchers; tests do not change.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import json
 import secrets
@@ -29,8 +30,8 @@ import bcrypt
 import requests
 import urllib3
 
+from harness.model.access import Credentials, RegistryAccess
 from harness.peers.detect import PEERS, missing_reason
-from harness.transports.types import Credentials
 from harness.util.errors import HarnessError
 from harness.util.net import free_port
 from harness.util.tls import make_tls_files
@@ -60,24 +61,14 @@ class PeerMissingError(HarnessError):
 
 
 @dataclass(frozen=True)
-class RunningRegistry:
-    """Where a started registry answers, and what a client needs to talk to it."""
+class RunningRegistry(RegistryAccess):
+    """A started registry: how to reach it (a :class:`RegistryAccess`: ``url``,
+    credentials or token, TLS), its ``host`` as image references spell it, its optional
+    features and its log."""
 
-    url: str  # "http://127.0.0.1:PORT", no trailing slash
-    host: str  # "127.0.0.1:PORT", the registry part of image references
-    credentials: Credentials | None = None
-    ca_file: Path | None = None
+    host: str = ""  # "127.0.0.1:PORT", the registry part of image references
     profile: frozenset[Feature] = field(default_factory=frozenset)
     log_path: Path | None = None
-    token: str | None = field(default=None, repr=False)  # a bearer token, sent as is
-    insecure: bool = False  # do not verify its TLS certificate
-
-    @property
-    def verify(self) -> str | bool:
-        """How ``requests`` should check its certificate (``verify=``)."""
-        if self.insecure:
-            return False
-        return str(self.ca_file) if self.ca_file else True
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.profile
@@ -294,24 +285,9 @@ class DistributionLauncher(DistributionSettings):
         return serve_distribution(self, spawn)
 
 
-@dataclass(frozen=True)
-class Access:
-    """How a client logs in to, and trusts, a registry someone else runs: conformance's
-    ``--username/--password``, ``--token``, ``--ca-file`` and ``--insecure``. Checked when
-    made, so a mistake is one usage error before any test runs."""
-
-    credentials: Credentials | None = None
-    token: str | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-    insecure: bool = False
-
-    def __post_init__(self) -> None:
-        if self.token is not None and self.credentials is not None:
-            raise HarnessError("give either a token or a username and password, not both")
-        if self.ca_file is not None and self.insecure:
-            raise HarnessError("give either a CA file or insecure, not both")
-        if self.ca_file is not None and not self.ca_file.is_file():
-            raise HarnessError(f"CA file {self.ca_file} does not exist")
+Access = RegistryAccess
+"""How a client logs in to, and trusts, a registry someone else runs: conformance's
+``--username/--password``, ``--token``, ``--ca-file`` and ``--insecure``."""
 
 
 @dataclass(frozen=True)
@@ -325,24 +301,17 @@ class URLLauncher:
     name: str = "url"
 
     def __post_init__(self) -> None:
+        self.registry()  # checks the URL against the access (http:// with a CA file...)
+
+    def registry(self) -> RunningRegistry:
+        """The registry as a client reaches it: the URL's origin, with this access."""
         parts = urlsplit(self.url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise HarnessError(f"registry URL {self.url!r} is not http(s)://HOST[:PORT]")
-        if parts.username is not None or parts.password is not None:
-            # It would show in test ids and logs; credentials have their own options.
-            raise HarnessError("registry URL holds a user or password; give them as a "
-                               "username and password instead")
-        if parts.scheme == "http" and (self.access.ca_file or self.access.insecure):
-            raise HarnessError(f"a CA file or insecure applies to https:// registries; "
-                               f"{self.url} is plain HTTP")
+        access = {f.name: getattr(self.access, f.name) for f in dataclasses.fields(RegistryAccess)}
+        return RunningRegistry(**access | {"url": f"{parts.scheme}://{parts.netloc}"},
+                               host=parts.netloc, profile=self.profile)
 
     @contextlib.contextmanager
     def start(self) -> Iterator[RunningRegistry]:
-        parts = urlsplit(self.url)
-        access = self.access
-        registry = RunningRegistry(url=f"{parts.scheme}://{parts.netloc}", host=parts.netloc,
-                                   credentials=access.credentials, ca_file=access.ca_file,
-                                   profile=self.profile, token=access.token,
-                                   insecure=access.insecure)
+        registry = self.registry()
         wait_until_serving(registry, None, timeout=self.timeout)
         yield registry

@@ -139,8 +139,8 @@ def _check_targets(config: pytest.Config) -> None:
 def _access(config: pytest.Config) -> Access:
     """The ``--registry-*`` options as an :class:`Access`; a user and password not given
     come from OCI_USERNAME/OCI_PASSWORD unless a token is (an explicit token wins)."""
+    from harness.model.access import Credentials  # noqa: PLC0415
     from harness.peers.launchers import Access  # noqa: PLC0415
-    from harness.transports.types import Credentials  # noqa: PLC0415
     from harness.util.errors import HarnessError  # noqa: PLC0415
 
     token: str | None = config.getoption(TOKEN)

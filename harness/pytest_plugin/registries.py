@@ -19,9 +19,10 @@ from fakeregistry import AuthConfig, FaultRule, Profile, Registry, inprocess, se
 from fakeregistry.faults import Faults
 from fakeregistry.profiles import get_profile
 from fakeregistry.transcript import Transcript
+from harness.model.access import Credentials, RegistryAccess
 from harness.peers.launchers import RunningRegistry
 from harness.pytest_plugin.locations import ImageAt
-from harness.transports.types import Credentials, SystemContext
+from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
 
 FAKE = "fake"
@@ -138,25 +139,20 @@ def start_fake(profile: str | Profile = "spec", *, auth: str | AuthConfig | None
     try:
         if http or tls:
             with serve(fake, tls=tls) as server:
-                ctx = SystemContext(credentials=credentials, ca_file=server.ca_file,
-                                    tls_verify=tls, retry_times=RETRY_TIMES,
-                                    retry_delay=RETRY_DELAY)
+                ctx = _context(RegistryAccess(credentials, ca_file=server.ca_file,
+                                              url=server.url))
                 yield RegistryUnderTest(FAKE, server.url, server.host, ctx, fake=fake)
         else:
             host = f"registry-{next(_hosts)}.fake"
             with inprocess(fake, f"https://{host}") as url:
-                ctx = SystemContext(credentials=credentials, retry_times=RETRY_TIMES,
-                                    retry_delay=RETRY_DELAY)
+                ctx = _context(RegistryAccess(credentials, url=url))
                 yield RegistryUnderTest(FAKE, url, host, ctx, fake=fake)
     finally:
         fake.transcript.close()
 
 
-def _context(running: RunningRegistry) -> SystemContext:
-    return SystemContext(credentials=running.credentials, registry_token=running.token,
-                         ca_file=running.ca_file,
-                         tls_verify=running.url.startswith("https:") and not running.insecure,
-                         retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
+def _context(access: RegistryAccess) -> SystemContext:
+    return SystemContext.reaching(access, retry_times=RETRY_TIMES, retry_delay=RETRY_DELAY)
 
 
 def real_target(spec: str, running: RunningRegistry, namespace: str) -> RegistryUnderTest:

@@ -11,8 +11,11 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+# Credentials lived here first; importers elsewhere still find it (an explicit re-export).
+from harness.model.access import Credentials as Credentials  # noqa: PLC0414
+from harness.model.access import RegistryAccess
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_CONFIG_SIZE, read_limited
@@ -43,17 +46,6 @@ class UploadInterruptedError(HarnessError):
         self.digest = digest
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password (or an identity token with an empty user name)."""
-
-    username: str
-    password: str
-
-    def __repr__(self) -> str:  # never print a secret
-        return f"Credentials(username={self.username!r}, password=<redacted>)"
-
-
 @dataclass
 class SystemContext:
     """Settings that reach every transport: credentials, TLS, retries (containers/image's
@@ -71,6 +63,15 @@ class SystemContext:
     store_root: Path | None = None
     signature_policy_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def reaching(cls, access: RegistryAccess, **settings: Any) -> SystemContext:
+        """The context that reaches the registry *access* describes (its credentials or
+        token and TLS trust; plain HTTP allowed when it is insecure or http://), with the
+        other *settings* (``retry_times=``...) as given."""
+        return cls(credentials=access.credentials, registry_token=access.token,
+                   tls_verify=access.tls_verify, ca_file=access.ca_file,
+                   cert_dir=access.cert_dir, **settings)
 
 
 @dataclass(frozen=True)

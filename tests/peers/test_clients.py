@@ -139,6 +139,7 @@ def test_docker_pulls_runs_and_pushes(tmp_path: Path) -> None:
 
 @pytest.mark.requires_peer("docker")
 def test_docker_cli_refuses_a_registry_with_its_own_ca(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("a CA the docker engine would need to be told of\n")
     registry = RunningRegistry(url="https://h:1", host="h:1", ca_file=tmp_path / "ca.crt")
     with pytest.raises(HarnessError, match="cannot trust a registry CA"):
         DockerCLI(tmp_path, registry)
