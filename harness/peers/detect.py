@@ -30,6 +30,7 @@ PEERS: dict[str, Peer] = {
         Peer("docker-registry", "docker-registry", "apt-get install docker-registry"),
         Peer("skopeo", "skopeo", "apt-get install skopeo"),
         Peer("buildah", "buildah", "apt-get install buildah"),
+        Peer("podman", "podman", "apt-get install podman"),
         Peer("umoci", "umoci", "apt-get install umoci"),
         Peer("docker", "docker", "apt-get install docker.io and start dockerd "
              "(dockerd --storage-driver=vfs --iptables=false --bridge=none)"),

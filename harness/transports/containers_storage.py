@@ -9,18 +9,32 @@ The store comes from the reference's ``[...]``, else storage.conf and the defaul
 a digest in the name. The manifest, config and signatures are the image's big data;
 each layer is rebuilt byte for byte from its tar-split metadata and the driver's files,
 so a copy keeps every diffID and, uncompressed, every digest. Reading takes the store's
-locks shared and creates nothing. The project's own store is ``harness-store:``.
+locks shared and creates nothing. Writing stores layers and the image as
+containers/image's storage destination does (same layer and image IDs, big-data keys,
+metadata and names), each record file under its exclusive lock, with the tar-split that
+lets buildah and podman push the layer again. The project's own store is
+``harness-store:``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import re
+import shutil
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from harness.model.digest import Digest
-from harness.model.manifest import detect_media_type, parse_manifest
+from harness.model import gojson, mediatype
+from harness.model.compression import CHUNK_SIZE, MAGIC_LENGTH, decompress, detect
+from harness.model.config import parse_config
+from harness.model.digest import Digest, DigestMismatchError
+from harness.model.manifest import detect_media_type, manifest_digest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import (
     CONTAINERS_STORAGE,
@@ -33,7 +47,10 @@ from harness.store.containers.store import (
     ContainersStore,
     ImageRecord,
     LayerRecord,
+    NewImage,
+    NewLayer,
     StorageError,
+    go_time,
     manifest_key,
 )
 from harness.transports.types import (
@@ -41,6 +58,7 @@ from harness.transports.types import (
     ImageDestination,
     ImageReference,
     ImageSource,
+    LayerCompression,
     SystemContext,
     Transport,
 )
@@ -145,8 +163,7 @@ class ContainersStorageReference(ImageReference):
         return ContainersStorageImageSource(self, self.open_store())
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        raise HarnessError("containers-storage: writing into a containers/storage store is "
-                           "not supported yet; harness-store: is the project's own store")
+        return ContainersStorageImageDestination(self, self.open_store())
 
 
 def _matches_repository(image: ImageRecord, name: Reference) -> bool:
@@ -265,3 +282,158 @@ def _metadata(image: ImageRecord) -> dict[str, Any]:
 
 
 TRANSPORT = ContainersStorageTransport()
+
+
+class ContainersStorageImageDestination(ImageDestination):
+    """Writes an image as containers/image's storage destination does: blobs wait in a
+    temporary directory; publishing stores each layer not yet in the store (ID: the
+    diffID, or sha256 of ``PARENT+DIFFID`` above another layer), then the image (ID: the
+    config digest) with its config, manifest and signatures as big data and its name."""
+
+    def __init__(self, ref: ContainersStorageReference, store: ContainersStore) -> None:
+        if ref.name is None and ref.image_id is None:
+            raise HarnessError("containers-storage: writing needs an image name or ID")
+        self._ref = ref
+        self.store = store
+        self._writer = store.writer()
+        self._dir = Path(tempfile.mkdtemp(prefix="containers-storage-"))
+        self._blobs: dict[Digest, Path] = {}
+        self._guard = threading.Lock()
+        self._manifest: tuple[bytes, str] | None = None
+        self._signatures: tuple[bytes, list[int]] = (b"", [])
+        self._instance_signatures: dict[Digest, tuple[bytes, list[int]]] = {}
+
+    @property
+    def reference(self) -> ImageReference:
+        return self._ref
+
+    def supported_manifest_mime_types(self) -> list[str]:
+        return [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST]
+
+    def desired_layer_compression(self) -> LayerCompression:
+        return LayerCompression.PRESERVE
+
+    def has_thread_safe_put_blob(self) -> bool:
+        return True
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
+        fd, name = tempfile.mkstemp(dir=self._dir)
+        hasher, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        digest = Digest.parse(f"sha256:{hasher.hexdigest()}")
+        if info.digest is not None and digest != info.digest:
+            Path(name).unlink()
+            raise DigestMismatchError(info.digest, digest)
+        with self._guard:
+            self._blobs[digest] = Path(name)
+        return BlobInfo(digest=digest, size=size, media_type=info.media_type)
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        if info.digest is None:
+            return None
+        with self._guard:
+            if info.digest in self._blobs:
+                return info
+        wanted = str(info.digest)
+        for layer in self.store.layers():
+            if layer.diff_digest == wanted:
+                return replace(info, size=layer.diff_size)
+            if layer.compressed_digest == wanted:
+                return replace(info, size=int(layer.raw.get("compressed-size", -1)))
+        return None
+
+    def put_manifest(self, manifest: bytes, mime_type: str,
+                     instance: Digest | None = None) -> None:
+        if instance is not None:
+            raise HarnessError("containers-storage: cannot store manifest lists")
+        self._manifest = (manifest, mime_type)
+
+    def supports_signatures(self) -> bool:
+        return True
+
+    def put_signatures(self, signatures: list[bytes], instance: Digest | None = None) -> None:
+        """As containers/image 5.23: the default instance's signatures are also filed
+        under the manifest's digest."""
+        value = (b"".join(signatures), [len(s) for s in signatures])
+        if instance is None:
+            self._signatures = value
+            if self._manifest is not None:
+                instance = manifest_digest(self._manifest[0])
+        if instance is not None:
+            self._instance_signatures[instance] = value
+
+    def publish(self) -> None:
+        if self._manifest is None:
+            raise HarnessError("containers-storage: publish without a manifest")
+        raw, mime_type = self._manifest
+        manifest = parse_manifest(raw, mime_type)
+        if manifest.config is None:
+            raise HarnessError(f"containers-storage: cannot store a {mime_type} image")
+        config_blob = self._blobs.get(manifest.config.digest)
+        if config_blob is None:
+            raise HarnessError(f"containers-storage: config {manifest.config.digest} was "
+                               "never written")
+        config_bytes = config_blob.read_bytes()
+        config = parse_config(config_bytes, manifest.config.media_type)
+        if len(config.diff_ids) != len(manifest.layers):
+            raise HarnessError(f"containers-storage: {len(manifest.layers)} layers but "
+                               f"{len(config.diff_ids)} diff_ids in the config")
+        parent: str | None = None
+        existing = {layer.id for layer in self.store.layers()}
+        for descriptor, diff_id in zip(manifest.layers, config.diff_ids, strict=True):
+            layer_id = diff_id.encoded if parent is None else hashlib.sha256(
+                f"{parent}+{diff_id.encoded}".encode()).hexdigest()
+            if layer_id not in existing:
+                blob = self._blob(descriptor.digest, diff_id)
+                with blob.open("rb") as head:
+                    algorithm = detect(head.read(MAGIC_LENGTH))
+                self._writer.put_layer(NewLayer(
+                    id=layer_id, parent=parent, diff_id=str(diff_id), blob=blob,
+                    blob_digest=str(descriptor.digest), compression=algorithm.value),
+                    _open_decompressed)
+            parent = layer_id
+        digest = manifest_digest(raw)
+        big_data = [(str(manifest.config.digest), config_bytes), (manifest_key(digest), raw),
+                    (MANIFEST_KEY, raw)]
+        if self._signatures[0]:
+            big_data.append(("signatures", self._signatures[0]))
+        big_data += [(f"signature-{d.encoded}", blob)
+                     for d, (blob, _) in self._instance_signatures.items()]
+        metadata: dict[str, Any] = {}
+        if self._signatures[1]:
+            metadata["signature-sizes"] = self._signatures[1]
+        if self._instance_signatures:
+            metadata["signatures-sizes"] = {str(d): sizes for d, (_, sizes)
+                                            in sorted(self._instance_signatures.items())}
+        self._writer.put_image(NewImage(
+            id=self._ref.image_id or manifest.config.digest.encoded, top_layer=parent,
+            big_data=big_data, metadata=gojson.dumps(metadata).decode(),
+            name=str(self._ref.name) if self._ref.name is not None else None,
+            created=config.created or go_time()))
+
+    def _blob(self, digest: Digest, diff_id: Digest) -> Path:
+        """The layer blob as written, else (a reused blob) the same content read back,
+        uncompressed, from a layer of the store that has it."""
+        blob = self._blobs.get(digest)
+        if blob is not None:
+            return blob
+        source = next((layer for layer in self.store.layers()
+                       if layer.diff_digest == str(diff_id)), None)
+        if source is None:
+            raise HarnessError(f"containers-storage: layer {digest} was never written and "
+                               "is not in the store")
+        blob = self._dir / f"reused-{source.id}"
+        with self.store.open_layer(source) as stream, blob.open("wb") as out:
+            shutil.copyfileobj(stream, out, CHUNK_SIZE)
+        return blob
+
+    def close(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _open_decompressed(path: Path) -> BinaryIO:
+    return decompress(path.open("rb"))

@@ -247,6 +247,7 @@ def test_the_two_stores_example_of_the_docs_runs(tmp_path: Path) -> None:
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
+    assert "localhost/hello:round-trip" in done.stdout.splitlines()
     image_id = done.stdout.strip().splitlines()[-1]
     index = json.loads((tmp_path / "from-buildah/index.json").read_text())
     config = json.loads((tmp_path / "from-buildah/blobs/sha256" /

@@ -10,12 +10,21 @@ read a layer's files.
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
+import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.store.apply import clean_name, lookup
+from harness.store.diff import OPAQUE, WHITEOUT_PREFIX
 from harness.util.errors import HarnessError
 
 SUPPORTED = ("overlay", "vfs")
+LINK_LENGTH = 26  # the overlay driver's idLength
+OPAQUE_XATTR = "trusted.overlay.opaque"
 _ALIASES = {"overlay2": "overlay"}
 # Every driver containers/storage knows, so a store left by one of them is recognised.
 KNOWN = ("aufs", "btrfs", "devicemapper", "overlay", "vfs", "windowsfilter", "zfs")
@@ -60,3 +69,84 @@ class Driver:
         if self.name == "vfs":
             return self.home / "dir" / layer_id
         return self.home / layer_id / "diff"
+
+    def create(self, layer_id: str, parent: str | None) -> Path:
+        """Make the layer's directories as the driver's ``Create`` does and return the
+        directory its files go to. vfs copies the parent's whole tree (``cp -a``: owners,
+        modes, times, xattrs and hard links kept); overlay starts an empty ``diff`` and
+        links the layer to the ones below it."""
+        if self.name == "vfs":
+            target = self.files(layer_id)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target.mkdir(mode=0o755)
+            if parent is not None:
+                _copy_tree(self.files(parent), target)
+            return target
+        return self._create_overlay(layer_id, parent)
+
+    def _create_overlay(self, layer_id: str, parent: str | None) -> Path:
+        links = self.home / "l"
+        links.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        layer = self.home / layer_id
+        layer.mkdir(mode=0o700)
+        mode = 0o755 if parent is None else (self.home / parent / "diff").stat().st_mode & 0o7777
+        diff = layer / "diff"
+        diff.mkdir()
+        diff.chmod(mode)
+        link = base64.b32encode(os.urandom(20)).decode()[:LINK_LENGTH]
+        (links / link).symlink_to(f"../{layer_id}/diff")
+        _write(layer / "link", link.encode(), 0o644)
+        (layer / "work").mkdir(mode=0o700)
+        (layer / "merged").mkdir(mode=0o700)
+        if parent is None:
+            (layer / "empty").mkdir(mode=0o700)
+        else:
+            lower = f"l/{(self.home / parent / 'link').read_text()}"
+            below = self.home / parent / "lower"
+            if below.exists():
+                lower += ":" + below.read_text()
+            _write(layer / "lower", lower.encode(), 0o644)
+        return diff
+
+    def remove(self, layer_id: str) -> None:
+        """Remove what :meth:`create` made (after a failed write)."""
+        if self.name == "vfs":
+            shutil.rmtree(self.files(layer_id), ignore_errors=True)
+            return
+        link = self.home / layer_id / "link"
+        if link.exists():
+            (self.home / "l" / link.read_text()).unlink(missing_ok=True)
+        shutil.rmtree(self.home / layer_id, ignore_errors=True)
+
+    def mark_whiteouts(self, files: Path, names: list[bytes]) -> None:
+        """overlay keeps a deletion as a 0/0 character device named like the deleted
+        entry, and an opaque directory as the ``trusted.overlay.opaque`` xattr; vfs
+        applied deletions directly."""
+        if self.name == "vfs":
+            return
+        for name in names:
+            text = os.fsdecode(name)
+            parent, _, base = clean_name(text).rpartition("/")
+            directory = lookup(files, parent, text) if parent else files
+            if directory is None:
+                continue
+            if base == OPAQUE:
+                os.setxattr(directory, OPAQUE_XATTR, b"y", follow_symlinks=False)
+            else:
+                os.mknod(directory / base.removeprefix(WHITEOUT_PREFIX), stat.S_IFCHR,
+                         os.makedev(0, 0))
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    done = subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(target)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise HarnessError(f"containers-storage: cannot copy layer {source.name} into "
+                           f"{target}: {done.stderr.strip()}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import hashlib
 import json
 import os
 import posixpath
@@ -21,10 +22,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anycrc
 
+from harness.model import gojson
 from harness.util.errors import HarnessError
 
 FILE = 1
@@ -153,3 +155,205 @@ def assemble(metadata: Path, root: Path) -> Iterator[bytes]:
                 yield entry.payload
         elif entry.size:
             yield from _body(root, entry, model)
+
+
+BLOCK = 512
+_META_TYPES = frozenset(b"xgLK")  # PAX and GNU long-name headers: part of the next header
+_HEADER_ONLY = frozenset(b"12345")  # link, symlink, char, block, dir: no body read
+
+
+class Packer:
+    """Writes entries as tar-split's JSON packer does (Go struct order, one per line)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._position = 0
+
+    def _add(self, entry: dict[str, Any]) -> None:
+        entry["position"] = self._position
+        self._out.write(gojson.dumps(entry) + b"\n")
+        self._position += 1
+
+    def segment(self, payload: bytes) -> None:
+        self._add({"type": SEGMENT, "payload": base64.b64encode(payload).decode()})
+
+    def file(self, name: bytes, size: int, checksum: bytes | None) -> None:
+        try:
+            entry: dict[str, Any] = {"type": FILE, "name": name.decode("utf-8")}
+        except UnicodeDecodeError:
+            entry = {"type": FILE, "name_raw": base64.b64encode(name).decode()}
+        if size:
+            entry["size"] = size
+        entry["payload"] = base64.b64encode(checksum).decode() if checksum is not None else None
+        self._add(entry)
+
+
+def _number(field: bytes) -> int:
+    """A tar numeric field: octal, or base-256 when the high bit is set (GNU)."""
+    if field and field[0] & 0x80:
+        value = field[0] & 0x7F
+        for byte in field[1:]:
+            value = (value << 8) | byte
+        return value
+    text = field.split(b"\0", 1)[0].strip(b" \0")
+    return int(text, 8) if text else 0
+
+
+def _pax_records(data: bytes) -> dict[bytes, bytes]:
+    records: dict[bytes, bytes] = {}
+    while data:
+        length_text, _, _ = data.partition(b" ")
+        length = int(length_text)
+        record, data = data[:length], data[length:]
+        key, _, value = record[len(length_text) + 1:].partition(b"=")
+        records[key] = value[:-1] if value.endswith(b"\n") else value
+    return records
+
+
+def _nul_terminated(field: bytes) -> bytes:
+    return field.split(b"\0", 1)[0]
+
+
+class TarRecorder:
+    """Reads a tar stream for a consumer (the layer applier) and records, as it passes,
+    what containers/storage records when it stores a layer: the tar-split entries (the
+    way tar-split's disassembler splits a stream, including its final remainder
+    segment), the diffID and size, and the owners' IDs. File bodies are hashed, never
+    held: memory stays one block plus the headers of one entry."""
+
+    def __init__(self, stream: BinaryIO, packer: Packer) -> None:
+        self._stream = stream
+        self._packer = packer
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.uids: set[int] = set()
+        self.gids: set[int] = set()
+        self.whiteouts: list[bytes] = []  # entry names whose base starts with .wh.
+        self._pending = bytearray()  # raw bytes of the segment being gathered
+        self._state = "header"
+        self._need = BLOCK  # bytes still wanted by the current state
+        self._meta: dict[bytes, bytes] = {}
+        self._long_name: bytes | None = None
+        self._file: tuple[bytes, int] | None = None
+        self._crc = 0
+        self._model = crc64()
+        self._skip_after = 0  # padding after a body or a metadata header's data
+        self._meta_type = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._take(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> None:
+        """Read what the consumer left (end blocks, trailing bytes) and write the final
+        segments."""
+        while chunk := self._stream.read(CHUNK):
+            self._take(chunk)
+        if self._state not in ("trailer", "rest", "header") or \
+                (self._state == "header" and self._pending):
+            raise TarSplitError("containers-storage: the layer ends inside a tar entry")
+        if self._state != "rest":  # no end-of-archive blocks: what is left is the end
+            self._packer.segment(bytes(self._pending))
+            self._pending.clear()
+        self._packer.segment(bytes(self._pending))
+
+    def _take(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.size += len(data)
+        view = memoryview(data)
+        while view:
+            if self._state == "rest":
+                self._pending += view
+                return
+            if self._state == "body":
+                n = min(self._need, len(view))
+                self._crc = self._model.calc(view[:n], self._crc)
+                view, self._need = view[n:], self._need - n
+                if not self._need:
+                    self._end_body()
+                continue
+            n = min(self._need, len(view))
+            self._pending += view[:n]
+            view, self._need = view[n:], self._need - n
+            if not self._need:
+                self._step()
+
+    def _step(self) -> None:
+        """A state's bytes are all in :attr:`_pending`: act on them."""
+        if self._state == "padding":
+            self._state, self._need = "header", BLOCK
+        elif self._state == "header":
+            self._header(bytes(self._pending[-BLOCK:]))
+        elif self._state == "meta":
+            data = bytes(self._pending[-self._meta_size:])[: self._meta_length]
+            if self._meta_type == ord("x"):
+                self._meta.update(_pax_records(data))
+            elif self._meta_type == ord("L"):
+                self._long_name = _nul_terminated(data)
+            self._state, self._need = "header", BLOCK
+        elif self._state == "trailer":
+            self._packer.segment(bytes(self._pending))
+            self._pending.clear()
+            self._state = "rest"
+
+    def _header(self, block: bytes) -> None:
+        if block == bytes(BLOCK):
+            self._state, self._need = "trailer", BLOCK
+            return
+        kind = block[156]
+        size = _number(block[124:136])
+        if kind in _META_TYPES:
+            self._meta_type, self._meta_length = kind, size
+            self._meta_size = -(-size // BLOCK) * BLOCK
+            self._state, self._need = "meta", self._meta_size
+            if not self._need:
+                self._step()
+            return
+        name = self._name(block)
+        if b"size" in self._meta:
+            size = int(self._meta[b"size"])
+        self.uids.add(int(self._meta[b"uid"]) if b"uid" in self._meta
+                      else _number(block[108:116]))
+        self.gids.add(int(self._meta[b"gid"]) if b"gid" in self._meta
+                      else _number(block[116:124]))
+        if posixpath.basename(name.rstrip(b"/")).startswith(b".wh."):
+            self.whiteouts.append(name)
+        self._meta, self._long_name = {}, None
+        self._packer.segment(bytes(self._pending))
+        self._pending.clear()
+        body = 0 if kind in _HEADER_ONLY else size
+        self._file, self._crc = (name, size), 0
+        self._skip_after = -(-body // BLOCK) * BLOCK - body
+        if body:
+            self._state, self._need = "body", body
+        else:
+            self._end_body()
+
+    def _name(self, block: bytes) -> bytes:
+        if b"path" in self._meta:
+            return self._meta[b"path"]
+        if self._long_name is not None:
+            return self._long_name
+        name = _nul_terminated(block[0:100])
+        if block[257:263] == b"ustar\0" and (prefix := _nul_terminated(block[345:500])):
+            return prefix + b"/" + name
+        return name
+
+    def _end_body(self) -> None:
+        assert self._file is not None
+        name, size = self._file
+        self._packer.file(name, size, checksum_bytes(self._crc) if size else None)
+        self._file = None
+        if self._skip_after:
+            self._state, self._need = "padding", self._skip_after
+        else:
+            self._state, self._need = "header", BLOCK

@@ -1,0 +1,186 @@
+"""Writing into containers/storage: buildah and podman see, run and push what this
+project stored, with the digests they would have produced themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness.peers.clients import Buildah
+from harness.store.containers import conf
+from harness.store.containers.store import ContainersStore
+
+pytestmark = pytest.mark.requires_peer("buildah")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_containers_storage import (  # noqa: E402
+    _harness,
+    _tree_state,
+    _two_layer_image,
+)
+
+
+@pytest.fixture(params=["vfs", "overlay"])
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _layout_manifest(layout: Path, tag: str) -> tuple[str, dict[str, object]]:
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"]
+                 if m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+    return entry["digest"], json.loads((layout / "blobs/sha256" / entry["digest"][7:])
+                                       .read_bytes())
+
+
+def test_buildah_and_podman_see_push_and_build_on_what_was_written(
+        driver: str, tmp_path: Path, policy: Path) -> None:
+    source = Buildah(tmp_path / "source", driver=driver)
+    _two_layer_image(source, tmp_path, "localhost/app")
+    layout = tmp_path / "layout"
+    source.push("localhost/app", f"oci:{layout}:app")  # gzip layers, as from a registry
+    target = Buildah(tmp_path / "target", driver=driver)
+    done = _harness("copy", "--quiet", "--policy", str(policy), f"oci:{layout}:app",
+                    f"containers-storage:{target.store_spec}localhost/copied:v1")
+    assert done.returncode == 0, done.stderr
+    pushed_digest, pushed = _layout_manifest(layout, "app")
+
+    images = json.loads(target.run("images", "--json", "--no-trunc").stdout)
+    assert [(i["names"], i["id"]) for i in images] == [
+        (["localhost/copied:v1"], pushed["config"]["digest"])]  # type: ignore[index]
+    info = json.loads(target.run("inspect", "--type", "image", "localhost/copied:v1").stdout)
+    assert info["FromImageDigest"] == pushed_digest
+    # buildah pushes it from this store exactly as it pushes the original from its own
+    target.push("localhost/copied:v1", f"oci:{layout}:again")
+    source.push("localhost/app", f"oci:{layout}:original")
+    assert _layout_manifest(layout, "again") == _layout_manifest(layout, "original")
+    # and builds on it: a container from it sees the files of both layers
+    ctr = target.from_image("localhost/copied:v1")
+    mount = Path(target.run("mount", ctr).stdout.strip())
+    assert (mount / "etc/app.conf").read_text() == "port=8080\n"
+    assert not (mount / "gone").exists()
+    assert (mount / "bin/hard").read_bytes() == (mount / "bin/run").read_bytes()
+    assert (mount / "bin/alias").readlink() == Path("run")
+    target.run("umount", ctr)
+    target.run("rm", "--all")
+
+
+@pytest.mark.requires_peer("busybox")
+def test_buildah_runs_what_was_written(driver: str, tmp_path: Path, policy: Path) -> None:
+    """``buildah run`` (chroot isolation) runs a busybox image this project stored.
+    ``podman run`` cannot run anything on this machine (runc may not set rlimits here),
+    so it is not part of the test."""
+    busybox = shutil.which("busybox")
+    assert busybox is not None
+    root = tmp_path / "rootfs/bin"
+    root.mkdir(parents=True)
+    shutil.copy(busybox, root / "busybox")
+    (root / "sh").symlink_to("busybox")
+    maker = Buildah(tmp_path / "maker")
+    ctr = maker.from_image("scratch")
+    maker.copy(ctr, tmp_path / "rootfs", "/")
+    maker.commit(ctr, f"oci:{tmp_path / 'layout'}:bb", "--quiet")
+    target = Buildah(tmp_path / "target", driver=driver)
+    done = _harness("copy", "--quiet", "--policy", str(policy), f"oci:{tmp_path / 'layout'}:bb",
+                    f"containers-storage:{target.store_spec}localhost/bb:v1")
+    assert done.returncode == 0, done.stderr
+    ctr = target.from_image("localhost/bb:v1")
+    out = target.run("run", ctr, "--", "/bin/sh", "-c", "echo ran as $(id -u)")
+    assert out.stdout.strip() == "ran as 0"
+    target.run("rm", "--all")
+
+
+def test_a_write_that_fails_leaves_the_store_as_it_was(driver: str, tmp_path: Path,
+                                                       policy: Path) -> None:
+    """A config whose diffID does not match its layer: the layer written so far is
+    removed, and layers.json/images.json keep their bytes."""
+    source = Buildah(tmp_path / "source", driver=driver)
+    _two_layer_image(source, tmp_path, "localhost/app")
+    target = Buildah(tmp_path / "target", driver=driver)
+    ok = _harness("copy", "--quiet", "--policy", str(policy),
+                  f"containers-storage:{source.store_spec}localhost/app-base",
+                  f"containers-storage:{target.store_spec}localhost/base:v1")
+    assert ok.returncode == 0, ok.stderr
+    layout = tmp_path / "bad"
+    source.push("localhost/app", f"oci:{layout}:x", "--format", "oci")
+    digest, manifest = _layout_manifest(layout, "x")
+    blobs = layout / "blobs/sha256"
+    config = json.loads((blobs / manifest["config"]["digest"][7:]).read_bytes())  # type: ignore[index]
+    config["rootfs"]["diff_ids"][-1] = "sha256:" + "0" * 64
+    raw = json.dumps(config).encode()
+    new = hashlib.sha256(raw).hexdigest()
+    (blobs / new).write_bytes(raw)
+    manifest["config"] = {**manifest["config"], "digest": f"sha256:{new}",  # type: ignore[dict-item]
+                          "size": len(raw)}
+    (blobs / digest[7:]).write_bytes(json.dumps(manifest).encode())
+    mdigest = hashlib.sha256((blobs / digest[7:]).read_bytes()).hexdigest()
+    (blobs / mdigest).write_bytes((blobs / digest[7:]).read_bytes())
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"][0]["digest"] = f"sha256:{mdigest}"
+    index["manifests"][0]["size"] = (blobs / mdigest).stat().st_size
+    (layout / "index.json").write_text(json.dumps(index))
+    records = {p: p.read_bytes() for p in target.root.rglob("*.json")}
+    paths = set(_tree_state(target.root))
+    bad = _harness("copy", "--quiet", "--policy", str(policy), f"oci:{layout}:x",
+                   f"containers-storage:{target.store_spec}localhost/bad:v1")
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines()[-1].startswith("Error: containers-storage: layer ")
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert {p: p.read_bytes() for p in target.root.rglob("*.json")} == records
+    assert set(_tree_state(target.root)) == paths
+    assert [i["names"] for i in json.loads(target.run("images", "--json").stdout)] == [
+        ["localhost/base:v1"]]
+
+
+def test_a_store_this_project_creates_is_one_buildah_takes(tmp_path: Path,
+                                                           policy: Path) -> None:
+    """A fresh store (nothing there yet) gets only what the write needs, and buildah
+    then works in it as in its own."""
+    source = Buildah(tmp_path / "source")
+    _two_layer_image(source, tmp_path, "localhost/app")
+    root, run = tmp_path / "fresh", tmp_path / "fresh-run"
+    done = _harness("copy", "--quiet", "--policy", str(policy),
+                    f"containers-storage:{source.store_spec}localhost/app",
+                    f"containers-storage:[vfs@{root}+{run}]localhost/app:v1")
+    assert done.returncode == 0, done.stderr
+    assert not run.exists()
+    store = ContainersStore(conf.StoreOptions("vfs", root, run))
+    assert [i.names for i in store.images()] == [("localhost/app:v1",)]
+    assert oct(root.stat().st_mode & 0o777) == "0o700"
+    fresh = Buildah(tmp_path / "fresh-tool")
+    fresh.root, fresh.runroot = root, run
+    ctr = fresh.from_image("localhost/app:v1")
+    fresh.commit(ctr, "localhost/again", "--quiet")
+    assert len(json.loads(fresh.run("images", "--json").stdout)) == 2
+    assert (root / "vfs/dir").is_dir()
+
+
+@pytest.mark.requires_peer("podman")
+def test_podman_lists_what_was_written(driver: str, tmp_path: Path, policy: Path) -> None:
+    source = Buildah(tmp_path / "source", driver=driver)
+    _two_layer_image(source, tmp_path, "localhost/app")
+    run_root = Path(tempfile.mkdtemp(prefix="rr", dir="/tmp"))  # podman wants < 50 chars
+    try:
+        done = _harness("copy", "--quiet", "--policy", str(policy),
+                        f"containers-storage:{source.store_spec}localhost/app",
+                        f"containers-storage:[{driver}@{tmp_path / 'p'}+{run_root}]"
+                        "localhost/for-podman:v1")
+        assert done.returncode == 0, done.stderr
+        podman = subprocess.run(
+            ["podman", "--storage-driver", driver, "--root", str(tmp_path / "p"),
+             "--runroot", str(run_root), "images", "--no-trunc", "--format",
+             "{{.ID}} {{.Repository}}:{{.Tag}} {{.Digest}}"],
+            capture_output=True, text=True, check=False)
+        assert podman.returncode == 0, podman.stderr
+        info = json.loads(source.run("inspect", "--type", "image", "localhost/app").stdout)
+        assert podman.stdout.split() == [f"sha256:{info['FromImageID']}",
+                                         "localhost/for-podman:v1", info["FromImageDigest"]]
+    finally:
+        shutil.rmtree(run_root, ignore_errors=True)
