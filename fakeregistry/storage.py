@@ -2,7 +2,7 @@
 
 Small blobs live in memory unless a directory is given; anything above the spool
 threshold goes to a file as it arrives, so no blob is ever held whole in RAM. An upload
-becomes visible only through :meth:`BlobStore.commit`, so a cancelled or interrupted
+becomes visible only through :meth:`BlobStore.store_upload`, so a cancelled or interrupted
 upload never shows up as a blob.
 """
 
@@ -128,7 +128,7 @@ class BlobStore:
     def new_upload(self) -> UploadBuffer:
         return UploadBuffer(self._spool, self._threshold)
 
-    def commit(self, upload: UploadBuffer, digest: Digest) -> None:
+    def store_upload(self, upload: UploadBuffer, digest: Digest) -> None:
         """Make the upload's content visible as *digest* (the caller verified it)."""
         data = upload.in_memory()
         if data is not None:

@@ -1,7 +1,7 @@
 """``/v2/<name>/blobs/uploads/``: sessions, chunks, monolithic uploads and mounts.
 
 A session's bytes become a blob only when the client's digest is verified
-(:meth:`Uploads.commit`); a cancelled or failed session leaves nothing visible.
+(:meth:`Uploads.complete`); a cancelled or failed session leaves nothing visible.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Uploads:
             digest = parse_digest(digest_text)
             try:
                 _copy_body(request, upload.buffer)
-                return self.commit(upload, digest)
+                return self.complete(upload, digest)
             finally:
                 upload.buffer.discard()
         session = uuid.uuid4().hex
@@ -158,11 +158,11 @@ class Uploads:
             with self._uploads_lock:
                 self._uploads.pop(session, None)
             try:
-                return self.commit(upload, digest)
+                return self.complete(upload, digest)
             finally:
                 upload.buffer.discard()
 
-    def commit(self, upload: Upload, digest: Digest) -> Response:
+    def complete(self, upload: Upload, digest: Digest) -> Response:
         """Store the upload as blob *digest* if its content has that digest."""
         backend = self._backend
         if not digest.supported:
@@ -174,7 +174,7 @@ class Uploads:
                                 detail={"computed": str(actual)})
         with backend.state.lock:
             if backend.blobs.size(digest) is None:
-                backend.blobs.commit(upload.buffer, digest)
+                backend.blobs.store_upload(upload.buffer, digest)
             backend.link(upload.repository, digest)
         return blob_created(upload.repository, digest)
 
