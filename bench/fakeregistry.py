@@ -6,15 +6,22 @@ wrapper runs ``skopeo copy`` of one 512 MiB uncompressed layer (gzip on the way)
 either the fake, served over HTTP from inside the wrapper (so the wrapper's peak RSS is
 the fake's), or a fresh distribution registry. For start-up, the wrapper starts one
 registry and pings it: the fake in process, or ``docker-registry`` as a child process.
+For the burst, the wrapper opens 500 connections at once, each sending ``GET /v2/``, to
+the fake served from inside the wrapper or to one docker-registry started for the
+benchmark, and prints the slowest and median answer times (it fails on any error).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import socket
+import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -58,6 +65,38 @@ def start_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
                    peer=lambda run: python_command(MODULE, "start-distribution"), env=ENV)
 
 
+BURST = 500
+
+
+@contextlib.contextmanager
+def burst_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
+    with DistributionLauncher(log_level="warn").start() as registry:
+        yield Workload(work_bytes=0, ours=lambda run: python_command(MODULE, "burst-fake"),
+                       peer=lambda run: python_command(MODULE, "burst", registry.host),
+                       env=ENV)
+
+
+def _burst(host: str) -> None:
+    """:data:`BURST` clients at once, each ``GET /v2/`` on a connection of its own."""
+    address, port = host.rsplit(":", 1)
+    start = threading.Barrier(BURST)
+
+    def ping(_: int) -> float:
+        start.wait()
+        began = time.perf_counter()
+        with socket.create_connection((address, int(port)), timeout=120) as sock:
+            sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            status = sock.makefile("rb").readline()
+        if b" 200 " not in status and b" 401 " not in status:
+            raise RuntimeError(f"GET /v2/ answered {status!r}")
+        return time.perf_counter() - began
+
+    with ThreadPoolExecutor(BURST) as pool:
+        times = sorted(pool.map(ping, range(BURST)))
+    print(f"burst: {BURST} answered, slowest {times[-1] * 1000:.0f} ms, median "
+          f"{statistics.median(times) * 1000:.0f} ms", file=sys.stderr)
+
+
 def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +110,8 @@ def _main(argv: list[str]) -> None:
     real.add_argument("host")
     commands.add_parser("start-fake")
     commands.add_parser("start-distribution")
+    commands.add_parser("burst-fake")
+    commands.add_parser("burst").add_argument("host")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.command == "copy-into-fake":
@@ -80,6 +121,11 @@ def _main(argv: list[str]) -> None:
     elif args.command == "copy-into":
         _copy(args.layout, RunningRegistry(url=args.url, host=args.host), args.workdir,
               "bench/real")
+    elif args.command == "burst-fake":
+        with serve(Registry()) as server:
+            _burst(server.host)
+    elif args.command == "burst":
+        _burst(args.host)
     elif args.command == "start-fake":
         with inprocess(Registry()) as url:
             requests.get(f"{url}/v2/", timeout=5).raise_for_status()
@@ -106,6 +152,14 @@ BENCHMARKS = [
         peer_label="docker-registry 2.8",
         setup=start_setup,
         goal="the start itself < 5 ms (docs/fakeregistry.md)",
+    ),
+    Benchmark(
+        name="fakeregistry-burst",
+        operation=f"{BURST} clients at once, each GET /v2/ on its own connection",
+        ours_label="fakeregistry (serve)",
+        peer_label="docker-registry 2.8",
+        setup=burst_setup,
+        goal="the slowest answer < 1 s (printed on stderr)",
     ),
 ]
 

@@ -8,12 +8,19 @@ closed here, each in a few lines: cheroot reads a request body the app left unre
 one piece (a refused 512 MiB PUT would sit in memory) and leaves a chunked one in the
 stream (to be parsed as the next request); a broken chunked body raises ValueError inside
 the app (a 500 and a traceback); it logs what clients do wrong, such as probing HTTPS, to
-stderr; and it does not hand the app the socket that the registry's drop faults cut."""
+stderr; it does not hand the app the socket that the registry's drop faults cut; its listen
+backlog is 5; and a new connection goes straight to a worker thread (with TLS, its
+handshake runs on the one thread that accepts), so clients that connect and send nothing
+stall every other client for the 10 s timeout. Here the backlog is the system's maximum,
+as Go's listeners use, and a new connection waits in the selector, as idle kept-alive ones
+do, until its first bytes arrive; the TLS handshake runs then, on the worker."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -32,6 +39,8 @@ from harness.util.tls import make_tls_files
 THREADS = 32
 """Requests served at once: skopeo and the Docker engine upload 6 blobs in parallel, and
 a request beyond this waits (cheroot queues it) rather than failing."""
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+_NO_TLS_MESSAGE = b"The client sent a plain HTTP request, but this server only speaks HTTPS."
 _CHUNK = 1 << 16
 _LOG = logging.getLogger(__name__)
 
@@ -86,7 +95,50 @@ class _Request(http.HTTPRequest):
 
 
 class _Connection(http.HTTPConnection):
+    """A connection whose TLS handshake, if any, runs on the worker that serves its first
+    request, not on the accepting thread (see :class:`_DeferredTLS`)."""
+
     RequestHandlerClass = _Request
+    has_spoken = False
+    """Set when the connection first became readable; until then it waits in the selector."""
+
+    def communicate(self) -> bool:
+        if isinstance(self.socket, ssl.SSLSocket) and not _handshake(self.socket):
+            return False
+        return bool(super().communicate())  # type: ignore[no-untyped-call]
+
+
+def _handshake(sock: ssl.SSLSocket) -> bool:
+    """Complete the server side of the TLS handshake (a no-op once done); False, quietly,
+    when the client hung up or spoke something else, which plain HTTP is told in clear."""
+    if sock.version() is not None:  # already handshaken
+        return True
+    try:
+        sock.do_handshake()
+    except ssl.SSLError as exc:
+        if "http request" in str(exc).lower():
+            _LOG.debug("plain HTTP on the TLS port: %s", exc)
+            with contextlib.suppress(OSError):  # the socket under the TLS layer
+                socket.socket.sendall(sock, b"HTTP/1.1 400 Bad Request\r\nContent-Type: "
+                                      b"text/plain\r\nContent-Length: %d\r\n"
+                                      b"Connection: close\r\n\r\n%s"
+                                      % (len(_NO_TLS_MESSAGE), _NO_TLS_MESSAGE))
+        else:
+            _LOG.debug("TLS handshake failed: %s", exc)
+        return False
+    except OSError as exc:
+        _LOG.debug("client gone during the TLS handshake: %s", exc)
+        return False
+    return True
+
+
+class _DeferredTLS(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, minus the handshake at accept time (it runs on the thread
+    that accepts every connection, so one silent client would stall them all)."""
+
+    def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, dict[str, str]]:
+        return self.context.wrap_socket(sock, do_handshake_on_connect=False,
+                                        server_side=True), {}
 
 
 class _Gateway(wsgi.Gateway_10):
@@ -107,6 +159,16 @@ class _Server(wsgi.Server):
     def __init__(self, address: tuple[str, int], app: Any) -> None:
         super().__init__(address, app, numthreads=THREADS)
         self.gateway = _Gateway
+        self.request_queue_size = listen_backlog()
+
+    def process_conn(self, conn: _Connection) -> None:
+        """A new connection waits in the selector until it sends something (or until it
+        expires after :attr:`timeout`), so silent clients hold no worker thread."""
+        if not conn.has_spoken:
+            conn.has_spoken = True
+            self._connections.put(conn)  # type: ignore[attr-defined]
+            return
+        super().process_conn(conn)
 
     def error_log(self, msg: str = "", level: int = logging.INFO,
                   traceback: bool = False) -> None:
@@ -115,6 +177,16 @@ class _Server(wsgi.Server):
         exception (ERROR) still shows, with its traceback."""
         _LOG.log(level if level >= logging.ERROR else logging.DEBUG, "%s", msg,
                  exc_info=traceback)
+
+
+def listen_backlog(somaxconn: Path = SOMAXCONN) -> int:
+    """The system's maximum listen backlog, read as Go's net package reads it
+    (``socket.SOMAXCONN`` when the file cannot be read or says 0)."""
+    try:
+        value = int(somaxconn.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return socket.SOMAXCONN
+    return value if value > 0 else socket.SOMAXCONN
 
 
 @dataclass(frozen=True)
@@ -140,7 +212,7 @@ def serve(registry: Registry, host: str = "127.0.0.1", port: int = 0,
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="fakeregistry-tls-")))
             files = make_tls_files(directory, (host, "localhost"))
-            server.ssl_adapter = BuiltinSSLAdapter(str(files.cert_file), str(files.key_file))
+            server.ssl_adapter = _DeferredTLS(str(files.cert_file), str(files.key_file))
             ca_file = files.ca_file
         server.prepare()  # binds and listens; OSError when the port is taken
         address = f"{host}:{server.bind_addr[1]}"
