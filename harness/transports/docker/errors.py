@@ -1,7 +1,8 @@
 """The registry's own errors, carried with their distribution error code.
 
-The copy engine decides what to do next from :attr:`RegistryError.code` (it tries the next
-manifest type on ``MANIFEST_INVALID`` / ``TAG_INVALID``), so the code must survive intact.
+The code must survive intact: callers read :attr:`RegistryError.code`, and the destination
+turns a manifest refused with ``MANIFEST_INVALID`` / ``TAG_INVALID`` into a
+``ManifestTypeRejected`` (still this error) so a copy tries its next manifest type.
 """
 
 from __future__ import annotations
