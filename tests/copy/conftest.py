@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imagekit import Built, busybox_layer, layer_tar, write_image
 
 from fakeregistry.registry import Registry
 from fakeregistry.server import serve
 from harness.transports.alltransports import parse_image_name
+from tests._support.imagekit import Built, busybox_layer, layer_tar, write_image
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def oci_image(tmp_path: Path) -> tuple[str, Built]:
     """A two-layer OCI image (busybox plus a text file) at ``oci:DIR:v1``; tests that run
-    it also need the ``busybox`` peer (see :func:`imagekit.busybox_layer`)."""
+    it also need the ``busybox`` peer (see :func:`tests._support.imagekit.busybox_layer`)."""
     ref = f"oci:{tmp_path}/layout:v1"
     built = write_image(parse_image_name(ref),
                         [busybox_layer(), layer_tar({"etc/motd": b"hello from layer 2\n"})],

@@ -14,7 +14,6 @@ from typing import Any, BinaryIO, ClassVar, cast
 
 import pytest
 import zstandard
-from imagekit import Built, layer_tar, original_layers, plain_layers, read_image, write_image
 
 from harness.copy.engine import CopyOptions, copy_image
 from harness.copy.policy import PolicyRejectedError
@@ -33,6 +32,14 @@ from harness.transports.types import (
     SystemContext,
 )
 from harness.util.errors import HarnessError
+from tests._support.imagekit import (
+    Built,
+    layer_tar,
+    original_layers,
+    plain_layers,
+    read_image,
+    write_image,
+)
 
 
 def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from imagekit import Built
 
 from harness.cli.main import main
 from harness.model import mediatype as mt
 from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
+from tests._support.imagekit import Built
 
 
 def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

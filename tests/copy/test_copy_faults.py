@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from imagekit import Built, original_layers, plain_layers, read_image
 
 from fakeregistry import FaultRule, Registry, serve
 from harness.cli.main import main
@@ -17,6 +16,7 @@ from harness.model.digest import Digest
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
+from tests._support.imagekit import Built, original_layers, plain_layers, read_image
 
 CTX = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.01)
 

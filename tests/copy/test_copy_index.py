@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from imagekit import ARCHITECTURES, write_index
 
 from harness.cli.main import main
 from harness.copy.engine import CopyOptions, CopyResult, ImageListSelection, copy_image
@@ -30,6 +29,7 @@ from harness.peers.launchers import RunningRegistry
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
+from tests._support.imagekit import ARCHITECTURES, write_index
 
 ALL = ImageListSelection.ALL
 INSECURE = SystemContext(tls_verify=False)

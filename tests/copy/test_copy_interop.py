@@ -9,10 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from imagekit import Built, original_layers, plain_layers
 
 from harness.copy.engine import CopyOptions, copy_image
 from harness.transports.alltransports import parse_image_name
+from tests._support.imagekit import Built, original_layers, plain_layers
 
 LOCAL = ["oci:{d}/oci:v1", "oci-archive:{d}/oci.tar:v1", "dir:{d}/dir",
          "docker-archive:{d}/docker.tar:localhost/interop:v1"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imagekit import layer_tar, plain_layers, write_image
 
 from harness.copy.engine import CopyOptions, copy_image
 from harness.model.compression import Algorithm
 from harness.transports.alltransports import parse_image_name
+from tests._support.imagekit import layer_tar, plain_layers, write_image
 
 POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}'
 DESTINATIONS = ["dir:{d}/{n}", "oci:{d}/{n}:x", "oci-archive:{d}/{n}.tar:x",

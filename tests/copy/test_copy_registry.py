@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from imagekit import Built, original_layers, plain_layers
 
 from harness.builder.push import PushOptions, push
 from harness.cli.main import main
@@ -21,6 +20,7 @@ from harness.peers.launchers import DistributionLauncher, RunningRegistry
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
+from tests._support.imagekit import Built, original_layers, plain_layers
 
 FORMATS = {"oci": mt.OCI_MANIFEST, "v2s2": mt.DOCKER_V2S2_MANIFEST,
            "v2s1": mt.DOCKER_V2S1_SIGNED_MANIFEST}

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from imagekit import layer_tar, write_image
-from tcpfaults import CuttingProxy
 
 from fakeregistry import FaultRule, Registry
 from harness.cli.main import main
@@ -31,6 +29,8 @@ from harness.transports.docker import CHUNK_SIZE_KEY, UploadInterruptedError
 from harness.transports.docker.upload import RESUME_WINDOW
 from harness.transports.oci import OCIImageSource
 from harness.transports.types import BlobInfo, ImageDestination, SystemContext
+from tests._support.imagekit import layer_tar, write_image
+from tests._support.tcpfaults import CuttingProxy
 
 BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once compressed
 SESSION_GONE = "method=GET,path=/v2/*/blobs/uploads/*,status=404,code=BLOB_UPLOAD_UNKNOWN"

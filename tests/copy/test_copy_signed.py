@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from imagekit import Built, write_index
 
 from harness.cli.main import main
 from harness.copy.engine import CopyOptions, ImageListSelection, copy_image
@@ -16,6 +15,7 @@ from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.transports.alltransports import parse_image_name
 from harness.util.errors import HarnessError
+from tests._support.imagekit import Built, write_index
 
 SIGNATURE = b"\xa3 an OpenPGP-looking signature"  # skopeo parses the first byte
 

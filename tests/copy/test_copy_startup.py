@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imagekit import Built
+from tests._support.imagekit import Built
 
 _SNIPPET = """
 import json, sys

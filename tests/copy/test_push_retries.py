@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from imagekit import Built
 
 from harness.builder.push import PushOptions, push
 from harness.copy.engine import CopyOptions, copy_image
@@ -14,6 +13,7 @@ from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
 from harness.transports.types import ImageDestination, SystemContext
 from harness.util.errors import HarnessError
+from tests._support.imagekit import Built
 
 
 class _StatusError(HarnessError):

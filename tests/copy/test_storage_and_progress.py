@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import pytest
-from imagekit import Built, original_layers, plain_layers
 
 from harness.copy.blobcopy import copy_blob
 from harness.copy.engine import CopyOptions, copy_image
@@ -20,6 +19,7 @@ from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.harness_store import HarnessStoreReference
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
+from tests._support.imagekit import Built, original_layers, plain_layers
 
 
 def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from fakeregistry_helpers import Client
 
 from fakeregistry import Registry, inprocess
+from tests._support.fakeregistry_helpers import Client
 
 
 @pytest.fixture

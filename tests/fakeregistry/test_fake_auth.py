@@ -11,11 +11,11 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-from fakeregistry_helpers import Client, error_code
 
 from fakeregistry import AuthConfig, Registry, inprocess
 from fakeregistry.auth import AuthConfigError, AuthMode
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client, error_code
 
 USERS = {"alice": "secret", "reader": "readonly"}
 

@@ -6,10 +6,10 @@ import io
 
 import pytest
 import requests
-from fakeregistry_helpers import Client, error_code
 
 from fakeregistry import PROFILES, Registry, inprocess
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client, error_code
 
 DATA = b"0123456789" * 100
 DIGEST = Digest.from_bytes(DATA)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from fakeregistry_helpers import Client, error_code
 
 from fakeregistry import FaultRule, Registry, inprocess, serve
 from fakeregistry.faults import FaultRuleError
 from fakeregistry.transcript import REDACTED
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client, error_code
 
 DATA = bytes(range(256)) * 16
 DIGEST = Digest.from_bytes(DATA)

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from fakeregistry_helpers import Client
 
 from fakeregistry import Registry, serve
 from harness.model import mediatype
 from harness.model.digest import Digest
 from harness.peers.launchers import RunningRegistry
+from tests._support.fakeregistry_helpers import Client
 
 Observation = Callable[[Client, str], object]
 DATA = b"parity" * 50

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
-from fakeregistry_helpers import Client
 
 from fakeregistry import AuthConfig, FaultRule, Registry, serve
 from fakeregistry.server import Server, _Server
 from harness.model.digest import Digest
 from harness.peers.clients import Skopeo
 from harness.peers.launchers import RunningRegistry
+from tests._support.fakeregistry_helpers import Client
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import requests
-from fakeregistry_helpers import Client, error_code
 
 from fakeregistry import PROFILES, Registry, inprocess
 from harness.model import mediatype, schema1
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client, error_code
 
 
 def test_put_then_get_by_tag_and_digest(client: Client) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from fakeregistry_helpers import Client
 
 from fakeregistry import Registry, inprocess, serve
 from fakeregistry.inprocess import InProcessError
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client
 
 BIG = os.urandom(3 << 20)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import requests
-from fakeregistry_helpers import Client
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -13,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from fakeregistry import Registry, inprocess
 from harness.model import mediatype
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client
 
 REPOS = st.sampled_from(["a", "b/c"])
 TAGS = st.sampled_from(["latest", "v1", "v2", "V_3"])

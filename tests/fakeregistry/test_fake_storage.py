@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from fakeregistry_helpers import Client
 
 from fakeregistry import Registry, inprocess, serve
 from harness.model.digest import Digest
+from tests._support.fakeregistry_helpers import Client
 
 BIG = bytes(range(256)) * 64  # 16 KiB, above the 1 KiB threshold used below
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from model_layout import Layout, make_layout
+
+from tests._support.model_layout import Layout, make_layout
 
 
 @pytest.fixture

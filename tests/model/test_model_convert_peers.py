@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from model_layout import Layout
 
 from harness.model import gojson, mediatype, schema1
 from harness.model.convert import convert_manifest
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.manifest import DockerManifest, Schema1Manifest, parse_manifest
+from tests._support.model_layout import Layout
 
 pytestmark = pytest.mark.requires_peer("skopeo")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from model_layout import Layout
 
 from harness.model import mediatype
 from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
 from harness.peers.launchers import RunningRegistry
+from tests._support.model_layout import Layout
 
 
 def upload(registry: RunningRegistry, repo: str, data: bytes) -> None:

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 import requests
-from model_layout import Layout
 
 from harness.model import mediatype, schema1
 from harness.model.digest import Digest
 from harness.model.manifest import Schema1Manifest, manifest_digest, parse_manifest
 from harness.peers.launchers import RunningRegistry
+from tests._support.model_layout import Layout
 
 SIGNED = mediatype.DOCKER_V2S1_SIGNED_MANIFEST
 

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import responses
-from dockerhelp import BASE, HOST, REPO
 
 from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.retry import RetryPolicy
 from harness.transports.types import Credentials, SystemContext
+from tests._support.dockerhelp import BASE, HOST, REPO
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from dockerhelp import BASE, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from harness.transports.docker.auth import Authenticator, AuthError, parse_chall
 from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.errors import RegistryError
 from harness.transports.types import Credentials
+from tests._support.dockerhelp import BASE, REPO
 
 REALM = "https://auth.test/token"
 BEARER = f'Bearer realm="{REALM}",service="registry.test"'

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from dockerhelp import Pushed, push_image
-from tcpfaults import CuttingProxy
 
 from harness.model import mediatype
 from harness.model.digest import Digest
@@ -24,6 +22,8 @@ from harness.peers.launchers import DistributionLauncher, RunningRegistry
 from harness.transports.docker import TRANSPORT, RegistryError, RegistryUnreachableError, tls
 from harness.transports.docker.blobcache import BLOB_LOCATIONS, BlobLocationCache
 from harness.transports.types import BlobInfo, Credentials, SystemContext
+from tests._support.dockerhelp import Pushed, push_image
+from tests._support.tcpfaults import CuttingProxy
 
 PLAIN = SystemContext(tls_verify=False, retry_times=1, retry_delay=0.1)
 

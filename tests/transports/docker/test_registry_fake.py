@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from dockerhelp import push_image
 
 from fakeregistry.auth import AuthConfig
 from fakeregistry.faults import FaultRule
@@ -22,6 +21,7 @@ from harness.model import mediatype
 from harness.model.digest import Digest, DigestMismatchError
 from harness.transports.docker import TRANSPORT, ProtocolError, RegistryError
 from harness.transports.types import BlobInfo, Credentials, SystemContext
+from tests._support.dockerhelp import push_image
 
 HOST = "fake.registry.test"
 LAYER = bytes(range(256)) * 6_000  # 1.5 MiB: more than one streamed piece

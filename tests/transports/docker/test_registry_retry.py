@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 import requests
 import responses
-from dockerhelp import BASE, REPO
 
 from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
 from harness.transports.docker.errors import RegistryError, parse_error_body
 from harness.transports.docker.retry import MAX_DELAY, RetryPolicy, parse_retry_after
 from harness.transports.types import SystemContext
+from tests._support.dockerhelp import BASE, REPO
 
 URL = f"{BASE}/v2/{REPO}/manifests/v1"
 

@@ -8,11 +8,11 @@ import logging
 import pytest
 import requests
 import responses
-from dockerhelp import BASE, HOST, REPO
 
 from harness.transports.docker import TRANSPORT
 from harness.transports.types import Credentials, SystemContext
 from harness.util.errors import HarnessError
+from tests._support.dockerhelp import BASE, HOST, REPO
 
 PASSWORD = "pw-Zq81xK"
 TOKEN = "tok-9fJ2mw"

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 import responses
-from dockerhelp import BASE, HOST, REPO, push_image
 
 from fakeregistry.inprocess import inprocess
 from fakeregistry.profiles import get_profile
@@ -15,6 +14,7 @@ from harness.transports.alltransports import parse_image_name
 from harness.transports.docker import TRANSPORT, ProtocolError
 from harness.transports.inspect import inspect_image
 from harness.transports.types import SystemContext
+from tests._support.dockerhelp import BASE, HOST, REPO, push_image
 
 CTX = SystemContext(retry_times=0, retry_delay=0.0)
 FAKE = "tags.fake.test"

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 import requests
 import responses
-from dockerhelp import BASE, HOST, REPO, UploadFake
 
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestMismatchError
@@ -30,6 +29,7 @@ from harness.transports.types import (
     SystemContext,
 )
 from harness.util.errors import HarnessError
+from tests._support.dockerhelp import BASE, HOST, REPO, UploadFake
 
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
                        "config": {"mediaType": mediatype.OCI_CONFIG, "size": 2,

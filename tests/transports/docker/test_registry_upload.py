@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import responses
-from dockerhelp import UploadFake
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.errors import ProtocolError
 from harness.transports.docker.upload import MONOLITHIC_MAX, PIECE, BlobUpload, UploadError
 from harness.transports.types import SystemContext
+from tests._support.dockerhelp import UploadFake
 
 BLOB = os.urandom(3 * PIECE + 12345)
 DIGEST = Digest.from_bytes(BLOB)

@@ -1,6 +1,6 @@
 """A tiny real OCI layout (gzip layers, config with history) that skopeo and umoci read.
 
-Imported by the model tests as ``model_layout`` (pytest puts this folder on sys.path).
+Imported by the model tests as ``tests._support.model_layout``.
 """
 
 from __future__ import annotations
