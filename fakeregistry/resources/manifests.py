@@ -26,6 +26,7 @@ class Manifests:
     def get(self, request: Request, params: dict[str, str]) -> Response:
         backend = self._backend
         name, reference = params["name"], params["reference"]
+        self._check_readable(reference)
         with backend.state.lock:
             repo = backend.repository(name)
             digest = _resolve(repo, reference)
@@ -72,9 +73,26 @@ class Manifests:
         response = empty(201)
         response.headers["Location"] = f"/v2/{name}/manifests/{parsed.digest}"
         response.headers["Docker-Content-Digest"] = str(parsed.digest)
-        if parsed.subject is not None:
+        if parsed.subject is not None and backend.profile.referrers:
+            # Only a registry with the referrers API says so; oras believes the header
+            # and skips its tag-schema fallback, so a registry without it must not.
             response.headers["OCI-Subject"] = str(parsed.subject)
         return response
+
+    def _check_readable(self, reference: str) -> None:
+        """A reference outside the grammar names no manifest: 404 MANIFEST_UNKNOWN for a
+        read, as distribution answers (its router matches no such path: a plain 404 in
+        profiles with ``grammar_errors_not_found``). A PUT keeps 400 TAG_INVALID."""
+        try:
+            if ":" in reference:
+                parse_digest(reference)
+            else:
+                check_tag(reference)
+        except RegistryError as error:
+            if self._backend.profile.grammar_errors_not_found and error.code == "TAG_INVALID":
+                raise
+            raise RegistryError("MANIFEST_UNKNOWN", f"manifest {reference} is not in this "
+                                "repository", detail={"reference": reference}) from None
 
     def _read_body(self, request: Request) -> bytes:
         profile = self._backend.profile
@@ -94,6 +112,8 @@ class Manifests:
         backend.require_delete()
         name, reference = params["name"], params["reference"]
         is_tag = ":" not in reference
+        if is_tag:
+            check_tag(reference)
         if is_tag and not backend.profile.delete_by_tag:
             raise RegistryError("DIGEST_INVALID", f"{reference} is not a digest: "
                                 "this registry deletes manifests by digest only")

@@ -182,6 +182,22 @@ def invalid_name(client: Client, repo: str) -> object:
     return _code(client.request("GET", f"/v2/{repo.upper()}/tags/list"))
 
 
+def read_by_invalid_reference(client: Client, repo: str) -> object:
+    client.push_image(repo, "v1")
+    path = f"/v2/{repo}/manifests/.INVALID_MANIFEST_NAME"
+    got = client.request("GET", path)
+    return got.status_code, got.text, client.request("HEAD", path).status_code
+
+
+def manifest_with_subject(client: Client, repo: str) -> object:
+    subject, body = client.push_image(repo, "v1")
+    descriptor = {"mediaType": mediatype.OCI_MANIFEST, "digest": str(subject),
+                  "size": len(body)}
+    put = client.push_manifest(repo, "sig", client.image_manifest(repo, layer=b"sig",
+                                                                  subject=descriptor))
+    return put.status_code, put.headers.get("OCI-Subject")
+
+
 def unknown_route(client: Client, repo: str) -> object:
     response = client.request("GET", f"/v2/{repo}/nothing")
     return response.status_code, response.text
@@ -231,6 +247,7 @@ OBSERVATIONS: list[Observation] = [
     unparseable_manifest, invalid_tag, invalid_name, unknown_route, range_requests,
     upload_status_and_cancel, delete_by_digest, blob_delete, referrers_absent,
     schema2_for_clients_without_schema2, list_for_clients_without_lists,
+    read_by_invalid_reference, manifest_with_subject,
 ]
 
 

@@ -273,3 +273,68 @@ def test_schema2_whose_config_cannot_be_read_cannot_become_schema1(config_blob: 
         assert error_code(response) == "MANIFEST_INVALID"
         by_digest = client.request("GET", f"/v2/a/manifests/{Digest.from_bytes(body)}")
         assert by_digest.content == body
+
+
+@pytest.mark.parametrize("reference", [".INVALID_MANIFEST_NAME", "-bad", "x" * 129,
+                                       "sha256:abc"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_reading_by_an_invalid_reference_is_manifest_unknown(
+        client: Client, method: str, reference: str) -> None:
+    """The OCI conformance suite's "GET nonexistent manifest" uses such a name; 404, as
+    distribution answers (issue 14). A PUT by it stays 400 TAG_INVALID (above)."""
+    client.push_image("a", "v1")
+    response = client.request(method, f"/v2/a/manifests/{reference}")
+    assert response.status_code == 404
+    if method == "GET":
+        assert error_code(response) == "MANIFEST_UNKNOWN"
+
+
+@pytest.mark.parametrize(("profile", "echoed"), [("spec", True), ("distribution-2.8", False),
+                                                 ("distribution-v3", False)])
+def test_oci_subject_only_from_a_registry_with_the_referrers_api(profile: str,
+                                                                  echoed: bool) -> None:
+    """oras trusts OCI-Subject and then skips its referrers-tag fallback (issue 14)."""
+    with inprocess(Registry(profile), f"http://{profile}.fake") as url:
+        client = Client(url, requests.Session())
+        subject, body = client.push_image("a", "v1")
+        descriptor = {"mediaType": mediatype.OCI_MANIFEST, "digest": str(subject),
+                      "size": len(body)}
+        sig = client.image_manifest("a", layer=b"sig", subject=descriptor)
+        put = client.push_manifest("a", "sig", sig)
+        assert put.status_code == 201
+        assert put.headers.get("OCI-Subject") == (str(subject) if echoed else None)
+
+
+def test_ecr_preset_pages_tags_by_at_most_1000() -> None:
+    """The ``ecr`` preset's claim (ECR's ListImages/tag list cap), through the preset."""
+    with inprocess(Registry("ecr"), "http://ecr.fake") as url:
+        client = Client(url, requests.Session())
+        body = client.image_manifest("t")
+        tags = [f"v{i:04d}" for i in range(1001)]
+        for tag in tags:
+            assert client.push_manifest("t", tag, body).status_code == 201
+        for params in ({}, {"n": "5000"}):
+            first = client.request("GET", "/v2/t/tags/list", params=params)
+            assert first.json()["tags"] == tags[:1000]
+            assert first.headers["Link"] == '</v2/t/tags/list?n=1000&last=v0999>; rel="next"'
+        rest = client.request("GET", "/v2/t/tags/list", params={"n": 1000, "last": "v0999"})
+        assert rest.json()["tags"] == ["v1000"]
+        assert "Link" not in rest.headers
+
+
+@pytest.mark.parametrize(("profile", "code"), [("quay", "NAME_UNKNOWN"), ("spec", None)])
+def test_quay_preset_answers_404_for_a_repository_without_tags(profile: str,
+                                                               code: str | None) -> None:
+    """The ``quay`` preset's claim, through the preset: a repository that holds blobs
+    (and an untagged manifest) but no tag is NAME_UNKNOWN; the spec lists no tags."""
+    with inprocess(Registry(profile), f"http://{profile}-empty.fake") as url:
+        client = Client(url, requests.Session())
+        body = client.image_manifest("blobsonly")
+        assert client.push_manifest("blobsonly", str(Digest.from_bytes(body)),
+                                    body).status_code == 201
+        listed = client.request("GET", "/v2/blobsonly/tags/list")
+        if code is None:
+            assert listed.json() == {"name": "blobsonly", "tags": []}
+        else:
+            assert listed.status_code == 404
+            assert error_code(listed) == code
