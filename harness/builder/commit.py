@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from harness.builder.imageconfig import config_media_type
 from harness.builder.imagesource import BuiltImageReference
-from harness.builder.layerblob import LayerBlob, layer_descriptor, write_layer
+from harness.builder.layerblob import (
+    LayerBlob,
+    layer_descriptor,
+    parent_layer_descriptor,
+    write_layer,
+)
 from harness.builder.names import local_name
 from harness.copy.policy import load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
@@ -138,7 +143,8 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
         docker, blob.diff_digest, history, created=created_text, container=container.id,
         parent=f"sha256:{builder.from_image_id}" if based else None)
     config_desc = Descriptor(config_media_type(docker), Digest.from_bytes(config), len(config))
-    descriptors = [layer_descriptor(x, not docker) for x in layers]
+    descriptors = [*(parent_layer_descriptor(x, not docker) for x in layers[:-1]),
+                   layer_descriptor(layer, not docker)]
     if docker:
         manifest = DockerManifest(config=config_desc, layers=descriptors).to_bytes()
     else:

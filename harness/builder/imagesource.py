@@ -80,6 +80,7 @@ class BuiltImageSource(ImageSource):
         if info.digest == self._ref.config_digest:
             return io.BytesIO(self._ref.config), len(self._ref.config)
         for store in self._ref.stores:
-            if info.digest is not None and store.has_blob(info.digest):
-                return store.open_blob(info.digest)
+            found = None if info.digest is None else store.open_image_blob(info.digest)
+            if found is not None:
+                return found
         raise HarnessError(f"blob {info.digest} is not part of the image being committed")

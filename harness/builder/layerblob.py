@@ -72,3 +72,10 @@ def layer_descriptor(layer: Layer, oci: bool) -> Descriptor:
     """The manifest entry for a stored layer in an OCI or Docker schema2 manifest."""
     return Descriptor(layer_media_type(Algorithm(layer.compression), oci), layer.blob,
                       layer.blob_size)
+
+
+def parent_layer_descriptor(layer: Layer, oci: bool) -> Descriptor:
+    """A parent layer as a commit lists it: by its uncompressed digest and size, with the
+    tar media type, however it was pulled (buildah reuses the diff ID as the blobsum)."""
+    return Descriptor(layer_media_type(Algorithm.NONE, oci), Digest.parse(layer.diff_digest),
+                      layer.diff_size)

@@ -1,9 +1,10 @@
 """Bring an image named by a transport reference into the local store, as buildah pulls
 before ``from``: a full copy through the copy engine into ``harness-store:``.
 
-The stored name is the image's docker reference when it has one (``docker://``), else a
-local name made from the reference's last path component (``oci:/srv/app-layout:v1`` ->
-``localhost/app-layout:latest``), so the image can be found again by ``images``.
+The stored name is the image's docker reference when it has one (``docker://``); for an
+``oci:`` layout, as buildah names it, its path under ``localhost/`` without the tag
+(``oci:/srv/app-layout:v1`` -> ``localhost/srv/app-layout:latest``); else a local name made
+from the reference's last path component, so the image can be found again by ``images``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TextIO
 
-from harness.builder.names import local_name
+from harness.builder.names import LOCAL_DOMAIN, local_name
 from harness.model.reference import Reference
 from harness.store.records import Image
 from harness.store.store import Store
@@ -26,6 +27,12 @@ def _stored_name(src: ImageReference) -> str:
     if isinstance(named, Reference):
         return str(named if named.tag or named.digest else named.with_tag("latest"))
     location = src.string_within_transport().split(":", 1)[0].rstrip("/")
+    if src.transport.name == "oci":
+        # As buildah (libimage): the layout's path under localhost/, the tag dropped.
+        try:
+            return local_name(f"{LOCAL_DOMAIN}/{location.lstrip('/')}")
+        except ValueError:
+            pass  # a path no reference can spell: the slug below
     slug = re.sub(r"[^a-z0-9]+", "-", Path(location).name.lower()).strip("-")
     return local_name(slug or "image")
 

@@ -71,7 +71,8 @@ def _image_problems(store: Store, metadata: Metadata) -> Iterator[str]:
 
 def _manifest_problems(store: Store, metadata: Metadata, image: Image,
                        owner: str) -> Iterator[str]:
-    """The manifest must name the config and, in order, the blobs of the layer chain."""
+    """The manifest must name the config and, in order, the layer chain (each layer by
+    its blob or, as a commit names parent layers, by its diff digest)."""
     try:
         manifest = parse_manifest(store.read_blob(image.digest), image.manifest_type)
     except HarnessError as exc:
@@ -82,7 +83,9 @@ def _manifest_problems(store: Store, metadata: Metadata, image: Image,
     if image.top_layer not in metadata.layers and image.top_layer is not None:
         return  # already reported as a missing layer
     chain = store.layer_chain(image.top_layer, metadata)
-    if [str(x.digest) for x in manifest.layers] != [x.blob_digest for x in chain]:
+    named = [str(x.digest) for x in manifest.layers]
+    if len(named) != len(chain) or any(digest not in (x.blob_digest, x.diff_digest)
+                                       for digest, x in zip(named, chain, strict=False)):
         yield f"{owner}: manifest layers differ from the layers recorded for the image"
 
 

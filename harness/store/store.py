@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from harness.model.compression import decompress
-from harness.model.digest import Digest
+from harness.model.digest import Digest, DigestingReader
 from harness.store.apply import apply_layer
 from harness.store.backend import Backend, DiskBackend, MemoryBackend
 from harness.store.diff import Snapshot, load_snapshot, save_snapshot, take_snapshot
 from harness.store.records import Container, Image, Layer, Metadata
+from harness.store.tarstream import CHUNK
 from harness.util.errors import HarnessError
 
 ROOTFS = "rootfs"
@@ -162,6 +163,26 @@ class Store:
         """The layer's uncompressed tar as a stream."""
         stream, _ = self.backend.open_blob(layer.blob)
         return stream if layer.compression == "none" else decompress(stream)
+
+    def measure_diff(self, blob: Digest, compression: str) -> tuple[Digest, int]:
+        """The digest and size of a stored layer blob once uncompressed (read in one
+        streaming pass)."""
+        stream, _ = self.backend.open_blob(blob)
+        with (stream if compression == "none" else decompress(stream)) as raw:
+            reader = DigestingReader(raw)
+            while reader.read(CHUNK):
+                pass
+        return reader.digest(), reader.size
+
+    def open_image_blob(self, digest: Digest) -> tuple[BinaryIO, int] | None:
+        """A blob an image's manifest names: a stored blob, or a layer's uncompressed tar
+        named by its diff digest (a commit lists its parent layers so, as buildah does);
+        None when neither is here."""
+        if self.has_blob(digest):
+            return self.open_blob(digest)
+        text = str(digest)
+        layer = next((x for x in self.read().layers.values() if x.diff_digest == text), None)
+        return None if layer is None else (self.open_layer_diff(layer), layer.diff_size)
 
     # -- images -----------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class HarnessStoreImageSource(ImageSource):
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("harness-store: a blob can only be read by digest")
-        return self.store.open_blob(info.digest)
+        found = self.store.open_image_blob(info.digest)
+        return self.store.open_blob(info.digest) if found is None else found
 
 
 class HarnessStoreImageDestination(ImageDestination):
@@ -190,9 +191,14 @@ class HarnessStoreImageDestination(ImageDestination):
         layers, parent = [], None
         for descriptor, diff_id in zip(manifest.layers, diff_ids, strict=True):
             algorithm = algorithm_for_media_type(descriptor.media_type)
-            layer = Layer(layer_id(parent, descriptor.digest), parent, str(diff_id), -1,
-                          str(descriptor.digest), descriptor.size,
-                          algorithm.value if algorithm else "none")
+            compression = algorithm.value if algorithm else "none"
+            # Measured (and checked against the config) as containers/storage does when
+            # it applies a pulled layer: a commit on top lists it by these.
+            actual, diff_size = self.store.measure_diff(descriptor.digest, compression)
+            if actual != diff_id:
+                raise DigestMismatchError(diff_id, actual)
+            layer = Layer(layer_id(parent, descriptor.digest), parent, str(diff_id),
+                          diff_size, str(descriptor.digest), descriptor.size, compression)
             layers.append(layer)
             parent = layer.id
         digest = self.store.put_bytes(raw)

@@ -33,6 +33,19 @@ class Case:
     populate: Populate
     flags: tuple[str, ...] = CONFIG_FLAGS_DEFAULT
     base: Case | None = None  # committed first (in OCI), then used as the base image
+    pulled: bool = False  # the base is pushed to an OCI layout (gzip) and pulled from it
+    add_tree: Populate | None = None  # a host tree both tools `add` to ADD_DEST
+
+
+ADD_DEST = "/srv/added/"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What both tools read: the layout a pulled base goes through, the `add` source."""
+
+    layout: Path
+    add_source: Path
 
 
 @dataclass
@@ -61,19 +74,23 @@ class BuildahSide:
     def __init__(self, workdir: Path) -> None:
         self.tool = Buildah(workdir)
 
-    def container(self, case: Case) -> tuple[str, Path]:
+    def container(self, case: Case, inputs: Inputs) -> str:
         image = "scratch"
         if case.base is not None:
-            base_ctr, _ = self.container(case.base)
+            base_ctr = self.container(case.base, inputs)
             self.tool.commit(base_ctr, case.base.name, "--timestamp", "0",
                              "--identity-label=false", "--quiet")
             image = case.base.name
+            if case.pulled:
+                self.tool.push(image, f"oci:{inputs.layout}:base")
+                image = f"oci:{inputs.layout}:base"
         ctr = self.tool.from_image(image)
-        mount = Path(self.tool.run("mount", ctr).stdout.strip())
-        case.populate(mount)
+        case.populate(Path(self.tool.run("mount", ctr).stdout.strip()))
+        if case.add_tree is not None:
+            self.tool.run("add", ctr, str(inputs.add_source), ADD_DEST)
         if case.flags:
             self.tool.config_set(ctr, *case.flags)
-        return ctr, mount
+        return ctr
 
     def container_id(self, ctr: str) -> str:
         info = json.loads(self.tool.run("inspect", "--type", "container", ctr).stdout)
@@ -118,15 +135,21 @@ class OurSide:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def container(self, case: Case, container_id: str | None = None) -> str:
+    def container(self, case: Case, inputs: Inputs, container_id: str | None = None) -> str:
+        """The case's container; a pulled base is the layout buildah pushed."""
         image = "scratch"
-        if case.base is not None:
-            base_ctr = self.container(case.base)
+        if case.base is not None and case.pulled:
+            image = f"oci:{inputs.layout}:base"
+        elif case.base is not None:
+            base_ctr = self.container(case.base, inputs)
             self.cli("commit", "--quiet", "--timestamp", "0", "--signature-policy",
                      str(self.policy), base_ctr, case.base.name)
             image = case.base.name
-        builder = Builder.new(self.store, image, container_id=container_id)
+        builder = Builder.new(self.store, image, container_id=container_id,
+                              signature_policy_path=self.policy)
         case.populate(builder.rootfs)
+        if case.add_tree is not None:
+            self.cli("add", builder.container_name, str(inputs.add_source), ADD_DEST)
         if case.flags:
             self.cli("config", *case.flags, builder.container_name)
         return builder.container_name

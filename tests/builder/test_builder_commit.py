@@ -264,14 +264,24 @@ def test_builder_from_a_transport_reference_pulls_into_the_store(
                           signature_policy_path=policy)
     assert (builder.rootfs / "etc/os-release").read_bytes() == b"ID=test\n"
     assert builder.configs.get_field("Env") == ["FROM=layout"]
-    assert store.image("localhost/app-layout:latest").id == builder.from_image_id
+    # Named as buildah names a pulled layout: its path under localhost/, no tag.
+    stored = f"localhost/{str(tmp_path / 'app-layout').lstrip('/')}:latest"
+    assert builder.from_image == stored
+    assert store.image(stored).id == builder.from_image_id
     (builder.rootfs / "more").write_bytes(b"m")
     result = builder.commit("on-top", CommitOptions(signature_policy_path=policy))
     manifest, config = _parts(store, result)
-    assert [x["mediaType"] for x in manifest["layers"]] == [mediatype.OCI_LAYER_GZIP,
-                                                            mediatype.OCI_LAYER]
+    # The pulled gzip layer is listed by its uncompressed digest, as buildah lists it.
+    assert [x["mediaType"] for x in manifest["layers"]] == [mediatype.OCI_LAYER] * 2
+    assert [x["digest"] for x in manifest["layers"]] == config["rootfs"]["diff_ids"]
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == stored
+    assert config["history"][-1]["comment"] == f"FROM {stored}"
     assert len(config["rootfs"]["diff_ids"]) == len(config["history"]) == 2
     assert check(store) == []
+    # ... and the image still reads whole: a push serves that layer uncompressed.
+    builder.commit(f"oci:{tmp_path / 'pushed'}:v1", CommitOptions(
+        signature_policy_path=policy))
+    assert check(Store.open(tmp_path / "elsewhere")) == []
 
 
 def test_harness_store_destinations(store: Store, policy: Path, tmp_path: Path) -> None:

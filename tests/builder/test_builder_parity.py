@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builder.parity import BuildahSide, Case, OurSide, explain, run_script
+from tests.builder.parity import BuildahSide, Case, Inputs, OurSide, explain, run_script
 
 pytestmark = pytest.mark.requires_peer("buildah")
 
@@ -65,6 +65,12 @@ rm "$R/null"; mkdir "$R/null"; printf in > "$R/null/file"
 rm -r "$R/tmp"; printf file > "$R/tmp"
 mkdir -p "$R/a" "$R/a.d"; printf 1 > "$R/a/b"; printf 2 > "$R/a.txt"; printf 3 > "$R/a.d/x"
 """
+ADD_TREE = r"""
+mkdir -p "$R/sub/deeper"
+printf one > "$R/one"; ln "$R/one" "$R/one-again"; ln "$R/one" "$R/sub/one-elsewhere"
+printf two > "$R/sub/two"; chmod 4750 "$R/sub/two"; ln -s ../one "$R/sub/link"
+: > "$R/sub/deeper/empty"; mkfifo "$R/sub/pipe"
+"""
 SETTINGS = (
     "--cmd", '["/bin/tool", "--flag"]', "--entrypoint", '["/bin/sh", "-c"]',
     "--env", "PATH=/bin", "--env", "LANG=C.UTF-8",
@@ -90,14 +96,20 @@ CATALOGUE = [
     Case("settings", _script("printf hi > \"$R/hello\"").populate, SETTINGS),
     Case("on-base-with-whiteouts", _script(WHITEOUTS).populate, base=KINDS),
     Case("settings-on-base", lambda root: None, SETTINGS, base=KINDS),
+    Case("on-a-pulled-gzip-base", _script(WHITEOUTS).populate, base=KINDS, pulled=True),
+    Case("add-a-tree-with-hardlinks", lambda root: None, add_tree=_script(ADD_TREE).populate),
 ]
 
 
 def _compare(tmp_path: Path, policy: Path, case: Case) -> None:
     buildah = BuildahSide(tmp_path / "buildah")
     ours = OurSide(tmp_path / "ours", policy)
-    their_ctr, _ = buildah.container(case)
-    our_ctr = ours.container(case, buildah.container_id(their_ctr))
+    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
+    inputs.add_source.mkdir()
+    if case.add_tree is not None:
+        case.add_tree(inputs.add_source)
+    their_ctr = buildah.container(case, inputs)
+    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
     for fmt in FORMATS:
         name = f"{case.name}-{fmt}"
         theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout")
