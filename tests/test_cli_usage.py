@@ -14,6 +14,11 @@ import pytest
         (["harness", "push"], "the following arguments are required: IMAGE"),
         (["harness", "nosuch"], "invalid choice: 'nosuch'"),
         (["harness", "copy", "--format", "v9", "oci:a", "dir:b"], "invalid choice: 'v9'"),
+        # An unknown flag is the subcommand's to report, pointing at its own --help.
+        (["harness", "push", "--nosuch", "app"],
+         "python -m harness push: unrecognized arguments: --nosuch (see python -m harness "
+         "push --help)"),
+        (["harness", "push", "--retry-delay", "soon", "app"], "invalid duration 'soon'"),
     ],
 )
 def test_usage_error_is_one_line(argv: list[str], says: str) -> None:

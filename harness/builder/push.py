@@ -2,8 +2,9 @@
 
 The image is named as in the store (any spelling buildah accepts, or an ID); a destination
 without a transport prefix is a registry reference (``docker://`` is implied), as in
-``buildah push``. A whole push is retried ``max_retries`` times, ``retry_delay`` seconds
-apart, when it failed for a reason that may pass (see :mod:`harness.copy.retry`).
+``buildah push``. A push draws on one budget of ``max_retries`` retries, ``retry_delay``
+seconds apart, for its requests and for starting over when it failed for a reason that
+may pass (see :mod:`harness.util.retry` and :mod:`harness.copy.retry`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
+from harness.util.retry import RetryPolicy
 
 
 @dataclass
@@ -83,8 +85,8 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
         or ctx.signature_policy_path,
         remove_signatures=options.remove_signatures,
     )
-    result = copy_with_retries(target, src, copy_options, retries=options.max_retries,
-                               delay=options.retry_delay)
+    budget = ctx.retries or RetryPolicy(options.max_retries, options.retry_delay).start()
+    result = copy_with_retries(target, src, copy_options, budget)
     if options.digest_file is not None:
         result.write_digest(options.digest_file)
     return result

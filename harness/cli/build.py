@@ -19,15 +19,18 @@ from typing import Any
 from harness.builder.builder import Builder
 from harness.builder.commit import CommitOptions
 from harness.builder.names import local_name, resolve_image
-from harness.model import mediatype
-from harness.model.compression import Algorithm
+from harness.cli.options import (
+    COMMIT_FORMATS,
+    COMPRESSIONS,
+    add_registry_flags,
+    manifest_type,
+    registry_context,
+    retry_budget,
+)
 from harness.store.check import check, stale_files
 from harness.store.store import Store
-from harness.transports.types import Credentials, SystemContext
+from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
-
-_FORMATS = {"oci": mediatype.OCI_MANIFEST, "docker": mediatype.DOCKER_V2S2_MANIFEST}
-_COMPRESSIONS = {a.value: a for a in (Algorithm.NONE, Algorithm.GZIP, Algorithm.ZSTD)}
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -63,17 +66,7 @@ def command_words(text: str, option: str, shell_form: bool) -> list[str] | None:
 
 
 def _context(args: argparse.Namespace) -> SystemContext:
-    return SystemContext(credentials=_credentials(args.creds) if args.creds else None,
-                         auth_file=args.authfile, tls_verify=args.tls_verify,
-                         cert_dir=args.cert_dir, store_root=args.root)
-
-
-def _credentials(text: str) -> Credentials:
-    # The docker transport's parser, imported only when --creds is given: importing it
-    # (requests with it) on every run would cost the local commands ~0.1 s of start-up.
-    from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
-
-    return parse_creds(text)
+    return registry_context(args, retries=retry_budget(args))
 
 
 def _from(args: argparse.Namespace) -> int:
@@ -125,8 +118,8 @@ def _commit(args: argparse.Namespace) -> int:
     timestamp = None if args.timestamp is None else datetime.datetime.fromtimestamp(
         args.timestamp, datetime.UTC)
     options = CommitOptions(
-        preferred_manifest_type=_FORMATS[args.format],
-        compression=_COMPRESSIONS[args.compression],
+        preferred_manifest_type=manifest_type(args.format) or "",
+        compression=COMPRESSIONS[args.compression],
         signature_policy_path=args.signature_policy,
         additional_tags=args.tag,
         report_writer=None if args.quiet else sys.stderr,
@@ -223,22 +216,10 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in {"true", "1"}:
-        return True
-    if text.lower() in {"false", "0"}:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-
-
 def _remote_options(p: argparse.ArgumentParser) -> None:
     """Options of the commands that may reach another transport (pull or full copy)."""
     p.add_argument("--signature-policy", type=Path, metavar="FILE")
-    p.add_argument("--creds", metavar="USER[:PASS]")
-    p.add_argument("--authfile", type=Path, metavar="FILE")
-    p.add_argument("--cert-dir", type=Path, metavar="DIR")
-    p.add_argument("--tls-verify", type=_bool, nargs="?", const=True, default=True,
-                   metavar="BOOL")
+    add_registry_flags(p)
     p.add_argument("--quiet", "-q", action="store_true", help="report nothing")
 
 
@@ -275,8 +256,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("dest", metavar="DEST", nargs="?",
                    help="a local name or TRANSPORT:REF (default: no name)")
-    p.add_argument("--format", "-f", choices=sorted(_FORMATS), default="oci")
-    p.add_argument("--compression", choices=sorted(_COMPRESSIONS), default="none")
+    p.add_argument("--format", "-f", choices=COMMIT_FORMATS, default="oci")
+    p.add_argument("--compression", choices=sorted(COMPRESSIONS), default="none")
     p.add_argument("--timestamp", type=int, metavar="EPOCH",
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")

@@ -20,6 +20,7 @@ from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.util.errors import HarnessError
+from harness.util.retry import Retries, RetryPolicy
 
 
 class TransientError(HarnessError):
@@ -52,17 +53,27 @@ class SystemContext:
     ``types.SystemContext``, reduced to what this project honours)."""
 
     credentials: Credentials | None = None
+    no_credentials: bool = False  # anonymous even when an auth file has credentials
     auth_file: Path | None = None
     registry_token: str | None = field(default=None, repr=False)  # a secret: never printed
     tls_verify: bool = True
     ca_file: Path | None = None
     cert_dir: Path | None = None
-    retry_times: int = 3
-    retry_delay: float = 1.0
+    retry_times: int = 3  # buildah's --retry and --retry-delay defaults
+    retry_delay: float = 2.0
     user_agent: str = "oci-harness/0.1"
     store_root: Path | None = None
     signature_policy_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # The retry budget of the operation in progress, shared by every request and the
+    # whole-copy loop (see harness.util.retry); None: each registry client counts its own.
+    retries: Retries | None = field(default=None, repr=False, compare=False)
+
+    def retry_budget(self) -> Retries:
+        """The operation's budget, or a new one from ``retry_times`` and ``retry_delay``."""
+        if self.retries is not None:
+            return self.retries
+        return RetryPolicy(self.retry_times, self.retry_delay).start()
 
     @classmethod
     def reaching(cls, access: RegistryAccess, **settings: Any) -> SystemContext:

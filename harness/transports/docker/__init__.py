@@ -6,7 +6,11 @@ Use :data:`TRANSPORT` (or :class:`DockerTransport`) through the contract of
 """
 
 from harness.transports.docker.auth import AuthError
-from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
+from harness.transports.docker.client import (
+    RegistryClient,
+    RegistryConnectionError,
+    RegistryUnreachableError,
+)
 from harness.transports.docker.credentials import CredentialsError, parse_creds
 from harness.transports.docker.errors import ProtocolError, RegistryError
 from harness.transports.docker.transport import (
@@ -32,6 +36,7 @@ __all__ = [
     "ManifestTypeRejected",
     "ProtocolError",
     "RegistryClient",
+    "RegistryConnectionError",
     "RegistryError",
     "RegistryUnreachableError",
     "UploadError",

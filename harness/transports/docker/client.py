@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
@@ -22,13 +22,31 @@ from harness.model.limits import MAX_MANIFEST_SIZE
 from harness.model.reference import DEFAULT_DOMAIN
 from harness.transports.docker.auth import Authenticator, insufficient_scope, repository_scope
 from harness.transports.docker.credentials import lookup_credentials
-from harness.transports.docker.errors import ProtocolError, RegistryError
+from harness.transports.docker.errors import (
+    ConnectionFailure,
+    ProtocolError,
+    RegistryError,
+    connection_failure,
+    https_only_answer,
+)
 from harness.transports.docker.headers import decimal
-from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS, RetryPolicy, is_transient_status
+from harness.transports.docker.retry import (
+    TRANSIENT_EXCEPTIONS,
+    is_transient_status,
+    parse_retry_after,
+)
 from harness.transports.docker.tls import new_session
 from harness.transports.types import SystemContext, TransientError
+from harness.util.errors import HarnessError
+from harness.util.retry import Retries, RetryPolicy
 
-TIMEOUT: Final = (30.0, 300.0)  # connect, read: a registry may take long to commit a blob
+CONNECT_TIMEOUT: Final = 30.0  # containers/image's dialer
+# Seconds without a byte before a request is given up: the first answer (the ping) and
+# reads are quick for any registry; writes may wait on the registry committing a blob.
+FIRST_ANSWER_TIMEOUT: Final = 30.0
+READ_TIMEOUT: Final = 60.0
+WRITE_TIMEOUT: Final = 300.0
+WAITING_NOTICE: Final = 10.0  # seconds of silence before a request says it is waiting
 # Every manifest type, so the registry answers with what it holds rather than converting.
 MANIFEST_ACCEPT: Final = ", ".join(
     [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST, mediatype.OCI_INDEX,
@@ -39,15 +57,16 @@ Body = bytes | Iterable[bytes] | None
 
 
 class RegistryUnreachableError(TransientError):
-    """No connection to the registry could be made (after the retries allowed)."""
+    """A connection to the registry broke in a way that may pass (after the retries allowed)."""
 
 
-def _short(exc: Exception) -> str:
-    """The innermost reason of a connection failure, without URLs or pool internals."""
-    reason: BaseException = exc
-    while reason.__context__ is not None and reason is not reason.__context__:
-        reason = reason.__context__
-    return type(reason).__name__
+class RegistryConnectionError(HarnessError):
+    """No answer from the registry, for a reason another try cannot fix (nothing listening
+    on first contact, no such host, an untrusted certificate, the wrong scheme)."""
+
+
+class OperationTimeoutError(HarnessError):
+    """The operation's time limit (``--command-timeout``) passed."""
 
 
 class RegistryClient:
@@ -68,10 +87,12 @@ class RegistryClient:
         self._session = session if session is not None else new_session(ctx)
         self._auth = Authenticator(self._session, lookup_credentials(ctx, registry, repository),
                                    ctx.registry_token)
-        self.retry = retry if retry is not None else RetryPolicy(ctx.retry_times, ctx.retry_delay)
+        self.retries: Retries = retry.start() if retry is not None else ctx.retry_budget()
         self._scope = repository_scope(repository, actions)
         self._base: str | None = None
         self._ping_lock = threading.Lock()
+        host, _, port = self._host.rpartition(":")
+        self._hostname, self._port = (host, int(port)) if port.isdigit() else (self._host, 0)
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.registry}/{self.repository}, {self._auth!r})"
@@ -92,32 +113,84 @@ class RegistryClient:
     def _ping(self) -> str:
         """``GET /v2/`` over https, then http when TLS verification is off (containers/image).
 
-        A 401 is a success: it tells which authentication the registry wants.
+        A 401 is a success: it tells which authentication the registry wants. This is the
+        first contact: a refusal, a DNS failure, a certificate not trusted or silence fail
+        at once, in words (see :mod:`.retry`); a reset or a 5xx draws on the retry budget.
         """
         schemes = ("https", "http") if not self._tls_verify else ("https",)
-        attempt = 0
         while True:
-            failures: list[str] = []
+            failure: str | None = None
+            retryable = False
+            retry_after: float | None = None
             for scheme in schemes:
                 base = f"{scheme}://{self._host}"
+                timeout = self._timeout(FIRST_ANSWER_TIMEOUT)
                 try:
-                    response = self._session.get(f"{base}/v2/", timeout=TIMEOUT)
+                    with self._waiting("GET", "/v2/", timeout[1]):
+                        response = self._session.get(f"{base}/v2/", timeout=timeout)
                 except TRANSIENT_EXCEPTIONS as exc:
-                    failures.append(f"{scheme}: {_short(exc)}")
+                    described = connection_failure(
+                        exc, self._hostname, self._port or (443 if scheme == "https" else 80),
+                        first_contact=True, timeout=max(timeout))  # TLS: the handshake
+                    # runs under the connect timeout, the answer under the read timeout
+                    if failure is None:  # the https failure says more than the http one
+                        failure, retryable = described.message, described.retryable
                     continue
                 with response:
                     if response.status_code == 401:
                         self._auth.learn(response)
                     if response.status_code in (200, 401):
                         return base
+                    if scheme == "http" and https_only_answer(response.status_code,
+                                                              response.content):
+                        raise RegistryConnectionError(
+                            f"pinging registry {self.registry}: {self._host} speaks only "
+                            f"HTTPS, and HTTPS failed: {failure}")
                     if not is_transient_status(response.status_code):
                         raise RegistryError.from_response(response)
-                    failures.append(f"{scheme}: HTTP {response.status_code}")
-            if attempt >= self.retry.times:
-                raise RegistryUnreachableError(
-                    f"pinging registry {self.registry} failed: {'; '.join(failures)}")
-            self.retry.wait(attempt)
-            attempt += 1
+                    failure, retryable = f"{self.registry}: HTTP {response.status_code}", True
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    break
+            message = f"pinging registry {self.registry}: {failure}"
+            if not retryable:
+                raise RegistryConnectionError(message)
+            if not self.retries.again(message, retry_after):
+                raise RegistryUnreachableError(message)
+
+    def _timeout(self, read: float) -> tuple[float, float]:
+        """Connect and read timeouts, within what the operation's time limit leaves."""
+        left = self.retries.remaining_time()
+        if left is None:
+            return CONNECT_TIMEOUT, read
+        if left <= 0:
+            limit = self.retries.policy.deadline
+            raise OperationTimeoutError(f"gave up on {self.registry}: the operation's time "
+                                        f"limit of {limit:g}s passed")
+        return min(CONNECT_TIMEOUT, left), min(read, left)
+
+    @contextlib.contextmanager
+    def _waiting(self, method: str, path: str, limit: float) -> Iterator[None]:
+        """Say once when a request has gone :data:`WAITING_NOTICE` seconds unanswered."""
+        if self.retries.policy.warn is None or limit <= WAITING_NOTICE:
+            yield
+            return
+        notice = threading.Timer(WAITING_NOTICE, self.retries.say, (
+            f"{self.registry} has not answered {method} {path} for {WAITING_NOTICE:g}s; "
+            f"waiting up to {limit:g}s",))
+        notice.daemon = True
+        notice.start()
+        try:
+            yield
+        finally:
+            notice.cancel()
+
+    def _failure(self, exc: Exception, url: str, timeout: float) -> ConnectionFailure:
+        """*exc* in words; the registry has answered once, so a refusal may be a restart."""
+        parts = urlsplit(url)
+        return connection_failure(
+            exc, parts.hostname or self._hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            first_contact=self._base is None, timeout=timeout)
 
     def url(self, path: str) -> str:
         """The URL of ``/v2/<repository>/<path>``."""
@@ -143,29 +216,32 @@ class RegistryClient:
         # only, never to another host a Location header names (upload storage, say).
         own_origin = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         scopes = (self._scope, *extra_scopes)
-        attempt = 0
         refresh = False
         auth_retried = False
+        path = urlsplit(url).path
+        read = READ_TIMEOUT if method in ("GET", "HEAD", "DELETE") else WRITE_TIMEOUT
         while True:
             send_headers = dict(headers or {})
             authorization = self._auth.header(scopes, refresh=refresh) if own_origin else None
             if authorization is not None:
                 send_headers["Authorization"] = authorization
+            timeout = self._timeout(read)
             try:
-                response = self._session.request(
-                    method, url, headers=send_headers, params=params, data=data, stream=stream,
-                    timeout=TIMEOUT, allow_redirects=method in ("GET", "HEAD"))
+                with self._waiting(method, path, timeout[1]):
+                    response = self._session.request(
+                        method, url, headers=send_headers, params=params, data=data,
+                        stream=stream, timeout=timeout,
+                        allow_redirects=method in ("GET", "HEAD"))
             except TRANSIENT_EXCEPTIONS as exc:
-                if not replayable or attempt >= self.retry.times:
-                    raise RegistryUnreachableError(
-                        f"{method} {urlsplit(url).path}: connection to {self.registry} "
-                        f"failed ({_short(exc)})") from None
-                self.retry.wait(attempt)
-                attempt += 1
+                failure = self._failure(exc, url, timeout[1])
+                message = f"{method} {path}: {failure.message}"
+                if not failure.retryable:
+                    raise RegistryConnectionError(message) from None
+                if not replayable or not self.retries.again(message):
+                    raise RegistryUnreachableError(message) from None
                 continue
             except requests.RequestException as exc:  # redirect loops, bad URLs: not transient
-                raise RegistryUnreachableError(
-                    f"{method} {urlsplit(url).path}: {type(exc).__name__}") from None
+                raise RegistryConnectionError(f"{method} {path}: {type(exc).__name__}") from None
             status = response.status_code
             if status in ok:
                 return response
@@ -178,12 +254,11 @@ class RegistryClient:
                     auth_retried, refresh = True, authorization is not None
                     response.close()
                     continue
-            if is_transient_status(status) and replayable and attempt < self.retry.times:
-                retry_after = response.headers.get("Retry-After")
-                response.close()
-                self.retry.wait(attempt, retry_after)
-                attempt += 1
-                continue
+            if is_transient_status(status) and replayable:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if self.retries.again(f"{method} {path}: HTTP {status}", retry_after):
+                    response.close()
+                    continue
             with response:
                 raise RegistryError.from_response(response)
 
@@ -194,7 +269,6 @@ class RegistryClient:
 
         A body cut short is fetched again, like any transient failure.
         """
-        attempt = 0
         while True:
             response = self.request("GET", self.url(f"manifests/{reference}"), ok=(200,),
                                     headers={"Accept": MANIFEST_ACCEPT}, stream=True)
@@ -202,12 +276,10 @@ class RegistryClient:
                 try:
                     body = _read_limited(response, MAX_MANIFEST_SIZE, f"manifest {reference}")
                 except TRANSIENT_EXCEPTIONS as exc:
-                    if attempt >= self.retry.times:
-                        raise RegistryUnreachableError(
-                            f"GET manifest {reference}: the body was cut short "
-                            f"({_short(exc)})") from None
-                    self.retry.wait(attempt)
-                    attempt += 1
+                    message = (f"GET manifest {reference}: the body was cut short "
+                               f"({self._failure(exc, response.url, READ_TIMEOUT).message})")
+                    if not self.retries.again(message):
+                        raise RegistryUnreachableError(message) from None
                     continue
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             return body, media_type, response.headers.get("Docker-Content-Digest")

@@ -26,11 +26,11 @@ class CredentialsError(HarnessError):
     """An auth file exists but cannot be used; the message names the file and the fault."""
 
 
-def parse_creds(text: str) -> Credentials:
+def parse_creds(text: str, option: str = "--creds") -> Credentials:
     """Parse ``--creds user[:password]`` (skopeo's spelling; a missing password is empty)."""
     username, _, password = text.partition(":")
     if not username:
-        raise CredentialsError("--creds: the user name is empty (expected USER[:PASSWORD])")
+        raise CredentialsError(f"{option}: the user name is empty (expected USER[:PASSWORD])")
     return Credentials(username, password)
 
 
@@ -106,7 +106,7 @@ def _read_auths(path: Path) -> dict[str, object]:
 def lookup_credentials(ctx: SystemContext, registry: str, repository: str = "",
                        env: Mapping[str, str] | None = None) -> Credentials | None:
     """The credentials for *registry* (``host[:port]``) and *repository*, or None (anonymous)."""
-    if ctx.credentials is not None:
+    if ctx.credentials is not None or ctx.no_credentials:
         return ctx.credentials
     for path in auth_file_candidates(ctx, env):
         auths = _read_auths(path)

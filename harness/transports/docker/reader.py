@@ -37,7 +37,6 @@ class BlobReader(io.RawIOBase):
         self._size = size
         self._response = response
         self._digester = Digester(digest.algorithm)
-        self._attempt = 0
 
     def readable(self) -> bool:
         return True
@@ -64,12 +63,10 @@ class BlobReader(io.RawIOBase):
     def _reopen(self, exc: Exception) -> None:
         self._response.close()
         offset = self._digester.size
-        if self._attempt >= self._client.retry.times:
-            raise RegistryUnreachableError(
-                f"GET blob {self._digest}: the body broke off after {offset} bytes "
-                f"({type(exc).__name__})") from None
-        self._client.retry.wait(self._attempt)
-        self._attempt += 1
+        message = (f"GET blob {self._digest}: the body broke off after {offset} bytes "
+                   f"({type(exc).__name__})")
+        if not self._client.retries.again(message):
+            raise RegistryUnreachableError(message) from None
         self._response = self._client.get_blob(self._digest, offset)
         if self._response.status_code == 200:  # the range was ignored: skip what we have
             self._skip(offset)

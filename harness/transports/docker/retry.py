@@ -1,22 +1,20 @@
-"""When and how long to wait before repeating a failed registry request.
+"""Which failed registry requests are worth another try (containers/common's rules).
 
-Transient failures (connection errors, 5xx, 429) are repeated with exponential backoff, up to
-``SystemContext.retry_times`` times; a 429's ``Retry-After`` wins over the computed delay. A
-4xx other than 429 or a digest mismatch is the caller's fault and is never repeated.
+Retryable: a connection reset or cut short, a timeout after the registry has answered once,
+a refusal from a registry that answered before (it may be restarting), a 5xx and a 429
+(its ``Retry-After`` sets the wait). Never: a refusal, a DNS failure or silence on the first
+contact, a TLS verification failure, the wrong scheme, any other 4xx, a digest mismatch.
+How many tries and how far apart is :class:`harness.util.retry.RetryPolicy`'s call.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import requests
 
 from harness.transports.docker.headers import decimal
-
-MAX_DELAY = 60.0  # seconds; a registry asking for more is capped rather than obeyed
 
 
 def is_transient_status(status: int) -> bool:
@@ -45,21 +43,3 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff: ``delay * 2**attempt``, capped at :data:`MAX_DELAY`."""
-
-    times: int = 3
-    delay: float = 1.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-
-    def backoff(self, attempt: int, retry_after: str | None = None) -> float:
-        """The wait before repeat number *attempt* (0-based)."""
-        asked = parse_retry_after(retry_after)
-        wait = asked if asked is not None else self.delay * (2 ** attempt)
-        return min(wait, MAX_DELAY)
-
-    def wait(self, attempt: int, retry_after: str | None = None) -> None:
-        self.sleep(self.backoff(attempt, retry_after))

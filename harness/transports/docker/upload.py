@@ -181,14 +181,12 @@ class BlobUpload:
     def _streamed(self, source: _Source) -> None:
         """One PATCH with the whole stream as its body; resume after breaks."""
         replay = b""
-        attempt = 0
         while True:
             try:
                 self._patch(self._body(source, replay), None)
                 return
             except (RegistryUnreachableError, RegistryError) as exc:
-                offset = self._recover(exc, source, attempt, source.held_from)
-                attempt += 1
+                offset = self._recover(exc, source, source.held_from)
                 replay = b"" if offset is None else source.replay(offset) or b""
 
     @staticmethod
@@ -200,19 +198,18 @@ class BlobUpload:
 
     def _chunked(self, source: _Source, chunk_size: int) -> None:
         """PATCHes of *chunk_size* bytes with ``Content-Range``; a broken one resumes."""
-        chunk, start, attempt = b"", 0, 0
+        chunk, start = b"", 0
         while True:
             if not chunk:
                 start = source.position
-                chunk, attempt = _read_up_to(source.read, chunk_size), 0
+                chunk = _read_up_to(source.read, chunk_size)
                 if not chunk:
                     return
             try:
                 self._patch(chunk, start)
                 chunk = b""
             except (RegistryUnreachableError, RegistryError) as exc:
-                offset = self._recover(exc, source, attempt, start)
-                attempt += 1
+                offset = self._recover(exc, source, start)
                 chunk = b"" if offset is None else chunk[offset - start:]
                 start = start if offset is None else offset
 
@@ -228,8 +225,7 @@ class BlobUpload:
             self._location = self._client.resolve(response.headers.get("Location")
                                                   or self._location)
 
-    def _recover(self, exc: HarnessError, source: _Source, attempt: int,
-                 held_from: int) -> int | None:
+    def _recover(self, exc: HarnessError, source: _Source, held_from: int) -> int | None:
         """After a failed PATCH, and a backoff: the offset to go on from (the bytes from
         *held_from* to the source's position are still held), or None when the upload
         starts over from a rewound source. Raise when the failure is not transient, the
@@ -239,9 +235,8 @@ class BlobUpload:
         transient = isinstance(exc, RegistryUnreachableError) or (
             isinstance(exc, RegistryError) and (is_transient_status(exc.status)
                                                 or exc.code == "RANGE_INVALID"))
-        if not transient or attempt >= self._client.retry.times:
+        if not transient or not self._client.retries.again(str(exc)):
             raise exc
-        self._client.retry.wait(attempt)
         offset = self._status()
         if offset == 0 and source.position > 0:
             # "Range: 0-0" says nothing or one byte (distribution writes it for both): once

@@ -8,8 +8,8 @@ import pytest
 import responses
 
 from harness.transports.docker.client import RegistryClient
-from harness.transports.docker.retry import RetryPolicy
 from harness.transports.types import Credentials, SystemContext
+from harness.util.retry import RetryPolicy
 from tests._support.dockerhelp import BASE, HOST, REPO
 
 

@@ -143,7 +143,7 @@ def test_small_unseekable_blob_restarts_from_the_window(
 def test_resume_attempts_are_bounded(fake: UploadFake,
                                      make_client: Callable[..., RegistryClient]) -> None:
     fake.drop_patch_after = [100, 100, 100]
-    with pytest.raises(Exception, match=r"connection to registry\.test failed"):
+    with pytest.raises(Exception, match=r"connection to registry\.test:443 failed"):
         BlobUpload(make_client(times=2)).send(OneWayStream(BLOB))  # type: ignore[arg-type]
     assert fake.blobs == {} and fake.deleted  # the session was abandoned
 

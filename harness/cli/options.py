@@ -1,0 +1,171 @@
+"""Flags turned into model values, once, for every command.
+
+The spellings are skopeo's and buildah's: manifest formats (``oci``, ``v2s2``/``docker``,
+``v2s1``), compression names, Go's boolean and duration syntax, and the registry flags
+(``--creds``, ``--authfile``, ``--cert-dir``, ``--tls-verify``, ``--registry-token``,
+``--no-creds``; ``copy`` spells each with ``--src-`` and ``--dest-``). A command module adds
+flags with these helpers and reads them back as a :class:`SystemContext`, a MIME type, an
+:class:`Algorithm` or a :class:`RetryPolicy`; none of it is written twice.
+
+Registry-only modules (the docker transport's credentials parser, requests) are imported by
+the functions that need them, so a local command does not pay for them at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import Final
+
+from harness.model.compression import Algorithm
+from harness.model.mediatype import FORMAT_NAMES
+from harness.transports.types import Credentials, SystemContext
+from harness.util.errors import HarnessError
+from harness.util.retry import Retries, RetryPolicy, parse_duration
+
+COMPRESSIONS: Final = {a.value: a for a in (Algorithm.GZIP, Algorithm.ZSTD, Algorithm.NONE)}
+# buildah push and skopeo copy: oci, v2s1, v2s2; buildah commit: oci, docker.
+TRANSFER_FORMATS: Final = ("oci", "v2s1", "v2s2")
+COMMIT_FORMATS: Final = ("docker", "oci")
+_TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool
+_FALSE: Final = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean as Go's flag package reads one (``--tls-verify=false``)."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def duration(text: str) -> float:
+    """Seconds from a Go duration (``2s``, ``500ms``) or a number of seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def bool_flag(parser: argparse.ArgumentParser, *names: str, help_text: str,
+              default: bool = True) -> None:
+    """``--name`` or ``--name=BOOL`` (Go's flag style); *default* when absent."""
+    parser.add_argument(*names, type=parse_bool, nargs="?", const=True, default=default,
+                        metavar="BOOL", help=f"{help_text} (default {str(default).lower()})")
+
+
+def manifest_type(name: str | None) -> str | None:
+    """The MIME type a ``--format`` name stands for; None keeps the source's type."""
+    return FORMAT_NAMES[name] if name else None
+
+
+def add_registry_flags(parser: argparse.ArgumentParser, prefix: str = "", *,
+                       skopeo: bool = False) -> None:
+    """The flags that say how to reach a registry; *prefix* is ``src-`` or ``dest-``;
+    *skopeo* adds skopeo's ``--username``/``--password``/``--no-creds``/``--registry-token``."""
+    flag = f"--{prefix}"
+    parser.add_argument(f"{flag}creds", metavar="USER[:PASSWORD]",
+                        help="credentials for the registry; without :PASSWORD it is asked for "
+                             "on the terminal")
+    if skopeo:
+        parser.add_argument(f"{flag}username", metavar="USER",
+                            help="user name for the registry")
+        parser.add_argument(f"{flag}password", metavar="PASSWORD",
+                            help="password for the registry")
+        parser.add_argument(f"{flag}no-creds", action="store_true",
+                            help="access the registry anonymously")
+        parser.add_argument(f"{flag}registry-token", metavar="TOKEN",
+                            help="a Bearer token for the registry")
+    parser.add_argument(f"{flag}authfile", type=Path, metavar="FILE",
+                        help="auth file (default: $REGISTRY_AUTH_FILE, else "
+                             "$XDG_RUNTIME_DIR/containers/auth.json)")
+    parser.add_argument(f"{flag}cert-dir", type=Path, metavar="DIR",
+                        help="certificates (*.crt, *.cert, *.key) for the registry")
+    bool_flag(parser, f"{flag}tls-verify",
+              help_text="require HTTPS and verify certificates")
+
+
+def add_retry_flags(parser: argparse.ArgumentParser, *, buildah: bool) -> None:
+    """buildah's ``--retry``/``--retry-delay`` or skopeo's ``--retry-times``."""
+    if buildah:
+        parser.add_argument("--retry", type=int, default=3, metavar="N",
+                            help="retries of a failed push or pull (default 3)")
+        parser.add_argument("--retry-delay", type=duration, default=2.0, metavar="DURATION",
+                            help="delay between retries, e.g. 2s or 500ms (default 2s)")
+    else:
+        parser.add_argument("--retry-times", type=int, default=3, metavar="N",
+                            help="retries of a failed copy (default 3)")
+        parser.add_argument("--retry-delay", type=duration, default=2.0, metavar="DURATION",
+                            help="delay between retries (not in skopeo 1.9; default 2s)")
+
+
+def retry_budget(args: argparse.Namespace) -> Retries:
+    """The command's one retry budget, warning on stderr as buildah does."""
+    times = args.retry if hasattr(args, "retry") else getattr(args, "retry_times", 3)
+    policy = RetryPolicy(times, getattr(args, "retry_delay", 2.0),
+                         deadline=getattr(args, "command_timeout", None) or None,
+                         warn=sys.stderr)
+    return policy.start()
+
+
+def credentials(text: str, option: str = "--creds") -> Credentials:
+    """``USER[:PASSWORD]``; a missing password is asked for on a terminal (as buildah does)
+    and refused without one. ``USER:`` is an explicitly empty password."""
+    from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
+
+    parsed = parse_creds(text, option)
+    if ":" in text:
+        return parsed
+    if not sys.stdin.isatty():
+        raise HarnessError(f"{option} {parsed.username}: no password given and no terminal "
+                           f"to ask on: use {option} {parsed.username}:PASSWORD")
+    return Credentials(parsed.username, getpass.getpass(f"Password for {parsed.username}: "))
+
+
+def _given(args: argparse.Namespace, prefix: str, name: str) -> object:
+    return getattr(args, f"{prefix}{name}".replace("-", "_"), None)
+
+
+def registry_context(args: argparse.Namespace, prefix: str = "",
+                     retries: Retries | None = None) -> SystemContext:
+    """The :class:`SystemContext` the registry flags (with *prefix*) describe, drawing on
+    the command's retry budget *retries* (both ends of a copy share one).
+
+    ``--authfile`` applies to both ends of a copy unless ``--src-``/``--dest-authfile``
+    says otherwise, as in skopeo.
+    """
+    creds, username, password = (_given(args, prefix, n) for n in ("creds", "username",
+                                                                       "password"))
+    no_creds = bool(_given(args, prefix, "no-creds"))
+    opt = f"--{prefix}"
+    if creds and (username or password):
+        raise HarnessError(f"{opt}creds and {opt}username/{opt}password cannot be used together")
+    if no_creds and (creds or username or password):
+        raise HarnessError(f"{opt}no-creds and credentials cannot be used together")
+    if bool(username) != bool(password) and not creds:
+        raise HarnessError(f"{opt}username and {opt}password must be given together")
+    found: Credentials | None = None
+    if isinstance(creds, str) and creds:
+        found = credentials(creds, f"{opt}creds")
+    elif isinstance(username, str) and isinstance(password, str):
+        found = Credentials(username, password)
+    auth_file = _given(args, prefix, "authfile") or getattr(args, "authfile", None)
+    token = _given(args, prefix, "registry-token")
+    return SystemContext(
+        store_root=args.root,
+        credentials=found,
+        no_credentials=no_creds,
+        registry_token=token if isinstance(token, str) else None,
+        auth_file=auth_file if isinstance(auth_file, Path) else None,
+        tls_verify=bool(_given(args, prefix, "tls-verify")),
+        cert_dir=_cert_dir(_given(args, prefix, "cert-dir")),
+        retries=retries,
+        retry_times=retries.policy.times if retries is not None else 3,
+    )
+
+
+def _cert_dir(value: object) -> Path | None:
+    return value if isinstance(value, Path) else None
