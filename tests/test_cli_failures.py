@@ -22,7 +22,11 @@ from fakeregistry.registry import Registry
 from fakeregistry.server import serve
 from harness.cli.main import main
 from harness.transports.docker import client
-from harness.transports.docker.errors import connection_failure, https_only_answer
+from harness.transports.docker.errors import (
+    ConnectionFailure,
+    connection_failure,
+    https_only_answer,
+)
 
 
 @pytest.fixture
@@ -163,15 +167,21 @@ def test_https_to_a_plain_http_registry_says_so(capsys: pytest.CaptureFixture[st
     assert registry.transcript.requests(path="/v2/") == []  # the handshake never got there
 
 
-def test_plain_http_to_a_tls_port_is_worded() -> None:
-    """The other way round (a conformance run given an http:// URL): the fake resets the
-    connection; Go's TLS servers answer 400 with a sentence (see the distribution test)."""
-    with serve(Registry(), tls=True) as server, pytest.raises(requests.ConnectionError) as caught:
-        requests.get(f"http://{server.host}/v2/", timeout=30)
-    failure = connection_failure(caught.value, "127.0.0.1", 1, first_contact=True)
-    assert failure.message == "connection to 127.0.0.1:1 failed: connection reset by peer"
-    assert https_only_answer(400, b"Client sent an HTTP request to an HTTPS server.\n")
+def test_plain_http_to_a_tls_port_is_recognised() -> None:
+    """The other way round (a conformance run given an http:// URL): TLS servers answer a
+    plain request with a 400 and a sentence, which is recognised as such."""
+    with serve(Registry(), tls=True) as server:
+        answer = requests.get(f"http://{server.host}/v2/", timeout=30)
+    assert https_only_answer(answer.status_code, answer.content)
+    assert https_only_answer(400, b"Client sent an HTTP request to an HTTPS server.\n")  # Go
     assert not https_only_answer(400, b'{"errors": []}')
+
+
+def test_a_reset_is_worded_and_may_be_retried() -> None:
+    reset = requests.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+    failure = connection_failure(reset, "127.0.0.1", 1, first_contact=True)
+    assert failure == ConnectionFailure("connection to 127.0.0.1:1 failed: connection reset "
+                                        "by peer", retryable=True)
 
 
 def test_a_401_names_the_remedy_and_is_not_retried(capsys: pytest.CaptureFixture[str]) -> None:

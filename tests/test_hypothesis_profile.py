@@ -19,7 +19,7 @@ def test_the_profile_has_no_deadline_and_is_derandomized() -> None:
 
 def test_no_test_sets_its_own_deadline() -> None:
     """A deadline given per test would override the profile: the profile is the one place."""
-    setting = re.compile(r"\bdeadline\s*=")
+    setting = re.compile(r"settings\([^)]*\bdeadline\s*=")
     offenders = [str(path.relative_to(TESTS)) for path in TESTS.rglob("*.py")
                  if path.name != "conftest.py" and path != Path(__file__)
                  and setting.search(path.read_text(encoding="utf-8"))]

@@ -168,8 +168,8 @@ def _make_parents(root: Path, path: Path) -> bool:
     return True
 
 
-@settings(max_examples=6, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
 @given(st.lists(_ENTRY, min_size=1, max_size=12))
 def test_generated_trees_give_buildahs_digests(
         tmp_path_factory: pytest.TempPathFactory, policy: Path,

@@ -205,7 +205,7 @@ def go_headers(draw: st.DrawFn) -> GoHeader:
                              max_size=1)))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(go_headers())
 def test_the_cheap_ustar_path_agrees_with_the_whole_decision(header: GoHeader) -> None:
     names = tuple(os.fsencode(x) for x in (header.name, header.linkname, header.uname,

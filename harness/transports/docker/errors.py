@@ -168,9 +168,12 @@ def connection_failure(exc: BaseException, host: str, port: int, *, first_contac
 
 
 def https_only_answer(status: int, body: bytes) -> bool:
-    """Whether a plain-http request reached a TLS port: Go's servers answer 400 with this
-    sentence (net/http), so distribution and most registries do."""
-    return status == 400 and b"HTTP request to an HTTPS server" in body[:1024]
+    """Whether a plain-http request reached a TLS port: Go's servers (net/http, so
+    distribution and most registries) answer 400 "Client sent an HTTP request to an HTTPS
+    server.", the fake registry 400 "... this server only speaks HTTPS."."""
+    head = body[:1024]
+    return status == 400 and (b"HTTP request to an HTTPS server" in head
+                              or b"only speaks HTTPS" in head)
 
 
 def _broken(chain: list[BaseException]) -> str:
