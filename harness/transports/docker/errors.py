@@ -1,5 +1,6 @@
 """Why a registry request failed, in words a user can act on.
 
+:class:`RegistryError` is the registry's own refusal, with its distribution error code.
 The code must survive intact: callers read :attr:`RegistryError.code`, and the destination
 turns a manifest refused with ``MANIFEST_INVALID`` / ``TAG_INVALID`` into a
 ``ManifestTypeRejected`` (still this error) so a copy tries its next manifest type.
