@@ -76,14 +76,17 @@ def _excerpt(body: bytes | None) -> str:
     return text + (f"... ({len(body)} bytes)" if len(body) > _BODY_EXCERPT else "")
 
 
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """*text* with every secret replaced by :data:`MASK` (longest first, so a secret that
+    contains another is masked whole)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def _masked(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in headers.items():
-        shown = MASK if key.lower() in _SECRET_HEADERS else value
-        for secret in secrets:
-            shown = shown.replace(secret, MASK)
-        out[key] = shown
-    return out
+    return {key: MASK if key.lower() in _SECRET_HEADERS else mask(value, secrets)
+            for key, value in headers.items()}
 
 
 _API_PATH = re.compile(r"/v2/(.+?)/(?:blobs|manifests|tags|referrers)/")
@@ -117,7 +120,9 @@ class Client:
     exchanges: list[Exchange] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
     _auth: Authenticator = field(init=False)
-    _sent_authorization: str | None = None
+    _secrets: set[str] = field(default_factory=set)
+    """The password, the token, and every credential sent (Basic or Bearer): a registry may
+    echo request headers into a body, so none of them may reach a report."""
 
     def __post_init__(self) -> None:
         credentials = (Credentials(self.target.username, self.target.password or "")
@@ -130,6 +135,7 @@ class Client:
         if self.target.verify is False:  # asked for (--insecure): not worth a warning a request
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
+        self._secrets.update(self.target.secrets)
 
     def url(self, path: str) -> str:
         """An absolute URL for a ``/v2/...`` path or a ``Location`` the registry returned."""
@@ -164,7 +170,7 @@ class Client:
         sent = dict(headers or {})
         if authorization:
             sent["Authorization"] = authorization
-        self._sent_authorization = authorization
+            self._secrets.add(authorization.partition(" ")[2] or authorization)
         response = self.session.request(method, self.url(path), headers=sent, data=data,
                                         params=params, stream=True, timeout=30)
         if stream:
@@ -180,18 +186,21 @@ class Client:
         self.record(response)
         return response
 
+    def mask(self, text: str) -> str:
+        """*text* with every credential this client knows or sent masked."""
+        return mask(text, self._secrets)
+
     def record(self, response: requests.Response) -> None:
-        """Keep *response* and its request (credentials masked) for the report."""
-        secrets = self.target.secrets
-        if self._sent_authorization:
-            secrets = (*secrets, self._sent_authorization.partition(" ")[2])
+        """Keep *response* and its request (credentials masked, in bodies too) for the report."""
         request = response.request
         body = request.body if isinstance(request.body, bytes) else None
         self.exchanges.append(Exchange(
-            method=str(request.method), url=str(request.url),
-            request_headers=_masked(request.headers, secrets), request_body=_excerpt(body),
-            status=response.status_code, response_headers=_masked(response.headers, secrets),
-            response_body=_excerpt(response.content) if request.method != "HEAD" else "",
+            method=str(request.method), url=self.mask(str(request.url)),
+            request_headers=_masked(request.headers, self._secrets),
+            request_body=self.mask(_excerpt(body)), status=response.status_code,
+            response_headers=_masked(response.headers, self._secrets),
+            response_body=self.mask(_excerpt(response.content))
+            if request.method != "HEAD" else "",
         ))
 
     def _answer_challenge(self, response: requests.Response,

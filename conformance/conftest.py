@@ -85,6 +85,9 @@ def pytest_runtest_makereport(
     report = (yield).get_result()
     rule = rule_of(item)
     status, reason = _status(item, call, rule)
+    recorder = getattr(item, "funcargs", {}).get("client")
+    if isinstance(recorder, Client):  # a reason may quote a body that echoed credentials
+        reason = recorder.mask(reason)
     doc = getattr(item, "obj", None).__doc__ or ""
     info = {"check": check_id(item), "group": group_of(item), "rule": doc.strip().split("\n")[0],
             "status": str(status), "reason": reason, "duration": call.duration,

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-import requests
 
 from conformance import config
-from conformance.client import Client, Target
+from conformance.client import Target
+from conformance.reach import check_reachable
 from conformance.report import load_results, terminal_table, write_reports
 from conformance.results import RunResult, load_deviations
 from fakeregistry.profiles import get_profile
@@ -153,20 +153,6 @@ def target_env(target: Target) -> dict[str, str]:
     if target.isolate:
         env[config.ENV_ISOLATE] = "1"
     return env
-
-
-def check_reachable(target: Target) -> None:
-    """Raise :class:`UsageError` unless ``/v2/`` answers (after authenticating) with 200."""
-    client = Client(target)
-    try:
-        response = client.request("GET", "/v2/")
-    except requests.RequestException as exc:
-        raise UsageError(f"cannot reach registry {target.url}: {type(exc).__name__}") from None
-    finally:
-        client.session.close()
-    if response.status_code in {401, 403}:
-        raise UsageError(f"registry {target.url} refused the credentials "
-                         f"({response.status_code} on /v2/)")
 
 
 @contextlib.contextmanager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -66,8 +69,59 @@ def test_unreachable_registry_exits_2_without_traceback() -> None:
     done = subprocess.run([sys.executable, "-m", "conformance", "--registry", url],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
-    assert done.stderr == f"conformance: cannot reach registry {url}: ConnectionError\n"
+    assert done.stderr == (f"conformance: cannot reach registry {url}: nothing listening on "
+                           f"{url.removeprefix('http://')}: is the registry running on that "
+                           "port?\n")
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_wrong_scheme_and_unknown_host_say_what_to_do(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with fakeregistry.serve(fakeregistry.Registry(), tls=True) as tls:
+        plain = tls.url.replace("https://", "http://")
+        assert main(["--registry", plain, "-k", "ping"], env={}) == 2
+        where = plain.removeprefix("http://")
+        assert capsys.readouterr().err == (
+            f"conformance: cannot reach registry {plain}: {where} closed the connection "
+            f"without an HTTP answer: if it speaks TLS, use https://{where}\n")
+    with fakeregistry.serve(fakeregistry.Registry()) as server:
+        secure = server.url.replace("http://", "https://")
+        assert main(["--registry", secure, "-k", "ping"], env={}) == 2
+        where = secure.removeprefix("https://")
+        assert capsys.readouterr().err == (
+            f"conformance: cannot reach registry {secure}: server gave HTTP response to HTTPS "
+            f"client: {where} speaks plain HTTP, use http://{where}\n")
+    assert main(["--registry", "http://no-such-host.invalid:5000", "-k", "ping"], env={}) == 2
+    assert capsys.readouterr().err == (
+        "conformance: cannot reach registry http://no-such-host.invalid:5000: cannot resolve "
+        "host no-such-host.invalid: check the URL\n")
+
+
+def serve_html(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    body = b"<!doctype html><html><body>Welcome</body></html>"
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_a_web_server_is_not_a_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    """An HTML 200 to everything: one line and exit 2 at once, not 90 checks of errors."""
+    registry = fakeregistry.Registry()
+    registry.wsgi_app = serve_html  # type: ignore[method-assign]
+    with fakeregistry.inprocess(registry, "http://web.test") as url:
+        assert main(["--registry", url], env={}) == 2
+    assert capsys.readouterr().err == (
+        f"conformance: registry {url}: not a registry: GET /v2/ answered 200 with an HTML "
+        "page (a web server, not the OCI distribution API); check the URL\n")
+
+
+def test_missing_credentials_name_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    registry = fakeregistry.Registry(auth=AuthConfig.with_passwords("basic", {"a": "b"}))
+    with fakeregistry.inprocess(registry, "http://auth.test") as url:
+        assert main(["--registry", url], env={}) == 2
+    assert capsys.readouterr().err == (
+        f"conformance: registry {url}: the registry answered 401 on /v2/: it needs "
+        "credentials, give --username/--password or --token\n")
 
 
 def test_reports_hold_every_check_with_level_citation_status_and_exchange(
@@ -148,12 +202,54 @@ def test_whole_suite_passes_through_auth_and_never_reports_credentials(
     assert "<masked>" in text
 
 
+def echo_request_headers(registry: fakeregistry.Registry) -> None:
+    """Make every 4xx answer of *registry* echo the request's headers in its body, as some
+    registries' error pages do."""
+    inner = registry.wsgi_app
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            if status.startswith("4"):
+                echoed = {k: str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+                body = json.dumps({"errors": [{"code": "DENIED", "message": "echo",
+                                               "detail": echoed}]}).encode()
+                bodies.append(body)
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(body))))
+            return start_response(status, headers, *rest)
+
+        bodies: list[bytes] = []
+        answer = b"".join(inner(environ, start))  # type: ignore[arg-type]
+        return [bodies[0] if bodies else answer]
+
+    registry.wsgi_app = app  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_credentials_echoed_in_bodies_are_masked_in_every_report(
+        tmp_path: Path, mode: str) -> None:
+    password = "SECRETPW123"
+    registry = fakeregistry.Registry(auth=AuthConfig.with_passwords(mode, {"u": password}))
+    echo_request_headers(registry)
+    with fakeregistry.inprocess(registry, f"http://echo-{mode}.test") as url:
+        main(["--registry", url, "--username", "u", "--password", password, "--group", "pull",
+              "--group", "tags", "--report-dir", str(tmp_path)], env={})
+    text = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert "HTTP_AUTHORIZATION" in text  # the bodies did echo the request headers
+    basic = base64.b64encode(f"u:{password}".encode()).decode()
+    for secret in (password, basic, "Bearer ey"):
+        assert secret not in text, secret
+    assert text.count("<masked>") > 10
+
+
 def test_wrong_credentials_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     auth = AuthConfig.with_passwords("basic", {"alice": "right"})
     with fakeregistry.inprocess(fakeregistry.Registry(auth=auth), "http://basic.test") as url:
         code = main(["--registry", url, "--username", "alice", "--password", "wrong"], env={})
     assert code == 2
-    assert "refused the credentials" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"conformance: registry {url}: the registry refused the credentials (401 on /v2/): "
+        "check --username/--password or --token\n")
 
 
 def test_expected_failure_that_passes_is_reported(tmp_path: Path) -> None:
@@ -226,7 +322,9 @@ def test_tls_registry_needs_its_ca_or_insecure(capsys: pytest.CaptureFixture[str
     with fakeregistry.serve(fakeregistry.Registry(), tls=True) as server:
         base = ["--registry", server.url, "--group", "pull", "-k", "ping or blob_get"]
         assert main(base, env={}) == 2
-        assert "SSLError" in capsys.readouterr().err
+        assert capsys.readouterr().err == (
+            f"conformance: cannot reach registry {server.url}: certificate signed by unknown "
+            "authority: use --ca-file FILE (the CA that signed it) or --insecure\n")
         assert main([*base, "--ca-file", str(server.ca_file)], env={}) == 0
         assert main([*base, "--insecure"], env={}) == 0
 
