@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
-import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.config import ENV_REPORT_DIR, Settings
+from conformance.config import Settings, settings_of
 from conformance.report import terminal_table, write_reports
 from conformance.results import CheckResult, RunResult, Status
 
@@ -28,7 +26,7 @@ _NAME = "conformance-collector"
 def register_collector(config: pytest.Config) -> None:
     """Register the collector once, on the controlling process."""
     if not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(_NAME):
-        config.pluginmanager.register(_Collector(), _NAME)
+        config.pluginmanager.register(_Collector(settings_of(config)), _NAME)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,13 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
 class _Collector:
     """On the controlling process: fold phase reports into results and write the reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.results: dict[str, CheckResult] = {}
         self.started = time.monotonic()
-        settings = Settings.from_env()
-        name = settings.target.name if settings.target else f"fake:{settings.fake_profile}"
+        self.report_dir = settings.report_dir
         self.run = RunResult(
-            name, url=settings.target.url if settings.target else "(in process)",
+            settings.name, url=settings.target.url if settings.target else "(in process)",
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             suite_version=_suite_version())
 
@@ -69,9 +66,8 @@ class _Collector:
         self.run.duration = time.monotonic() - self.started
         self.run.version_headers = version_headers(
             e for c in self.run.checks for e in c.exchanges)
-        report_dir = os.environ.get(ENV_REPORT_DIR)
-        if report_dir:
-            write_reports(Path(report_dir), [self.run])
+        if self.report_dir is not None:
+            write_reports(self.report_dir, [self.run])
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section(f"conformance: {self.run.target}")

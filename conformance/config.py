@@ -1,12 +1,22 @@
-"""Where the suite runs: read from the environment, so that ``pytest --pyargs conformance``,
-the runner and the OCI conformance suite's CI settings all drive it the same way.
+"""Where the suite runs and what it selects: one :class:`Settings` value.
+
+``python -m conformance`` builds it from its arguments and hands it to pytest as a plugin
+object (:class:`SettingsPlugin`); xdist workers receive it through ``workerinput``. Plain
+``pytest --pyargs conformance`` reads it from the environment (the OCI conformance suite's
+``OCI_*`` variables and a few ``CONFORMANCE_*`` ones), so CI settings drive it the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from conformance.client import Target
 
@@ -38,11 +48,31 @@ def is_true(value: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the suite reads from its environment."""
+    """Everything the suite needs to know about one run."""
 
-    target: Target | None  # None: the embedded fake registry
-    fake_profile: str
-    groups: tuple[str, ...]
+    target: Target | None = None  # None: the embedded fake registry
+    fake_profile: str = "spec"
+    groups: tuple[str, ...] = GROUPS
+    report_dir: Path | None = None
+    """Where the controlling process writes results.json, junit.xml and report.html."""
+    expect: Path | None = None
+    """A known-deviations file."""
+
+    @property
+    def name(self) -> str:
+        return self.target.name if self.target else f"fake:{self.fake_profile}"
+
+    def to_json(self) -> str:
+        """For an xdist worker (``workerinput`` holds plain values only)."""
+        return json.dumps(dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data: dict[str, Any] = json.loads(text)
+        target = Target(**data["target"]) if data["target"] else None
+        return cls(target, data["fake_profile"], tuple(data["groups"]),
+                   Path(data["report_dir"]) if data["report_dir"] else None,
+                   Path(data["expect"]) if data["expect"] else None)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -59,7 +89,9 @@ class Settings:
                 password=env.get("OCI_PASSWORD") or None, token=env.get(ENV_TOKEN) or None,
                 verify=verify, name=env.get(ENV_NAME) or url,
                 isolate=is_true(env.get(ENV_ISOLATE)))
-        return cls(target, profile, selected_groups(env))
+        return cls(target, profile, selected_groups(env),
+                   Path(env[ENV_REPORT_DIR]) if env.get(ENV_REPORT_DIR) else None,
+                   Path(env[ENV_EXPECT]) if env.get(ENV_EXPECT) else None)
 
 
 def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -69,3 +101,29 @@ def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:
     switched = [g for name, groups in OCI_SWITCHES.items() if is_true(env.get(name))
                 for g in groups]
     return tuple(g for g in GROUPS if g in switched) if switched else GROUPS
+
+
+_WORKER_KEY = "conformance_settings"
+
+
+class SettingsPlugin:
+    """Hands :class:`Settings` to the suite in this process and to its xdist workers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKER_KEY] = self.settings.to_json()
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The run's settings: from the runner's plugin, else (on an xdist worker) from
+    ``workerinput``, else (plain pytest) from the environment."""
+    for given in config.pluginmanager.get_plugins():
+        if isinstance(given, SettingsPlugin):
+            return given.settings
+    workerinput = getattr(config, "workerinput", {})
+    if _WORKER_KEY in workerinput:
+        return Settings.from_json(workerinput[_WORKER_KEY])
+    return Settings.from_env()

@@ -1,21 +1,19 @@
 """Fixtures and hooks of the suite: the target registry, per-check recording, statuses.
 
-Configuration comes from the environment (see :mod:`conformance.config`) so that the runner,
-``pytest --pyargs conformance`` and pytest-xdist workers all see the same target.
+The run's :class:`~conformance.config.Settings` come from the runner's plugin object, from
+``workerinput`` on an xdist worker, or from the environment under plain pytest.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Generator, Iterator
-from pathlib import Path
 
 import pytest
 
 from conformance.client import Client, Target
 from conformance.collector import KEY, register_collector
-from conformance.config import ENV_EXPECT, Settings
+from conformance.config import settings_of
 from conformance.expect import UNSUPPORTED_PREFIX, ShouldMissed
 from conformance.repo import Repo
 from conformance.results import Status, load_deviations
@@ -40,9 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    settings = Settings.from_env()
-    expected = {d.check: d for d in load_deviations(Path(os.environ[ENV_EXPECT]))} \
-        if os.environ.get(ENV_EXPECT) else {}
+    settings = settings_of(config)
+    expected = {d.check: d for d in load_deviations(settings.expect)} if settings.expect else {}
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -104,9 +101,9 @@ def _start_fake(profile: str) -> Iterator[Target]:
 
 
 @pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
-    """The registry under test: the URL from the environment, else the embedded fake."""
-    settings = Settings.from_env()
+def target(pytestconfig: pytest.Config) -> Iterator[Target]:
+    """The registry under test: the URL given, else the embedded fake."""
+    settings = settings_of(pytestconfig)
     if settings.target is not None:
         yield settings.target
     else:

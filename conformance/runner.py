@@ -1,7 +1,7 @@
 """``python -m conformance``: pick the targets, run the suite against each, report one matrix.
 
-Each target is turned into the environment the suite reads (:mod:`conformance.config`)
-and the pytest suite runs in this process once per target. Exit status: 0 when no OCI
+Each target is turned into :class:`~conformance.config.Settings`, handed to the pytest
+suite (run in this process once per target) as a plugin object. Exit status: 0 when no OCI
 check failed (a broken MUST) or errored (warnings, unsupported features, expected failures
 and the docker group do not count; ``--strict`` counts warnings), 1 otherwise, 2 when the
 arguments are wrong, select no check, or a registry cannot be reached.
@@ -36,12 +36,6 @@ from harness.util.errors import HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 DISTRIBUTION_TARGETS = ("distribution", "distribution-container", "distribution-native")
-_SUITE_ENV = ("OCI_ROOT_URL", "OCI_NAMESPACE", "OCI_CROSSMOUNT_NAMESPACE", "OCI_USERNAME",
-              "OCI_PASSWORD", config.ENV_TARGET, config.ENV_GROUPS, config.ENV_EXPECT,
-              config.ENV_REPORT_DIR, config.ENV_TOKEN, config.ENV_CA_FILE,
-              config.ENV_INSECURE, config.ENV_NAME, config.ENV_ISOLATE)
-
-
 class UsageError(HarnessError):
     """The command line or a target cannot be used; the runner exits 2 with this line."""
 
@@ -135,44 +129,25 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
                    args.expect, config.is_true(env.get("OCI_DEBUG")), args.strict)
 
 
-def target_env(target: Target) -> dict[str, str]:
-    """The environment that points the suite at *target*."""
-    env = {"OCI_ROOT_URL": target.url, "OCI_NAMESPACE": target.namespace,
-           "OCI_CROSSMOUNT_NAMESPACE": target.crossmount_namespace,
-           config.ENV_NAME: target.name}
-    if target.username:
-        env["OCI_USERNAME"] = target.username
-    if target.password:
-        env["OCI_PASSWORD"] = target.password
-    if target.token:
-        env[config.ENV_TOKEN] = target.token
-    if isinstance(target.verify, str):
-        env[config.ENV_CA_FILE] = target.verify
-    elif not target.verify:
-        env[config.ENV_INSECURE] = "1"
-    if target.isolate:
-        env[config.ENV_ISOLATE] = "1"
-    return env
-
-
 @contextlib.contextmanager
-def started(name: str, options: Options) -> Iterator[dict[str, str]]:
-    """Start (and afterwards stop) target *name*; yield the suite's environment for it."""
+def started(name: str, options: Options) -> Iterator[config.Settings]:
+    """Start (and afterwards stop) target *name*; yield the suite's settings for it."""
+    chosen = config.Settings(groups=options.groups, expect=options.expect)
     if name.startswith("fake:"):
-        yield {config.ENV_TARGET: name}
+        yield dataclasses.replace(chosen, fake_profile=name.removeprefix("fake:"))
         return
     if name == "url":
         assert options.registry is not None
         check_reachable(options.registry)
-        yield target_env(options.registry)
+        yield dataclasses.replace(chosen, target=options.registry)
         return
     concrete = resolve_distribution(name)
     launcher: Launcher = (DistributionContainerLauncher(schema1=True, delete=True)
                           if concrete == "distribution-container"
                           else DistributionLauncher(schema1=True, delete=True))
     with launcher.start() as running:
-        yield target_env(Target(url=running.url, name=concrete, isolate=True,
-                                verify=running.verify))
+        yield dataclasses.replace(chosen, target=Target(
+            url=running.url, name=concrete, isolate=True, verify=running.verify))
 
 
 def resolve_distribution(name: str) -> str:
@@ -183,32 +158,14 @@ def resolve_distribution(name: str) -> str:
         else "distribution-native"
 
 
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in _SUITE_ENV}
-    for key in _SUITE_ENV:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def run_suite(env: Mapping[str, str], *, groups: Sequence[str] = config.GROUPS,
-              keyword: str | None = None, workers: int | None = None,
-              expect: Path | None = None, quiet: bool = True) -> RunResult:
-    """Run the suite once, in this process, with the suite environment *env*."""
+def run_suite(settings: config.Settings, *, keyword: str | None = None,
+              workers: int | None = None, quiet: bool = True) -> RunResult:
+    """Run the suite once, in this process, with *settings* (handed to pytest as a plugin
+    object; its report directory is replaced by a temporary one the result is read from)."""
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
-        values = {**env, config.ENV_REPORT_DIR: tmp, config.ENV_GROUPS: ",".join(groups)}
-        if expect is not None:
-            values[config.ENV_EXPECT] = str(expect)
+        given = config.SettingsPlugin(dataclasses.replace(settings, report_dir=Path(tmp)))
         # unraisableexception runs gc.collect() repeatedly at exit: slow in a big process.
         args = ["-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider",
                 "-p", "no:unraisableexception", "-p", "no:benchmark",
@@ -219,11 +176,12 @@ def run_suite(env: Mapping[str, str], *, groups: Sequence[str] = config.GROUPS,
         if workers:
             args += ["-n", str(workers)]
         output = io.StringIO()
-        with _environment(values), contextlib.redirect_stdout(output if quiet else sys.stdout):
-            code = pytest.main(args)
+        with contextlib.redirect_stdout(output if quiet else sys.stdout):
+            code = pytest.main(args, plugins=[given])
         results = Path(tmp) / "results.json"
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-            raise UsageError(f"no check matches the selection (groups {', '.join(groups)}"
+            raise UsageError(f"no check matches the selection (groups "
+                             f"{', '.join(settings.groups)}"
                              + (f", -k {keyword!r}" if keyword else "") + ")")
         if code not in {0, 1} or not results.exists():
             raise UsageError(f"the suite could not run (pytest exit status {int(code)}): "
@@ -239,10 +197,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                                 os.environ if env is None else env)
         runs = []
         for name in options.targets:
-            with started(name, options) as suite_env:
-                runs.append(run_suite(suite_env, groups=options.groups,
-                                      keyword=options.keyword, workers=options.workers,
-                                      expect=options.expect, quiet=not options.debug))
+            with started(name, options) as settings:
+                runs.append(run_suite(settings, keyword=options.keyword,
+                                      workers=options.workers, quiet=not options.debug))
     except HarnessError as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import fakeregistry
 from conformance import config
+from conformance.client import Target
 from conformance.results import RunResult, Status
 from conformance.runner import run_suite
 from fakeregistry.profiles import Profile
@@ -17,11 +19,13 @@ _HOSTS = itertools.count()
 Change = Callable[[str, list[tuple[str, str]], bytes], tuple[str, list[tuple[str, str]], bytes]]
 
 
-def run_against(registry: fakeregistry.Registry, **options: Any) -> RunResult:
+def run_against(registry: fakeregistry.Registry, *, groups: Sequence[str] = config.GROUPS,
+                expect: Path | None = None, **options: Any) -> RunResult:
     """Run the whole suite (in this process) against *registry*, one repository per check."""
     with fakeregistry.inprocess(registry, f"http://fake-{next(_HOSTS)}.test") as url:
-        env = {"OCI_ROOT_URL": url, config.ENV_ISOLATE: "1", config.ENV_NAME: "fake under test"}
-        return run_suite(env, **options)
+        target = Target(url=url, isolate=True, name="fake under test")
+        return run_suite(config.Settings(target, groups=tuple(groups), expect=expect),
+                         **options)
 
 
 def statuses(run: RunResult) -> dict[str, Status]:

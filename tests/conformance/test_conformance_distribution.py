@@ -11,7 +11,7 @@ from conformance import config
 from conformance.client import Target
 from conformance.report import load_results
 from conformance.results import Status, load_deviations
-from conformance.runner import main, run_suite, target_env
+from conformance.runner import main, run_suite
 from fakeregistry.profiles import PROFILES
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
@@ -36,22 +36,23 @@ def expected() -> dict[str, Status]:
     return {**KNOWN, **dict.fromkeys(UNSUPPORTED, Status.UNSUPPORTED)}
 
 
-def env_for(registry: RunningRegistry, namespace: str) -> dict[str, str]:
-    return target_env(Target(url=registry.url, namespace=f"{namespace}/main",
-                             crossmount_namespace=f"{namespace}/other", isolate=True,
-                             name="distribution"))
+def settings_for(registry: RunningRegistry, namespace: str,
+                 expect: Path | None = None) -> config.Settings:
+    return config.Settings(Target(url=registry.url, namespace=f"{namespace}/main",
+                                  crossmount_namespace=f"{namespace}/other", isolate=True,
+                                  name="distribution"), expect=expect)
 
 
 @pytest.mark.requires_peer("docker-registry")
 def test_native_distribution_fails_exactly_the_known_deviations(
         distribution: RunningRegistry) -> None:
-    run = run_suite(env_for(distribution, "conf-native"))
+    run = run_suite(settings_for(distribution, "conf-native"))
     assert not_passed(run) == expected()
 
 
 @pytest.mark.requires_peer("docker-registry")
 def test_known_deviations_become_expected_failures(distribution: RunningRegistry) -> None:
-    run = run_suite(env_for(distribution, "conf-expect"), expect=DEVIATIONS)
+    run = run_suite(settings_for(distribution, "conf-expect", DEVIATIONS))
     assert run.ok
     assert {c.check for c in run.by_status(Status.EXPECTED_FAILURE)} == set(KNOWN)
     assert not run.by_status(Status.UNEXPECTED_PASS)
@@ -60,7 +61,7 @@ def test_known_deviations_become_expected_failures(distribution: RunningRegistry
 @pytest.mark.requires_peer("docker-registry", "docker")
 def test_distribution_in_a_container_fails_exactly_the_known_deviations() -> None:
     with DistributionContainerLauncher(schema1=True, delete=True).start() as registry:
-        run = run_suite(env_for(registry, "conf-container"))
+        run = run_suite(settings_for(registry, "conf-container"))
     assert not_passed(run) == expected()
 
 
@@ -90,7 +91,7 @@ def test_distribution_with_htpasswd_auth_gives_the_same_results() -> None:
                         crossmount_namespace="conf-auth/other", isolate=True, name="auth",
                         username=registry.credentials.username,
                         password=registry.credentials.password)
-        run = run_suite(target_env(target))
+        run = run_suite(config.Settings(target))
     assert not_passed(run) == expected()
 
 

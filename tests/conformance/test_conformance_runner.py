@@ -20,7 +20,7 @@ import fakeregistry
 from conformance import config
 from conformance.report import load_results
 from conformance.results import Status
-from conformance.runner import main
+from conformance.runner import main, run_suite
 from fakeregistry import FaultRule
 from fakeregistry.auth import AuthConfig
 from harness.util.net import free_port
@@ -334,3 +334,30 @@ def test_oci_report_dir_and_debug_are_honoured(tmp_path: Path,
     assert main(["-k", "ping"], env={"OCI_REPORT_DIR": str(tmp_path), "OCI_DEBUG": "1"}) == 0
     assert (tmp_path / "results.json").exists()
     assert "1 passed" in capsys.readouterr().out  # the suite's own pytest summary
+
+
+class RecordingEnviron(dict[str, str]):
+    """os.environ stand-in that remembers every variable written to it."""
+
+    written: list[str]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.written.append(key)
+        super().__setitem__(key, value)
+
+
+def test_settings_reach_the_suite_and_its_workers_without_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    environ = RecordingEnviron(os.environ)
+    environ.written = []
+    environ["OCI_ROOT_URL"] = "http://127.0.0.1:1"  # plain pytest would use this: the runner not
+    monkeypatch.setattr(os, "environ", environ)
+    environ.written.clear()
+    run = run_against(fakeregistry.Registry(profile="quay"), groups=["push"])
+    assert run.target == "fake under test"
+    assert not_passed(run) == {"mount_without_from": Status.WARN}
+    # xdist workers start the fake themselves: the profile reaches them through workerinput
+    workers = run_suite(config.Settings(fake_profile="quay", groups=("push",)), workers=2)
+    assert (workers.target, not_passed(workers)) == (
+        "fake:quay", {"mount_without_from": Status.WARN})
+    assert [key for key in environ.written if key.startswith(("OCI_", "CONFORMANCE_"))] == []
