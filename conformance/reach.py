@@ -8,12 +8,18 @@ HTTP port, refused credentials, and a server that is not a registry at all.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import requests
 
 from conformance.client import Client, Target
 from harness.util.errors import HarnessError
+
+
+# What TLS servers answer to plain HTTP: Go's net/http ("Client sent an HTTP request to an
+# HTTPS server."), cheroot ("... a plain HTTP request, but this server only speaks HTTPS.").
+_SPEAKS_TLS = re.compile(rb"HTTP request to an HTTPS server|only speaks HTTPS")
 
 
 class Unreachable(HarnessError):
@@ -66,8 +72,8 @@ def why(url: str, exc: requests.RequestException) -> str:
 def not_a_registry(response: requests.Response) -> str | None:
     """Why ``GET /v2/`` says this is no registry (HTML, or a status the API never gives)."""
     kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if response.status_code == 400 and b"HTTP request to an HTTPS server" in response.content:
-        where = urlsplit(response.url).netloc  # Go's TLS server answering plain HTTP
+    if response.status_code == 400 and _SPEAKS_TLS.search(response.content):
+        where = urlsplit(response.url).netloc  # a TLS server answering plain HTTP
         return f"{where} speaks TLS (it answered plain HTTP with 400): use https://{where}"
     if response.status_code == 200 and kind in {"text/html", "application/xhtml+xml"}:
         return ("not a registry: GET /v2/ answered 200 with an HTML page (a web server, not the "

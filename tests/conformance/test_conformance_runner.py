@@ -23,6 +23,7 @@ from conformance.results import Status
 from conformance.runner import main, run_suite
 from fakeregistry import FaultRule
 from fakeregistry.auth import AuthConfig
+from harness.peers.launchers import DistributionLauncher
 from harness.util.net import free_port
 
 
@@ -82,8 +83,8 @@ def test_wrong_scheme_and_unknown_host_say_what_to_do(
         assert main(["--registry", plain, "-k", "ping"], env={}) == 2
         where = plain.removeprefix("http://")
         assert capsys.readouterr().err == (
-            f"conformance: cannot reach registry {plain}: {where} closed the connection "
-            f"without an HTTP answer: if it speaks TLS, use https://{where}\n")
+            f"conformance: registry {plain}: {where} speaks TLS (it answered plain HTTP with "
+            f"400): use https://{where}\n")
     with fakeregistry.serve(fakeregistry.Registry()) as server:
         secure = server.url.replace("http://", "https://")
         assert main(["--registry", secure, "-k", "ping"], env={}) == 2
@@ -361,3 +362,19 @@ def test_settings_reach_the_suite_and_its_workers_without_the_environment(
     assert (workers.target, not_passed(workers)) == (
         "fake:quay", {"mount_without_from": Status.WARN})
     assert [key for key in environ.written if key.startswith(("OCI_", "CONFORMANCE_"))] == []
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_distribution_over_tls_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real registry's answers to the wrong scheme and to an unknown CA, in words."""
+    with DistributionLauncher(tls=True).start() as registry:
+        where = registry.url.removeprefix("https://")
+        assert main(["--registry", f"http://{where}", "-k", "ping"], env={}) == 2
+        assert capsys.readouterr().err == (
+            f"conformance: registry http://{where}: {where} speaks TLS (it answered plain "
+            f"HTTP with 400): use https://{where}\n")
+        assert main(["--registry", registry.url, "-k", "ping"], env={}) == 2
+        assert "certificate signed by unknown authority: use --ca-file" in \
+            capsys.readouterr().err
+        assert main(["--registry", registry.url, "-k", "ping", "--ca-file",
+                     str(registry.verify)], env={}) == 0
