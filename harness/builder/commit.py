@@ -57,6 +57,7 @@ from harness.util.errors import HarnessError
 if TYPE_CHECKING:
     from harness.builder.builder import Builder
 
+STORE_TRANSPORTS = frozenset({"harness-store", "containers-storage"})
 BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest"
 BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name"
 DEFAULT_SHELL = "/bin/sh"  # buildah's created_by when none was set
@@ -81,6 +82,7 @@ class CommitResult:
     manifest_digest: Digest
     manifest: bytes
     media_type: str
+    stored: bool = True  # written to an image store (buildah reports the ID only then)
 
 
 def manifest_type(preferred: str) -> str:
@@ -118,7 +120,7 @@ class _Built:
     """What the commit generated before it is stored or copied."""
 
     layer: Layer
-    layers: list[Layer]
+    descriptors: list[Descriptor]  # the manifest's layers
     config: bytes
     manifest: bytes
     media_type: str
@@ -153,14 +155,14 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
                        **builder.annotations}
         manifest = OCIManifest(config=config_desc, layers=descriptors,
                                annotations=annotations).to_bytes()
-    return _Built(layer, layers, config, manifest, media_type, created_text)
+    return _Built(layer, descriptors, config, manifest, media_type, created_text)
 
 
 def _report_local(out: TextIO | None, built: _Built) -> None:
     with Reporter(out) as reporter:
         reporter.line(GETTING_SIGNATURES)
-        for layer in built.layers:
-            reporter.blob(layer.blob)
+        for descriptor in built.descriptors:  # parents by their uncompressed digest
+            reporter.blob(descriptor.digest)
         reporter.blob(Digest.from_bytes(built.config), is_config=True)
         reporter.line(WRITING_MANIFEST)
         reporter.line(STORING_SIGNATURES)
@@ -207,7 +209,7 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
     return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,
-                        result.media_type)
+                        result.media_type, dest.transport.name in STORE_TRANSPORTS)
 
 
 def commit(builder: Builder, dest: str | ImageReference | None,

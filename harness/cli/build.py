@@ -2,8 +2,9 @@
 ``images``, ``containers``, ``tag``, ``rmi``, ``rm``, ``mount`` and ``check``.
 
 Every command opens the store at ``--root`` and reports a failure as one ``Error: ...``
-line (see :mod:`harness.cli.main`). ``from`` and ``commit`` print the container name and
-the image ID as their last line, so scripts can capture them as with buildah.
+line (see :mod:`harness.cli.main`). ``from`` prints the container name as its last line;
+``commit`` prints the image ID as buildah 1.28 does: to stdout, or to ``--iidfile``
+instead, and neither for a destination that is not an image store (``oci:``...).
 """
 
 from __future__ import annotations
@@ -127,9 +128,11 @@ def _commit(args: argparse.Namespace) -> int:
         system_context=_context(args),
     )
     result = builder.commit(args.dest, options)
-    if args.iidfile is not None:
+    # As buildah 1.28: the ID goes to --iidfile or stdout, and only for an image store.
+    if result.stored and args.iidfile is not None:
         args.iidfile.write_text(f"sha256:{result.image_id}")
-    print(result.image_id)
+    elif result.stored:
+        print(result.image_id)
     return 0
 
 

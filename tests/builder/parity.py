@@ -92,6 +92,12 @@ class BuildahSide:
             self.tool.config_set(ctr, *case.flags)
         return ctr
 
+    def commit_output(self, ctr: str, flags: tuple[str, ...], dest: str) -> tuple[str, str]:
+        """(stdout, stderr) of a commit without ``--quiet``."""
+        done = self.tool.run("commit", "--signature-policy", str(self.tool.config.policy),
+                             "--timestamp", "0", "--identity-label=false", *flags, ctr, dest)
+        return done.stdout, done.stderr
+
     def container_id(self, ctr: str) -> str:
         info = json.loads(self.tool.run("inspect", "--type", "container", ctr).stdout)
         return str(info["ContainerID"])
@@ -130,10 +136,18 @@ class OurSide:
         self.store = Store.open(root)
 
     def cli(self, *args: str) -> str:
+        return self.cli_output(*args)[0]
+
+    def cli_output(self, *args: str) -> tuple[str, str]:
+        """(stdout, stderr) of a ``python -m harness`` command that must succeed."""
         done = subprocess.run([sys.executable, "-m", "harness", "--root", str(self.root),
                                *args], check=False, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        return done.stdout
+        return done.stdout, done.stderr
+
+    def commit_output(self, ctr: str, flags: tuple[str, ...], dest: str) -> tuple[str, str]:
+        return self.cli_output("commit", "--timestamp", "0", "--signature-policy",
+                               str(self.policy), *flags, ctr, dest)
 
     def container(self, case: Case, inputs: Inputs, container_id: str | None = None) -> str:
         """The case's container; a pulled base is the layout buildah pushed."""

@@ -99,6 +99,7 @@ CATALOGUE = [
     Case("on-a-pulled-gzip-base", _script(WHITEOUTS).populate, base=KINDS, pulled=True),
     Case("add-a-tree-with-hardlinks", lambda root: None, add_tree=_script(ADD_TREE).populate),
 ]
+CATALOGUE_BY_NAME = {case.name: case for case in CATALOGUE}
 
 
 def _compare(tmp_path: Path, policy: Path, case: Case) -> None:
@@ -177,3 +178,20 @@ def test_generated_trees_give_buildahs_digests(
     if os.geteuid() != 0:
         pytest.skip("generated trees set owners: needs root")
     _compare(tmp_path_factory.mktemp("tree"), policy, _tree(entries))
+
+
+def test_commit_prints_what_buildah_prints(tmp_path: Path, policy: Path) -> None:
+    """The report lines (parents by their uncompressed digest), the ID on stdout, and
+    nothing on stdout with --iidfile or for an oci: destination."""
+    if os.geteuid() != 0:
+        pytest.skip("the base case sets owners and makes device nodes: needs root")
+    case = CATALOGUE_BY_NAME["on-a-pulled-gzip-base"]
+    buildah = BuildahSide(tmp_path / "buildah")
+    ours = OurSide(tmp_path / "ours", policy)
+    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
+    their_ctr = buildah.container(case, inputs)
+    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
+    for flags, dest in (((), "shown"), (("--iidfile", str(tmp_path / "iid")), "quiet"),
+                        ((), f"oci:{tmp_path / 'out'}:t")):
+        assert ours.commit_output(our_ctr, flags, dest) == \
+            buildah.commit_output(their_ctr, flags, dest)
