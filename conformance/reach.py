@@ -16,7 +16,6 @@ import requests
 from conformance.client import Client, Target
 from harness.util.errors import HarnessError
 
-
 # What TLS servers answer to plain HTTP: Go's net/http ("Client sent an HTTP request to an
 # HTTPS server."), cheroot ("... a plain HTTP request, but this server only speaks HTTPS.").
 _SPEAKS_TLS = re.compile(rb"HTTP request to an HTTPS server|only speaks HTTPS")
