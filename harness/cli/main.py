@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import cast
 
 from harness import __version__
-from harness.cli import build, transfer
+from harness.cli import build, login, transfer
 from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.register(sub)
     transfer.register(sub)
+    login.register(sub)
     return parser
 
 

@@ -192,6 +192,23 @@ class RegistryClient:
             parts.port or (443 if parts.scheme == "https" else 80),
             first_contact=self._base is None, timeout=timeout)
 
+    def check_login(self) -> None:
+        """``GET /v2/`` with the credentials (containers/image's CheckAuth): a Basic
+        registry checks them there; a Bearer one first gives a token for no scope."""
+        base = self.base_url
+        authorization = self._auth.header(())
+        headers = {"Authorization": authorization} if authorization is not None else {}
+        timeout = self._timeout(READ_TIMEOUT)
+        try:
+            response = self._session.get(f"{base}/v2/", headers=headers, timeout=timeout)
+        except TRANSIENT_EXCEPTIONS as exc:
+            raise RegistryConnectionError(
+                f"logging in to {self.registry}: "
+                f"{self._failure(exc, base, timeout[1]).message}") from None
+        with response:
+            if response.status_code != 200:
+                raise RegistryError.from_response(response)
+
     def url(self, path: str) -> str:
         """The URL of ``/v2/<repository>/<path>``."""
         return f"{self.base_url}/v2/{self.repository}/{path}"
