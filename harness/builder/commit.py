@@ -22,9 +22,7 @@ buildah's does, so a Docker-format image ID also depends on the container.
 from __future__ import annotations
 
 import datetime
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -190,11 +188,11 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
     if options.additional_tags:
         print(f"WARN: don't know how to add tags to images stored in "
               f"{dest.transport.name!r} transport", file=sys.stderr)
-    staging_dir = Path(tempfile.mkdtemp(prefix="oci-harness-commit-"))
-    try:
+    # In the store's own temporary area, where `check` finds what a killed commit left.
+    with builder.store.scratch("commit-") as staging_dir:
         # Staged uncompressed: the copy engine then compresses every layer, parents
         # included, in its own single pass per blob.
-        staging = Store.open(staging_dir)
+        staging = Store.open(staging_dir.path)
         built = _build(builder, staging,
                        replace(options, compression=Algorithm.NONE),
                        manifest_type(options.preferred_manifest_type), created)
@@ -206,8 +204,6 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
             dest_ctx=options.system_context, compression=options.compression,
             report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))
-    finally:
-        shutil.rmtree(staging_dir, ignore_errors=True)
     return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,
                         result.media_type, dest.transport.name in STORE_TRANSPORTS)
 

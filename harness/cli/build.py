@@ -28,6 +28,7 @@ from harness.cli.options import (
     registry_context,
     retry_budget,
 )
+from harness.store.apply import remove_entry
 from harness.store.check import check, stale_files
 from harness.store.store import Store
 from harness.transports.types import SystemContext
@@ -212,7 +213,7 @@ def _check(args: argparse.Namespace) -> int:
         print(problem)
     for path in stale_files(store, args.min_age):
         if args.clean:
-            path.unlink(missing_ok=True)
+            remove_entry(path)
             print(f"removed: {path}")
         else:
             print(f"stale: {path} (left by an interrupted write; --clean removes it)")

@@ -13,8 +13,9 @@ from harness.model.digest import Digest, digest_stream
 from harness.model.manifest import parse_manifest
 from harness.store.backend import BlobUnknownError
 from harness.store.records import Image, Metadata
-from harness.store.store import ROOTFS, Store
+from harness.store.store import ROOTFS, TMP, Store
 from harness.util.errors import HarnessError
+from harness.util.scratch import leftovers
 
 
 def _blob_problems(store: Store, digest_text: str, owner: str) -> Iterator[str]:
@@ -106,7 +107,16 @@ def check(store: Store) -> list[str]:
 
 
 def stale_files(store: Store, min_age_s: float = 600.0) -> list[Path]:
-    """What interrupted writes left behind (temporary files, blobs no record names) and
-    nobody has touched for *min_age_s*; never a problem for consistency, only disk."""
+    """What interrupted writes left behind (temporary files, blobs no record names, the
+    folders of killed ``from`` runs and commits) and nobody has touched for *min_age_s*;
+    never a problem for consistency, only disk."""
     keep = {Digest.parse(d) for d in store.referenced_blobs(store.read())}
-    return store.backend.stale_files(keep, min_age_s)
+    found = store.backend.stale_files(keep, min_age_s)
+    if store.root is not None:
+        found += leftovers(store.root / TMP, min_age_s=min_age_s)
+        # Unheld first, recorded second: a container is recorded before its creator
+        # lets go of its folder, so one unrecorded after that is a killed creator's.
+        unheld = leftovers(store.root / "containers", min_age_s=min_age_s)
+        recorded = set(store.read().containers)
+        found += [path for path in unheld if path.name not in recorded]
+    return sorted(found)

@@ -31,6 +31,7 @@ import datetime
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
@@ -44,8 +45,10 @@ from harness.store.diff import Snapshot, load_snapshot, save_snapshot, take_snap
 from harness.store.records import Container, Image, Layer, Metadata
 from harness.store.tarstream import CHUNK
 from harness.util.errors import HarnessError
+from harness.util.scratch import ScratchDir, hold
 
 ROOTFS = "rootfs"
+TMP = "tmp"  # the store's temporary area
 SNAPSHOT = "base.json"
 
 
@@ -100,6 +103,12 @@ class Store:
         """The directory of an on-disk store (None in memory): what ``harness-store:``
         references name."""
         return self.backend.root if isinstance(self.backend, DiskBackend) else None
+
+    def scratch(self, prefix: str) -> ScratchDir:
+        """A temporary folder in the store's own area (``<root>/tmp``, the system's for a
+        memory store), where ``check`` finds it if the process is killed."""
+        parent = self.root / TMP if self.root is not None else Path(tempfile.gettempdir())
+        return ScratchDir(parent, prefix if self.root is not None else f"oci-harness-{prefix}")
 
     # -- metadata ---------------------------------------------------------------------
 
@@ -330,6 +339,7 @@ class Store:
         rootfs = state / ROOTFS
         if container_id in self.read().containers or rootfs.exists():
             raise StoreError(f"the container ID {container_id} is already in use")
+        creating = hold(state)  # released once recorded: unheld and unrecorded = leftover
         rootfs.mkdir(mode=0o755)
         try:
             top = base.top_layer if base is not None else None
@@ -348,6 +358,8 @@ class Store:
         except BaseException:
             shutil.rmtree(state, ignore_errors=True)
             raise
+        finally:
+            os.close(creating)
         return record
 
     def set_container_metadata(self, ref: str, metadata: str) -> None:

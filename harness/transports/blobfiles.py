@@ -18,6 +18,7 @@ from harness.model.digest import Digest, DigestingReader
 from harness.transports.types import BlobInfo
 from harness.util.cleanup import registered
 from harness.util.errors import HarnessError
+from harness.util.scratch import ScratchDir, sweep
 
 CHUNK = 1 << 20
 
@@ -50,6 +51,14 @@ def store_blob(stream: BinaryIO, info: BlobInfo, path_for: Callable[[Digest], Pa
         finally:
             tmp.unlink(missing_ok=True)
     return BlobInfo(digest=digest, size=reader.size, media_type=info.media_type)
+
+
+def staging_dir(archive: Path) -> ScratchDir:
+    """Where an archive destination stages its blobs: beside the archive (the same file
+    system, and where the next run to it removes what a killed run left)."""
+    prefix = f".{archive.name}.tmp-"
+    sweep(archive.parent, prefix)
+    return ScratchDir(archive.parent, prefix)
 
 
 def open_blob(path: Path, digest: Digest) -> tuple[BinaryIO, int]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -246,7 +244,7 @@ class DockerArchiveImageDestination(ImageDestination):
             raise HarnessError(f"docker-archive: {ref.resolved} exists; modifying an existing "
                                "archive is not supported")
         self._ref = ref
-        self._tmp = Path(tempfile.mkdtemp(prefix="docker-archive-"))
+        self._tmp = blobfiles.staging_dir(ref.resolved)
         self._manifest: bytes | None = None
 
     @property
@@ -263,10 +261,10 @@ class DockerArchiveImageDestination(ImageDestination):
         return True
 
     def _path(self, digest: Digest) -> Path:
-        return self._tmp / digest.encoded
+        return self._tmp.path / digest.encoded
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
-        return blobfiles.store_blob(stream, info, self._path, self._tmp)
+        return blobfiles.store_blob(stream, info, self._path, self._tmp.path)
 
     def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
         return blobfiles.existing_blob(self._path, info)
@@ -295,7 +293,7 @@ class DockerArchiveImageDestination(ImageDestination):
             _add_bytes(tar, "manifest.json", index)
 
     def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.close()
 
 
 def _add(tar: tarfile.TarFile, name: str, path: Path) -> None:

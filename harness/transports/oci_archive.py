@@ -7,12 +7,12 @@ file at publish, replacing the file atomically (a failed copy leaves the old fil
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from harness.model.transportref import parse_transport_reference
+from harness.transports import blobfiles
 from harness.transports.oci import OCIImageDestination, OCIImageSource, OCILayout
 from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
@@ -24,6 +24,9 @@ from harness.transports.types import (
 )
 from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
+from harness.util.scratch import ScratchDir, sweep
+
+EXTRACT_PREFIX = "oci-harness-archive-"
 
 
 class OCIArchiveTransport(PathTransport):
@@ -56,25 +59,33 @@ def _extract(archive: Path, into: Path) -> None:
         raise HarnessError(f"oci-archive: cannot extract {archive}: {exc}") from None
 
 
+def extraction_dir() -> ScratchDir:
+    """Where an archive is extracted: the system's temporary folder (``$TMPDIR``), after
+    removing what killed runs left there."""
+    parent = Path(tempfile.gettempdir())
+    sweep(parent, EXTRACT_PREFIX)
+    return ScratchDir(parent, EXTRACT_PREFIX)
+
+
 class OCIArchiveImageSource(OCIImageSource):
     def __init__(self, ref: OCIArchiveReference) -> None:
-        self._tmp = Path(tempfile.mkdtemp(prefix="oci-archive-"))
+        self._tmp = extraction_dir()
         try:
-            _extract(ref.resolved, self._tmp)
-            super().__init__(ref, OCILayout(self._tmp), ref.image)
+            _extract(ref.resolved, self._tmp.path)
+            super().__init__(ref, OCILayout(self._tmp.path), ref.image)
         except BaseException:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp.close()
             raise
 
     def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.close()
 
 
 class OCIArchiveImageDestination(OCIImageDestination):
     def __init__(self, ref: OCIArchiveReference) -> None:
-        self._tmp = Path(tempfile.mkdtemp(prefix="oci-archive-"))
+        self._tmp = blobfiles.staging_dir(ref.resolved)
         self._archive = ref.resolved
-        super().__init__(ref, OCILayout(self._tmp / "layout"), ref.image)
+        super().__init__(ref, OCILayout(self._tmp.path / "layout"), ref.image)
 
     def publish(self) -> None:
         super().publish()
@@ -83,7 +94,7 @@ class OCIArchiveImageDestination(OCIImageDestination):
                 tar.add(path, arcname=str(path.relative_to(self.layout.root)), recursive=False)
 
     def close(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.close()
 
 
 TRANSPORT = OCIArchiveTransport()

@@ -25,14 +25,23 @@ from types import FrameType
 _LIVE: dict[Path, None] = {}
 
 
+def register(path: Path) -> None:
+    """Have *path* removed if a signal ends the process (until :func:`unregister`)."""
+    _LIVE[path] = None
+
+
+def unregister(path: Path) -> None:
+    _LIVE.pop(path, None)
+
+
 @contextlib.contextmanager
 def registered(path: Path) -> Iterator[Path]:
     """Have *path* removed if a signal ends the process inside the block."""
-    _LIVE[path] = None
+    register(path)
     try:
         yield path
     finally:
-        _LIVE.pop(path, None)
+        unregister(path)
 
 
 def remove_registered() -> None:
