@@ -184,3 +184,45 @@ def test_podman_lists_what_was_written(driver: str, tmp_path: Path, policy: Path
                                          "localhost/for-podman:v1", info["FromImageDigest"]]
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
+
+
+def test_a_commit_into_containers_storage_writes_only_the_new_layer(
+        driver: str, tmp_path: Path, policy: Path) -> None:
+    """As buildah's commit into its store: the base layers are found in the store and
+    kept as they are; only the new layer, the config and the manifest are written."""
+    buildah = Buildah(tmp_path / "buildah", driver=driver)
+    _two_layer_image(buildah, tmp_path, "localhost/app")
+    spec = buildah.store_spec
+    layers_json = buildah.root / f"{driver}-layers/layers.json"
+    before = {x["id"]: x for x in json.loads(layers_json.read_text())}
+    layer_dirs = [buildah.root / driver / ("dir" if driver == "vfs" else "") / i
+                  for i in before]
+    files_before = [_tree_state(d) for d in layer_dirs]
+    ours = ["--root", str(tmp_path / "harness")]
+    made = _harness(*ours, "from", "--signature-policy", str(policy),
+                    f"containers-storage:{spec}localhost/app")
+    assert made.returncode == 0, made.stderr
+    ctr = made.stdout.strip().splitlines()[-1]
+    (tmp_path / "added").write_text("added by this project\n")
+    assert _harness(*ours, "add", ctr, str(tmp_path / "added"), "/srv/").returncode == 0
+    done = _harness(*ours, "commit", "--signature-policy", str(policy), ctr,
+                    f"containers-storage:{spec}localhost/derived:v1")
+    assert done.returncode == 0, done.stderr
+    after = {x["id"]: x for x in json.loads(layers_json.read_text())}
+    new = [after[i] for i in after if i not in before]
+    assert {i: after[i] for i in before} == before and len(new) == 1
+    base = json.loads(buildah.run("inspect", "--type", "image", "localhost/app").stdout)
+    derived = json.loads(buildah.run("inspect", "--type", "image",
+                                     "localhost/derived:v1").stdout)
+    base_ids = json.loads(base["Config"])["rootfs"]["diff_ids"]
+    derived_ids = json.loads(derived["Config"])["rootfs"]["diff_ids"]
+    assert derived_ids[:-1] == base_ids and new[0]["diff-digest"] == derived_ids[-1]
+    assert new[0]["parent"] == next(x["id"] for x in before.values()
+                                    if x.get("diff-digest") == base_ids[-1])
+    assert [_tree_state(d) for d in layer_dirs] == files_before
+    ctr = buildah.from_image("localhost/derived:v1")
+    mount = Path(buildah.run("mount", ctr).stdout.strip())
+    assert (mount / "srv/added").read_text() == "added by this project\n"
+    assert (mount / "etc/app.conf").read_text() == "port=8080\n"
+    buildah.run("umount", ctr)
+    buildah.run("rm", "--all")
