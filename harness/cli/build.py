@@ -28,6 +28,7 @@ from harness.cli.options import (
     registry_context,
     retry_budget,
 )
+from harness.model.transportref import parse_storage_spec
 from harness.store.apply import remove_entry
 from harness.store.check import check, stale_files
 from harness.store.store import Store
@@ -206,7 +207,21 @@ def _mount(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_containers_storage(spec: str) -> int:
+    # Imported here: only this use of check needs containers/storage.
+    from harness.store.containers import conf  # noqa: PLC0415
+    from harness.store.containers.check import check as check_store  # noqa: PLC0415
+    from harness.store.containers.store import ContainersStore  # noqa: PLC0415
+
+    problems = check_store(ContainersStore(conf.resolve(parse_storage_spec(spec))))
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
 def _check(args: argparse.Namespace) -> int:
+    if args.containers_storage is not None:
+        return _check_containers_storage(args.containers_storage)
     store = _store(args)
     problems = check(store)
     for problem in problems:
@@ -299,4 +314,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="remove what interrupted writes left behind")
     p.add_argument("--min-age", type=float, default=600.0, metavar="SECONDS",
                    help="only files untouched this long count as left behind")
+    p.add_argument("--containers-storage", metavar="[DRIVER@ROOT+RUNROOT]", nargs="?",
+                   const="", default=None,
+                   help="check buildah's and podman's store instead (alone: the one "
+                        "storage.conf names); every layer is rebuilt and hashed")
     p.set_defaults(func=_check)

@@ -181,6 +181,16 @@ def _parse_storage_spec(text: str, transport: str, spec: str) -> StorageSpec:
     )
 
 
+def parse_storage_spec(text: str) -> StorageSpec | None:
+    """A containers-storage store named alone: ``[driver@root+runroot:options]``, or ""
+    for the configured one."""
+    if not text:
+        return None
+    if not (text.startswith("[") and text.endswith("]")):
+        raise _error(text, "containers-storage: a store is named as [driver@root+runroot]")
+    return _parse_storage_spec(text, CONTAINERS_STORAGE, text[1:-1])
+
+
 def _parse_storage(text: str, transport: str, details: str) -> TransportReference:
     storage = None
     if details.startswith("["):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -164,3 +165,29 @@ def test_threads_of_one_process_exclude_each_other(tmp_path: Path) -> None:
         # the inner reader is done; the outer one still holds the process's lock
         assert subprocess.run(probe, capture_output=True, check=False).returncode != 0
     assert subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def test_check_names_what_does_not_hold(tmp_path: Path) -> None:
+    """Records that point at nothing: each is one line."""
+    from harness.store.containers.check import check  # noqa: PLC0415
+
+    root = tmp_path / "root"
+    for sub, name, records in (
+            ("vfs-layers", "layers.json", [{"id": "a" * 64, "parent": "b" * 64,
+                                            "diff-digest": "sha256:" + "c" * 64,
+                                            "flags": {"incomplete": True}}]),
+            ("vfs-images", "images.json", [{"id": "d" * 64, "layer": "e" * 64,
+                                            "names": ["localhost/x:1"],
+                                            "big-data-names": ["manifest"]}])):
+        (root / sub).mkdir(parents=True)
+        (root / sub / name).write_text(json.dumps(records))
+        (root / sub / name.replace(".json", ".lock")).write_bytes(bytes(TOKEN_SIZE))
+    (root / "vfs/dir").mkdir(parents=True)
+    store = ContainersStore(conf.StoreOptions("vfs", root, tmp_path / "run"))
+    assert check(store) == [
+        f"layer {'a' * 64}: flagged incomplete (a write that did not finish)",
+        f"layer {'a' * 64}: parent {'b' * 64} is missing",
+        f"layer {'a' * 64}: its files ({root}/vfs/dir/{'a' * 64}) are missing",
+        f"image {'d' * 64}: top layer {'e' * 64} is missing",
+        f"image {'d' * 64}: big data 'manifest' is missing",
+    ]

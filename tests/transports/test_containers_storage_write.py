@@ -226,3 +226,48 @@ def test_a_commit_into_containers_storage_writes_only_the_new_layer(
     assert (mount / "etc/app.conf").read_text() == "port=8080\n"
     buildah.run("umount", ctr)
     buildah.run("rm", "--all")
+
+
+def test_writing_into_a_locked_store_is_one_error_line(tmp_path: Path, policy: Path) -> None:
+    source = Buildah(tmp_path / "source")
+    _two_layer_image(source, tmp_path, "localhost/app")
+    target = Buildah(tmp_path / "target")
+    assert _harness("copy", "--quiet", "--policy", str(policy),
+                    f"containers-storage:{source.store_spec}localhost/app-base",
+                    f"containers-storage:{target.store_spec}localhost/base").returncode == 0
+    lock = target.root / "vfs-layers/layers.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl,sys; f=open(sys.argv[1],'r'); "
+         "fcntl.lockf(f, fcntl.LOCK_SH); print('held', flush=True); sys.stdin.read()",
+         str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        records = {p: p.read_bytes() for p in target.root.rglob("*.json")}
+        paths = set(_tree_state(target.root))
+        done = _harness("copy", "--quiet", "--policy", str(policy),
+                        f"containers-storage:{source.store_spec}localhost/app",
+                        f"containers-storage:{target.store_spec}localhost/app",
+                        env={"OCI_HARNESS_LOCK_WAIT": "0.2"})
+        assert done.returncode != 0
+        assert done.stderr.strip().splitlines() == [
+            f"Error: containers-storage: {lock} is locked by process {holder.pid}; waited "
+            "0.2 s (set OCI_HARNESS_LOCK_WAIT to wait longer)"]
+        assert {p: p.read_bytes() for p in target.root.rglob("*.json")} == records
+        assert set(_tree_state(target.root)) == paths
+    finally:
+        holder.communicate("")
+
+
+@pytest.mark.parametrize("driver", ["btrfs", "zfs", "devicemapper"])
+def test_writing_with_an_unsupported_driver_is_one_error_line(tmp_path: Path, policy: Path,
+                                                            driver: str) -> None:
+    source = Buildah(tmp_path / "source")
+    _two_layer_image(source, tmp_path, "localhost/app")
+    done = _harness("copy", "--quiet", "--policy", str(policy),
+                    f"containers-storage:{source.store_spec}localhost/app",
+                    f"containers-storage:[{driver}@{tmp_path}/r+{tmp_path}/rr]localhost/app")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"Error: containers-storage: storage driver {driver!r} is not supported here "
+        "(supported: overlay, vfs)"]
+    assert not (tmp_path / "r").exists()

@@ -144,7 +144,7 @@ class ContainersStore:
         return f"[{driver}@{self.graph_root}+{self.options.run_root}]"
 
     @contextlib.contextmanager
-    def _reading(self, lock: LockFile) -> Iterator[bool]:
+    def reading(self, lock: LockFile) -> Iterator[bool]:
         """Hold *lock* shared; yields False (nothing to read) when the store has no lock
         file there yet, which containers/storage would create: a reader must not."""
         if not lock.path.exists():
@@ -154,11 +154,11 @@ class ContainersStore:
             yield True
 
     def images(self) -> list[ImageRecord]:
-        with self._reading(self.images_lock) as present:
+        with self.reading(self.images_lock) as present:
             return _load(self.images_dir / IMAGES_FILE, ImageRecord.parse) if present else []
 
     def layers(self) -> list[LayerRecord]:
-        with self._reading(self.layers_lock) as present:
+        with self.reading(self.layers_lock) as present:
             return _load(self.layers_dir / LAYERS_FILE, LayerRecord.parse) if present else []
 
     def find_image(self, key: str) -> ImageRecord | None:
@@ -177,7 +177,7 @@ class ContainersStore:
 
     def big_data(self, image: ImageRecord, key: str) -> bytes:
         path = self.images_dir / image.id / big_data_file_name(key)
-        with self._reading(self.images_lock):
+        with self.reading(self.images_lock):
             try:
                 return path.read_bytes()
             except FileNotFoundError:
