@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +19,7 @@ from fakeregistry.faults import FaultRule
 from fakeregistry.profiles import PROFILES
 from fakeregistry.registry import Registry
 from fakeregistry.server import serve
+from fakeregistry.sessions import MAX_UPLOADS, UPLOAD_LIFETIME
 from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
 
@@ -27,6 +29,20 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
     return int(text)
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """A parser of numbers above 0 (an int or a float, as *kind* reads them)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+        return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fault", action="append", default=[], metavar="RULE",
                      help="fault rule, e.g. method=PUT,path=/v2/*/manifests/*,status=503")
     run.add_argument("--seed", type=int, default=0, help="seed of random fault choices")
+    run.add_argument("--upload-lifetime", type=_positive(float), default=UPLOAD_LIFETIME,
+                     metavar="SECONDS", help="drop upload sessions untouched this long "
+                     "(default: a week, as distribution)")
+    run.add_argument("--max-uploads", type=_positive(int), default=MAX_UPLOADS, metavar="N",
+                     help=f"upload sessions open at once; more get 429 (default {MAX_UPLOADS})")
     return parser
 
 
@@ -65,7 +86,8 @@ def _auth(args: argparse.Namespace) -> AuthConfig:
 
 def _serve(args: argparse.Namespace) -> None:
     registry = Registry(args.profile, auth=_auth(args), storage_dir=args.storage,
-                        seed=args.seed, record=args.record)
+                        seed=args.seed, record=args.record,
+                        upload_lifetime=args.upload_lifetime, max_uploads=args.max_uploads)
     for text in args.fault:
         registry.faults.add(FaultRule.parse(text))
     stop = threading.Event()

@@ -29,6 +29,7 @@ from fakeregistry.faults import FaultLayer, Faults
 from fakeregistry.profiles import Profile, get_profile
 from fakeregistry.replies import versioned
 from fakeregistry.routes import Router
+from fakeregistry.sessions import MAX_UPLOADS, UPLOAD_LIFETIME, UploadSessions
 from fakeregistry.state import State
 from fakeregistry.storage import SPOOL_THRESHOLD, BlobStore
 from fakeregistry.transcript import Recorder, Transcript
@@ -43,15 +44,18 @@ class Registry:
     def __init__(self, profile: str | Profile = "spec", *, auth: AuthConfig | None = None,
                  storage_dir: Path | None = None, seed: int = 0,
                  record: Path | None = None,
-                 spool_threshold: int = SPOOL_THRESHOLD) -> None:
+                 spool_threshold: int = SPOOL_THRESHOLD,
+                 upload_lifetime: float = UPLOAD_LIFETIME,
+                 max_uploads: int = MAX_UPLOADS) -> None:
         self.auth = auth or AuthConfig()
         self.blobs = BlobStore(storage_dir, spool_threshold)
+        self.uploads = UploadSessions(upload_lifetime, max_uploads)
         self.state = State(storage_dir / "repositories.json" if storage_dir else None)
         self.transcript = Transcript(record)
         self.faults = Faults(seed)
         self._backend = Backend(self.blobs, self.state, get_profile(profile))
         access = AccessControl(self.auth)
-        endpoints = {**resources.endpoints(self._backend, access.can_pull),
+        endpoints = {**resources.endpoints(self._backend, access.can_pull, self.uploads),
                      **access.endpoints()}
         router = Router(self._backend, endpoints, access)
         self._app = Recorder(versioned(FaultLayer(router, self.faults)), self.transcript)

@@ -23,6 +23,7 @@ from harness.model.digest import Digest, Digester
 
 SPOOL_THRESHOLD = 1 << 20
 COPY_CHUNK = 1 << 20
+SPOOL_PREFIX = "upload-"
 
 
 class UploadBuffer:
@@ -50,7 +51,7 @@ class UploadBuffer:
 
     def _spill(self) -> None:
         assert self._memory is not None
-        fd, name = tempfile.mkstemp(prefix="upload-", dir=self._spool_dir())
+        fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=self._spool_dir())
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self._file.write(self._memory.getbuffer())
@@ -106,6 +107,16 @@ class BlobStore:
         self._threshold = threshold
         self.persistent = directory is not None
         self._root = directory
+        if directory is not None:
+            self._remove_spool_files(directory)
+
+    @staticmethod
+    def _remove_spool_files(directory: Path) -> None:
+        """Upload sessions live in memory only, so the spool files a killed registry left
+        in *directory* belong to no session any more: remove them (one registry per
+        directory at a time)."""
+        for leftover in (directory / "uploads").glob(f"{SPOOL_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
 
     @property
     def root(self) -> Path:

@@ -17,12 +17,13 @@ from fakeregistry.resources.referrers import Referrers
 from fakeregistry.resources.tags import Tags
 from fakeregistry.resources.uploads import CanPull, Uploads
 from fakeregistry.routes import Endpoints, Handler, Resource
+from fakeregistry.sessions import UploadSessions
 
 
-def endpoints(backend: Backend, can_pull: CanPull) -> Endpoints:
+def endpoints(backend: Backend, can_pull: CanPull, sessions: UploadSessions) -> Endpoints:
     """Every endpoint of the API, from the base ``/v2/`` to referrers."""
     table: dict[str, Mapping[str, Handler]] = {"base": {"GET": _base}}
-    resources: tuple[Resource, ...] = (Blobs(backend), Uploads(backend, can_pull),
+    resources: tuple[Resource, ...] = (Blobs(backend), Uploads(backend, can_pull, sessions),
                                        Manifests(backend), Tags(backend), Referrers(backend))
     for resource in resources:
         table.update(resource.endpoints())

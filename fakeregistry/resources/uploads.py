@@ -1,17 +1,14 @@
 """``/v2/<name>/blobs/uploads/``: sessions, chunks, monolithic uploads and mounts.
 
 A session's bytes become a blob only when the client's digest is verified
-(:meth:`Uploads.complete`); a cancelled or failed session leaves nothing visible.
+(:meth:`Uploads.complete`); a cancelled, failed or expired session leaves nothing
+visible (the table of open sessions, their lifetime and limit: :mod:`fakeregistry.sessions`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from werkzeug.wrappers import Request, Response
 
@@ -20,6 +17,7 @@ from fakeregistry.errors import RegistryError
 from fakeregistry.grammar import parse_digest
 from fakeregistry.replies import empty
 from fakeregistry.routes import Endpoints
+from fakeregistry.sessions import Upload, UploadSessions
 from fakeregistry.storage import COPY_CHUNK, UploadBuffer
 from harness.model.digest import Digest
 
@@ -27,21 +25,11 @@ CanPull = Callable[[Request, str], bool]
 """Whether a request's credentials may read a repository (mount's ``from``)."""
 
 
-@dataclass
-class Upload:
-    """An open upload session; its lock serialises chunks for the same session."""
-
-    repository: str
-    buffer: UploadBuffer
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 class Uploads:
-    def __init__(self, backend: Backend, can_pull: CanPull) -> None:
+    def __init__(self, backend: Backend, can_pull: CanPull, sessions: UploadSessions) -> None:
         self._backend = backend
         self._can_pull = can_pull
-        self._uploads: dict[str, Upload] = {}
-        self._uploads_lock = threading.Lock()
+        self._sessions = sessions
 
     def endpoints(self) -> Endpoints:
         return {"uploads": {"POST": self.start},
@@ -65,9 +53,11 @@ class Uploads:
                 return self.complete(upload, digest)
             finally:
                 upload.buffer.discard()
-        session = uuid.uuid4().hex
-        with self._uploads_lock:
-            self._uploads[session] = upload
+        try:
+            session = self._sessions.open(upload)
+        except RegistryError:
+            upload.buffer.discard()
+            raise
         response = _session_response(name, session, upload, 202)
         if profile.chunk_min_length:
             response.headers["OCI-Chunk-Min-Length"] = str(profile.chunk_min_length)
@@ -96,36 +86,14 @@ class Uploads:
         backend.link(name, digest)
         return blob_created(name, digest)
 
-    def _session(self, params: dict[str, str]) -> tuple[str, Upload]:
-        session = params["session"]
-        with self._uploads_lock:
-            upload = self._uploads.get(session)
-        if upload is None or upload.repository != params["name"]:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {session} is not in progress",
-                                detail={"uuid": session})
-        return session, upload
-
-    @contextlib.contextmanager
-    def _held_session(self, params: dict[str, str]) -> Iterator[tuple[str, Upload]]:
-        """The session with its lock held; one finished or cancelled while this request
-        waited for the lock is unknown, like any other."""
-        session, upload = self._session(params)
-        with upload.lock:
-            with self._uploads_lock:
-                current = self._uploads.get(session)
-            if current is not upload:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"upload {session} has ended",
-                                    detail={"uuid": session})
-            yield session, upload
-
     def status(self, request: Request, params: dict[str, str]) -> Response:
-        session, upload = self._session(params)
-        return _session_response(params["name"], session, upload, 204)
+        upload = self._sessions.find(params["session"], params["name"])
+        return _session_response(params["name"], params["session"], upload, 204)
 
     def patch(self, request: Request, params: dict[str, str]) -> Response:
-        with self._held_session(params) as (session, upload):
+        with self._sessions.held(params["session"], params["name"]) as upload:
             self._append(request, upload)
-        return _session_response(params["name"], session, upload, 202)
+        return _session_response(params["name"], params["session"], upload, 202)
 
     def _append(self, request: Request, upload: Upload) -> None:
         """Write a PATCH/PUT body at the session's offset, checking Content-Range."""
@@ -148,15 +116,15 @@ class Uploads:
                                 f"chunk has {written} bytes, Content-Range says {expected}")
 
     def finish(self, request: Request, params: dict[str, str]) -> Response:
-        self._session(params)  # an unknown session is reported before a bad digest
+        session, name = params["session"], params["name"]
+        self._sessions.find(session, name)  # unknown is reported before a bad digest
         digest_text = request.args.get("digest")
         if digest_text is None:
             raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
         digest = parse_digest(digest_text)
-        with self._held_session(params) as (session, upload):
+        with self._sessions.held(session, name) as upload:
             self._append(request, upload)
-            with self._uploads_lock:
-                self._uploads.pop(session, None)
+            self._sessions.close(session)
             try:
                 return self.complete(upload, digest)
             finally:
@@ -179,9 +147,8 @@ class Uploads:
         return blob_created(upload.repository, digest)
 
     def cancel(self, request: Request, params: dict[str, str]) -> Response:
-        with self._held_session(params) as (session, upload):
-            with self._uploads_lock:
-                del self._uploads[session]
+        with self._sessions.held(params["session"], params["name"]) as upload:
+            self._sessions.close(params["session"])
             upload.buffer.discard()
         return empty(204)
 

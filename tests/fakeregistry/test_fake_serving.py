@@ -138,7 +138,8 @@ def test_cli_with_tls_and_token_auth() -> None:
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--auth", "basic"],
                                   ["--auth", "basic", "--user", "nopassword"],
                                   ["--fault", "colour=blue"], ["--port", "99999"],
-                                  ["--storage", "{bad}"], ["--record", "/nonexistent/t.jsonl"]])
+                                  ["--storage", "{bad}"], ["--record", "/nonexistent/t.jsonl"],
+                                  ["--max-uploads", "0"], ["--upload-lifetime", "soon"]])
 def test_cli_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
