@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from harness.util.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -35,18 +35,29 @@ def test_the_two_set_up_commands_come_first_and_ci_runs_the_test_command() -> No
 
 @pytest.mark.requires_peer("skopeo")
 def test_the_build_commit_push_example_runs(tmp_path: Path) -> None:
-    port = free_port()
-    script = _block("sh", "python -m harness from scratch").replace("5000", str(port))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    """As written, with port 5000 taken (Docker's default, often busy): the example asks
+    for a free port and writes only into its own temporary directory."""
+    script = _block("sh", "python -m harness from scratch")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # mktemp -d lands in here
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # already taken is as good
+            taken = stack.enter_context(socket.socket())
+            taken.bind(("127.0.0.1", 5000))
+            taken.listen()
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=120,
+                                check=False)
     assert result.returncode == 0, result.stderr
     inspected = json.loads(result.stdout[result.stdout.index("{"):])
     assert inspected["RepoTags"] == ["v1"]
     assert inspected["Labels"] == {"demo": "yes"}
     assert "Writing manifest to image destination" in result.stdout + result.stderr
+    (workdir,) = tmp_path.iterdir()  # the example's own directory, nothing else
+    assert {p.name for p in workdir.iterdir()} == {"store", "serve.log", "hello.txt"}
+    host = inspected["Name"].split("/")[0]
+    assert host.startswith("127.0.0.1:") and host != "127.0.0.1:5000"
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
-                          f"docker://127.0.0.1:{port}/demo:v1"], capture_output=True,
+                          f"docker://{host}/demo:v1"], capture_output=True,
                          text=True, check=False)
     # The registry was stopped by the example's last line: nothing may still answer.
     assert raw.returncode != 0
