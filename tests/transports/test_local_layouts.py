@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.main import main
 from harness.model import mediatype
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestMismatchError
@@ -237,3 +238,27 @@ def test_docker_archive_stores_only_one_schema2_manifest(tmp_path: Path, mime_ty
     with parse_image_name(f"docker-archive:{tmp_path}/a.tar").new_image_destination(
             CTX) as dest, pytest.raises(HarnessError, match="cannot store a"):
         dest.put_manifest(b"{}", mime_type, instance)
+
+
+@pytest.mark.parametrize("how", ["tag", "instance"])
+def test_oci_manifest_not_matching_its_digest_is_refused(tmp_path: Path, how: str,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    manifest = _put(f"oci:{tmp_path}/layout:v1", b"payload")
+    digest = Digest.from_bytes(manifest)
+    blob = tmp_path / "layout" / "blobs" / "sha256" / digest.hex
+    blob.write_bytes(manifest.replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
+    source = f"oci:{tmp_path}/layout:v1"
+    if how == "instance":
+        with parse_image_name(source).new_image_source(CTX) as src, \
+                pytest.raises(HarnessError, match=f"manifest {digest} .* hashes to sha256:"):
+            src.get_manifest(digest)
+        return
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    code = main(["copy", "--policy", str(policy), "--quiet", source, f"dir:{tmp_path}/out"])
+    err = capsys.readouterr().err
+    assert code == 125
+    assert err == (f"Error: oci: manifest {digest} in {tmp_path}/layout hashes to "
+                   f"{Digest.from_bytes(blob.read_bytes())}: the layout is corrupt\n")
+    assert not (tmp_path / "out" / "manifest.json").exists()
