@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
 
+from harness.model.access import Credentials, RegistryAccess
 from harness.transports.docker.auth import Authenticator, repository_scope
-from harness.transports.types import Credentials
 
 MASK = "<masked>"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -47,6 +48,18 @@ class Target:
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in a report."""
         return tuple(s for s in (self.password, self.token) if s)
+
+    @property
+    def access(self) -> RegistryAccess:
+        """How to reach the target, as the rest of the project spells it (these fields are
+        the suite's spelling, kept plain for the environment and xdist workers). TLS
+        settings mean nothing to a plain-HTTP target and are left out for one."""
+        credentials = (Credentials(self.username, self.password or "")
+                       if self.username is not None else None)
+        tls = urlsplit(self.url).scheme == "https"
+        ca_file = Path(self.verify) if tls and isinstance(self.verify, str) else None
+        return RegistryAccess(credentials, self.token, ca_file,
+                              insecure=tls and self.verify is False, url=self.url.rstrip("/"))
 
 
 @dataclass
@@ -125,14 +138,13 @@ class Client:
     echo request headers into a body, so none of them may reach a report."""
 
     def __post_init__(self) -> None:
-        credentials = (Credentials(self.target.username, self.target.password or "")
-                       if self.target.username is not None else None)
-        self._auth = Authenticator(self.session, credentials, self.target.token)
+        access = self.target.access
+        self._auth = Authenticator(self.session, access.credentials, access.token)
         # Proxies from the environment are looked up once, not on every request.
         self.session.proxies = requests.utils.get_environ_proxies(self.target.url)
         self.session.trust_env = False
-        self.session.verify = self.target.verify
-        if self.target.verify is False:  # asked for (--insecure): not worth a warning a request
+        self.session.verify = access.verify
+        if access.insecure:  # asked for (--insecure): not worth a warning a request
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
         self._secrets.update(self.target.secrets)

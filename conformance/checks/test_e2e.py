@@ -25,7 +25,7 @@ from harness.model.compression import Algorithm
 from harness.model.digest import Digest
 from harness.store.store import Store
 from harness.transports.docker.errors import RegistryError
-from harness.transports.types import Credentials, SystemContext
+from harness.transports.types import SystemContext
 
 KINDS = {"oci": mediatype.OCI_MANIFEST, "v2s2": mediatype.DOCKER_V2S2_MANIFEST,
          "v2s1": mediatype.DOCKER_V2S1_SIGNED_MANIFEST}
@@ -33,13 +33,7 @@ FILE = "conformance/payload.bin"
 
 
 def _context(target: Target) -> SystemContext:
-    credentials = (Credentials(target.username, target.password or "")
-                   if target.username else None)
-    secure = urlsplit(target.url).scheme == "https" and target.verify is not False
-    return SystemContext(credentials=credentials, registry_token=target.token,
-                         tls_verify=secure,
-                         ca_file=Path(target.verify) if isinstance(target.verify, str) else None,
-                         retry_times=0)
+    return SystemContext.reaching(target.access, retry_times=0)
 
 
 def _build(store: Store, kind: str, payload: bytes) -> str:
