@@ -16,6 +16,8 @@ of times.
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
@@ -29,6 +31,7 @@ from harness.model.compression import (
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
+from harness.store.tarstream import chunk_stream
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
@@ -71,6 +74,63 @@ class _Counting:
         self._stream.close()
 
 
+class _UncompressedDigest:
+    """Passes a blob's bytes on unchanged while a thread of its own decompresses a copy
+    and hashes it: the diffID of a layer copied as it is (containers/image keeps a schema1
+    source's blobs and only computes their diffIDs). At most a few chunks wait in between.
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._ended = False
+        self._digest: Digest | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._hash, daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        chunks = iter(self._queue.get, None)
+        try:
+            reader = DigestingReader(decompress(chunk_stream(chunks)))
+            while reader.read(CHUNK):
+                pass
+            self._digest = reader.digest()
+        except Exception as exc:  # reported by digest(), not lost
+            self._error = exc
+        for _ in chunks:  # let the copy go on to its end whatever happened here
+            pass
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        if data:
+            self._queue.put(data)
+        else:
+            self._end()
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._queue.put(None)
+
+    def close(self) -> None:
+        self._end()
+        self._thread.join()
+
+    def digest(self) -> Digest:
+        """The uncompressed digest, once every byte was read."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        if self._digest is None:
+            raise HarnessError("the layer's uncompressed content was not read to its end")
+        return self._digest
+
+
 def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descriptor,
               target: Algorithm | None, *, level: int | None, progress: ProgressCallback,
               is_config: bool = False, oci: bool = True, diff_id: bool = False,
@@ -85,7 +145,9 @@ def copy_blob(source: ImageSource, destination: ImageDestination, layer: Descrip
     attempt did if that attempt had read it to the end.
     """
     source_info = BlobInfo(digest=layer.digest, size=layer.size, media_type=layer.media_type)
-    if target is None and destination.try_reusing_blob(source_info) is not None:
+    # A diffID to learn means reading the layer, even one the destination has.
+    if target is None and not diff_id and \
+            destination.try_reusing_blob(source_info) is not None:
         progress(max(layer.size, 0))
         return CopiedBlob(layer)
     info = source_info if target is None else BlobInfo(media_type=layer.media_type)
@@ -114,10 +176,14 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
         stack.callback(counting.close)
         verifier = DigestingReader(cast(BinaryIO, counting), expected=layer.digest,
                                    expected_size=layer.size)
-        source_end: DigestingReader | ReadAhead = verifier
-        plain: DigestingReader | None = None
+        source_end: DigestingReader | ReadAhead | _UncompressedDigest = verifier
+        plain: DigestingReader | _UncompressedDigest | None = None
         produced = cast(BinaryIO, verifier)
-        if target is not None:
+        if target is None and diff_id:
+            plain = source_end = _UncompressedDigest(cast(BinaryIO, verifier))
+            stack.callback(plain.close)
+            produced = cast(BinaryIO, plain)
+        elif target is not None:
             # Reading and hashing get a thread of their own, apart from (de)compression.
             source_end = stack.enter_context(ReadAhead(cast(BinaryIO, verifier)))
             produced = decompress(cast(BinaryIO, source_end))
@@ -131,7 +197,8 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
             pass
         verifier.verify()
     if target is None:
-        return CopiedBlob(replace(layer, size=stored.size if stored.size >= 0 else layer.size))
+        return CopiedBlob(replace(layer, size=stored.size if stored.size >= 0 else layer.size),
+                          plain.digest() if plain is not None else None)
     if stored.digest is None:
         raise HarnessError(f"{destination.reference}: no digest returned for a new blob")
     new = replace(layer, digest=stored.digest, size=stored.size,

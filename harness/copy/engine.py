@@ -220,7 +220,7 @@ class _Copier:
                      ) -> dict[Digest, CopiedBlob]:
         """Copy each distinct layer once, as *target* plans it."""
         unique = list({d.digest: d for d in image.layers}.values())
-        for layer in unique:
+        for layer in image.layers:  # one line per layer, repeated ones too
             self.reporter.blob(layer.digest)
         workers = self.options.max_parallel if self.destination.has_thread_safe_put_blob() else 1
 

@@ -75,8 +75,7 @@ def _target(image: ImageManifest, unique: list[Descriptor], target: str,
     diff_ids = image.needs_diff_ids(target)
     recompress = image.layers_to_recompress(target)
     return TargetPlan(target, target == mediatype.OCI_MANIFEST, diff_ids, {
-        layer.digest: compression_plan(layer, desired,
-                                       recompress=diff_ids or layer.digest in recompress)
+        layer.digest: compression_plan(layer, desired, recompress=layer.digest in recompress)
         for layer in unique})
 
 
@@ -100,8 +99,9 @@ def compression_plan(layer: Descriptor, desired: Algorithm | None, *,
 
     *desired* is what the user or the destination asked for (None: keep as is);
     *recompress* forces a new encoding (gzip unless something else was asked), for layers
-    the target manifest type cannot describe (zstd in Docker formats) or whose diffID
-    must be learnt on the way (schema1 sources).
+    the target manifest type cannot describe (zstd in Docker formats). A layer whose
+    diffID must be learnt (a schema1 source) is not recompressed for that: it is hashed
+    uncompressed on the way, its bytes kept, as containers/image does.
     """
     if recompress:
         return desired or Algorithm.GZIP
