@@ -81,13 +81,19 @@ def _inspect(args: argparse.Namespace) -> int:
     ctx = registry_context(args, retries=retry_budget(args))
     if has_transport_prefix(args.ref):
         out = inspect_image(alltransports.parse_image_name(args.ref), ctx, raw=args.raw,
-                            config=args.config)
+                            config=args.config, tags=not args.no_tags)
     else:  # a local image, as buildah inspect takes it: its ID leads the summary
         image, ref = stored_reference(Store.open(args.root), args.ref)
-        out = inspect_image(ref, ctx, raw=args.raw, config=args.config)
+        out = inspect_image(ref, ctx, raw=args.raw, config=args.config,
+                            tags=not args.no_tags)
         if isinstance(out, dict):
             out = {"Id": image.id, **out}
-    if isinstance(out, bytes):
+    if args.format is not None:
+        from harness.cli.gotemplate import render  # noqa: PLC0415
+
+        data = json.loads(out) if isinstance(out, bytes) else out
+        print(render(args.format, data))
+    elif isinstance(out, bytes):
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
     else:
@@ -142,6 +148,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="a local image (buildah inspect) or any transport reference")
     inspect.add_argument("--raw", action="store_true", help="the manifest bytes as stored")
     inspect.add_argument("--config", action="store_true", help="the image config")
+    inspect.add_argument("--format", "-f", metavar="TEMPLATE",
+                         help="print with a Go template: {{.Digest}}, {{json .Labels}}, "
+                              "{{index .Labels \"key\"}}")
+    inspect.add_argument("--no-tags", "-n", action="store_true",
+                         help="do not list the repository's tags")
     add_registry_flags(inspect, skopeo=True)
     add_retry_flags(inspect, buildah=False)
     inspect.set_defaults(func=_inspect)

@@ -24,8 +24,9 @@ from harness.util.errors import HarnessError
 
 
 def inspect_image(ref: ImageReference, ctx: SystemContext, *, raw: bool = False,
-                  config: bool = False) -> bytes | dict[str, Any]:
-    """The raw manifest (*raw*), the config (*config*; raw bytes with *raw*) or a summary."""
+                  config: bool = False, tags: bool = True) -> bytes | dict[str, Any]:
+    """The raw manifest (*raw*), the config (*config*; raw bytes with *raw*) or a summary;
+    without *tags* the repository's tags are not listed (skopeo's ``--no-tags``)."""
     with ref.new_image_source(ctx) as source:
         top, top_type = source.get_manifest()
         if raw and not config:
@@ -41,7 +42,7 @@ def inspect_image(ref: ImageReference, ctx: SystemContext, *, raw: bool = False,
         docker = ref.docker_reference()
         name = {"Name": docker.name} if isinstance(docker, Reference) else {}
         return {**name, "Digest": str(manifest_digest(top)),
-                "RepoTags": source.repository_tags(), **summary}
+                "RepoTags": source.repository_tags() if tags else [], **summary}
 
 
 def _config_bytes(source: ImageSource, manifest: bytes, media_type: str) -> bytes:
