@@ -90,8 +90,6 @@ def expected_results(profile: Profile) -> dict[str, Status]:
         out["delete_tag"] = fail
     if not profile.referrers:
         out |= dict.fromkeys(REFERRERS, unsupported)
-        # The fake answers OCI-Subject whatever its profile says about the referrers API.
-        out["subject_header_only_with_referrers"] = fail
     if not profile.schema1:
         out |= dict.fromkeys(SCHEMA1, unsupported)
     if not profile.delete:

@@ -174,7 +174,7 @@ BREAKS: dict[str, Break] = {
     "mount_unknown_from": switch(mount_unknown_from="unauthorized"),
     # referrers
     "subject_header": on(PUT, MANIFESTS, drop_header("OCI-Subject")),
-    # no referrers API, but OCI-Subject still sent (the fake sends it whatever the profile)
+    # the referrers API answers 404, yet the PUT (of a profile with the API) sends OCI-Subject
     "subject_header_only_with_referrers": fault(method=GET, path=REFERRERS, status=404,
                                                 code="NAME_UNKNOWN"),
     "subject_missing_accepted": fault(method=PUT, path=MANIFESTS, status=400,

@@ -27,8 +27,6 @@ NOT_IMITATED = {
                                  "distribution's 500 is a bug no client needs imitated",
     "upload_status_stale": "the fake's upload Location carries no state token, so no Location "
                            "it gave goes stale",
-    "subject_header_only_with_referrers": "the fake sends OCI-Subject whatever the profile "
-                                          "says about the referrers API",
 }
 
 
