@@ -6,6 +6,7 @@
 - ``dockerhelp``: the registry client's test constants, an upload fake, ``push_image``.
 - ``fakeregistry_helpers``: a WSGI test client for the fake registry and its error codes.
 - ``tcpfaults``: a TCP proxy that cuts a connection after N bytes.
+- ``manifest_samples``: a small OCI image and its schema1 form (conversion tests).
 
 The kit the project ships for its users is :mod:`harness.pytest_plugin`.
 """

@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_model_convert import (
+
+from harness.model import mediatype
+from harness.model.convert import EMPTY_LAYER, convert_manifest
+from harness.model.descriptor import Descriptor
+from harness.model.digest import Digest
+from harness.model.image import ImageManifest, IndexManifest, ManifestUpdates
+from harness.model.manifest import OCIIndex, Schema1Manifest, manifest_digest, parse_manifest
+from harness.model.reference import Reference
+from harness.util.errors import HarnessError
+from tests._support.manifest_samples import (
     CONFIG,
     LAYERS,
     MANIFEST,
@@ -18,15 +27,6 @@ from test_model_convert import (
     oci_image,
     schema1_of,
 )
-
-from harness.model import mediatype
-from harness.model.convert import EMPTY_LAYER, convert_manifest
-from harness.model.descriptor import Descriptor
-from harness.model.digest import Digest
-from harness.model.image import ImageManifest, IndexManifest, ManifestUpdates
-from harness.model.manifest import OCIIndex, Schema1Manifest, manifest_digest, parse_manifest
-from harness.model.reference import Reference
-from harness.util.errors import HarnessError
 
 DEST = Reference.parse("registry.example/other/app:v2")
 
