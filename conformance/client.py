@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 import urllib3
 
+from conformance.cleanup import Ledger
 from harness.model.access import Credentials, RegistryAccess
 from harness.transports.docker.auth import Authenticator, repository_scope
 
@@ -133,6 +134,8 @@ class Client:
     exchanges: list[Exchange] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
     _auth: Authenticator = field(init=False)
+    ledger: Ledger = field(default_factory=Ledger)
+    """What this client's requests stored, for the sweep after the check."""
     _secrets: set[str] = field(default_factory=set)
     """The password, the token, and every credential sent (Basic or Bearer): a registry may
     echo request headers into a body, so none of them may reach a report."""
@@ -174,6 +177,7 @@ class Client:
             retry = self._answer_challenge(response, scopes)
             if retry is not None and retry != authorization:
                 response = send(retry)
+        self.ledger.note(response)
         return response
 
     def _send(self, method: str, path: str, *, headers: Mapping[str, str] | None,

@@ -43,7 +43,8 @@ class _Collector:
         self.run = RunResult(
             settings.name, url=settings.target.url if settings.target else "(in process)",
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            suite_version=_suite_version())
+            suite_version=_suite_version(),
+            cleanup="swept" if settings.sweeps else "kept" if settings.keep else "discarded")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -57,6 +58,9 @@ class _Collector:
         exchanges = props.get("exchanges")
         if isinstance(exchanges, list):
             result.exchanges = exchanges
+        leftovers = props.get("leftovers")
+        if isinstance(leftovers, list):
+            self.run.leftovers += leftovers
         status = Status(info["status"])
         if result.status == Status.PASS and status != Status.PASS:
             result.status, result.reason = status, str(info["reason"])

@@ -40,6 +40,7 @@ ENV_CA_FILE = "CONFORMANCE_CA_FILE"
 ENV_INSECURE = "CONFORMANCE_INSECURE"
 ENV_NAME = "CONFORMANCE_TARGET_NAME"
 ENV_ISOLATE = "CONFORMANCE_ISOLATE"
+ENV_KEEP = "CONFORMANCE_KEEP"  # leave what the checks pushed
 
 
 def is_true(value: str | None) -> bool:
@@ -57,6 +58,14 @@ class Settings:
     """Where the controlling process writes results.json, junit.xml and report.html."""
     expect: Path | None = None
     """A known-deviations file."""
+    keep: bool = False
+    """Leave what the checks pushed on a registry the suite does not own (else deleted)."""
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether each check deletes what it pushed: on a registry given by URL (one the
+        suite started is discarded whole), unless asked to keep it."""
+        return self.target is not None and not self.target.isolate and not self.keep
 
     @property
     def name(self) -> str:
@@ -72,7 +81,7 @@ class Settings:
         target = Target(**data["target"]) if data["target"] else None
         return cls(target, data["fake_profile"], tuple(data["groups"]),
                    Path(data["report_dir"]) if data["report_dir"] else None,
-                   Path(data["expect"]) if data["expect"] else None)
+                   Path(data["expect"]) if data["expect"] else None, bool(data["keep"]))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -91,7 +100,8 @@ class Settings:
                 isolate=is_true(env.get(ENV_ISOLATE)))
         return cls(target, profile, selected_groups(env),
                    Path(env[ENV_REPORT_DIR]) if env.get(ENV_REPORT_DIR) else None,
-                   Path(env[ENV_EXPECT]) if env.get(ENV_EXPECT) else None)
+                   Path(env[ENV_EXPECT]) if env.get(ENV_EXPECT) else None,
+                   is_true(env.get(ENV_KEEP)))
 
 
 def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -112,9 +112,15 @@ def target(pytestconfig: pytest.Config) -> Iterator[Target]:
 
 @pytest.fixture
 def client(target: Target, request: pytest.FixtureRequest) -> Iterator[Client]:
-    """A client whose exchanges end up in the report of the check that made them."""
+    """A client whose exchanges end up in the report of the check that made them; afterwards
+    it deletes what the check stored, where the run sweeps (:mod:`conformance.cleanup`)."""
     recorder = Client(target)
     yield recorder
+    if settings_of(request.config).sweeps:
+        told = len(recorder.exchanges)
+        left = recorder.ledger.sweep(recorder)
+        del recorder.exchanges[told:]  # the sweep is not part of what the check did
+        request.node.user_properties.append(("leftovers", left))
     recorder.session.close()
     request.node.user_properties.append(
         ("exchanges", [e.as_dict() for e in recorder.exchanges]))

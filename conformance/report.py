@@ -72,7 +72,23 @@ def terminal_table(runs: list[RunResult]) -> list[str]:
                          f"{check.check}{compat}: {plain(check.rule)} -- {reason}")
     for run in runs:
         lines.append(f"verdict [{run.target}]: {verdict(run)}")
+        if run.cleanup in {"swept", "kept"}:
+            lines.append(f"cleanup [{run.target}]: {cleanup(run)}")
     return lines
+
+
+def cleanup(run: RunResult) -> str:
+    """What became of what the checks pushed."""
+    if run.cleanup == "kept":
+        return "kept what the checks pushed (--keep)"
+    if run.cleanup == "discarded":
+        return "the registry was started by the suite and thrown away"
+    if not run.leftovers:
+        return "deleted everything the checks pushed"
+    shown = ", ".join(run.leftovers[:3])
+    more = f" and {len(run.leftovers) - 3} more (results.json lists all)" \
+        if len(run.leftovers) > 3 else ""
+    return f"could not delete {len(run.leftovers)} object(s) the checks pushed: {shown}{more}"
 
 
 def write_reports(directory: Path, runs: list[RunResult]) -> None:
@@ -172,7 +188,9 @@ def _summary_html(index: int, run: RunResult) -> str:
             f'<p class="verdict"><b>Verdict:</b> {html.escape(verdict(run))}</p>'
             f"<ul><li>target: {html.escape(run.url)}</li><li>date: {html.escape(run.started)}"
             f"</li><li>suite version: {html.escape(run.suite_version)}</li>"
-            f"<li>duration: {run.duration:.1f} s</li><li>registry version headers seen:<ul>"
+            f"<li>duration: {run.duration:.1f} s</li>"
+            f"<li>cleanup: {html.escape(cleanup(run)) if run.cleanup else '-'}</li>"
+            f"<li>registry version headers seen:<ul>"
             f"{headers}</ul></li></ul><table><tr><th>level</th><th>results</th></tr>"
             f"{''.join(totals)}</table>")
 

@@ -78,6 +78,11 @@ class RunResult:
     version_headers: dict[str, str] = field(default_factory=dict)
     """Headers naming the registry's software or API version, as seen in its answers."""
     suite_version: str = ""
+    cleanup: str = ""
+    """"swept" (each check deleted what it pushed), "kept" (--keep) or "discarded" (the
+    suite started the registry and threw it away)."""
+    leftovers: list[str] = field(default_factory=list)
+    """What a sweep could not delete, with the registry's answer."""
 
     def by_status(self, *statuses: Status) -> list[CheckResult]:
         return [c for c in self.checks if c.status in statuses]

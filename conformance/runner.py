@@ -53,6 +53,7 @@ class Options:
     expect: Path | None = None
     debug: bool = False  # show the suite's own pytest output (OCI_DEBUG)
     strict: bool = False  # a missed SHOULD (warn) fails the run too
+    keep: bool = False  # leave what the checks pushed on a --registry target
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                    "expected failures; a listed check that passes is reported")
     p.add_argument("--strict", action="store_true",
                    help="a missed SHOULD (warn) fails the run too (exit 1)")
+    p.add_argument("--keep", action="store_true",
+                   help="leave the blobs, manifests and tags the checks push (by default "
+                        "each check deletes them from a --registry target afterwards)")
     return p
 
 
@@ -126,13 +130,13 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     return Options(targets or ("fake:spec",), registry, groups, args.keyword, args.workers,
                    args.report_dir or (Path(env["OCI_REPORT_DIR"])
                                        if env.get("OCI_REPORT_DIR") else None),
-                   args.expect, config.is_true(env.get("OCI_DEBUG")), args.strict)
+                   args.expect, config.is_true(env.get("OCI_DEBUG")), args.strict, args.keep)
 
 
 @contextlib.contextmanager
 def started(name: str, options: Options) -> Iterator[config.Settings]:
     """Start (and afterwards stop) target *name*; yield the suite's settings for it."""
-    chosen = config.Settings(groups=options.groups, expect=options.expect)
+    chosen = config.Settings(groups=options.groups, expect=options.expect, keep=options.keep)
     if name.startswith("fake:"):
         yield dataclasses.replace(chosen, fake_profile=name.removeprefix("fake:"))
         return

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from conformance.cleanup import Written
 from conformance.client import Target
 from conformance.expect import CheckFailed, expect_status, unsupported
 from conformance.repo import Repo, unique_tag
@@ -58,6 +59,7 @@ def _layer_files(blob: bytes) -> dict[str, bytes]:
 
 
 def _pull_blob(repo: Repo, digest: str) -> bytes:
+    repo.client.ledger.remember(Written("blobs", repo.name, digest))  # pushed by harness
     response = repo.get_blob(digest)
     expect_status(response, 200)
     served = Digest.from_bytes(response.content)
@@ -89,6 +91,7 @@ def test_harness_push_round_trip(repo: Repo, target: Target, tmp_path: Path, kin
         if kind == "v2s1" and exc.code in {"MANIFEST_INVALID", "UNSUPPORTED"}:
             unsupported(f"schema1 manifests are refused: {exc}")
         raise CheckFailed(f"the push failed: {exc}") from exc
+    repo.client.ledger.remember(Written("manifests", repo.name, str(result.digest)))
     response = repo.get_manifest(tag, accept=KINDS[kind])
     expect_status(response, 200)
     served_type = response.headers.get("Content-Type", "").split(";")[0].strip()

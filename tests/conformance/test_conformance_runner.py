@@ -23,6 +23,7 @@ from conformance.results import Status
 from conformance.runner import main, run_suite
 from fakeregistry import FaultRule
 from fakeregistry.auth import AuthConfig
+from fakeregistry.profiles import PROFILES
 from harness.peers.launchers import DistributionLauncher
 from harness.util.net import free_port
 
@@ -378,3 +379,42 @@ def test_distribution_over_tls_says_what_to_do(capsys: pytest.CaptureFixture[str
             capsys.readouterr().err
         assert main(["--registry", registry.url, "-k", "ping", "--ca-file",
                      str(registry.verify)], env={}) == 0
+
+
+def stored(registry: fakeregistry.Registry) -> dict[str, int]:
+    """How many tags, manifests and blob links the fake's repositories still hold."""
+    repos = registry.state.repositories.values()
+    return {"tags": sum(len(r.tags) for r in repos),
+            "manifests": sum(len(r.manifests) for r in repos),
+            "blobs": sum(len(r.blobs) for r in repos)}
+
+
+def test_a_registry_given_by_url_is_left_as_found(capsys: pytest.CaptureFixture[str]) -> None:
+    registry = fakeregistry.Registry()
+    with fakeregistry.inprocess(registry, "http://sweep.test") as url:
+        assert main(["--registry", url, "--group", "pull", "--group", "push",
+                     "--group", "manifests", "--group", "tags", "--group", "e2e"],
+                    env={}) == 0
+    assert stored(registry) == {"tags": 0, "manifests": 0, "blobs": 0}
+    out = capsys.readouterr().out
+    assert f"cleanup [{url}]: deleted everything the checks pushed" in out.splitlines()
+
+
+def test_keep_leaves_the_content_and_refused_deletions_are_named(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    registry = fakeregistry.Registry()
+    with fakeregistry.inprocess(registry, "http://keep.test") as url:
+        assert main(["--registry", url, "-k", "manifest_push_by_digest", "--keep"],
+                    env={}) == 0
+    assert stored(registry)["manifests"] == 1
+    assert f"cleanup [{url}]: kept what the checks pushed (--keep)" in capsys.readouterr().out
+    undeletable = fakeregistry.Registry(profile=PROFILES["spec"].replace(delete=False))
+    with fakeregistry.inprocess(undeletable, "http://nodelete.test") as url:
+        assert main(["--registry", url, "-k", "manifest_push_by_digest", "--report-dir",
+                     str(tmp_path)], env={}) == 0
+    (run,) = load_results(tmp_path / "results.json")
+    assert run.cleanup == "swept" and len(run.leftovers) == 3  # the manifest, config, layer
+    assert all(item.endswith(" (405)") for item in run.leftovers)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cleanup"))
+    assert line.startswith(f"cleanup [{url}]: could not delete 3 object(s) the checks pushed: "
+                           "conformance/test/manifests/sha256:")
