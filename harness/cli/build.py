@@ -24,10 +24,13 @@ from harness.cli.options import (
     COMMIT_FORMATS,
     COMPRESSIONS,
     add_registry_flags,
+    bool_flag,
     manifest_type,
     registry_context,
     retry_budget,
+    signature_policy,
 )
+from harness.model.compression import Algorithm
 from harness.model.transportref import parse_storage_spec
 from harness.store.apply import remove_entry
 from harness.store.check import check, stale_files
@@ -75,7 +78,8 @@ def _context(args: argparse.Namespace) -> SystemContext:
 def _from(args: argparse.Namespace) -> int:
     builder = Builder.new(_store(args), args.image, args.name, architecture=args.arch,
                           os_name=args.os, ctx=_context(args),
-                          signature_policy_path=args.signature_policy,
+                          signature_policy_path=signature_policy(args,
+                                                                 args.signature_policy),
                           report_writer=None if args.quiet else sys.stderr)
     print(builder.container_name)
     return 0
@@ -116,14 +120,25 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commit_compression(args: argparse.Namespace) -> Algorithm:
+    """``--compression``/``--compression-format`` if given; else none while
+    ``-D``/``--disable-compression`` holds (buildah's default), gzip with ``-D=false``."""
+    if args.compression is not None:
+        return COMPRESSIONS[args.compression]
+    return Algorithm.NONE if args.disable_compression else Algorithm.GZIP
+
+
 def _commit(args: argparse.Namespace) -> int:
     builder = Builder.load(_store(args), args.container)
+    for name in args.unsetenv:  # for this image only: the container keeps its settings
+        builder.set_field("Env", [e for e in builder.configs.get_field("Env") or []
+                                  if e.split("=", 1)[0] != name] or None)
     timestamp = None if args.timestamp is None else datetime.datetime.fromtimestamp(
         args.timestamp, datetime.UTC)
     options = CommitOptions(
         preferred_manifest_type=manifest_type(args.format) or "",
-        compression=COMPRESSIONS[args.compression],
-        signature_policy_path=args.signature_policy,
+        compression=_commit_compression(args),
+        signature_policy_path=signature_policy(args, args.signature_policy),
         additional_tags=args.tag,
         report_writer=None if args.quiet else sys.stderr,
         history_timestamp=timestamp,
@@ -135,6 +150,8 @@ def _commit(args: argparse.Namespace) -> int:
         args.iidfile.write_text(f"sha256:{result.image_id}")
     elif result.stored:
         print(result.image_id)
+    if args.rm:
+        builder.store.delete_container(builder.container_id)
     return 0
 
 
@@ -276,7 +293,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("dest", metavar="DEST", nargs="?",
                    help="a local name or TRANSPORT:REF (default: no name)")
     p.add_argument("--format", "-f", choices=COMMIT_FORMATS, default="oci")
-    p.add_argument("--compression", choices=sorted(COMPRESSIONS), default="none")
+    p.add_argument("--compression", "--compression-format", choices=sorted(COMPRESSIONS),
+                   help="layer compression (default: none, as buildah's -D)")
+    bool_flag(p, "--disable-compression", "-D", help_text="don't compress layers")
+    p.add_argument("--rm", action="store_true",
+                   help="remove the working container once the image is written")
+    p.add_argument("--unsetenv", action="append", default=[], metavar="NAME",
+                   help="leave NAME out of the image's environment (repeatable)")
     p.add_argument("--timestamp", type=int, metavar="EPOCH",
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")

@@ -19,6 +19,7 @@ from typing import cast
 
 from harness import __version__
 from harness.cli import build, login, transfer
+from harness.cli.options import add_global_flags, global_settings
 from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "$OCI_HARNESS_ROOT or ~/.local/share/oci-harness); "
                              "containers-storage: is buildah's and podman's store, found "
                              "through storage.conf or [driver@root+runroot]")
+    add_global_flags(parser)
     # Subparsers are OneLineArgumentParsers too; the command modules only need the base type.
     sub = cast(
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -59,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.root is None:
         args.root = default_root()
     try:
-        code: int = args.func(args)
+        with global_settings(args):
+            code: int = args.func(args)
     except HarnessError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -14,8 +14,13 @@ the functions that need them, so a local command does not pay for them at start-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import json
+import logging
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -31,6 +36,59 @@ TRANSFER_FORMATS: Final = ("oci", "v2s1", "v2s2")
 COMMIT_FORMATS: Final = ("docker", "oci")
 _TRUE: Final = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool
 _FALSE: Final = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
+def add_global_flags(parser: argparse.ArgumentParser) -> None:
+    """skopeo's global flags, given before the command as in ``skopeo --debug copy``."""
+    parser.add_argument("--debug", action="store_true",
+                        help="log every request and decision on stderr")
+    parser.add_argument("--policy", type=Path, metavar="FILE", dest="global_policy",
+                        help="signature policy file for every command (default: "
+                             "/etc/containers/policy.json)")
+    parser.add_argument("--insecure-policy", action="store_true",
+                        help="accept any image, ignoring the signature policy")
+    parser.add_argument("--command-timeout", type=duration, metavar="DURATION",
+                        help="give up on the whole command after this long, e.g. 5m")
+
+
+@contextlib.contextmanager
+def global_settings(args: argparse.Namespace) -> Iterator[None]:
+    """Apply the global flags for the command's run: logging, and ``--insecure-policy`` as a
+    policy file that accepts anything (removed afterwards)."""
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "debug", False):
+            stack.enter_context(_debug_log())
+        if getattr(args, "insecure_policy", False):
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="oci-harness-policy-")))
+            args.global_policy = directory / "policy.json"
+            args.global_policy.write_text(json.dumps(
+                {"default": [{"type": "insecureAcceptAnything"}]}))
+        yield
+
+
+@contextlib.contextmanager
+def _debug_log() -> Iterator[None]:
+    """Every logger's DEBUG records on stderr while the command runs."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("DEBU %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+def signature_policy(args: argparse.Namespace, given: Path | None) -> Path | None:
+    """The command's own policy flag, else the global ``--policy``/``--insecure-policy``;
+    ``--insecure-policy`` wins over both, as in skopeo."""
+    if getattr(args, "insecure_policy", False):
+        return args.global_policy  # type: ignore[no-any-return]
+    return given or getattr(args, "global_policy", None)
 
 
 def parse_bool(text: str) -> bool:

@@ -24,9 +24,15 @@ from harness.cli.options import (
     manifest_type,
     registry_context,
     retry_budget,
+    signature_policy,
 )
+from harness.model.compression import Algorithm
+from harness.model.digest import Digest
+from harness.model.manifest import manifest_digest
 from harness.model.transportref import has_transport_prefix
 from harness.store.store import Store
+from harness.transports.types import ImageReference, SystemContext
+from harness.util.errors import HarnessError
 
 
 def _copy(args: argparse.Namespace) -> int:
@@ -37,31 +43,65 @@ def _copy(args: argparse.Namespace) -> int:
     src = parse_image_name(args.src)
     dest = parse_image_name(args.dest)
     budget = retry_budget(args)
+    if args.preserve_digests:
+        _refuse_digest_changes(args)
     options = CopyOptions(
         source_ctx=registry_context(args, "src-", budget),
         dest_ctx=registry_context(args, "dest-", budget),
         manifest_type=manifest_type(args.format),
-        compression=COMPRESSIONS[args.dest_compress_format]
-        if args.dest_compress_format else None,
+        compression=_copy_compression(args),
         compression_level=args.dest_compress_level,
         report_writer=None if args.quiet else sys.stdout,
-        signature_policy_path=args.policy,
+        signature_policy_path=signature_policy(args, args.policy),
         remove_signatures=args.remove_signatures,
         image_list_selection=ImageListSelection("all" if args.all else args.multi_arch),
     )
+    source_digest = _source_digest(src, options.source_ctx) if args.preserve_digests else None
     result = copy_with_retries(dest, src, options, budget)
+    if source_digest is not None and result.digest != source_digest:
+        raise HarnessError(f"--preserve-digests: the copy wrote {result.digest}, the source "
+                           f"is {source_digest}")
     if args.digestfile is not None:
         result.write_digest(args.digestfile)
     return 0
+
+
+def _copy_compression(args: argparse.Namespace) -> Algorithm | None:
+    """skopeo's --dest-compress/--dest-decompress (dir:) and --dest-compress-format."""
+    if args.dest_compress and args.dest_decompress:
+        raise HarnessError("--dest-compress and --dest-decompress cannot be used together")
+    if args.dest_compress_format:
+        return COMPRESSIONS[args.dest_compress_format]
+    if args.dest_decompress:
+        return Algorithm.NONE
+    return Algorithm.GZIP if args.dest_compress else None
+
+
+def _refuse_digest_changes(args: argparse.Namespace) -> None:
+    """containers/image refuses, before writing, what --preserve-digests forbids."""
+    changes = [flag for flag, given in (
+        ("--format", args.format), ("--dest-compress", args.dest_compress),
+        ("--dest-decompress", args.dest_decompress),
+        ("--dest-compress-format", args.dest_compress_format),
+        ("--remove-signatures", args.remove_signatures)) if given]
+    if changes:
+        raise HarnessError(f"--preserve-digests cannot be used with {', '.join(changes)}: "
+                           "they change the image's digest")
+
+
+def _source_digest(src: ImageReference, ctx: SystemContext) -> Digest:
+    with src.new_image_source(ctx) as source:
+        return manifest_digest(source.get_manifest()[0])
 
 
 def _push(args: argparse.Namespace) -> int:
     from harness.builder.push import PushOptions, push  # noqa: PLC0415
 
     options = PushOptions(
-        compression=COMPRESSIONS[args.compression_format],
+        compression=Algorithm.NONE if args.disable_compression
+        else COMPRESSIONS[args.compression_format],
         compression_level=args.compression_level,
-        signature_policy_path=args.signature_policy,
+        signature_policy_path=signature_policy(args, args.signature_policy),
         report_writer=None if args.quiet else sys.stdout,
         system_context=registry_context(args, retries=retry_budget(args)),
         manifest_type=args.format,
@@ -118,6 +158,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_registry_flags(copy, "dest-", skopeo=True)
     copy.add_argument("--authfile", type=Path, metavar="FILE",
                       help="auth file for both registries (--src-/--dest-authfile win)")
+    copy.add_argument("--dest-compress", action="store_true",
+                      help="compress layers written to dir: (default: as the source)")
+    copy.add_argument("--dest-decompress", action="store_true",
+                      help="decompress layers written to dir: (default: as the source)")
+    copy.add_argument("--preserve-digests", action="store_true",
+                      help="fail rather than change the image's digest")
     copy.add_argument("--dest-compress-format", choices=sorted(COMPRESSIONS))
     copy.add_argument("--dest-compress-level", type=int, metavar="N")
     copy.add_argument("--digestfile", type=Path, metavar="FILE",
@@ -135,6 +181,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push_cmd.add_argument("--format", "-f", choices=TRANSFER_FORMATS)
     push_cmd.add_argument("--compression-format", choices=sorted(COMPRESSIONS), default="gzip")
     push_cmd.add_argument("--compression-level", type=int, metavar="N")
+    push_cmd.add_argument("--disable-compression", "-D", action="store_true",
+                          help="don't compress layers")
     add_registry_flags(push_cmd)
     push_cmd.add_argument("--digestfile", type=Path, metavar="FILE")
     add_retry_flags(push_cmd, buildah=True)

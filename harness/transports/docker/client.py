@@ -47,6 +47,7 @@ FIRST_ANSWER_TIMEOUT: Final = 30.0
 READ_TIMEOUT: Final = 60.0
 WRITE_TIMEOUT: Final = 300.0
 WAITING_NOTICE: Final = 10.0  # seconds of silence before a request says it is waiting
+_DEADLINE_SLACK: Final = 0.05  # a socket timeout set to end at the deadline may end early
 # Every manifest type, so the registry answers with what it holds rather than converting.
 MANIFEST_ACCEPT: Final = ", ".join(
     [mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST, mediatype.OCI_INDEX,
@@ -129,6 +130,7 @@ class RegistryClient:
                     with self._waiting("GET", "/v2/", timeout[1]):
                         response = self._session.get(f"{base}/v2/", timeout=timeout)
                 except TRANSIENT_EXCEPTIONS as exc:
+                    self._check_deadline()
                     described = connection_failure(
                         exc, self._hostname, self._port or (443 if scheme == "https" else 80),
                         first_contact=True, timeout=max(timeout))  # TLS: the handshake
@@ -159,14 +161,20 @@ class RegistryClient:
 
     def _timeout(self, read: float) -> tuple[float, float]:
         """Connect and read timeouts, within what the operation's time limit leaves."""
+        self._check_deadline()
         left = self.retries.remaining_time()
         if left is None:
             return CONNECT_TIMEOUT, read
-        if left <= 0:
-            limit = self.retries.policy.deadline
+        return min(CONNECT_TIMEOUT, left), min(read, left)
+
+    def _check_deadline(self) -> None:
+        """Raise once the operation's time limit has passed (a request cut short by it
+        fails with this, not with its own timeout)."""
+        left = self.retries.remaining_time()
+        if left is not None and left < _DEADLINE_SLACK:
+            limit = self.retries.policy.deadline or 0.0
             raise OperationTimeoutError(f"gave up on {self.registry}: the operation's time "
                                         f"limit of {limit:g}s passed")
-        return min(CONNECT_TIMEOUT, left), min(read, left)
 
     @contextlib.contextmanager
     def _waiting(self, method: str, path: str, limit: float) -> Iterator[None]:
@@ -250,6 +258,7 @@ class RegistryClient:
                         stream=stream, timeout=timeout,
                         allow_redirects=method in ("GET", "HEAD"))
             except TRANSIENT_EXCEPTIONS as exc:
+                self._check_deadline()
                 failure = self._failure(exc, url, timeout[1])
                 message = f"{method} {path}: {failure.message}"
                 if not failure.retryable:

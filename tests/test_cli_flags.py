@@ -1,0 +1,144 @@
+"""skopeo's and buildah's flags with their meaning: global flags, copy, push and commit."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.cli.main import main
+from harness.model import mediatype
+from harness.peers.detect import require_peer
+
+ACCEPT = {"default": [{"type": "insecureAcceptAnything"}]}
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(ACCEPT))
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path, policy: Path) -> str:
+    """A store with a working container holding one file, FOO and BAR in its environment."""
+    root = str(tmp_path / "root")
+    (tmp_path / "hello.txt").write_text("hello\n")
+    assert main(["--root", root, "from", "-q", "scratch"]) == 0
+    assert main(["--root", root, "add", "working-container", str(tmp_path / "hello.txt"),
+                 "/hello.txt"]) == 0
+    assert main(["--root", root, "config", "working-container", "--env", "FOO=1",
+                 "--env", "BAR=2"]) == 0
+    return root
+
+
+def _manifest(layout: Path) -> dict[str, object]:
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    return json.loads((layout / "blobs" / "sha256" / digest).read_bytes())  # type: ignore[no-any-return]
+
+
+def _config(layout: Path) -> dict[str, object]:
+    digest = _manifest(layout)["config"]["digest"].split(":")[1]  # type: ignore[index]
+    return json.loads((layout / "blobs" / "sha256" / digest).read_bytes())  # type: ignore[no-any-return]
+
+
+def _layer_types(layout: Path) -> list[str]:
+    return [layer["mediaType"] for layer in _manifest(layout)["layers"]]  # type: ignore[attr-defined]
+
+
+def test_commit_unsetenv_rm_and_compression(root: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", root, "commit", "-q", "--unsetenv", "FOO", "working-container",
+                 f"oci:{tmp_path}/plain:v1"]) == 0
+    env = _config(tmp_path / "plain")["config"]["Env"]  # type: ignore[index]
+    assert not any(e.startswith("FOO=") for e in env) and "BAR=2" in env
+    assert _layer_types(tmp_path / "plain") == [mediatype.OCI_LAYER]  # -D: buildah's default
+    assert main(["--root", root, "commit", "-q", "-D=false", "working-container",
+                 f"oci:{tmp_path}/gz:v1"]) == 0
+    assert _layer_types(tmp_path / "gz") == [mediatype.OCI_LAYER_GZIP]
+    assert main(["--root", root, "commit", "-q", "--compression-format", "zstd",
+                 "working-container", f"oci:{tmp_path}/zst:v1"]) == 0
+    assert _layer_types(tmp_path / "zst") == [mediatype.OCI_LAYER_ZSTD]
+    # --unsetenv applied to the image only; --rm removes the container after writing.
+    assert main(["--root", root, "commit", "-q", "--rm", "working-container",
+                 f"oci:{tmp_path}/last:v1"]) == 0
+    assert any(e.startswith("FOO=") for e in _config(tmp_path / "last")["config"]["Env"])  # type: ignore[index]
+    capsys.readouterr()
+    assert main(["--root", root, "containers"]) == 0
+    assert "working-container" not in capsys.readouterr().out
+
+
+def test_push_disable_compression(root: str, tmp_path: Path, policy: Path) -> None:
+    assert main(["--root", root, "commit", "-q", "-D=false", "working-container", "app:v1"]) == 0
+    assert main(["--root", root, "push", "-q", "--signature-policy", str(policy), "-D",
+                 "app:v1", f"oci:{tmp_path}/pushed:v1"]) == 0
+    assert _layer_types(tmp_path / "pushed") == [mediatype.OCI_LAYER]
+
+
+def test_global_policy_and_insecure_policy(root: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", root, "commit", "-q", "working-container",
+                 f"oci:{tmp_path}/src:v1"]) == 0
+    reject = tmp_path / "reject.json"
+    reject.write_text(json.dumps({"default": [{"type": "reject"}]}))
+    argv = ["copy", "-q", f"oci:{tmp_path}/src:v1", f"oci:{tmp_path}/dst:v1"]
+    assert main(["--policy", str(reject), *argv]) == 125
+    assert "reject" in capsys.readouterr().err
+    assert main(["--policy", str(reject), "--insecure-policy", *argv]) == 0
+
+
+def test_preserve_digests(root: str, tmp_path: Path, policy: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", root, "commit", "-q", "working-container",
+                 f"oci:{tmp_path}/src:v1"]) == 0
+    base = ["copy", "-q", "--policy", str(policy), "--preserve-digests",
+            f"oci:{tmp_path}/src:v1"]
+    assert main([*base, "--format", "v2s2", f"oci:{tmp_path}/no:v1"]) == 125
+    assert capsys.readouterr().err == ("Error: --preserve-digests cannot be used with "
+                                       "--format: they change the image's digest\n")
+    assert not (tmp_path / "no").exists()
+    assert main([*base, f"dir:{tmp_path}/same"]) == 0
+
+
+@pytest.mark.requires_peer("skopeo")
+def test_dest_decompress_and_compress_write_what_skopeo_writes(
+        root: str, tmp_path: Path, policy: Path) -> None:
+    require_peer("skopeo")
+    assert main(["--root", root, "commit", "-q", "-D=false", "working-container",
+                 f"oci:{tmp_path}/src:v1"]) == 0
+    for flag in ("--dest-decompress", "--dest-compress"):
+        ours, theirs = tmp_path / f"ours{flag}", tmp_path / f"theirs{flag}"
+        assert main(["copy", "-q", "--policy", str(policy), flag, f"oci:{tmp_path}/src:v1",
+                     f"dir:{ours}"]) == 0
+        done = subprocess.run(["skopeo", "--policy", str(policy), "copy", "-q", flag,
+                               f"oci:{tmp_path}/src:v1", f"dir:{theirs}"],
+                              capture_output=True, text=True, check=False, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+        assert (ours / "manifest.json").read_bytes() == (theirs / "manifest.json").read_bytes()
+
+
+def test_command_timeout_bounds_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        assert main(["--command-timeout", "300ms", "inspect",
+                     f"docker://127.0.0.1:{port}/app:v1"]) == 125
+    assert capsys.readouterr().err == (f"Error: gave up on 127.0.0.1:{port}: the "
+                                       "operation's time limit of 0.3s passed\n")
+
+
+def test_debug_logs_on_stderr(tmp_path: Path, policy: Path, root: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        assert main(["--debug", "inspect", f"docker://127.0.0.1:{port}/app:v1"]) == 125
+    err = capsys.readouterr().err
+    assert "DEBU urllib3" in err and err.splitlines()[-1].startswith("Error: ")
