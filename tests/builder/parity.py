@@ -102,9 +102,11 @@ class BuildahSide:
         info = json.loads(self.tool.run("inspect", "--type", "container", ctr).stdout)
         return str(info["ContainerID"])
 
-    def commit(self, ctr: str, fmt: str, name: str, layout: Path) -> Commit:
+    def commit(self, ctr: str, fmt: str, name: str, layout: Path, *, gzip: bool = False
+               ) -> Commit:
         image_id = self.tool.commit(ctr, name, "--format", fmt, "--timestamp", "0",
-                                    "--identity-label=false", "--quiet")
+                                    "--identity-label=false", "--quiet",
+                                    f"--disable-compression={str(not gzip).lower()}")
         info = json.loads(self.tool.run("inspect", "--type", "image", name).stdout)
 
         def layers() -> list[bytes]:
@@ -168,8 +170,9 @@ class OurSide:
             self.cli("config", *case.flags, builder.container_name)
         return builder.container_name
 
-    def commit(self, ctr: str, fmt: str, name: str) -> Commit:
+    def commit(self, ctr: str, fmt: str, name: str, *, gzip: bool = False) -> Commit:
         image_id = self.cli("commit", "--quiet", "--timestamp", "0", "--format", fmt,
+                            "--compression", "gzip" if gzip else "none",
                             "--signature-policy", str(self.policy), ctr, name).strip()
         store = Store.open(self.root)
         image = store.image(local_name(name))
