@@ -50,11 +50,19 @@ def _parser() -> argparse.ArgumentParser:
                      description="An in-process OCI registry for tests.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve over HTTP(S) on loopback")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=_port, default=0, help="0 picks a free port")
-    run.add_argument("--storage", type=Path, help="keep content in this directory")
-    run.add_argument("--profile", default="spec", choices=sorted(PROFILES))
-    run.add_argument("--auth", default="none", choices=["none", "basic", "token"])
+    run.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: loopback only)")
+    run.add_argument("--port", type=_port, default=0,
+                     help="port to listen on; 0 (the default) picks a free one, printed on "
+                          "the first line")
+    run.add_argument("--storage", type=Path, metavar="DIR",
+                     help="keep content in this directory across runs (default: in memory)")
+    run.add_argument("--profile", default="spec", choices=sorted(PROFILES),
+                     help="the registry to behave as (default spec: the OCI distribution "
+                          "spec); see docs/fakeregistry.md")
+    run.add_argument("--auth", default="none", choices=["none", "basic", "token"],
+                     help="none (default), basic (the --user accounts), or token (a Bearer "
+                          "token endpoint at /token, as distribution's token auth)")
     run.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
                      help="a user allowed to push (repeatable)")
     run.add_argument("--anonymous-pull", action="store_true",

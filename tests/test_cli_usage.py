@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -29,3 +30,13 @@ def test_usage_error_is_one_line(argv: list[str], says: str) -> None:
     assert len(lines) == 1, result.stderr
     assert says in lines[0]
     assert lines[0].endswith("--help)")
+
+
+def test_fakeregistry_serve_help_describes_every_option() -> None:
+    from fakeregistry.__main__ import _parser  # noqa: PLC0415
+
+    serve = next(a for a in _parser()._actions
+                 if isinstance(a, argparse._SubParsersAction)).choices["serve"]
+    undescribed = [a.option_strings for a in serve._actions
+                   if a.option_strings and not a.help]
+    assert undescribed == []
