@@ -179,10 +179,14 @@ def transport_references(draw: st.DrawFn) -> TransportReference:
         return TransportReference(
             transport, path=draw(_paths()), reference=ref if kind == "name" else None,
             source_index=draw(st.integers(0, 9)) if kind == "index" else None)
-    storage = draw(st.none() | st.builds(
+    full_spec = st.builds(
         StorageSpec, driver=st.none() | st.sampled_from(["vfs", "overlay"]), root=_paths(),
         run_root=st.none() | _paths(),
-        options=st.lists(st.text("abc=1", min_size=1, max_size=5), max_size=2).map(tuple)))
+        options=st.lists(st.text("abc=1", min_size=1, max_size=5), max_size=2).map(tuple))
+    # harness-store: takes only [ROOT]; drivers, run roots and options are containers-storage:'s.
+    root_only = st.builds(StorageSpec, root=_paths())
+    storage = draw(st.none() | (
+        full_spec if transport == transportref.CONTAINERS_STORAGE else root_only))
     image_id = draw(st.none() | st.binary(min_size=32, max_size=32).map(bytes.hex))
     stored = draw(references() if image_id is None else st.none() | references())
     return TransportReference(transport, reference=_tagged(stored) if stored else None,
