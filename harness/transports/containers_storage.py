@@ -33,7 +33,9 @@ from typing import Any, BinaryIO
 from harness.model import gojson, mediatype
 from harness.model.compression import CHUNK_SIZE, MAGIC_LENGTH, decompress, detect
 from harness.model.config import parse_config
+from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestMismatchError
+from harness.model.image import ImageManifest, ManifestUpdates
 from harness.model.manifest import detect_media_type, manifest_digest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import (
@@ -201,20 +203,31 @@ class ContainersStorageImageSource(ImageSource):
         else:
             raw = self.store.big_data(self.image, MANIFEST_KEY)
         media_type = detect_media_type(raw)
-        self._check_layers(raw, media_type)
-        return raw, media_type
+        return self._as_stored(raw, media_type), media_type
 
-    def _check_layers(self, raw: bytes, media_type: str) -> None:
-        """Refuse, before anything is copied, a manifest whose layers the store keeps only
-        uncompressed (an image pulled with compressed layers)."""
-        stored = {layer.diff_digest for layer in self.layers}
-        for layer in parse_manifest(raw, media_type).layers:
-            if str(layer.digest) not in stored:
-                raise StorageError(
-                    f"containers-storage: layer {layer.digest} of image {self.image.id} is "
-                    "kept only uncompressed in the store; copying an image pulled with "
-                    "compressed layers (which needs its manifest rewritten) is not "
-                    "supported yet")
+    def _as_stored(self, raw: bytes, media_type: str) -> bytes:
+        """The manifest as containers/image's ``LayerInfosForCopy`` presents it: the
+        store keeps layers only uncompressed, so a manifest that names them otherwise
+        (an image pulled with compressed layers) is rewritten to name each by its diffID,
+        size and uncompressed type; one that already does comes back byte for byte."""
+        image = ImageManifest.parse(raw, media_type)
+        if len(image.layers) != len(self.layers):
+            raise StorageError(f"containers-storage: image {self.image.id}: its manifest "
+                               f"lists {len(image.layers)} layers, the store "
+                               f"{len(self.layers)}")
+        uncompressed = (mediatype.OCI_LAYER if media_type == mediatype.OCI_MANIFEST
+                        else mediatype.DOCKER_LAYER)
+        layers = []
+        for listed, stored in zip(image.layers, self.layers, strict=True):
+            if stored.diff_digest is None or stored.diff_size < 0:
+                raise StorageError(f"containers-storage: layer {stored.id} has no recorded "
+                                   "uncompressed digest and size")
+            if str(listed.digest) == stored.diff_digest:
+                layers.append(listed)
+            else:
+                layers.append(Descriptor(uncompressed, Digest.parse(stored.diff_digest),
+                                         stored.diff_size))
+        return image.with_updates(ManifestUpdates(layers=layers)).manifest
 
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:

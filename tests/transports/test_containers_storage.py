@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.peers.clients import Buildah
+from harness.peers.clients import Buildah, Skopeo
 from harness.peers.launchers import RunningRegistry
 
 pytestmark = pytest.mark.requires_peer("buildah")
@@ -253,3 +253,39 @@ def test_the_two_stores_example_of_the_docs_runs(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "from-buildah/blobs/sha256" /
                          index["manifests"][0]["digest"][7:]).read_text())["config"]
     assert len(image_id) >= 12 and config["digest"].startswith(f"sha256:{image_id}")
+
+
+@pytest.mark.requires_peer("skopeo")
+def test_an_image_pulled_with_compressed_layers_is_copied_as_skopeo_copies_it(
+        tmp_path: Path, distribution: RunningRegistry, policy: Path) -> None:
+    """The store keeps only the uncompressed layers of a pulled gzip image; its manifest
+    is presented with them (containers/image's LayerInfosForCopy), and a copy to a
+    registry then carries skopeo's config, media types and uncompressed layers."""
+    maker = Buildah(tmp_path / "maker")
+    _two_layer_image(maker, tmp_path, "localhost/app")
+    maker.push("localhost/app", f"oci:{tmp_path / 'gz'}:app")  # gzip layers
+    puller = Buildah(tmp_path / "puller", registry=distribution)
+    puller.pull(f"oci:{tmp_path / 'gz'}:app")
+    name = f"localhost{tmp_path / 'gz'}:latest"
+    src = f"containers-storage:{puller.store_spec}{name}"
+    skopeo = Skopeo(tmp_path / "skopeo", registry=distribution)
+    skopeo.copy(src, f"docker://{distribution.host}/pulled:skopeo")
+    done = _harness("copy", "--quiet", "--policy", str(policy), "--dest-tls-verify=false", src,
+                    f"docker://{distribution.host}/pulled:ours")
+    assert done.returncode == 0, done.stderr
+    theirs, ours = (json.loads(_manifest(distribution, "pulled", t)[1])
+                    for t in ("skopeo", "ours"))
+    assert ours["config"] == theirs["config"]
+    assert [x["mediaType"] for x in ours["layers"]] == [x["mediaType"] for x in theirs["layers"]]
+    assert _uncompressed_layer_digests(distribution, "pulled", json.dumps(ours).encode()) \
+        == _uncompressed_layer_digests(distribution, "pulled", json.dumps(theirs).encode())
+    flat = _harness("copy", "--quiet", "--policy", str(policy), "--dest-compress-format",
+                    "none", src, f"oci:{tmp_path / 'flat'}:x")
+    assert flat.returncode == 0, flat.stderr
+    index = json.loads((tmp_path / "flat/index.json").read_text())
+    manifest = json.loads((tmp_path / "flat/blobs/sha256" /
+                           index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((tmp_path / "flat/blobs/sha256" /
+                         manifest["config"]["digest"][7:]).read_text())
+    assert [(x["mediaType"], x["digest"]) for x in manifest["layers"]] == [
+        ("application/vnd.oci.image.layer.v1.tar", d) for d in config["rootfs"]["diff_ids"]]
