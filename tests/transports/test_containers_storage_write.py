@@ -271,3 +271,48 @@ def test_writing_with_an_unsupported_driver_is_one_error_line(tmp_path: Path, po
         f"Error: containers-storage: storage driver {driver!r} is not supported here "
         "(supported: overlay, vfs)"]
     assert not (tmp_path / "r").exists()
+
+
+def _layer_tree(root: Path) -> dict[str, tuple[int, int, int, int, str]]:
+    """Every entry under a layer directory: mode, owner, device number, mtime (all but
+    the top directory's, which records when the layer was made) and content or target."""
+    tree = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        st = path.lstat()
+        rel = str(path.relative_to(root))
+        content = (str(path.readlink()) if path.is_symlink() else
+                   hashlib.sha256(path.read_bytes()).hexdigest()
+                   if path.is_file() else "")
+        tree[rel] = (st.st_mode, st.st_uid * 65536 + st.st_gid, st.st_rdev,
+                     0 if rel == "." else st.st_mtime_ns // 10**9, content)
+    return tree
+
+
+def test_written_layer_directories_are_the_ones_buildah_makes(driver: str, tmp_path: Path,
+                                                              policy: Path) -> None:
+    """The same layers stored by buildah and by this project: the same directories,
+    modes, owners, whiteout devices and contents; overlay's lower chains the parents'
+    links."""
+    source = Buildah(tmp_path / "source", driver=driver)
+    _two_layer_image(source, tmp_path, "localhost/app")
+    target = Buildah(tmp_path / "target", driver=driver)
+    done = _harness("copy", "--quiet", "--policy", str(policy),
+                    f"containers-storage:{source.store_spec}localhost/app",
+                    f"containers-storage:{target.store_spec}localhost/app")
+    assert done.returncode == 0, done.stderr
+    written = json.loads((target.root / f"{driver}-layers/layers.json").read_text())
+    for layer in written:
+        if driver == "vfs":
+            theirs, ours = (b.root / "vfs/dir" / layer["id"] for b in (source, target))
+        else:
+            theirs, ours = (b.root / "overlay" / layer["id"] / "diff" for b in (source, target))
+            home = target.root / "overlay"
+            link = (home / layer["id"] / "link").read_text()
+            assert (home / "l" / link).resolve() == ours.resolve()
+            lower = home / layer["id"] / "lower"
+            if "parent" in layer:
+                parent_link = (home / layer["parent"] / "link").read_text()
+                assert lower.read_text().split(":")[0] == f"l/{parent_link}"
+            else:
+                assert not lower.exists()
+        assert _layer_tree(ours) == _layer_tree(theirs), layer["id"]

@@ -24,6 +24,7 @@ from harness.util.errors import HarnessError
 
 SUPPORTED = ("overlay", "vfs")
 LINK_LENGTH = 26  # the overlay driver's idLength
+ROOT_MODE = 0o555  # both drivers' defaultPerms for a layer's top directory
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _ALIASES = {"overlay2": "overlay"}
 # Every driver containers/storage knows, so a store left by one of them is recognised.
@@ -78,7 +79,7 @@ class Driver:
         if self.name == "vfs":
             target = self.files(layer_id)
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            target.mkdir(mode=0o755)
+            _top_directory(target, None if parent is None else self.files(parent))
             if parent is not None:
                 _copy_tree(self.files(parent), target)
             return target
@@ -90,10 +91,8 @@ class Driver:
         self.home.chmod(0o700)
         layer = self.home / layer_id
         layer.mkdir(mode=0o700)
-        mode = 0o755 if parent is None else (self.home / parent / "diff").stat().st_mode & 0o7777
         diff = layer / "diff"
-        diff.mkdir()
-        diff.chmod(mode)
+        _top_directory(diff, None if parent is None else self.home / parent / "diff")
         link = base64.b32encode(os.urandom(20)).decode()[:LINK_LENGTH]
         (links / link).symlink_to(f"../{layer_id}/diff")
         _write(layer / "link", link.encode(), 0o644)
@@ -136,6 +135,18 @@ class Driver:
             else:
                 os.mknod(directory / base.removeprefix(WHITEOUT_PREFIX), stat.S_IFCHR,
                          os.makedev(0, 0))
+
+
+def _top_directory(path: Path, parent: Path | None) -> None:
+    """A layer's top directory: mode 0555, or the parent layer's mode and owner, as the
+    drivers' ``Create`` makes it."""
+    path.mkdir()
+    if parent is None:
+        path.chmod(ROOT_MODE)
+        return
+    st = parent.stat()
+    os.chown(path, st.st_uid, st.st_gid)
+    path.chmod(stat.S_IMODE(st.st_mode))
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
