@@ -137,6 +137,10 @@ def add_registry_flags(parser: argparse.ArgumentParser, prefix: str = "", *,
                             help="access the registry anonymously")
         parser.add_argument(f"{flag}registry-token", metavar="TOKEN",
                             help="a Bearer token for the registry")
+    if skopeo:
+        parser.add_argument(f"{flag}daemon-host", metavar="HOST",
+                            help="the Docker engine of docker-daemon: (default: DOCKER_HOST "
+                                 "or the local socket)")
     parser.add_argument(f"{flag}authfile", type=Path, metavar="FILE",
                         help="auth file (default: $REGISTRY_AUTH_FILE, else "
                              "$XDG_RUNTIME_DIR/containers/auth.json)")
@@ -212,6 +216,7 @@ def registry_context(args: argparse.Namespace, prefix: str = "",
         found = Credentials(username, password)
     auth_file = _given(args, prefix, "authfile") or getattr(args, "authfile", None)
     token = _given(args, prefix, "registry-token")
+    daemon = _given(args, prefix, "daemon-host")
     return SystemContext(
         store_root=args.root,
         credentials=found,
@@ -222,6 +227,8 @@ def registry_context(args: argparse.Namespace, prefix: str = "",
         cert_dir=_cert_dir(_given(args, prefix, "cert-dir")),
         retries=retries,
         retry_times=retries.policy.times if retries is not None else 3,
+        # docker_daemon.DAEMON_HOST_KEY, spelled here: importing the transport loads the SDK
+        extra={"docker-daemon-host": daemon} if isinstance(daemon, str) else {},
     )
 
 

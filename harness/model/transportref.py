@@ -21,7 +21,9 @@ DIR = "dir"
 DOCKER_ARCHIVE = "docker-archive"
 CONTAINERS_STORAGE = "containers-storage"
 HARNESS_STORE = "harness-store"
-TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE, HARNESS_STORE)
+DOCKER_DAEMON = "docker-daemon"
+TRANSPORTS = (DOCKER, OCI, OCI_ARCHIVE, DIR, DOCKER_ARCHIVE, CONTAINERS_STORAGE, HARNESS_STORE,
+              DOCKER_DAEMON)
 
 
 def has_transport_prefix(text: str) -> bool:
@@ -69,7 +71,8 @@ class TransportReference:
     :attr:`path`; ``docker-archive`` sets :attr:`path` and maybe :attr:`reference` (always
     tagged) or :attr:`source_index`; ``containers-storage`` and ``harness-store`` set
     :attr:`reference` and/or :attr:`image_id`, and :attr:`storage` when the store was
-    named (``harness-store`` takes only a root).
+    named (``harness-store`` takes only a root); ``docker-daemon`` sets :attr:`reference`
+    or :attr:`image_id` (``sha256:HEX``, a source only).
     """
 
     transport: str
@@ -81,6 +84,8 @@ class TransportReference:
     storage: StorageSpec | None = None
 
     def __str__(self) -> str:
+        if self.transport == DOCKER_DAEMON:
+            return f"docker-daemon:{self.image_id or self.reference}"
         if self.transport == DOCKER:
             return f"docker://{self.reference}"
         if self.transport == DIR:
@@ -114,6 +119,18 @@ def _tagged_name(text: str, value: str) -> Reference:
     if reference.tag is None and reference.digest is None:
         return reference.with_tag("latest")
     return reference
+
+
+def _parse_docker_daemon(text: str, details: str) -> TransportReference:
+    """``docker-daemon:NAME[:TAG]`` or ``docker-daemon:sha256:ID`` (containers/image's
+    docker/daemon ParseReference)."""
+    if details.startswith("sha256:") and _IMAGE_ID.fullmatch(details[7:]):
+        return TransportReference(DOCKER_DAEMON, image_id=details)
+    reference = _tagged_name(text, details)
+    if reference.tag is not None and reference.digest is not None:
+        raise _error(text, "docker-daemon: references with both a tag and a digest are not "
+                           "supported")
+    return TransportReference(DOCKER_DAEMON, reference=reference)
 
 
 def _parse_docker(text: str, details: str) -> TransportReference:
@@ -232,4 +249,6 @@ def parse_transport_reference(text: str) -> TransportReference:
         return _parse_docker_archive(text, details)
     if transport in (CONTAINERS_STORAGE, HARNESS_STORE):
         return _parse_storage(text, transport, details)
+    if transport == DOCKER_DAEMON:
+        return _parse_docker_daemon(text, details)
     raise _error(text, f"unknown transport {transport!r}; known: {', '.join(TRANSPORTS)}")

@@ -21,6 +21,7 @@ _MODULES = {
     transportref.DOCKER_ARCHIVE: "harness.transports.docker_archive",
     transportref.CONTAINERS_STORAGE: "harness.transports.containers_storage",
     transportref.HARNESS_STORE: "harness.transports.harness_store",
+    transportref.DOCKER_DAEMON: "harness.transports.docker_daemon",
 }
 
 
