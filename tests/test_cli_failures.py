@@ -211,3 +211,25 @@ def test_a_silent_registry_says_it_waits_and_gives_up(
                         "waiting up to 0.5s"]
     assert error == (f"Error: pinging registry 127.0.0.1:{port}: 127.0.0.1:{port} accepted "
                      "the connection but sent no answer within 0.5s")
+
+
+def test_silence_after_the_first_answer_is_retried_within_the_budget(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry answered the ping, then a read goes silent: that may pass, so it is
+    retried (one budget, a WARN line each) and then given up in one line (times shortened
+    here: by default 60 s a read, 10 s to the notice)."""
+    from fakeregistry.faults import FaultRule  # noqa: PLC0415
+
+    monkeypatch.setattr(client, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(client, "WAITING_NOTICE", 0.2)
+    registry = Registry()
+    rule = registry.faults.add(FaultRule(method="GET", path="/v2/*/manifests/*", latency=3.0))
+    with serve(registry) as server:
+        assert main(["inspect", "--tls-verify=false", "--retry-times", "2", "--retry-delay",
+                     "0", f"docker://{server.host}/app:v1"]) == 125
+    warnings, error = _error(capsys)
+    retried = [w for w in warnings if w.startswith("WARN Failed, retrying in 0s")]
+    waited = [w for w in warnings if "has not answered GET /v2/app/manifests/v1 for 0.2s" in w]
+    assert len(retried) == 2 and len(waited) == 3 and rule.fired == 3
+    assert error == (f"Error: GET /v2/app/manifests/v1: {server.host} accepted the connection "
+                     "but sent no answer within 0.5s")
