@@ -293,3 +293,22 @@ def test_harness_store_destinations(store: Store, policy: Path, tmp_path: Path) 
     builder.commit(f"harness-store:[{other}]localhost/copied:1", options)
     assert Store.open(other).image("localhost/copied:1").id == local.image_id
     assert store.find_image("localhost/copied:1") is None
+
+
+def test_docker_commit_on_a_docker_base_as_buildah_writes_it(store: Store, policy: Path) -> None:
+    """On a base whose Docker config carries docker_version and OnBuild null (as `docker
+    build` writes them), buildah's Docker config drops docker_version, writes OnBuild []
+    and names the base as parent; the container is named under --timestamp too."""
+    options = CommitOptions(preferred_manifest_type=mediatype.DOCKER_V2S2_MANIFEST,
+                            history_timestamp=EPOCH, signature_policy_path=policy)
+    first = _scratch(store, {"f": b"1"}).commit("base", options)
+    child = Builder.new(store, "base")
+    child.configs.docker.docker_version = "20.10.24"  # what such a base hands down
+    child.configs.docker.config["OnBuild"] = None
+    result = child.commit("child", options)
+    config = _parts(store, result)[1]
+    assert "docker_version" not in config
+    assert config["config"]["OnBuild"] == [] == config["container_config"]["OnBuild"]
+    assert config["parent"] == f"sha256:{first.image_id}"
+    assert config["container"] == child.container_id
+    assert config["history"][-1]["comment"] == "FROM localhost/base:latest"
