@@ -1,8 +1,10 @@
 """The ``oci-archive:FILE[:REF]`` transport: an OCI layout packed in a tar file.
 
 Like containers/image, the source extracts the archive to a temporary layout and reads it
-with the ``oci:`` code; the destination writes a temporary layout and packs it into the
-file at publish, replacing the file atomically (a failed copy leaves the old file).
+with the ``oci:`` code (only what the layout names, each blob at most its declared size:
+see :mod:`harness.transports.archivelayout`); the destination writes a temporary layout
+and packs it into the file at publish, replacing the file atomically (a failed copy
+leaves the old file).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from harness.model.transportref import parse_transport_reference
 from harness.transports import blobfiles
+from harness.transports.archivelayout import unpack_layout
 from harness.transports.oci import OCIImageDestination, OCIImageSource, OCILayout
 from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
@@ -22,7 +25,6 @@ from harness.transports.types import (
     SystemContext,
     Transport,
 )
-from harness.util.errors import HarnessError
 from harness.util.fs import atomic_writer
 from harness.util.scratch import ScratchDir, sweep
 
@@ -49,16 +51,6 @@ class OCIArchiveReference(PathReference):
         return OCIArchiveImageDestination(self)
 
 
-def _extract(archive: Path, into: Path) -> None:
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(into, filter="data")
-    except FileNotFoundError:
-        raise HarnessError(f"oci-archive: {archive} does not exist") from None
-    except (tarfile.TarError, OSError) as exc:
-        raise HarnessError(f"oci-archive: cannot extract {archive}: {exc}") from None
-
-
 def extraction_dir() -> ScratchDir:
     """Where an archive is extracted: the system's temporary folder (``$TMPDIR``), after
     removing what killed runs left there."""
@@ -71,7 +63,7 @@ class OCIArchiveImageSource(OCIImageSource):
     def __init__(self, ref: OCIArchiveReference) -> None:
         self._tmp = extraction_dir()
         try:
-            _extract(ref.resolved, self._tmp.path)
+            unpack_layout(ref.resolved, self._tmp.path)
             super().__init__(ref, OCILayout(self._tmp.path), ref.image)
         except BaseException:
             self._tmp.close()
