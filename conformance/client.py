@@ -19,7 +19,7 @@ import urllib3
 
 from conformance.cleanup import Ledger
 from harness.model.access import Credentials, RegistryAccess
-from harness.transports.docker.auth import Authenticator, repository_scope
+from harness.transports.docker.auth import Authenticator, Challenge, repository_scope
 
 MASK = "<masked>"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -179,6 +179,27 @@ class Client:
                 response = send(retry)
         self.ledger.note(response)
         return response
+
+    def send_as(self, method: str, path: str, authorization: str | None, *,
+                params: Mapping[str, str] | None = None) -> requests.Response:
+        """Send one request with exactly *authorization* (None: anonymous), no challenge
+        answered, and record it: for checks about what a credential may do."""
+        return self._send(method, path, headers=None, data=None, params=params, stream=False,
+                          authorization=authorization)
+
+    @property
+    def challenge(self) -> Challenge | None:
+        """The registry's last challenge, as learnt from a 401."""
+        return self._auth.challenge
+
+    def authorization_for(self, scopes: tuple[str, ...]) -> str | None:
+        """An ``Authorization`` granting *scopes* only (a fresh token from the realm the
+        registry's challenge named), or None when the registry asked for no token."""
+        self.request("GET", "/v2/")  # learn the challenge
+        challenge = self.challenge
+        if challenge is None or not challenge.is_bearer:
+            return None
+        return self._auth.header(scopes, refresh=True)
 
     def _send(self, method: str, path: str, *, headers: Mapping[str, str] | None,
               data: bytes | None, params: Mapping[str, str] | None,

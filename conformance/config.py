@@ -20,8 +20,8 @@ import pytest
 
 from conformance.client import Target
 
-GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "e2e",
-          "docker")
+GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "auth",
+          "e2e", "docker")
 
 # The OCI suite's switches and the groups each one enables here.
 OCI_SWITCHES = {

@@ -16,6 +16,8 @@ import pytest
 
 OCI = "OCI distribution-spec v1.1"
 DOCKER = "Docker registry API / compatibility"
+# The OCI spec leaves authentication out of scope; registries and clients implement this one.
+TOKEN_AUTH = "Docker registry token authentication (distribution docs: auth/token, auth/scope)"
 DOCKER_GROUP = "docker"
 MARK = "conformance_rule"
 

@@ -20,10 +20,13 @@ Change = Callable[[str, list[tuple[str, str]], bytes], tuple[str, list[tuple[str
 
 
 def run_against(registry: fakeregistry.Registry, *, groups: Sequence[str] = config.GROUPS,
-                expect: Path | None = None, **options: Any) -> RunResult:
+                expect: Path | None = None, credentials: tuple[str, str] | None = None,
+                **options: Any) -> RunResult:
     """Run the whole suite (in this process) against *registry*, one repository per check."""
     with fakeregistry.inprocess(registry, f"http://fake-{next(_HOSTS)}.test") as url:
-        target = Target(url=url, isolate=True, name="fake under test")
+        user, password = credentials or (None, None)
+        target = Target(url=url, isolate=True, name="fake under test", username=user,
+                        password=password)
         return run_suite(config.Settings(target, groups=tuple(groups), expect=expect),
                          **options)
 
@@ -67,14 +70,19 @@ SCHEMA1 = ("manifest_push[v2s1]", "manifest_get_by_tag[v2s1]", "manifest_get_by_
            "manifest_head[v2s1]", "manifest_content_type[v2s1]", "manifest_accept[v2s1]",
            "manifest_blob_unknown[v2s1]", "schema1_bad_signature",
            "harness_push_round_trip[v2s1]")
+# Profiles have no authentication: every auth check finds none to check.
+AUTH = ("auth_challenge", "auth_anonymous_cannot_push", "token_pull_only_cannot_push",
+        "token_insufficient_scope_challenge", "token_one_repository_only",
+        "mount_from_unreadable_not_mounted")
+TOKEN = AUTH[2:]  # under Basic auth these are unsupported too
 DELETES = ("delete_manifest", "delete_manifest_untags", "delete_tag", "delete_blob",
            "delete_unknown_manifest")
 
 
 def expected_results(profile: Profile) -> dict[str, Status]:
     """What the suite must report for *profile*, derived from its declared switches."""
-    out: dict[str, Status] = {}
     fail, warn, unsupported = Status.FAIL, Status.WARN, Status.UNSUPPORTED
+    out: dict[str, Status] = dict.fromkeys(AUTH, unsupported)
     if not profile.tags_sorted:
         out["tag_list_sorted"] = fail
     if not profile.tags_paginate:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conformance_helpers import rewrite, run_against, statuses
+from conformance_helpers import AUTH, rewrite, run_against, statuses
 
 import fakeregistry
 from conformance.results import Status
 from fakeregistry import FaultRule
+from fakeregistry.auth import AuthConfig
 from fakeregistry.profiles import PROFILES
 
 NAMESPACE = "conformance/test"
@@ -38,6 +39,9 @@ class Break:
     rewrites: list[tuple[str, str, Callable[..., Any]]] = field(default_factory=list)
     scoped: bool = True  # faults and rewrites apply only to the check's repository
     also: frozenset[str] = frozenset()  # checks that need this rule too, with the reason
+    auth: bool = False
+    """Break a registry with token authentication, and run the auth group against it with
+    credentials (compared with the same run unbroken)."""
 
 
 def fault(**rule: Any) -> Break:
@@ -196,6 +200,20 @@ BREAKS: dict[str, Break] = {
     "tag_digest_agree": fault(method=GET, path=MANIFESTS, nth=1, wrong_digest=True),
     "tag_invalid": fault(method=PUT, path=MANIFESTS, status=201),
     "tag_longest": fault(method=PUT, path=MANIFESTS, status=400, code="TAG_INVALID"),
+    # auth (against a registry with token auth)
+    "auth_challenge": Break(rewrites=[(GET, TAGS, drop_header("WWW-Authenticate"))], auth=True),
+    "auth_anonymous_cannot_push": Break(faults=[{"method": POST, "path": UPLOADS,
+                                                 "status": 202}], auth=True),
+    "token_pull_only_cannot_push": Break(faults=[{"method": POST, "path": UPLOADS,
+                                                  "status": 202}], auth=True),
+    "token_insufficient_scope_challenge": Break(faults=[{"method": POST, "path": UPLOADS,
+                                                         "status": 403, "code": "DENIED"}],
+                                                auth=True),
+    "token_one_repository_only": Break(faults=[{
+        "method": GET, "path": "/v2/conformance/other/token-one-repository-only/blobs/*",
+        "status": 200}], scoped=False, auth=True),
+    "mount_from_unreadable_not_mounted": Break(faults=[{"method": POST, "path": UPLOADS,
+                                                        "status": 201}], auth=True),
     "catalog_pagination": Break(rewrites=[(GET, "/v2/_catalog", double_repositories)],
                                 scoped=False),
     "repository_unknown": Break(faults=[{"method": GET, "path": "/v2/*/nx-*/tags/list",
@@ -203,8 +221,16 @@ BREAKS: dict[str, Break] = {
 }
 
 
+USER = ("conf", "conf-pw")
+
+
+def token_registry() -> fakeregistry.Registry:
+    return fakeregistry.Registry(auth=AuthConfig.with_passwords("token", dict([USER])))
+
+
 def broken_registry(check: str, how: Break) -> fakeregistry.Registry:
-    registry = fakeregistry.Registry(profile=PROFILES["spec"].replace(**how.profile))
+    registry = token_registry() if how.auth else \
+        fakeregistry.Registry(profile=PROFILES["spec"].replace(**how.profile))
     repository = repo_of(check)
     for rule in how.faults:
         path = f"/v2/{repository}{rule['path']}" if how.scoped else rule["path"]
@@ -223,7 +249,29 @@ def test_every_check_has_a_break(baseline: dict[str, Status]) -> None:
     assert set(baseline) == set(BREAKS)
 
 
-@pytest.mark.parametrize("check", sorted(BREAKS))
+@pytest.fixture(scope="module")
+def auth_baseline() -> dict[str, Status]:
+    return statuses(run_against(token_registry(), groups=["auth"], credentials=USER))
+
+
+def test_the_auth_checks_pass_behind_token_auth(auth_baseline: dict[str, Status]) -> None:
+    assert set(auth_baseline) == set(AUTH)
+    # the fake answers a token without the needed scope 403, not 401 insufficient_scope
+    assert {c: s for c, s in auth_baseline.items() if s != Status.PASS} in (
+        {}, {"token_insufficient_scope_challenge": Status.WARN})
+
+
+@pytest.mark.parametrize("check", sorted(c for c, how in BREAKS.items() if how.auth))
+def test_breaking_one_auth_rule_changes_exactly_its_check(
+        check: str, auth_baseline: dict[str, Status]) -> None:
+    run = run_against(broken_registry(check, BREAKS[check]), groups=["auth"], credentials=USER)
+    found = statuses(run)
+    result = next(c for c in run.checks if c.check == check)
+    assert found.pop(check) == (Status.WARN if result.level == "SHOULD" else Status.FAIL), result
+    assert found == {c: s for c, s in auth_baseline.items() if c != check}
+
+
+@pytest.mark.parametrize("check", sorted(c for c, how in BREAKS.items() if not how.auth))
 def test_breaking_one_rule_fails_exactly_its_check(check: str) -> None:
     how = BREAKS[check]
     run = run_against(broken_registry(check, how))
@@ -248,6 +296,7 @@ def test_altered_bodies_of_the_same_length_are_detected() -> None:
         rewrite(registry, GET, f"/v2/{repo_of(check)}{kind}", flip_first_byte)
     found = statuses(run_against(registry))
     assert {c: s for c, s in found.items() if s != Status.PASS} == {
+        **dict.fromkeys(AUTH, Status.UNSUPPORTED),  # the fake asks for no credentials
         "blob_content_matches_digest": Status.FAIL,
         "manifest_content_matches_digest": Status.FAIL}
 
