@@ -24,12 +24,9 @@ from harness.util.retry import Retries
 
 
 def may_pass(exc: HarnessError) -> bool:
-    """Whether trying the whole copy again can help: a transient failure, or an error that
-    carries an HTTP status of 5xx or 429 (a registry's refusal, whatever the transport)."""
-    if isinstance(exc, TransientError):
-        return True
-    status = getattr(exc, "status", None)
-    return isinstance(status, int) and (status >= 500 or status == 429)
+    """Whether trying the whole copy again can help: decided on the error's type, which
+    transports choose (:class:`TransientError`: a registry unreachable, a 5xx or a 429)."""
+    return isinstance(exc, TransientError)
 
 
 def copy_with_retries(dest: ImageReference, src: ImageReference, options: CopyOptions,

@@ -11,15 +11,25 @@ from harness.copy.engine import CopyOptions, copy_image
 from harness.model.digest import Digest
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
-from harness.transports.types import ImageDestination, SystemContext
+from harness.transports.types import ImageDestination, SystemContext, TransientError
 from harness.util.errors import HarnessError
 from tests._support.imagekit import Built
 
 
 class _StatusError(HarnessError):
+    """A registry's refusal with an HTTP status (a 4xx: it will not pass)."""
+
     def __init__(self, status: int) -> None:
         super().__init__(f"registry answered {status}")
         self.status = status
+
+
+class _BusyError(_StatusError, TransientError):
+    """A 5xx or a 429: the type a transport gives a refusal that may pass."""
+
+
+def _refusal(status: int) -> _StatusError:
+    return _BusyError(status) if status >= 500 or status == 429 else _StatusError(status)
 
 
 class _Flaky(DirReference):
@@ -34,7 +44,7 @@ class _Flaky(DirReference):
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
         self.opens += 1
         if self.opens <= self.failures:
-            raise _StatusError(self.status)
+            raise _refusal(self.status)
         return DirImageDestination(self)
 
 

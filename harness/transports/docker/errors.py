@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from harness.transports.types import TransientError
 from harness.util.errors import HarnessError
 
 _MAX_ERROR_BODY = 64 * 1024  # an error body is small; a hostile one must not fill memory
@@ -71,11 +72,19 @@ class RegistryError(HarnessError):
 
     @classmethod
     def from_response(cls, response: requests.Response) -> RegistryError:
-        """Build the error from a failed response, reading its (small) error body."""
+        """Build the error from a failed response, reading its (small) error body: a
+        :class:`RegistryBusyError` for a 5xx or a 429."""
         request = response.request
         body = next(response.iter_content(_MAX_ERROR_BODY), b"")
-        return cls(request.method or "?", response.url or request.url or "", response.status_code,
-                   parse_error_body(body))
+        status = response.status_code
+        kind = RegistryBusyError if status >= 500 or status == 429 else cls
+        return kind(request.method or "?", response.url or request.url or "", status,
+                    parse_error_body(body))
+
+
+class RegistryBusyError(RegistryError, TransientError):
+    """A 5xx or a 429 that the request's own retries did not get past: the registry may
+    answer later, so starting the whole copy again may pass (a 4xx never does)."""
 
 
 class ProtocolError(HarnessError):
