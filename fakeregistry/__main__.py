@@ -7,6 +7,7 @@ start it with ``--port 0`` and read the address. Errors print one line and exit 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from fakeregistry.auth import AuthConfig
+from fakeregistry.auth import AuthConfig, hash_password, read_htpasswd
 from fakeregistry.faults import FaultRule
 from fakeregistry.profiles import PROFILES
 from fakeregistry.registry import Registry
@@ -22,6 +23,9 @@ from fakeregistry.server import serve
 from fakeregistry.sessions import MAX_UPLOADS, UPLOAD_LIFETIME
 from harness.util.cli import OneLineArgumentParser
 from harness.util.errors import HarnessError
+
+USERS_ENV = "FAKEREGISTRY_USERS"
+"""Users as NAME:PASSWORD entries separated by whitespace, kept out of ``ps``."""
 
 
 def _port(text: str) -> int:
@@ -64,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="none (default), basic (the --user accounts), or token (a Bearer "
                           "token endpoint at /token, as distribution's token auth)")
     run.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
-                     help="a user allowed to push (repeatable)")
+                     help="a user allowed to push (repeatable; visible in ps: prefer "
+                     f"--users-file or ${USERS_ENV})")
+    run.add_argument("--users-file", type=Path, metavar="HTPASSWD",
+                     help="users from an htpasswd file of bcrypt hashes (htpasswd -B), "
+                     "as distribution reads")
     run.add_argument("--anonymous-pull", action="store_true",
                      help="let clients without credentials pull")
     run.add_argument("--tls", action="store_true", help="HTTPS with a generated CA")
@@ -81,15 +89,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _auth(args: argparse.Namespace) -> AuthConfig:
-    passwords: dict[str, str] = {}
-    for spec in args.user:
+    """Users from --users-file, then $FAKEREGISTRY_USERS, then --user (a later one wins)."""
+    users = read_htpasswd(args.users_file) if args.users_file else {}
+    given = [(f"${USERS_ENV}", spec) for spec in os.environ.get(USERS_ENV, "").split()]
+    given += [("--user", spec) for spec in args.user]
+    for source, spec in given:
         name, sep, password = spec.partition(":")
         if not sep or not name:
-            raise HarnessError(f"--user {spec!r}: use NAME:PASSWORD")
-        passwords[name] = password
-    if args.auth != "none" and not passwords and not args.anonymous_pull:
-        raise HarnessError(f"--auth {args.auth} needs --user NAME:PASSWORD or --anonymous-pull")
-    return AuthConfig.with_passwords(args.auth, passwords, anonymous_pull=args.anonymous_pull)
+            shown = repr(spec) if source == "--user" else "entry"  # never echo a secret
+            raise HarnessError(f"{source} {shown}: use NAME:PASSWORD")
+        users[name] = hash_password(password)
+    if args.auth != "none" and not users and not args.anonymous_pull:
+        raise HarnessError(f"--auth {args.auth} needs users (--users-file, ${USERS_ENV} or "
+                           "--user NAME:PASSWORD) or --anonymous-pull")
+    return AuthConfig(args.auth, users, anonymous_pull=args.anonymous_pull)
 
 
 def _serve(args: argparse.Namespace) -> None:

@@ -13,6 +13,12 @@ from fakeregistry.errors import RegistryError
 from fakeregistry.replies import json_reply
 from fakeregistry.routes import Endpoints, Match
 
+_PUSH = frozenset({"pull", "push"})
+_ACTIONS = {"GET": frozenset({"pull"}), "HEAD": frozenset({"pull"}),
+            "DELETE": frozenset({"delete"})}
+"""What a request on a repository needs, by method, as distribution's app asks its access
+controller: a write (POST, PUT, PATCH) needs pull and push."""
+
 
 class AccessControl:
     """Decides whether a routed request may reach its handler; serves tokens."""
@@ -33,9 +39,7 @@ class AccessControl:
         if found.endpoint == "catalog":
             needed = Scope("registry", "catalog", frozenset({"*"}))
         elif name is not None:
-            action = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(
-                request.method, "push")
-            needed = Scope("repository", name, frozenset({action}))
+            needed = Scope("repository", name, _ACTIONS.get(request.method, _PUSH))
         self.authenticator.authorize(request.headers.get("Authorization"), needed,
                                      _realm(request))
 
@@ -54,7 +58,8 @@ class AccessControl:
             raise RegistryError("UNSUPPORTED", "this registry does not issue tokens", status=404)
         present, user = self.authenticator.basic_user(request.headers.get("Authorization"))
         if present and user is None:
-            raise RegistryError("UNAUTHORIZED", "invalid username or password")
+            raise RegistryError("UNAUTHORIZED", "invalid username or password", headers={
+                "WWW-Authenticate": f'Basic realm="{self.config.service}"'})
         scopes = [scope for text in request.args.getlist("scope") for part in text.split()
                   if (scope := Scope.parse(part)) is not None]
         return json_reply(self.authenticator.issue(user, scopes))

@@ -5,7 +5,10 @@ itself at ``/token``: a client without a token gets 401 with a ``WWW-Authenticat
 realm=…,service=…,scope=…`` challenge, asks the realm for a token (with Basic
 credentials or anonymously), and retries with it. Tokens are HMAC-signed, expire, and
 carry the granted ``repository:<name>:<actions>`` scopes; a valid token without the
-needed scope is 403 DENIED. Users are all-powerful unless listed as read-only.
+needed scope is 401 with the challenge naming the scope and ``error="insufficient_scope"``,
+as distribution answers (clients fetch a wider token and retry). Users are all-powerful
+unless listed as read-only. A password is checked with bcrypt whoever the user is (an
+unknown name against a dummy hash of the same cost), so timing does not tell names.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,23 +60,37 @@ class AuthConfig:
                        readonly: frozenset[str] = frozenset(), anonymous_pull: bool = False,
                        token_ttl: float = 300.0, rounds: int = 4) -> AuthConfig:
         """Hash plain passwords (cheap bcrypt rounds: these are test credentials)."""
-        users = {name: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds)).decode()
-                 for name, pw in passwords.items()}
+        users = {name: hash_password(pw, rounds) for name, pw in passwords.items()}
         return cls(mode=mode, users=users, readonly=readonly, anonymous_pull=anonymous_pull,
                    token_ttl=token_ttl)
 
     @classmethod
-    def from_htpasswd(cls, mode: AuthMode, path: Path) -> AuthConfig:
-        """Users from an htpasswd file of bcrypt hashes (``htpasswd -B``)."""
-        users: dict[str, str] = {}
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            name, sep, hashed = line.partition(":")
-            if not sep or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise AuthConfigError(f"{path}:{number}: not a bcrypt htpasswd line")
-            users[name] = hashed
-        return cls(mode=mode, users=users)
+    def from_htpasswd(cls, mode: AuthMode, path: Path, **options: object) -> AuthConfig:
+        """Users from an htpasswd file of bcrypt hashes (``htpasswd -B``), the only kind
+        distribution reads; *options* are the other fields (``readonly``, ...)."""
+        return cls(mode=mode, users=read_htpasswd(path), **options)  # type: ignore[arg-type]
+
+
+def read_htpasswd(path: Path) -> dict[str, str]:
+    """name -> bcrypt hash from an htpasswd file; blank lines and ``#`` comments skipped."""
+    users: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuthConfigError(f"cannot read the users file {path}: {exc}") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, hashed = line.partition(":")
+        if not sep or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise AuthConfigError(f"{path}:{number}: not a bcrypt htpasswd line")
+        users[name] = hashed
+    return users
+
+
+def hash_password(password: str, rounds: int = 4) -> str:
+    """A bcrypt hash as htpasswd writes it (cheap rounds: these are test credentials)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,12 @@ class Scope:
         return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
 
 
+def _dummy_hash(hashes: Iterable[str]) -> str:
+    """A hash no password matches, at the cost (rounds) of the users' own hashes."""
+    cost = next((h.split("$")[2] for h in hashes if h.count("$") >= 3), "04")
+    return hash_password(os.urandom(16).hex(), int(cost) if cost.isdigit() else 4)
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -112,16 +135,19 @@ class Authenticator:
         self._key = os.urandom(32)
         self._verified: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
+        self.dummy_hash = _dummy_hash(config.users.values())
 
     # -- credentials -------------------------------------------------------------
     def check_password(self, user: str, password: str) -> bool:
-        """bcrypt is slow on purpose; remember successes so each pair costs once."""
+        """bcrypt is slow on purpose; remember successes so each pair costs once. An
+        unknown user costs one bcrypt too, against :attr:`dummy_hash`."""
         key = (user, hashlib.sha256(password.encode()).digest())
         with self._lock:
             if key in self._verified:
                 return True
-        hashed = self.config.users.get(user)
-        if hashed is None or not bcrypt.checkpw(password.encode(), hashed.encode()):
+        known = self.config.users.get(user)
+        matches = bcrypt.checkpw(password.encode(), (known or self.dummy_hash).encode())
+        if known is None or not matches:
             return False
         with self._lock:
             self._verified.add(key)
@@ -220,4 +246,13 @@ class Authenticator:
             if scope.type == needed.type and scope.name == needed.name:
                 granted |= scope.actions
         if not (needed.actions <= granted or "*" in granted):
-            raise RegistryError("DENIED", f"token does not grant {needed}")
+            raise RegistryError("UNAUTHORIZED", "authentication required",
+                                detail=_access_records(needed), headers={
+                                    "WWW-Authenticate":
+                                        challenge + ',error="insufficient_scope"'})
+
+
+def _access_records(needed: Scope) -> list[dict[str, str]]:
+    """The error detail distribution gives a 401: the accesses the request needed."""
+    return [{"Type": needed.type, "Class": "", "Name": needed.name, "Action": action}
+            for action in sorted(needed.actions)]

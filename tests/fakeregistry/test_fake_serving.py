@@ -13,6 +13,7 @@ import requests
 import responses
 
 from fakeregistry import Registry, inprocess, serve
+from fakeregistry.auth import hash_password
 from fakeregistry.inprocess import InProcessError
 from harness.model.digest import Digest
 from tests._support.fakeregistry_helpers import Client
@@ -133,6 +134,47 @@ def test_cli_with_tls_and_token_auth() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def test_cli_users_from_an_htpasswd_file_and_the_environment(tmp_path: Path) -> None:
+    """Passwords kept out of ``ps``: --users-file (bcrypt htpasswd) and $FAKEREGISTRY_USERS."""
+    users_file = tmp_path / "htpasswd"
+    users_file.write_text(f"# htpasswd -B\nbob:{hash_password('from-file')}\n")
+    env = {**os.environ, "FAKEREGISTRY_USERS": "carol:from-env dave:other"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakeregistry", "serve", "--auth", "basic",
+         "--users-file", str(users_file)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        for user, password in [("bob", "from-file"), ("carol", "from-env"), ("dave", "other")]:
+            assert requests.get(f"{url}/v2/", auth=(user, password), timeout=30).ok
+        assert requests.get(f"{url}/v2/", auth=("bob", "other"), timeout=30).status_code == 401
+        command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert b"from-file" not in command_line and b"from-env" not in command_line
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--users-file", "{missing}"], "", "cannot read the users file"),
+    (["--users-file", "{plain}"], "", "htpasswd:1: not a bcrypt htpasswd line"),
+    ([], "no-colon-SECRET", "$FAKEREGISTRY_USERS entry: use NAME:PASSWORD"),
+])
+def test_cli_bad_users_are_one_line_without_the_secret(
+        args: list[str], env: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "htpasswd").write_text("bob:plaintext-SECRET\n")
+    args = [a.replace("{missing}", str(tmp_path / "nope")).replace(
+        "{plain}", str(tmp_path / "htpasswd")) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "fakeregistry", "serve", "--auth", "basic", *args],
+        env={**os.environ, "FAKEREGISTRY_USERS": env}, check=False, capture_output=True,
+        text=True, timeout=30)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert "SECRET" not in result.stderr
 
 
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--auth", "basic"],
