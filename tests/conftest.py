@@ -1,10 +1,17 @@
 """Shared test configuration: pytester for plugin tests, the hypothesis profile."""
 
 import os
+from importlib import metadata
 
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_report_header() -> str:
+    """The Python registry client the fake is tested with (the real peers' versions are
+    in the "real peers exercised" summary)."""
+    return f"oras-py {metadata.version('oras')}"
 
 # --- hypothesis: one profile for the whole suite ------------------------------------------
 # Speed is never what a property claims, and two cores shared by xdist workers and other

@@ -1,4 +1,4 @@
-"""Run the real client tools (skopeo, buildah, the Docker CLI) against a registry.
+"""Run the real client tools (skopeo, buildah, podman, the Docker CLI) against a registry.
 
 Every helper is isolated from the machine's configuration: it works in a folder the
 caller gives (its own policy.json accepting anything, an empty registries.conf, its own
@@ -14,6 +14,8 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -194,12 +196,15 @@ class Buildah(_ContainersTool):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.root = self.workdir / "root"
-        self.runroot = self.workdir / "runroot"
+        self.runroot = self._runroot()
         self.storage_conf = self.workdir / "storage.conf"
         if not self.storage_conf.exists():
             self.storage_conf.write_text(
                 f'[storage]\ndriver = "{self.driver}"\nrunroot = "{self.runroot}"\n'
                 f'graphroot = "{self.root}"\n')
+
+    def _runroot(self) -> Path:
+        return self.workdir / "runroot"
 
     @property
     def store_spec(self) -> str:
@@ -249,6 +254,41 @@ class Buildah(_ContainersTool):
         out = self.run("pull", *self._policy(), *self._registry_args(ref), *extra,
                        ref).stdout
         return out.strip().splitlines()[-1]
+
+
+@dataclass
+class Podman(Buildah):
+    """``podman`` on a private store under *workdir* (vfs unless *driver* says otherwise),
+    with an empty containers.conf, cgroupfs and a file event log, so that it needs
+    neither systemd nor the machine's configuration."""
+
+    peer = "podman"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.containers_conf = self.workdir / "containers.conf"
+        self.containers_conf.touch()
+
+    def _runroot(self) -> Path:
+        """podman refuses a runroot path over 50 characters: a short one in the system's
+        temporary folder, removed with this object."""
+        runroot = Path(tempfile.mkdtemp(prefix="podman-run-"))
+        weakref.finalize(self, shutil.rmtree, runroot, True)
+        return runroot
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.executable, "--root", str(self.root), "--runroot", str(self.runroot),
+                "--storage-driver", self.driver, "--cgroup-manager", "cgroupfs",
+                "--events-backend", "file", "--tmpdir", str(self.config.tmpdir), *args]
+
+    def overrides(self) -> dict[str, str]:
+        return {**super().overrides(), "CONTAINERS_CONF": str(self.containers_conf)}
+
+    def tag(self, image: str, name: str) -> None:
+        self.run("tag", image, name)
+
+    def image_id(self, image: str) -> str:
+        return self.run("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
 
 
 @dataclass

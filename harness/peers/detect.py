@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class Peer:
     name: str
     executable: str
     install_hint: str
+    version_args: tuple[str, ...] = ("--version",)  # () when it has no version command
 
 
 PEERS: dict[str, Peer] = {
@@ -31,10 +33,12 @@ PEERS: dict[str, Peer] = {
         Peer("skopeo", "skopeo", "apt-get install skopeo"),
         Peer("buildah", "buildah", "apt-get install buildah"),
         Peer("podman", "podman", "apt-get install podman"),
+        Peer("podman", "podman", "apt-get install podman"),
         Peer("umoci", "umoci", "apt-get install umoci"),
         Peer("docker", "docker", "apt-get install docker.io and start dockerd "
-             "(dockerd --storage-driver=vfs --iptables=false --bridge=none)"),
-        Peer("busybox", "busybox", "apt-get install busybox-static"),
+             "(dockerd --storage-driver=vfs --iptables=false --bridge=none)",
+             ("version", "--format", "engine {{.Server.Version}}, CLI {{.Client.Version}}")),
+        Peer("busybox", "busybox", "apt-get install busybox-static", ()),
         Peer("gzip", "gzip", "apt-get install gzip"),
         Peer("zstd", "zstd", "apt-get install zstd"),
     )
@@ -69,6 +73,20 @@ def missing_reason(name: str) -> str | None:
     check = _EXTRA_CHECKS.get(name)
     problem = check() if check else None
     return f"{peer.name}: {problem}: {peer.install_hint}" if problem else None
+
+
+def version(name: str) -> str:
+    """The peer's version line as it prints it ("" when it has none or is missing)."""
+    peer = PEERS[name]
+    executable = shutil.which(peer.executable)
+    if executable is None or not peer.version_args:
+        return ""
+    try:
+        done = subprocess.run([executable, *peer.version_args], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (done.stdout.strip().splitlines() or [""])[0]
 
 
 def peers_required() -> bool:

@@ -6,9 +6,10 @@ Fixtures (see docs/pytest-plugin.md): ``fake_registry``, ``fake_registry_server`
 
 ``@pytest.mark.requires_peer("skopeo", ...)`` skips a test when a real peer is missing (a
 failure under ``REQUIRE_REAL_PEERS=1``); the terminal summary counts, per peer, the tests
-that really ran against it. ``@pytest.mark.registry_profile("ecr", **switches)`` makes the
-test's fakes answer like that registry. ``--registry-username/-password/-token/-ca-file/
--insecure`` say how to reach ``url=`` targets, as ``python -m conformance`` spells them.
+that really ran against it, with the version the peer reports.
+``@pytest.mark.registry_profile("ecr", **switches)`` makes the test's fakes answer like
+that registry. ``--registry-username/-password/-token/-ca-file/-insecure`` say how to
+reach ``url=`` targets, as ``python -m conformance`` spells them.
 
 Loading the plugin must stay cheap (it loads in every pytest run): this module and
 :mod:`.fixtures` import only pytest; the rest is imported when first used.
@@ -213,6 +214,10 @@ class PeerSummary:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.runs:
             return
+        from harness.peers.detect import PEERS, version  # noqa: PLC0415
+
         terminalreporter.section("real peers exercised")
         for name, count in sorted(self.runs.items()):
-            terminalreporter.write_line(f"{name}: {count} tests ran against it")
+            shown = version(name) if name in PEERS else ""
+            terminalreporter.write_line(f"{name}: {count} tests ran against it"
+                                        + (f" ({shown})" if shown else ""))
