@@ -55,9 +55,9 @@ builder.commit(f"oci-archive:{sys.argv[2]}:v1", CommitOptions(
 """
 
 
-def _run_until_stuck(script: str, *args: str) -> None:
+def _run_until_stuck(script: str, *args: str, env: dict[str, str] | None = None) -> None:
     proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
-                            text=True)
+                            text=True, env=env)
     assert proc.stdout is not None and proc.stdout.readline() == "stuck\n"
     assert stale_files(Store.open(Path(args[0])), min_age_s=0) == []  # held: not leftovers
     os.kill(proc.pid, signal.SIGKILL)
@@ -91,13 +91,14 @@ def test_killed_from_leaves_a_folder_check_finds(tmp_path: Path,
 def test_killed_commit_to_an_archive_leaves_nothing_in_tmp(
         tmp_path: Path, policy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, archive = tmp_path / "store", tmp_path / "out" / "image.tar"
-    system_tmp = set(Path(tempfile.gettempdir()).iterdir())
-    _run_until_stuck(_COMMIT, str(root), str(archive), str(policy), "stuck")
+    system_tmp = tmp_path / "system-tmp"  # the process's own $TMPDIR, to be watched
+    system_tmp.mkdir()
+    _run_until_stuck(_COMMIT, str(root), str(archive), str(policy), "stuck",
+                     env={**os.environ, "TMPDIR": str(system_tmp)})
     (staging,) = (root / "tmp").iterdir()
     (archive_staging,) = archive.parent.iterdir()
     assert archive_staging.name.startswith(".image.tar.tmp-")
-    assert {p for p in Path(tempfile.gettempdir()).iterdir()
-            if p.name.startswith(("oci-harness-commit-", "oci-archive-"))} <= system_tmp
+    assert list(system_tmp.iterdir()) == []
     assert stale_files(Store.open(root), min_age_s=0) == [staging]
     assert f"removed: {staging}" in _check(capsys, root, "--clean")
     assert list((root / "tmp").iterdir()) == []
