@@ -27,7 +27,9 @@ def distribution_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
         return python_command("conformance", "--registry", run.registry.url,
                               "--namespace", f"bench/run{run.index}",
                               "--crossmount-namespace", f"bench/other{run.index}",
-                              "--expect", str(DEVIATIONS))
+                              "--expect", str(DEVIATIONS),
+                              # a fresh registry thrown away after the run: no sweeping
+                              "--keep")
 
     yield Workload(work_bytes=0, ours=ours, peer=None, peer_missing=NO_PEER)
 
