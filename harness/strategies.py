@@ -179,6 +179,12 @@ def transport_references(draw: st.DrawFn) -> TransportReference:
         return TransportReference(
             transport, path=draw(_paths()), reference=ref if kind == "name" else None,
             source_index=draw(st.integers(0, 9)) if kind == "index" else None)
+    if transport == transportref.DOCKER_DAEMON:
+        if draw(st.booleans()):
+            digest = draw(st.binary(min_size=32, max_size=32)).hex()
+            return TransportReference(transport, image_id=f"sha256:{digest}")
+        ref = _tagged(draw(references().filter(lambda r: not (r.tag and r.digest))))
+        return TransportReference(transport, reference=ref)
     full_spec = st.builds(
         StorageSpec, driver=st.none() | st.sampled_from(["vfs", "overlay"]), root=_paths(),
         run_root=st.none() | _paths(),
