@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from harness.model import transportref
 from harness.model.digest import Digest
@@ -36,6 +37,8 @@ from harness.util.errors import HarnessError
 
 DAEMON_HOST_KEY = "docker-daemon-host"
 _PIECE = 1 << 20
+_ARCHIVE = "image.tar"
+_T = TypeVar("_T")
 
 
 class DockerDaemonError(HarnessError):
@@ -58,6 +61,17 @@ def _reason(exc: Exception) -> str:
     explanation = getattr(exc, "explanation", None)
     return str(explanation or exc).splitlines()[0] if str(explanation or exc) else \
         type(exc).__name__
+
+
+def _in_scratch(make: Callable[[Path], _T]) -> tuple[Path, _T]:
+    """A new temporary folder and what *make* builds on its archive path; the folder is
+    removed if that fails (and by the caller's close otherwise)."""
+    directory = Path(tempfile.mkdtemp(prefix="oci-harness-docker-daemon-"))
+    try:
+        return directory, make(directory / _ARCHIVE)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 class DockerDaemonTransport(Transport):
@@ -113,33 +127,31 @@ class DockerDaemonImageSource(ImageSource):
     """``docker save`` streamed into a temporary archive, then read as docker-archive."""
 
     def __init__(self, ref: DockerDaemonReference, ctx: SystemContext) -> None:
+        self._ref = ref
+        self._ctx = ctx
+        self._dir, self._archive = _in_scratch(self._save)
+
+    def _save(self, archive: Path) -> DockerArchiveImageSource:
         import docker  # noqa: PLC0415
 
-        self._ref = ref
-        self._dir = Path(tempfile.mkdtemp(prefix="oci-harness-docker-daemon-"))
+        client = _client(self._ctx)
+        wanted = self._ref.string_within_transport()
         try:
-            archive = self._dir / "image.tar"
-            client = _client(ctx)
-            wanted = ref.string_within_transport()
-            try:
-                with archive.open("wb") as out:
-                    for piece in client.api.get_image(wanted, chunk_size=_PIECE):
-                        out.write(piece)
-            except docker.errors.NotFound:
-                raise DockerDaemonError(f"docker-daemon:{wanted}: no such image in the "
-                                        "Docker engine") from None
-            except docker.errors.DockerException as exc:
-                raise DockerDaemonError(f"docker-daemon:{wanted}: docker save failed: "
-                                        f"{_reason(exc)}") from None
-            finally:
-                client.close()
-            # The archive names the image as the engine does; choose it by that name.
-            self._archive = DockerArchiveImageSource(
-                DockerArchiveReference(str(archive), ref.name if ref.name and
-                                       ref.name.tag is not None else None))
-        except BaseException:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            raise
+            with archive.open("wb") as out:
+                for piece in client.api.get_image(wanted, chunk_size=_PIECE):
+                    out.write(piece)
+        except docker.errors.NotFound:
+            raise DockerDaemonError(f"docker-daemon:{wanted}: no such image in the "
+                                    "Docker engine") from None
+        except docker.errors.DockerException as exc:
+            raise DockerDaemonError(f"docker-daemon:{wanted}: docker save failed: "
+                                    f"{_reason(exc)}") from None
+        finally:
+            client.close()
+        # The archive names the image as the engine does; choose it by that name.
+        name = self._ref.name
+        return DockerArchiveImageSource(DockerArchiveReference(
+            str(archive), name if name is not None and name.tag is not None else None))
 
     @property
     def reference(self) -> ImageReference:
@@ -162,14 +174,9 @@ class DockerDaemonImageDestination(ImageDestination):
     def __init__(self, ref: DockerDaemonReference, ctx: SystemContext) -> None:
         self._ref = ref
         self._ctx = ctx
-        self._dir = Path(tempfile.mkdtemp(prefix="oci-harness-docker-daemon-"))
-        self._archive_path = self._dir / "image.tar"
-        try:
-            self._archive = DockerArchiveImageDestination(
-                DockerArchiveReference(str(self._archive_path), ref.name))
-        except BaseException:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            raise
+        self._dir, self._archive = _in_scratch(
+            lambda path: DockerArchiveImageDestination(DockerArchiveReference(str(path),
+                                                                              ref.name)))
 
     @property
     def reference(self) -> ImageReference:
@@ -201,7 +208,7 @@ class DockerDaemonImageDestination(ImageDestination):
         self._archive.publish()
         client = _client(self._ctx)
         try:
-            with self._archive_path.open("rb") as archive:
+            with (self._dir / _ARCHIVE).open("rb") as archive:
                 answers = client.api.load_image(archive)
                 for answer in answers:
                     if isinstance(answer, dict) and answer.get("error"):
