@@ -257,9 +257,7 @@ def auth_baseline() -> dict[str, Status]:
 
 def test_the_auth_checks_pass_behind_token_auth(auth_baseline: dict[str, Status]) -> None:
     assert set(auth_baseline) == set(AUTH)
-    # the fake answers a token without the needed scope 403, not 401 insufficient_scope
-    assert {c: s for c, s in auth_baseline.items() if s != Status.PASS} in (
-        {}, {"token_insufficient_scope_challenge": Status.WARN})
+    assert {c: s for c, s in auth_baseline.items() if s != Status.PASS} == {}
 
 
 @pytest.mark.parametrize("check", sorted(c for c, how in BREAKS.items() if how.auth))
