@@ -117,3 +117,16 @@ def test_conflicting_credentials_are_refused() -> None:
                                       "docker://x/y"])
     with pytest.raises(HarnessError, match="cannot be used together"):
         options.registry_context(args)
+
+
+def test_compression_names_are_the_algorithms_the_tools_offer() -> None:
+    """The names are spelled in options.py so that parsing loads no compressor; each names
+    the Algorithm it stands for, and they are buildah's and skopeo's three."""
+    from harness.model.compression import Algorithm  # noqa: PLC0415
+
+    assert [options.compression(n) for n in options.COMPRESSION_NAMES] == [
+        Algorithm.GZIP, Algorithm.NONE, Algorithm.ZSTD]
+    for command in (["push", "--compression-format", "bzip2", "a"],
+                    ["copy", "--dest-compress-format", "xz", "oci:/a", "dir:/b"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(command)

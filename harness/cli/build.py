@@ -10,37 +10,42 @@ instead, and neither for a destination that is not an image store (``oci:``...).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.builder.builder import Builder
-from harness.builder.commit import CommitOptions
-from harness.builder.names import local_name, resolve_image
 from harness.cli.options import (
     COMMIT_FORMATS,
-    COMPRESSIONS,
+    COMPRESSION_NAMES,
     add_registry_flags,
     bool_flag,
+    compression,
     manifest_type,
     registry_context,
     retry_budget,
     signature_policy,
 )
-from harness.model.compression import Algorithm
-from harness.model.transportref import parse_storage_spec
-from harness.store.apply import remove_entry
-from harness.store.check import check, stale_files
-from harness.store.store import Store
-from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.builder.builder import Builder
+    from harness.model.compression import Algorithm
+    from harness.store.store import Store
+    from harness.transports.types import SystemContext
 
 
 def _store(args: argparse.Namespace) -> Store:
+    from harness.store.store import Store  # noqa: PLC0415
+
     return Store.open(args.root)
+
+
+def _builder(args: argparse.Namespace) -> Builder:
+    """The working container the command names, from the store at ``--root``."""
+    from harness.builder.builder import Builder  # noqa: PLC0415
+
+    return Builder.load(_store(args), args.container)
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:
@@ -65,6 +70,8 @@ def command_words(text: str, option: str, shell_form: bool) -> list[str] | None:
         return words
     if shell_form:
         return ["/bin/sh", "-c", text]
+    import shlex  # noqa: PLC0415
+
     try:
         return shlex.split(text)
     except ValueError as exc:
@@ -76,6 +83,8 @@ def _context(args: argparse.Namespace) -> SystemContext:
 
 
 def _from(args: argparse.Namespace) -> int:
+    from harness.builder.builder import Builder  # noqa: PLC0415
+
     builder = Builder.new(_store(args), args.image, args.name, architecture=args.arch,
                           os_name=args.os, ctx=_context(args),
                           signature_policy_path=signature_policy(args,
@@ -86,12 +95,12 @@ def _from(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    Builder.load(_store(args), args.container).add([Path(s) for s in args.src], args.dest)
+    _builder(args).add([Path(s) for s in args.src], args.dest)
     return 0
 
 
 def _config(args: argparse.Namespace) -> int:
-    builder = Builder.load(_store(args), args.container)
+    builder = _builder(args)
     if args.cmd is not None:
         builder.set_field("Cmd", command_words(args.cmd, "--cmd", shell_form=False))
     if args.entrypoint is not None:
@@ -124,12 +133,16 @@ def _commit_compression(args: argparse.Namespace) -> Algorithm:
     """``--compression``/``--compression-format`` if given; else none while
     ``-D``/``--disable-compression`` holds (buildah's default), gzip with ``-D=false``."""
     if args.compression is not None:
-        return COMPRESSIONS[args.compression]
-    return Algorithm.NONE if args.disable_compression else Algorithm.GZIP
+        return compression(args.compression)
+    return compression("none" if args.disable_compression else "gzip")
 
 
 def _commit(args: argparse.Namespace) -> int:
-    builder = Builder.load(_store(args), args.container)
+    import datetime  # noqa: PLC0415
+
+    from harness.builder.commit import CommitOptions  # noqa: PLC0415
+
+    builder = _builder(args)
     for name in args.unsetenv:  # for this image only: the container keeps its settings
         builder.set_field("Env", [e for e in builder.configs.get_field("Env") or []
                                   if e.split("=", 1)[0] != name] or None)
@@ -185,6 +198,8 @@ def _containers(args: argparse.Namespace) -> int:
 
 
 def _tag(args: argparse.Namespace) -> int:
+    from harness.builder.names import local_name, resolve_image  # noqa: PLC0415
+
     store = _store(args)
     store.add_names(resolve_image(store, args.image).id, [local_name(n) for n in args.names])
     return 0
@@ -192,6 +207,8 @@ def _tag(args: argparse.Namespace) -> int:
 
 def _rmi(args: argparse.Namespace) -> int:
     """As buildah: a name of a multi-named image only untags; otherwise the image goes."""
+    from harness.builder.names import resolve_image  # noqa: PLC0415
+
     store = _store(args)
     for ref in args.images:
         image = resolve_image(store, ref)
@@ -206,6 +223,8 @@ def _rmi(args: argparse.Namespace) -> int:
 
 
 def _maybe_local(ref: str) -> str | None:
+    from harness.builder.names import local_name  # noqa: PLC0415
+
     try:
         return local_name(ref)
     except HarnessError:
@@ -220,12 +239,13 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _mount(args: argparse.Namespace) -> int:
-    print(Builder.load(_store(args), args.container).rootfs)
+    print(_builder(args).rootfs)
     return 0
 
 
 def _check_containers_storage(spec: str) -> int:
     # Imported here: only this use of check needs containers/storage.
+    from harness.model.transportref import parse_storage_spec  # noqa: PLC0415
     from harness.store.containers import conf  # noqa: PLC0415
     from harness.store.containers.check import check as check_store  # noqa: PLC0415
     from harness.store.containers.store import ContainersStore  # noqa: PLC0415
@@ -237,6 +257,9 @@ def _check_containers_storage(spec: str) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from harness.store.apply import remove_entry  # noqa: PLC0415
+    from harness.store.check import check, stale_files  # noqa: PLC0415
+
     if args.containers_storage is not None:
         return _check_containers_storage(args.containers_storage)
     store = _store(args)
@@ -293,7 +316,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("dest", metavar="DEST", nargs="?",
                    help="a local name or TRANSPORT:REF (default: no name)")
     p.add_argument("--format", "-f", choices=COMMIT_FORMATS, default="oci")
-    p.add_argument("--compression", "--compression-format", choices=sorted(COMPRESSIONS),
+    p.add_argument("--compression", "--compression-format", choices=COMPRESSION_NAMES,
                    help="layer compression (default: none, as buildah's -D)")
     bool_flag(p, "--disable-compression", "-D", help_text="don't compress layers")
     p.add_argument("--rm", action="store_true",

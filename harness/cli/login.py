@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.options import bool_flag, credentials, registry_context, retry_budget
-from harness.transports.types import Credentials
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.transports.types import Credentials
 
 
 def _registry(text: str) -> str:
@@ -37,6 +40,8 @@ def _auth_file(args: argparse.Namespace) -> Path:
 
 
 def _password(args: argparse.Namespace, username: str) -> Credentials:
+    from harness.transports.types import Credentials  # noqa: PLC0415
+
     if args.password_stdin:
         if args.password is not None:
             raise HarnessError("--password and --password-stdin cannot be used together")

@@ -2,10 +2,11 @@
 
 Each command module exposes ``register(subparsers)``, adding its commands with
 ``set_defaults(func=...)``; a command function takes the parsed arguments and
-returns the exit code. Every command is registered on every run, so a command module
-imports at its top only what parsing and the local commands need; the copy engine and
-the transports (requests with them) are imported by the functions that use them, which
-keeps a local command's start-up at about half (tests/builder/test_builder_startup.py).
+returns the exit code. Every command is registered on every run (``--version`` too), so a
+command module imports at its top only argparse and the light option helpers; the store,
+the builder, the copy engine and the transports (requests, cryptography) are imported by
+the command functions that use them (tests/builder/test_builder_startup.py checks the
+modules ``--version``, ``--help`` and each command load; docs/bench.md has the figures).
 """
 
 from __future__ import annotations

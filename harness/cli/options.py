@@ -7,8 +7,10 @@ The spellings are skopeo's and buildah's: manifest formats (``oci``, ``v2s2``/``
 flags with these helpers and reads them back as a :class:`SystemContext`, a MIME type, an
 :class:`Algorithm` or a :class:`RetryPolicy`; none of it is written twice.
 
-Registry-only modules (the docker transport's credentials parser, requests) are imported by
-the functions that need them, so a local command does not pay for them at start-up.
+Every command's parser is built on every run (``--version`` too), so this module imports at
+its top only argparse and light modules: the values flags turn into (:class:`Algorithm`,
+:class:`SystemContext`, the docker transport's credentials parser) are imported by the
+functions that build them, when a command runs (tests/builder/test_builder_startup.py).
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ import argparse
 import contextlib
 import getpass
 import json
-import logging
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.transports.types import Credentials, SystemContext
 from harness.util.errors import HarnessError
-from harness.util.retry import Retries, RetryPolicy, parse_duration
 
-COMPRESSIONS: Final = {a.value: a for a in (Algorithm.GZIP, Algorithm.ZSTD, Algorithm.NONE)}
+if TYPE_CHECKING:
+    from harness.model.compression import Algorithm
+    from harness.transports.types import Credentials, SystemContext
+    from harness.util.retry import Retries
+
+# The values of the Algorithm members a --compression flag may name (zstandard and isal,
+# which harness.model.compression loads, stay unloaded until a command compresses).
+COMPRESSION_NAMES: Final = ("gzip", "none", "zstd")
 # buildah push and skopeo copy: oci, v2s1, v2s2; buildah commit: oci, docker.
 TRANSFER_FORMATS: Final = ("oci", "v2s1", "v2s2")
 COMMIT_FORMATS: Final = ("docker", "oci")
@@ -55,6 +59,8 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
 def global_settings(args: argparse.Namespace) -> Iterator[None]:
     """Apply the global flags for the command's run: logging, and ``--insecure-policy`` as a
     policy file that accepts anything (removed afterwards)."""
+    import tempfile  # noqa: PLC0415
+
     with contextlib.ExitStack() as stack:
         if getattr(args, "debug", False):
             stack.enter_context(_debug_log())
@@ -70,6 +76,8 @@ def global_settings(args: argparse.Namespace) -> Iterator[None]:
 @contextlib.contextmanager
 def _debug_log() -> Iterator[None]:
     """Every logger's DEBUG records on stderr while the command runs."""
+    import logging  # noqa: PLC0415
+
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("DEBU %(name)s: %(message)s"))
@@ -102,6 +110,8 @@ def parse_bool(text: str) -> bool:
 
 def duration(text: str) -> float:
     """Seconds from a Go duration (``2s``, ``500ms``) or a number of seconds."""
+    from harness.util.retry import parse_duration  # noqa: PLC0415
+
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -113,6 +123,13 @@ def bool_flag(parser: argparse.ArgumentParser, *names: str, help_text: str,
     """``--name`` or ``--name=BOOL`` (Go's flag style); *default* when absent."""
     parser.add_argument(*names, type=parse_bool, nargs="?", const=True, default=default,
                         metavar="BOOL", help=f"{help_text} (default {str(default).lower()})")
+
+
+def compression(name: str) -> Algorithm:
+    """The :class:`Algorithm` a ``--compression``-like flag names (one of COMPRESSION_NAMES)."""
+    from harness.model.compression import Algorithm  # noqa: PLC0415
+
+    return Algorithm(name)
 
 
 def manifest_type(name: str | None) -> str | None:
@@ -166,6 +183,8 @@ def add_retry_flags(parser: argparse.ArgumentParser, *, buildah: bool) -> None:
 
 def retry_budget(args: argparse.Namespace) -> Retries:
     """The command's one retry budget, warning on stderr as buildah does."""
+    from harness.util.retry import RetryPolicy  # noqa: PLC0415
+
     times = args.retry if hasattr(args, "retry") else getattr(args, "retry_times", 3)
     policy = RetryPolicy(times, getattr(args, "retry_delay", 2.0),
                          deadline=getattr(args, "command_timeout", None) or None,
@@ -177,6 +196,7 @@ def credentials(text: str, option: str = "--creds") -> Credentials:
     """``USER[:PASSWORD]``; a missing password is asked for on a terminal (as buildah does)
     and refused without one. ``USER:`` is an explicitly empty password."""
     from harness.transports.docker.credentials import parse_creds  # noqa: PLC0415
+    from harness.transports.types import Credentials  # noqa: PLC0415
 
     parsed = parse_creds(text, option)
     if ":" in text:
@@ -199,6 +219,8 @@ def registry_context(args: argparse.Namespace, prefix: str = "",
     ``--authfile`` applies to both ends of a copy unless ``--src-``/``--dest-authfile``
     says otherwise, as in skopeo.
     """
+    from harness.transports.types import Credentials, SystemContext  # noqa: PLC0415
+
     creds, username, password = (_given(args, prefix, n) for n in ("creds", "username",
                                                                        "password"))
     no_creds = bool(_given(args, prefix, "no-creds"))

@@ -14,25 +14,25 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.builder.names import stored_reference
 from harness.cli.options import (
-    COMPRESSIONS,
+    COMPRESSION_NAMES,
     TRANSFER_FORMATS,
     add_registry_flags,
     add_retry_flags,
+    compression,
     manifest_type,
     registry_context,
     retry_budget,
     signature_policy,
 )
-from harness.model.compression import Algorithm
-from harness.model.digest import Digest
-from harness.model.manifest import manifest_digest
-from harness.model.transportref import has_transport_prefix
-from harness.store.store import Store
-from harness.transports.types import ImageReference, SystemContext
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.model.compression import Algorithm
+    from harness.model.digest import Digest
+    from harness.transports.types import ImageReference, SystemContext
 
 
 def _copy(args: argparse.Namespace) -> int:
@@ -71,10 +71,10 @@ def _copy_compression(args: argparse.Namespace) -> Algorithm | None:
     if args.dest_compress and args.dest_decompress:
         raise HarnessError("--dest-compress and --dest-decompress cannot be used together")
     if args.dest_compress_format:
-        return COMPRESSIONS[args.dest_compress_format]
+        return compression(args.dest_compress_format)
     if args.dest_decompress:
-        return Algorithm.NONE
-    return Algorithm.GZIP if args.dest_compress else None
+        return compression("none")
+    return compression("gzip") if args.dest_compress else None
 
 
 def _refuse_digest_changes(args: argparse.Namespace) -> None:
@@ -90,6 +90,8 @@ def _refuse_digest_changes(args: argparse.Namespace) -> None:
 
 
 def _source_digest(src: ImageReference, ctx: SystemContext) -> Digest:
+    from harness.model.manifest import manifest_digest  # noqa: PLC0415
+
     with src.new_image_source(ctx) as source:
         return manifest_digest(source.get_manifest()[0])
 
@@ -98,8 +100,8 @@ def _push(args: argparse.Namespace) -> int:
     from harness.builder.push import PushOptions, push  # noqa: PLC0415
 
     options = PushOptions(
-        compression=Algorithm.NONE if args.disable_compression
-        else COMPRESSIONS[args.compression_format],
+        compression=compression("none" if args.disable_compression
+                                else args.compression_format),
         compression_level=args.compression_level,
         signature_policy_path=signature_policy(args, args.signature_policy),
         report_writer=None if args.quiet else sys.stdout,
@@ -115,6 +117,9 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from harness.builder.names import stored_reference  # noqa: PLC0415
+    from harness.model.transportref import has_transport_prefix  # noqa: PLC0415
+    from harness.store.store import Store  # noqa: PLC0415
     from harness.transports import alltransports  # noqa: PLC0415
     from harness.transports.inspect import inspect_image  # noqa: PLC0415
 
@@ -164,7 +169,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="decompress layers written to dir: (default: as the source)")
     copy.add_argument("--preserve-digests", action="store_true",
                       help="fail rather than change the image's digest")
-    copy.add_argument("--dest-compress-format", choices=sorted(COMPRESSIONS))
+    copy.add_argument("--dest-compress-format", choices=COMPRESSION_NAMES)
     copy.add_argument("--dest-compress-level", type=int, metavar="N")
     copy.add_argument("--digestfile", type=Path, metavar="FILE",
                       help="write the digest of the written manifest here")
@@ -179,7 +184,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push_cmd.add_argument("dest", metavar="DEST", nargs="?",
                           help="TRANSPORT:REF, or a registry reference (docker:// assumed)")
     push_cmd.add_argument("--format", "-f", choices=TRANSFER_FORMATS)
-    push_cmd.add_argument("--compression-format", choices=sorted(COMPRESSIONS), default="gzip")
+    push_cmd.add_argument("--compression-format", choices=COMPRESSION_NAMES, default="gzip")
     push_cmd.add_argument("--compression-level", type=int, metavar="N")
     push_cmd.add_argument("--disable-compression", "-D", action="store_true",
                           help="don't compress layers")

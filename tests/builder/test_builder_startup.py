@@ -1,9 +1,11 @@
-"""Start-up cost: a local command imports only what it uses.
+"""Start-up cost: a command imports only what it uses.
 
 Each command runs in a fresh interpreter (``main`` as ``python -m harness`` calls it) that
-then reports which of the heavy modules it imported: a local commit must not load the
-copy engine or the docker transport (requests); a commit that
-leaves the store, and a policy with scoped entries, still load what they need.
+then reports which of the heavy modules it imported: ``--version``, ``--help`` and the
+parsing of any command load no store, transport, builder or copy engine (nor requests,
+cryptography, the compressors); a local commit must not load the copy engine or the docker
+transport (requests); a commit that leaves the store, and a policy with scoped entries,
+still load what they need. Start-up time itself is a row of ``python -m bench``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,79 @@ def imported(root: Path, *args: str) -> list[str]:
     code, modules = json.loads(proc.stdout.splitlines()[-1])
     assert code == 0, proc.stderr
     return list(modules)
+
+
+# What building the parser may load: the CLI's own modules, the light util ones, and the
+# manifest format names; anything else is for the command function to import.
+PARSER_MODULES = ("harness", "harness.cli", "harness.util", "harness.model",
+                  "harness.model.mediatype")
+NEVER_AT_START_UP = ("harness.builder", "harness.store", "harness.transports", "harness.copy",
+                     "requests", "urllib3", "cryptography", "zstandard", "isal", "docker")
+
+_START_UP = """
+import json, runpy, sys
+sys.argv = ["harness", *sys.argv[1:]]
+try:
+    runpy.run_module("harness", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps([code, sorted(sys.modules)]))
+"""
+
+_PARSE = """
+import json, sys
+from harness.cli.main import build_parser
+args = build_parser().parse_args(sys.argv[1:])
+print(json.dumps([args.command, sorted(sys.modules)]))
+"""
+
+
+def _modules(snippet: str, *args: str) -> tuple[object, set[str]]:
+    proc = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True,
+                          text=True, check=True, timeout=120)
+    outcome, modules = json.loads(proc.stdout.splitlines()[-1])
+    return outcome, set(modules)
+
+
+def _loaded_under(modules: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages)}
+
+
+def _harness_beyond_the_parser(modules: set[str]) -> set[str]:
+    return {m for m in modules if (m == "harness" or m.startswith("harness."))
+            and m not in PARSER_MODULES and not m.startswith(("harness.cli.", "harness.util."))}
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_load_only_the_parser(flag: str) -> None:
+    code, modules = _modules(_START_UP, flag)
+    assert code == 0
+    assert _loaded_under(modules, NEVER_AT_START_UP) == set()
+    assert _harness_beyond_the_parser(modules) == set()
+    assert "harness.cli.main" in modules  # the snippet did run the CLI
+
+
+@pytest.mark.parametrize("argv", [["inspect", "--raw", "docker://localhost:5000/app:1"],
+                                  ["push", "--creds", "u:p", "app:1", "oci:/tmp/layout:v1"],
+                                  ["copy", "oci:/a:1", "dir:/b"],
+                                  ["commit", "--format", "docker", "ctr", "app:1"]])
+def test_parsing_a_command_loads_none_of_its_work(argv: list[str]) -> None:
+    command, modules = _modules(_PARSE, *argv)
+    assert command == argv[0]
+    assert _loaded_under(modules, NEVER_AT_START_UP) == set()
+    assert _harness_beyond_the_parser(modules) == set()
+
+
+def test_a_push_to_a_local_layout_loads_no_registry_client(tmp_path: Path,
+                                                           policy: Path) -> None:
+    root = tmp_path / "root"
+    builder = Builder.new(Store.open(root), "scratch")
+    (Path(builder.rootfs) / "file.txt").write_text("content")
+    builder.commit("app:1")
+    modules = imported(root, "push", "-q", "--signature-policy", str(policy), "app:1",
+                       f"oci:{tmp_path / 'layout'}:v1")
+    assert modules == ["harness.copy.engine"]
+    assert (tmp_path / "layout" / "index.json").is_file()
 
 
 @pytest.fixture

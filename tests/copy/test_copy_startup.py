@@ -44,3 +44,9 @@ def test_a_policy_scoping_docker_loads_it_to_validate_the_scope(
     modules = _imported("copy", "-q", "--policy", str(policy), oci_image[0],
                         f"dir:{tmp_path}/d")
     assert "harness.transports.docker" in modules
+
+
+def test_inspecting_a_layout_loads_only_its_transport(oci_image: tuple[str, Built]) -> None:
+    modules = _imported("inspect", "--config", oci_image[0])
+    assert "requests" not in modules and "harness.transports.docker" not in modules
+    assert "harness.transports.oci" in modules
