@@ -289,3 +289,17 @@ def test_an_image_pulled_with_compressed_layers_is_copied_as_skopeo_copies_it(
                          manifest["config"]["digest"][7:]).read_text())
     assert [(x["mediaType"], x["digest"]) for x in manifest["layers"]] == [
         ("application/vnd.oci.image.layer.v1.tar", d) for d in config["rootfs"]["diff_ids"]]
+
+
+def test_the_store_comes_from_containers_storage_conf(buildah: Buildah, tmp_path: Path,
+                                                      policy: Path) -> None:
+    """No [driver@root] in the reference: the driver, root and run root are the ones
+    $CONTAINERS_STORAGE_CONF names, as for buildah itself."""
+    _two_layer_image(buildah, tmp_path, "localhost/conf")
+    done = _harness("copy", "--quiet", "--policy", str(policy), "containers-storage:localhost/conf",
+                    f"oci:{tmp_path / 'out'}:x",
+                    env={"CONTAINERS_STORAGE_CONF": str(buildah.storage_conf)})
+    assert done.returncode == 0, done.stderr
+    info = json.loads(buildah.run("inspect", "--type", "image", "localhost/conf").stdout)
+    index = json.loads((tmp_path / "out/index.json").read_text())
+    assert index["manifests"][0]["digest"] == info["FromImageDigest"]
