@@ -154,6 +154,14 @@ def _private_dir(path: Path) -> None:
                                "owner") from None
 
 
+def _stored_size(path: Path) -> int | None:
+    """The size of the blob file at *path*, None when there is none."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 class DiskBackend(Backend):
     """The on-disk layout described in the module docstring."""
 
@@ -194,25 +202,35 @@ class DiskBackend(Backend):
         return handle, os.fstat(handle.fileno()).st_size
 
     def put_blob(self, stream: BinaryIO) -> tuple[Digest, int]:
+        """As the interface says; a blob already stored (same digest and size, as when an
+        unchanged container is committed again) is kept as it is: the new copy is dropped
+        unsynced, so the store neither syncs nor replaces a layer it already has, as
+        containers/storage reuses a layer whose diffID it already holds."""
         folder = self.root / "blobs" / "sha256"
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         tmp = Path(tmp_name)
         size = flushed = 0
         with registered(tmp):
             try:
-                with os.fdopen(fd, "wb") as out, _HashingThread() as hashing:
-                    while chunk := stream.read(CHUNK):
-                        hashing.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                        if size - flushed >= WRITEBACK:
-                            flushed = _start_writeback(out, flushed, size)
-                    out.flush()
-                    os.fsync(out.fileno())
-                digest = hashing.digester.digest()
-                tmp.chmod(0o644)
-                tmp.replace(self._blob_path(digest))
-                fsync_dir(folder)
+                with os.fdopen(fd, "wb") as out:
+                    with _HashingThread() as hashing:
+                        while chunk := stream.read(CHUNK):
+                            hashing.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                            if size - flushed >= WRITEBACK:
+                                flushed = _start_writeback(out, flushed, size)
+                    digest = hashing.digester.digest()
+                    stored = _stored_size(self._blob_path(digest)) == size
+                    if not stored:
+                        out.flush()
+                        os.fsync(out.fileno())
+                if stored:
+                    tmp.unlink()
+                else:
+                    tmp.chmod(0o644)
+                    tmp.replace(self._blob_path(digest))
+                    fsync_dir(folder)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise

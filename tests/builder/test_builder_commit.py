@@ -64,6 +64,31 @@ def test_scratch_commit_to_local_storage(store: Store, policy: Path) -> None:
     assert check(store) == []
 
 
+@pytest.mark.parametrize("algorithm", [Algorithm.NONE, Algorithm.GZIP])
+def test_committing_an_unchanged_container_again_writes_no_new_layer_blob(
+        tmp_path: Path, policy: Path, algorithm: Algorithm) -> None:
+    """As containers/storage reuses a layer whose diffID it holds: the second commit stores
+    a new config and manifest (a new creation time), the layer blob stays the file it was."""
+    store = Store.open(tmp_path / "root")
+    builder = _scratch(store, {"app/data": b"x" * 100_000})
+    options = CommitOptions(signature_policy_path=policy, compression=algorithm)
+    blobs = tmp_path / "root" / "blobs" / "sha256"
+    first = builder.commit("one", options)
+    files = {p.name: p.stat() for p in blobs.iterdir()}
+    second = builder.commit("two", options)
+    layer = json.loads(first.manifest)["layers"][0]["digest"].removeprefix("sha256:")
+    assert json.loads(second.manifest)["layers"] == json.loads(first.manifest)["layers"]
+    assert store.image("localhost/two:latest").top_layer == \
+        store.image("localhost/one:latest").top_layer
+    after = {p.name: p.stat() for p in blobs.iterdir()}
+    assert (after[layer].st_ino, after[layer].st_mtime_ns) == \
+        (files[layer].st_ino, files[layer].st_mtime_ns)
+    new = set(after) - set(files)
+    assert second.image_id != first.image_id
+    assert new == {second.image_id, second.manifest_digest.hex}  # config and manifest only
+    assert check(store) == []
+
+
 @pytest.mark.parametrize("algorithm,media_type", [
     (Algorithm.GZIP, mediatype.OCI_LAYER_GZIP), (Algorithm.ZSTD, mediatype.OCI_LAYER_ZSTD)])
 def test_compressed_layer_digests_come_from_one_pass(store: Store, policy: Path,

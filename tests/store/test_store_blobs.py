@@ -64,3 +64,28 @@ def test_a_failing_stream_leaves_no_temporary_and_no_thread(tmp_path: Path) -> N
         store.put_blob(_Pattern(3 * CHUNK, fail=True))  # type: ignore[arg-type]
     assert set(threading.enumerate()) == before
     assert list((tmp_path / "root" / "blobs" / "sha256").iterdir()) == []
+
+
+def _blob_files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under blobs/sha256 (temporaries too): its inode and mtime."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in (root / "blobs" / "sha256").iterdir()}
+
+
+def test_a_blob_already_stored_is_kept_not_rewritten(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "root")
+    digest, _ = store.put_blob(_Pattern(3 * CHUNK))  # type: ignore[arg-type]
+    before = _blob_files(tmp_path / "root")
+    again = store.put_blob(_Pattern(3 * CHUNK))  # type: ignore[arg-type]
+    assert again == (digest, 3 * CHUNK)
+    assert _blob_files(tmp_path / "root") == before  # same file, no temporary left
+
+
+def test_a_stored_blob_of_the_wrong_size_is_replaced(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "root")
+    digest, _ = store.put_blob(io.BytesIO(b"layer bytes"))
+    path = tmp_path / "root" / "blobs" / "sha256" / digest.hex
+    path.write_bytes(b"layer")  # cut short by something outside the store
+    assert store.put_blob(io.BytesIO(b"layer bytes")) == (digest, 11)
+    assert path.read_bytes() == b"layer bytes"
+    assert list(_blob_files(tmp_path / "root")) == [digest.hex]
