@@ -30,9 +30,14 @@ class Inspected:
 
 
 def inspect(data: bytes, content_type: str | None, algorithm: str, *,
-            schema1_allowed: bool) -> Inspected:
-    """Validate a manifest PUT body; raise the registry error a client should see."""
+            schema1_allowed: bool, untyped: str | None = None) -> Inspected:
+    """Validate a manifest PUT body; raise the registry error a client should see.
+
+    *untyped* is the type an empty or generic Content-Type stands for (None: the
+    body's own)."""
     declared = (content_type or "").split(";")[0].strip()
+    if declared in _GENERIC_TYPES and untyped is not None:
+        declared = untyped
     if declared not in mediatype.ALL_MANIFESTS and declared not in _GENERIC_TYPES:
         raise RegistryError("MANIFEST_INVALID", f"unsupported manifest media type {declared!r}")
     try:

@@ -64,6 +64,21 @@ class Profile:
     """A tag or repository name outside the grammar matches no route: plain 404
     instead of TAG_INVALID/NAME_INVALID (distribution's router does this)."""
     manifest_size_limit: int = MAX_MANIFEST_SIZE
+    upload_survives_bad_digest: bool = False
+    """A PUT that closes an upload with the wrong digest leaves the session open, bytes
+    kept, so a PUT with the right digest can still finish it (distribution 2.8); off,
+    the session ends and its content is dropped."""
+    untyped_manifest: Literal["sniff", "schema1"] = "sniff"
+    """A manifest PUT whose Content-Type is empty or ``application/json``: read its type
+    from the body, or take it for signed schema1 (distribution 2.x's default, so any
+    other body is MANIFEST_INVALID)."""
+    manifest_in_unknown_repository: Literal["NAME_UNKNOWN", "MANIFEST_UNKNOWN"] = "NAME_UNKNOWN"
+    """The code of a manifest GET/HEAD/DELETE in a repository that does not exist
+    (distribution 2.8: MANIFEST_UNKNOWN, the repository is not looked at)."""
+    differences: tuple[tuple[str, str], ...] = ()
+    """Where the fake differs on purpose from the registry it imitates: (name, reason).
+    The differential test (tests/fakeregistry/test_fake_differential.py) allows exactly
+    these, by name, and nothing else."""
 
     def replace(self, **changes: object) -> Profile:
         """A copy with some switches changed (for tests and the CLI)."""
@@ -71,6 +86,33 @@ class Profile:
 
 
 SPEC = Profile()
+
+DISTRIBUTION_28_DIFFERENCES = (
+    ("location-form",
+     "Location: distribution answers absolute URLs, and an upload's carries an opaque "
+     "_state query; the fake answers the path. Clients resolve a Location against the "
+     "request URL and keep its query, so both lead to the same resource; compared: the "
+     "path, with the session id replaced. (An upload URL made up without _state is "
+     "BLOB_UPLOAD_INVALID on distribution; no client sends one, none is generated.)"),
+    ("error-text",
+     "Error bodies: status and code agree, the message and detail are the fake's own "
+     "words, so an error body's Content-Length differs. Clients act on status and code."),
+    ("tag-order",
+     "The unsorted tag list comes in insertion order from the fake and in directory "
+     "order (filesystem-dependent) from distribution; compared as a set."),
+    ("schema1-signatures",
+     "schema1 converted on the way out is signed with each registry's own key, so the "
+     "bytes differ in their signature block; compared: the signed payload."),
+    ("unsatisfiable-range",
+     "GET of a blob with a Range past its end: 2.8.2 announces the blob's length and "
+     "sends Go's 33-byte 'invalid range: failed to overlap', so the client reads a "
+     "broken response (a HEAD gets 416 as text/plain with the blob's length); the fake "
+     "answers 416 with Content-Range: bytes */SIZE and a BLOB_UNKNOWN body."),
+    ("colon-reference-500",
+     "A manifest reference with a colon that is no valid digest (sha256:abc) makes 2.8.2 "
+     "look it up as a tag path and answer 500 UNKNOWN; the fake never answers 500: "
+     "404 MANIFEST_UNKNOWN for a read, 400 DIGEST_INVALID for a write."),
+)
 
 PROFILES: dict[str, Profile] = {
     profile.name: profile
@@ -95,6 +137,10 @@ PROFILES: dict[str, Profile] = {
             delete_by_tag=False,
             referrers=False,
             negotiation="distribution",
+            manifest_in_unknown_repository="MANIFEST_UNKNOWN",
+            untyped_manifest="schema1",
+            upload_survives_bad_digest=True,
+            differences=DISTRIBUTION_28_DIFFERENCES,
         ),
         Profile(
             name="distribution-v3",

@@ -16,8 +16,16 @@ if TYPE_CHECKING:
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
-def json_reply(value: object, content_type: str = "application/json") -> Response:
-    return Response(json.dumps(value), 200, content_type=content_type)
+JSON = "application/json; charset=utf-8"
+
+
+def json_body(value: object) -> bytes:
+    """Compact JSON and a newline, byte for byte what distribution's Go encoder writes."""
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+
+
+def json_reply(value: object, content_type: str = JSON) -> Response:
+    return Response(json_body(value), 200, content_type=content_type)
 
 
 def empty(status: int) -> Response:
@@ -34,8 +42,7 @@ def not_found() -> Response:
 
 def error_reply(error: RegistryError) -> Response:
     """The spec's ``{"errors": [...]}`` body with the error's status and headers."""
-    return Response(error.body(), error.status, headers=error.headers,
-                    content_type="application/json")
+    return Response(error.body(), error.status, headers=error.headers, content_type=JSON)
 
 
 def versioned(app: WSGIApplication) -> WSGIApplication:

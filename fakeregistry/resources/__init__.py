@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from werkzeug.wrappers import Request, Response
 
 from fakeregistry.backend import Backend
-from fakeregistry.replies import json_reply
+from fakeregistry.replies import JSON
 from fakeregistry.resources.blobs import Blobs
 from fakeregistry.resources.manifests import Manifests
 from fakeregistry.resources.referrers import Referrers
@@ -31,7 +31,8 @@ def endpoints(backend: Backend, can_pull: CanPull, sessions: UploadSessions) -> 
 
 
 def _base(request: Request, params: dict[str, str]) -> Response:
-    """``/v2/``: the API version check; an empty JSON object."""
-    return json_reply({})
+    """``/v2/``: the API version check; an empty JSON object, without the newline of
+    the other JSON answers (distribution writes these two bytes by hand)."""
+    return Response(b"{}", 200, content_type=JSON)
 
 

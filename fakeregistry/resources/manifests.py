@@ -12,7 +12,10 @@ from fakeregistry.replies import empty
 from fakeregistry.resources.negotiation import Negotiator, Served
 from fakeregistry.routes import Endpoints
 from fakeregistry.state import Repository, StoredManifest
+from harness.model import mediatype
 from harness.model.digest import Digest
+
+_UNTYPED = {"sniff": None, "schema1": mediatype.DOCKER_V2S1_SIGNED_MANIFEST}
 
 
 class Manifests:
@@ -28,7 +31,7 @@ class Manifests:
         name, reference = params["name"], params["reference"]
         self._check_readable(reference)
         with backend.state.lock:
-            repo = backend.repository(name)
+            repo = self._repository(name, reference)
             digest = _resolve(repo, reference)
             stored = repo.manifests[digest]
         served = self._negotiator.serve(request, name, reference, Served(
@@ -48,7 +51,8 @@ class Manifests:
         data = self._read_body(request)
         parsed = inspection.inspect(data, request.headers.get("Content-Type"),
                                     by_digest.algorithm if by_digest else "sha256",
-                                    schema1_allowed=backend.profile.schema1)
+                                    schema1_allowed=backend.profile.schema1,
+                                    untyped=_UNTYPED[backend.profile.untyped_manifest])
         if by_digest is not None and parsed.digest != by_digest:
             raise RegistryError("DIGEST_INVALID",
                                 f"manifest digest is {parsed.digest}, not {by_digest}",
@@ -79,6 +83,13 @@ class Manifests:
             response.headers["OCI-Subject"] = str(parsed.subject)
         return response
 
+    def _repository(self, name: str, reference: str) -> Repository:
+        """The repository (state lock held); a missing one is the profile's error."""
+        if (self._backend.state.repository(name) is None
+                and self._backend.profile.manifest_in_unknown_repository == "MANIFEST_UNKNOWN"):
+            raise _unknown(reference)
+        return self._backend.repository(name)
+
     def _check_readable(self, reference: str) -> None:
         """A reference outside the grammar names no manifest: 404 MANIFEST_UNKNOWN for a
         read, as distribution answers (its router matches no such path: a plain 404 in
@@ -91,8 +102,7 @@ class Manifests:
         except RegistryError as error:
             if self._backend.profile.grammar_errors_not_found and error.code == "TAG_INVALID":
                 raise
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest {reference} is not in this "
-                                "repository", detail={"reference": reference}) from None
+            raise _unknown(reference) from None
 
     def _read_body(self, request: Request) -> bytes:
         profile = self._backend.profile
@@ -114,11 +124,13 @@ class Manifests:
         is_tag = ":" not in reference
         if is_tag:
             check_tag(reference)
+        else:
+            parse_digest(reference)  # DIGEST_INVALID before the repository is looked at
         if is_tag and not backend.profile.delete_by_tag:
             raise RegistryError("DIGEST_INVALID", f"{reference} is not a digest: "
                                 "this registry deletes manifests by digest only")
         with backend.state.lock:
-            repo = backend.repository(name)
+            repo = self._repository(name, reference)
             digest = _resolve(repo, reference)
             if is_tag:
                 del repo.tags[reference]
@@ -141,5 +153,9 @@ def _resolve(repo: Repository, reference: str) -> Digest:
         digest_or_none = repo.tags.get(reference)
         if digest_or_none is not None:
             return digest_or_none
-    raise RegistryError("MANIFEST_UNKNOWN", f"manifest {reference} is not in this repository",
-                        detail={"reference": reference})
+    raise _unknown(reference)
+
+
+def _unknown(reference: str) -> RegistryError:
+    return RegistryError("MANIFEST_UNKNOWN", f"manifest {reference} is not in this repository",
+                         detail={"reference": reference})

@@ -124,11 +124,19 @@ class Uploads:
         digest = parse_digest(digest_text)
         with self._sessions.held(session, name) as upload:
             self._append(request, upload)
-            self._sessions.close(session)
             try:
-                return self.complete(upload, digest)
-            finally:
-                upload.buffer.discard()
+                response = self.complete(upload, digest)
+            except RegistryError as error:
+                if not (error.code == "DIGEST_INVALID"
+                        and self._backend.profile.upload_survives_bad_digest):
+                    self._end(session, upload)
+                raise
+            self._end(session, upload)
+            return response
+
+    def _end(self, session: str, upload: Upload) -> None:
+        self._sessions.close(session)
+        upload.buffer.discard()
 
     def complete(self, upload: Upload, digest: Digest) -> Response:
         """Store the upload as blob *digest* if its content has that digest."""
@@ -148,8 +156,7 @@ class Uploads:
 
     def cancel(self, request: Request, params: dict[str, str]) -> Response:
         with self._sessions.held(params["session"], params["name"]) as upload:
-            self._sessions.close(params["session"])
-            upload.buffer.discard()
+            self._end(params["session"], upload)
         return empty(204)
 
 

@@ -198,6 +198,34 @@ def manifest_with_subject(client: Client, repo: str) -> object:
     return put.status_code, put.headers.get("OCI-Subject")
 
 
+def upload_after_a_wrong_digest(client: Client, repo: str) -> object:
+    """The session outlives a PUT with the wrong digest (found by the differential test)."""
+    location = client.request("PATCH", _session(client, repo), data=DATA).headers["Location"]
+    wrong = client.request("PUT", location, params={"digest": str(Digest.from_bytes(b"x"))})
+    status = client.request("GET", location)
+    right = client.request("PUT", location, params={"digest": str(DIGEST)})
+    return _code(wrong), status.status_code, status.headers.get("Range"), right.status_code
+
+
+def manifest_put_without_a_type(client: Client, repo: str) -> object:
+    """An empty or generic Content-Type means signed schema1 to distribution 2.x."""
+    body = client.image_manifest(repo)
+    return [_code(client.push_manifest(repo, "v1", body, media_type))
+            for media_type in ("", "application/json")]
+
+
+def manifest_of_unknown_repository(client: Client, repo: str) -> object:
+    return [_code(client.request(method, f"/v2/{repo}/manifests/{reference}"))
+            for method, reference in (("GET", "v1"), ("DELETE", str(DIGEST)))]
+
+
+def json_bytes(client: Client, repo: str) -> object:
+    """Content-Type and bytes of the JSON answers (compact, a newline, charset)."""
+    client.push_image(repo, "v1")
+    return [(got.headers["Content-Type"], got.content) for got in (
+        client.request("GET", "/v2/"), client.request("GET", f"/v2/{repo}/tags/list"))]
+
+
 def unknown_route(client: Client, repo: str) -> object:
     response = client.request("GET", f"/v2/{repo}/nothing")
     return response.status_code, response.text
@@ -247,7 +275,8 @@ OBSERVATIONS: list[Observation] = [
     unparseable_manifest, invalid_tag, invalid_name, unknown_route, range_requests,
     upload_status_and_cancel, delete_by_digest, blob_delete, referrers_absent,
     schema2_for_clients_without_schema2, list_for_clients_without_lists,
-    read_by_invalid_reference, manifest_with_subject,
+    read_by_invalid_reference, manifest_with_subject, upload_after_a_wrong_digest,
+    manifest_put_without_a_type, manifest_of_unknown_repository, json_bytes,
 ]
 
 

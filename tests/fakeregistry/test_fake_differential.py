@@ -1,0 +1,448 @@
+"""Differential test: the fake's ``distribution-2.8`` profile against the real thing.
+
+hypothesis draws bounded sequences of registry requests (uploads monolithic, chunked and
+streamed with good and bad ranges and digests, mounts, manifest PUT/GET/HEAD/DELETE by
+tag and digest with valid and invalid references and every manifest type including
+schema1, tag lists with ``n``/``last``, referrers, malformed bodies and headers). Each
+sequence runs against Debian's docker-registry 2.8.2 (schema1 enabled) and against the
+fake, and every answer must agree on what clients read: the status, the registry error
+code, and the headers in :data:`COMPARED`. A difference kept on purpose is named in the
+profile's ``differences`` with its reason, and applied here by that name only
+(:data:`NORMALISERS`). A failing example prints itself as curl commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fakeregistry import PROFILES, Registry, serve
+from harness.model import mediatype, schema1
+from harness.model.convert import convert_manifest
+from harness.model.digest import Digest
+from harness.peers.launchers import RunningRegistry
+
+PROFILE = PROFILES["distribution-2.8"]
+COMPARED = ("Location", "Range", "Docker-Content-Digest", "Content-Type", "Content-Length",
+            "OCI-Subject", "WWW-Authenticate", "Link", "Content-Range")
+
+# -- content: fixed bytes, so both registries see the same digests -----------------------
+LAYER = b"differential layer " * 8
+OTHER = b"another blob"
+CONFIG = json.dumps({
+    "architecture": "amd64", "os": "linux",
+    "rootfs": {"type": "layers", "diff_ids": [str(Digest.from_bytes(LAYER))]},
+    "history": [{"created": "2020-01-01T00:00:00Z", "created_by": "/bin/sh -c true"}]},
+    separators=(",", ":")).encode()
+BLOBS = {"config": CONFIG, "layer": LAYER, "other": OTHER}
+
+
+def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": str(Digest.from_bytes(data)), "size": len(data)}
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, indent=3).encode()
+
+
+V2S2 = _json({"schemaVersion": 2, "mediaType": mediatype.DOCKER_V2S2_MANIFEST,
+              "config": _descriptor(mediatype.DOCKER_CONFIG, CONFIG),
+              "layers": [_descriptor(mediatype.DOCKER_LAYER_GZIP, LAYER)]})
+OCI = _json({"schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
+             "config": _descriptor(mediatype.OCI_CONFIG, CONFIG),
+             "layers": [_descriptor(mediatype.OCI_LAYER_GZIP, LAYER)]})
+MANIFESTS: dict[str, tuple[str, bytes]] = {
+    "oci": (mediatype.OCI_MANIFEST, OCI),
+    "v2s2": (mediatype.DOCKER_V2S2_MANIFEST, V2S2),
+    "oci-subject": (mediatype.OCI_MANIFEST, _json({
+        "schemaVersion": 2, "mediaType": mediatype.OCI_MANIFEST,
+        "config": _descriptor(mediatype.OCI_CONFIG, CONFIG),
+        "layers": [_descriptor(mediatype.OCI_LAYER_GZIP, OTHER)],
+        "subject": _descriptor(mediatype.OCI_MANIFEST, OCI)})),
+    "oci-index": (mediatype.OCI_INDEX, _json({
+        "schemaVersion": 2, "mediaType": mediatype.OCI_INDEX,
+        "manifests": [{**_descriptor(mediatype.OCI_MANIFEST, OCI),
+                       "platform": {"architecture": "amd64", "os": "linux"}}]})),
+    "docker-list": (mediatype.DOCKER_MANIFEST_LIST, _json({
+        "schemaVersion": 2, "mediaType": mediatype.DOCKER_MANIFEST_LIST,
+        "manifests": [{**_descriptor(mediatype.DOCKER_V2S2_MANIFEST, V2S2),
+                       "platform": {"architecture": "amd64", "os": "linux"}}]})),
+    "not-json": (mediatype.OCI_MANIFEST, b"{not json"),
+    "empty": (mediatype.DOCKER_V2S2_MANIFEST, b""),
+}
+KINDS = [*MANIFESTS, "schema1"]
+TAGS = ["v1", "latest", "-bad", ".INVALID_MANIFEST_NAME", "x" * 129]
+ACCEPTS = [None, "*/*", mediatype.OCI_MANIFEST, mediatype.DOCKER_V2S2_MANIFEST,
+           f"{mediatype.DOCKER_V2S2_MANIFEST}, {mediatype.DOCKER_MANIFEST_LIST}",
+           mediatype.DOCKER_V2S1_SIGNED_MANIFEST,
+           ", ".join([mediatype.OCI_MANIFEST, mediatype.OCI_INDEX,
+                      mediatype.DOCKER_V2S2_MANIFEST, mediatype.DOCKER_MANIFEST_LIST])]
+
+
+def _schema1(repo: str, tag: str) -> bytes:
+    """Signed schema1 for *repo*:*tag* (its name and tag are in the payload); signed
+    once per step, so both registries get the same bytes."""
+    return convert_manifest(V2S2, mediatype.DOCKER_V2S2_MANIFEST,
+                            mediatype.DOCKER_V2S1_SIGNED_MANIFEST, config=CONFIG,
+                            name=repo, tag=tag).manifest
+
+
+# -- requests ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request to ``path``, or to an upload's Location: ``session`` >= 0 is the
+    nth upload opened, -2 the last one."""
+
+    method: str
+    path: str = ""
+    session: int = -1
+    params: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    opens_session: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """A drawn action; ``calls(prefix)`` turns it into requests under a repository prefix."""
+
+    action: str
+    args: tuple[Any, ...]
+
+    def calls(self, prefix: str) -> list[Call]:
+        maker: Callable[..., list[Call]] = ACTIONS[self.action][0]
+        return maker(prefix, *self.args)
+
+
+def _repo(prefix: str, which: str) -> str:
+    return "UPPER/Invalid" if which == "invalid" else f"{prefix}/{which}"
+
+
+def _digest_param(kind: str, data: bytes) -> str:
+    return {"right": str(Digest.from_bytes(data)), "wrong": str(Digest.from_bytes(b"wrong")),
+            "malformed": "sha256:xyz", "sha512": str(Digest.from_bytes(data, "sha512"))}[kind]
+
+
+def seed(prefix: str, repo: str) -> list[Call]:
+    calls = []
+    for data in BLOBS.values():
+        calls += [Call("POST", f"/v2/{_repo(prefix, repo)}/blobs/uploads/", opens_session=True),
+                  Call("PUT", session=-2, params=(("digest", str(Digest.from_bytes(data))),),
+                       body=data)]
+    return calls
+
+
+def start_upload(prefix: str, repo: str) -> list[Call]:
+    return [Call("POST", f"/v2/{_repo(prefix, repo)}/blobs/uploads/", opens_session=True)]
+
+
+def monolithic(prefix: str, repo: str, blob: str, digest: str) -> list[Call]:
+    data = BLOBS[blob]
+    return [Call("POST", f"/v2/{_repo(prefix, repo)}/blobs/uploads/",
+                 params=(("digest", _digest_param(digest, data)),), body=data,
+                 opens_session=True)]
+
+
+def patch(prefix: str, session: int, blob: str, part: str, content_range: str) -> list[Call]:
+    data = BLOBS[blob]
+    piece = {"whole": data, "head": data[:7], "tail": data[7:]}[part]
+    start = 7 if part == "tail" else 0
+    headers = {"none": (), "good": (("Content-Range", f"{start}-{start + len(piece) - 1}"),),
+               "gap": (("Content-Range", f"{start + 3}-{start + len(piece) + 2}"),),
+               "garbage": (("Content-Range", "bytes=a-b"),)}[content_range]
+    return [Call("PATCH", session=session, headers=(("Content-Type",
+                                                     "application/octet-stream"), *headers),
+                 body=piece)]
+
+
+def finish(prefix: str, session: int, blob: str, last: bool, digest: str) -> list[Call]:
+    data = BLOBS[blob]
+    params = () if digest == "missing" else (("digest", _digest_param(digest, data)),)
+    return [Call("PUT", session=session, params=params, body=data[7:] if last else b"")]
+
+
+def session_status(prefix: str, session: int, method: str) -> list[Call]:
+    return [Call(method, session=session)]
+
+
+def blob_read(prefix: str, repo: str, blob: str, method: str, span: str | None) -> list[Call]:
+    headers = () if span is None else (("Range", span),)
+    digest = Digest.from_bytes(BLOBS[blob]) if blob in BLOBS else blob
+    return [Call(method, f"/v2/{_repo(prefix, repo)}/blobs/{digest}", headers=headers)]
+
+
+def mount(prefix: str, repo: str, blob: str, source: str | None) -> list[Call]:
+    params = [("mount", str(Digest.from_bytes(BLOBS[blob])))]
+    if source is not None:
+        params.append(("from", _repo(prefix, source)))
+    return [Call("POST", f"/v2/{_repo(prefix, repo)}/blobs/uploads/", params=tuple(params),
+                 opens_session=True)]
+
+
+def _reference(prefix: str, repo: str, reference: str) -> str:
+    if reference in KINDS:
+        if reference == "schema1":
+            return str(Digest.from_bytes(schema1.payload(_schema1(_repo(prefix, repo), "v1"))))
+        return str(Digest.from_bytes(MANIFESTS[reference][1]))
+    return {"unknown-digest": str(Digest.from_bytes(b"nothing")), "bad-digest": "sha256:abc",
+            }.get(reference, reference)
+
+
+def put_manifest(prefix: str, repo: str, kind: str, reference: str,
+                 content_type: str) -> list[Call]:
+    name = _repo(prefix, repo)
+    if kind == "schema1":
+        media_type, body = mediatype.DOCKER_V2S1_SIGNED_MANIFEST, _schema1(
+            name, reference if reference in TAGS else "v1")
+    else:
+        media_type, body = MANIFESTS[kind]
+    ref = str(Digest.from_bytes(body)) if reference == "own-digest" else _reference(
+        prefix, repo, reference)
+    sent = {"right": media_type, "none": "", "other": mediatype.DOCKER_MANIFEST_LIST,
+            "garbage": "text/plain;;"}[content_type]
+    return [Call("PUT", f"/v2/{name}/manifests/{ref}", headers=(("Content-Type", sent),),
+                 body=body)]
+
+
+def read_manifest(prefix: str, repo: str, reference: str, method: str,
+                  accept: str | None) -> list[Call]:
+    headers = () if accept is None else (("Accept", accept),)
+    return [Call(method, f"/v2/{_repo(prefix, repo)}/manifests/"
+                         f"{_reference(prefix, repo, reference)}", headers=headers)]
+
+
+def delete_manifest(prefix: str, repo: str, reference: str) -> list[Call]:
+    return [Call("DELETE",
+                 f"/v2/{_repo(prefix, repo)}/manifests/{_reference(prefix, repo, reference)}")]
+
+
+def list_tags(prefix: str, repo: str, n: str | None, last: str | None) -> list[Call]:
+    params = tuple((k, v) for k, v in (("n", n), ("last", last)) if v is not None)
+    return [Call("GET", f"/v2/{_repo(prefix, repo)}/tags/list", params=params)]
+
+
+def referrers(prefix: str, repo: str, kind: str) -> list[Call]:
+    return [Call("GET", f"/v2/{_repo(prefix, repo)}/referrers/"
+                        f"{_reference(prefix, repo, kind)}")]
+
+
+REPOS = st.sampled_from(["r0", "r1", "invalid"])
+GOOD_REPOS = st.sampled_from(["r0", "r1"])
+SESSIONS = st.integers(0, 3)
+REFERENCES = st.sampled_from([*KINDS, *TAGS, "unknown-digest", "bad-digest"])
+ACTIONS: dict[str, tuple[Callable[..., list[Call]], tuple[st.SearchStrategy[Any], ...]]] = {
+    "seed": (seed, (GOOD_REPOS,)),
+    "start_upload": (start_upload, (REPOS,)),
+    "monolithic": (monolithic, (REPOS, st.sampled_from(list(BLOBS)),
+                                st.sampled_from(["right", "wrong", "malformed"]))),
+    "patch": (patch, (SESSIONS, st.sampled_from(list(BLOBS)),
+                      st.sampled_from(["whole", "head", "tail"]),
+                      st.sampled_from(["none", "good", "gap", "garbage"]))),
+    "finish": (finish, (SESSIONS, st.sampled_from(list(BLOBS)), st.booleans(),
+                        st.sampled_from(["right", "wrong", "missing", "malformed", "sha512"]))),
+    "session_status": (session_status, (SESSIONS, st.sampled_from(["GET", "DELETE"]))),
+    "blob_read": (blob_read, (REPOS, st.sampled_from([*BLOBS, "sha256:zz"]),
+                              st.sampled_from(["GET", "HEAD"]),
+                              st.sampled_from([None, "bytes=0-3", "bytes=2-", "bytes=999-"]))),
+    "mount": (mount, (GOOD_REPOS, st.sampled_from(list(BLOBS)),
+                      st.sampled_from([None, "r0", "r1", "nowhere"]))),
+    "put_manifest": (put_manifest, (REPOS, st.sampled_from(KINDS),
+                                    st.sampled_from([*TAGS[:3], "own-digest", "oci"]),
+                                    st.sampled_from(["right", "right", "none", "other",
+                                                     "garbage"]))),
+    "read_manifest": (read_manifest, (REPOS, REFERENCES, st.sampled_from(["GET", "HEAD"]),
+                                      st.sampled_from(ACCEPTS))),
+    "delete_manifest": (delete_manifest, (GOOD_REPOS, REFERENCES)),
+    "list_tags": (list_tags, (REPOS, st.sampled_from([None, "0", "1", "x"]),
+                              st.sampled_from([None, "v1", "latest"]))),
+    "referrers": (referrers, (GOOD_REPOS, st.sampled_from(["oci", "unknown-digest"]))),
+}
+STEPS = st.one_of([st.tuples(st.just(name), st.tuples(*args)).map(lambda t: Step(*t))
+                   for name, (_, args) in ACTIONS.items()])
+
+
+# -- running and observing ---------------------------------------------------------------
+BROKEN = "a body shorter than its Content-Length"
+
+
+@dataclass
+class Side:
+    """One registry under test, with the upload Locations it handed out."""
+
+    url: str
+    http: requests.Session = field(default_factory=requests.Session)
+    sessions: list[str] = field(default_factory=list)
+
+    def send(self, call: Call) -> requests.Response | str | None:
+        """The answer, None when *call* names an upload this side never opened, or
+        :data:`BROKEN` when the answer's body is shorter than its Content-Length."""
+        index = call.session if call.session >= 0 else len(self.sessions) - 1
+        if call.session == -1:
+            target = self.url + call.path
+        elif 0 <= index < len(self.sessions):
+            target = urljoin(self.url + "/", self.sessions[index])
+        else:
+            return None
+        if call.params:
+            target += ("&" if "?" in target else "?") + urlencode(call.params)
+        try:
+            response = self.http.request(call.method, target, headers=dict(call.headers),
+                                         data=call.body, allow_redirects=False)
+        except requests.exceptions.ChunkedEncodingError:
+            return BROKEN
+        if call.opens_session and response.status_code == 202:
+            self.sessions.append(response.headers["Location"])
+        elif call.session != -1 and response.status_code in {202, 204} and (
+                "Location" in response.headers):
+            # As clients do: the next request of an upload goes where this answer says
+            # (distribution's Location carries the upload's state, offset included).
+            self.sessions[index] = response.headers["Location"]
+        return response
+
+
+def observe(response: requests.Response | str | None) -> dict[str, object]:
+    """What a client reads of an answer: status, error code, compared headers, body."""
+    if not isinstance(response, requests.Response):
+        return {"status": response}
+    seen: dict[str, object] = {"status": response.status_code}
+    try:
+        errors = response.json()["errors"]
+        seen["code"] = errors[0]["code"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        seen["body"] = response.content
+    seen.update({name: response.headers[name] for name in COMPARED if name in response.headers})
+    return seen
+
+
+def _location_path(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    for seen in (real, fake):
+        location = seen.get("Location")
+        if isinstance(location, str):
+            path = urlsplit(urljoin(base + "/", location)).path
+            seen["Location"] = re.sub(r"/blobs/uploads/[^/]+$", "/blobs/uploads/<id>", path)
+
+
+def _error_text(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    for seen in (real, fake):
+        headless = seen.get("body") == b"" and str(seen.get("Content-Type")).startswith(
+            "application/json")  # the error of a HEAD: its length, not its body
+        if "code" in seen or (headless and isinstance(seen["status"], int)
+                              and seen["status"] >= 400):
+            seen.pop("Content-Length", None)
+
+
+def _tag_order(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    for seen in (real, fake):
+        body = seen.get("body")
+        if isinstance(body, bytes) and body.startswith(b'{"name"'):
+            listed = json.loads(body)
+            listed["tags"] = sorted(listed.get("tags") or [])
+            seen["body"] = listed
+            seen.pop("Content-Length", None)
+
+
+def _schema1_signatures(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    for seen in (real, fake):
+        body = seen.get("body")
+        if (seen.get("Content-Type") == mediatype.DOCKER_V2S1_SIGNED_MANIFEST
+                and isinstance(body, bytes) and seen.get("status") == 200):
+            seen["body"] = schema1.payload(body)
+            seen.pop("Content-Length", None)
+
+
+def _unsatisfiable_range(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    if fake.get("status") == 416 and (real.get("status") == BROKEN or (
+            real.get("status") == 416 and real.get("Content-Type") != fake.get("Content-Type"))):
+        fake.clear()
+        fake.update(real)
+
+
+def _colon_reference(real: dict[str, object], fake: dict[str, object], base: str) -> None:
+    if real.get("status") == 500 and real.get("code", "UNKNOWN") == "UNKNOWN" and fake.get(
+            "status") in {400, 404} and fake.get("code") in {None, "MANIFEST_UNKNOWN",
+                                                             "DIGEST_INVALID"}:
+        for seen in (real, fake):
+            seen.update(status="not a 500", code="-")
+            seen.pop("Content-Length", None)
+
+
+NORMALISERS: dict[str, Callable[[dict[str, object], dict[str, object], str], None]] = {
+    "location-form": _location_path,
+    "error-text": _error_text,
+    "tag-order": _tag_order,
+    "schema1-signatures": _schema1_signatures,
+    "unsatisfiable-range": _unsatisfiable_range,
+    "colon-reference-500": _colon_reference,
+}
+
+
+# -- reproduction --------------------------------------------------------------------------
+def curl_script(calls: list[Call]) -> str:
+    """The calls as a shell script against $REGISTRY (upload Locations kept in L0..Ln)."""
+    lines = ['REGISTRY=${REGISTRY:-http://127.0.0.1:5000}',
+             'loc() { sed -n "s/^[Ll]ocation: //p" | tr -d "\\r" | '
+             'sed "s#^/#$REGISTRY/#"; }']
+    opened = 0
+    for call in calls:
+        if call.session == -1:
+            url = f"$REGISTRY{call.path}"
+        else:
+            url = f"$L{call.session if call.session >= 0 else opened - 1}"
+        query = urlencode(call.params)
+        target = f'"{url}"' + (f'"$(sep "{url}")"{shlex.quote(query)}' if query else "")
+        args = ["curl", "-sI"] if call.method == "HEAD" else ["curl", "-si", "-X", call.method]
+        for name, value in call.headers:
+            args += ["-H", shlex.quote(f"{name}: {value}")]
+        if call.body:
+            args += ["--data-binary", shlex.quote(call.body.decode("latin-1"))]
+        command = " ".join([*args, target])
+        if call.opens_session:
+            command = f"L{opened}=$({command} | tee /dev/stderr | loc)"
+            opened += 1
+        lines.append(command)
+    lines.insert(2, 'sep() { case "$1" in *\\?*) printf "&";; *) printf "?";; esac; }')
+    return "\n".join(lines)
+
+
+# -- the test ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fake_28() -> Iterator[str]:
+    with serve(Registry(PROFILE)) as server:
+        yield server.url
+
+
+def test_every_deliberate_difference_is_named_in_the_profile() -> None:
+    assert set(NORMALISERS) == {name for name, _ in PROFILE.differences}
+    assert all(len(reason) > 40 for _, reason in PROFILE.differences)
+
+
+# The registries are shared by all examples (each example uses its own repositories).
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                  HealthCheck.too_slow])
+@given(steps=st.lists(STEPS, min_size=1, max_size=12))
+def test_distribution_28_profile_answers_like_distribution_282(
+        distribution: RunningRegistry, fake_28: str, steps: list[Step]) -> None:
+    prefix = f"diff/{uuid.uuid4().hex[:8]}"
+    real, fake = Side(distribution.url), Side(fake_28)
+    done: list[Call] = []
+    for step in steps:
+        for call in step.calls(prefix):
+            done.append(call)
+            seen_real, seen_fake = observe(real.send(call)), observe(fake.send(call))
+            for apply in NORMALISERS.values():
+                apply(seen_real, seen_fake, "http://registry")
+            assert seen_fake == seen_real, (
+                f"the fake differs from distribution 2.8.2 at request {len(done)}:\n"
+                f"  distribution: {seen_real}\n  fake:         {seen_fake}\n"
+                f"reproduce (repository prefix {prefix}):\n{curl_script(done)}")
