@@ -73,6 +73,21 @@ def test_commit_unsetenv_rm_and_compression(root: str, tmp_path: Path,
     assert "working-container" not in capsys.readouterr().out
 
 
+def test_commit_identity_label_and_omit_history(root: str, tmp_path: Path) -> None:
+    """buildah's defaults: the identity label in the image (not in the container), one
+    history entry; --identity-label=false and --omit-history take them out."""
+    assert main(["--root", root, "commit", "-q", "working-container",
+                 f"oci:{tmp_path}/default:v1"]) == 0
+    config = _config(tmp_path / "default")
+    assert config["config"]["Labels"] == {"io.buildah.version": "1.28.2"}  # type: ignore[index]
+    assert len(config["history"]) == 1  # type: ignore[arg-type]
+    assert main(["--root", root, "commit", "-q", "--identity-label=false", "--omit-history",
+                 "working-container", f"oci:{tmp_path}/bare:v1"]) == 0
+    config = _config(tmp_path / "bare")
+    assert "Labels" not in config["config"] and "history" not in config  # type: ignore[operator]
+    assert len(config["rootfs"]["diff_ids"]) == 1  # type: ignore[index]
+
+
 def test_push_disable_compression(root: str, tmp_path: Path, policy: Path) -> None:
     assert main(["--root", root, "commit", "-q", "-D=false", "working-container", "app:v1"]) == 0
     assert main(["--root", root, "push", "-q", "--signature-policy", str(policy), "-D",

@@ -33,7 +33,8 @@ def pushed(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     assert main(["--root", root, "from", "-q", "scratch"]) == 0
     assert main(["--root", root, "config", "working-container", "--label", "demo=yes",
                  "--label", "b=<&>"]) == 0
-    assert main(["--root", root, "commit", "-q", "working-container", "app:v1"]) == 0
+    assert main(["--root", root, "commit", "-q", "--identity-label=false",
+                 "working-container", "app:v1"]) == 0
     registry = Registry(auth=AuthConfig.with_passwords("basic", {"alice": "s3cret"}))
     with serve(registry) as server:
         for tag in ("v1", "v2"):

@@ -3,7 +3,8 @@
 Order of work: validate the options (manifest type, compression) before touching
 anything; check the signature policy against the image being built; diff the container
 into a layer blob in one streaming pass (diffID and blob digest together); generate the
-config (OCI or Docker, with one new history entry and diffID) and the manifest; then
+config (OCI or Docker, with one new diffID and one new history entry, or no history at
+all with ``omit_history``) and the manifest; then
 
 - to local storage (no destination, a plain name, or ``harness-store:``): a shallow
   copy — only the new layer, config and manifest are written, parent layers are reused —
@@ -59,6 +60,11 @@ STORE_TRANSPORTS = frozenset({"harness-store", "containers-storage"})
 BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest"
 BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name"
 DEFAULT_SHELL = "/bin/sh"  # buildah's created_by when none was set
+# buildah commit's --identity-label (on by default) sets this label to buildah's version.
+# We write the version whose commits ours reproduce byte for byte, so that the same
+# container committed by both tools gives the same digests (see docs/cli.md).
+IDENTITY_LABEL = "io.buildah.version"
+IDENTITY_VERSION = "1.28.2"
 
 
 @dataclass
@@ -72,6 +78,7 @@ class CommitOptions:
     report_writer: TextIO | None = None
     history_timestamp: datetime.datetime | None = None
     system_context: SystemContext = field(default_factory=SystemContext)
+    omit_history: bool = False  # no history at all: the base's goes, none is added
 
 
 @dataclass(frozen=True)
@@ -136,12 +143,14 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
     docker = media_type == mediatype.DOCKER_V2S2_MANIFEST
     created_text = go_time(created)
     based = builder.from_image_id is not None
-    history = HistoryEntry(created=created_text, created_by=builder.created_by or DEFAULT_SHELL,
-                           author=builder.configs.oci.author,
-                           comment=f"FROM {builder.from_image}" if based else None)
+    history = None if options.omit_history else HistoryEntry(
+        created=created_text, created_by=builder.created_by or DEFAULT_SHELL,
+        author=builder.configs.oci.author,
+        comment=f"FROM {builder.from_image}" if based else None)
+    # buildah drops the Docker config's parent with the history it no longer carries.
     config = builder.configs.render(
         docker, blob.diff_digest, history, created=created_text, container=container.id,
-        parent=f"sha256:{builder.from_image_id}" if based else None)
+        parent=f"sha256:{builder.from_image_id}" if based and history else None)
     config_desc = Descriptor(config_media_type(docker), Digest.from_bytes(config), len(config))
     descriptors = [*(parent_layer_descriptor(x, not docker) for x in layers[:-1]),
                    layer_descriptor(layer, not docker)]

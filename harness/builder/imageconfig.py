@@ -109,17 +109,22 @@ class ImageConfigs:
 
     # -- commit -----------------------------------------------------------------------
 
-    def render(self, docker: bool, diff_id: Digest, history: HistoryEntry, *, created: str,
-               container: str, parent: str | None) -> bytes:
+    def render(self, docker: bool, diff_id: Digest, history: HistoryEntry | None, *,
+               created: str, container: str, parent: str | None) -> bytes:
         """The config blob of the committed image: this build's settings plus *diff_id*,
         one *history* entry and the creation time. Docker's names *container* and the
-        *parent* image ID and, as buildah's, drops the base's ``docker_version``."""
+        *parent* image ID and, as buildah's, drops the base's ``docker_version``.
+
+        Without *history* (buildah's ``--omit-history``) the base's history goes too, as
+        with buildah, whose config then has no ``history`` key at all."""
+        base = self.docker if docker else self.oci
+        entries = [] if history is None else [*base.history, history]
         if not docker:
             return replace(self.oci, created=created, diff_ids=[*self.oci.diff_ids, diff_id],
-                           history=[*self.oci.history, history]).to_bytes()
+                           history=entries).to_bytes()
         run = docker_run_config(self.docker.config)
         return replace(self.docker, created=created, diff_ids=[*self.docker.diff_ids, diff_id],
-                       history=[*self.docker.history, history], config=run,
+                       history=entries, config=run,
                        container=container, container_config=copy.deepcopy(run),
                        parent=parent, docker_version=None).to_bytes()
 

@@ -140,12 +140,18 @@ def _commit_compression(args: argparse.Namespace) -> Algorithm:
 def _commit(args: argparse.Namespace) -> int:
     import datetime  # noqa: PLC0415
 
-    from harness.builder.commit import CommitOptions  # noqa: PLC0415
+    from harness.builder.commit import (  # noqa: PLC0415
+        IDENTITY_LABEL,
+        IDENTITY_VERSION,
+        CommitOptions,
+    )
 
     builder = _builder(args)
     for name in args.unsetenv:  # for this image only: the container keeps its settings
         builder.set_field("Env", [e for e in builder.configs.get_field("Env") or []
                                   if e.split("=", 1)[0] != name] or None)
+    if args.identity_label:  # as buildah: in the image only, the container is not saved
+        builder.set_label(IDENTITY_LABEL, IDENTITY_VERSION)
     timestamp = None if args.timestamp is None else datetime.datetime.fromtimestamp(
         args.timestamp, datetime.UTC)
     options = CommitOptions(
@@ -156,6 +162,7 @@ def _commit(args: argparse.Namespace) -> int:
         report_writer=None if args.quiet else sys.stderr,
         history_timestamp=timestamp,
         system_context=_context(args),
+        omit_history=args.omit_history,
     )
     result = builder.commit(args.dest, options)
     # As buildah 1.28: the ID goes to --iidfile or stdout, and only for an image store.
@@ -323,6 +330,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="remove the working container once the image is written")
     p.add_argument("--unsetenv", action="append", default=[], metavar="NAME",
                    help="leave NAME out of the image's environment (repeatable)")
+    bool_flag(p, "--identity-label",
+              help_text="add the label io.buildah.version (buildah's version)")
+    p.add_argument("--omit-history", action="store_true",
+                   help="write no history: neither the base's nor a new entry")
     p.add_argument("--timestamp", type=int, metavar="EPOCH",
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")

@@ -23,6 +23,7 @@ from harness.store.store import Store
 
 Populate = Callable[[Path], None]
 CONFIG_FLAGS_DEFAULT: tuple[str, ...] = ()
+NO_IDENTITY = ("--identity-label=false",)  # the commit flags of the parity cases
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,10 @@ class BuildahSide:
         info = json.loads(self.tool.run("inspect", "--type", "container", ctr).stdout)
         return str(info["ContainerID"])
 
-    def commit(self, ctr: str, fmt: str, name: str, layout: Path, *, gzip: bool = False
-               ) -> Commit:
+    def commit(self, ctr: str, fmt: str, name: str, layout: Path, *, gzip: bool = False,
+               flags: tuple[str, ...] = NO_IDENTITY) -> Commit:
         image_id = self.tool.commit(ctr, name, "--format", fmt, "--timestamp", "0",
-                                    "--identity-label=false", "--quiet",
+                                    *flags, "--quiet",
                                     f"--disable-compression={str(not gzip).lower()}")
         info = json.loads(self.tool.run("inspect", "--type", "image", name).stdout)
 
@@ -148,8 +149,8 @@ class OurSide:
         return done.stdout, done.stderr
 
     def commit_output(self, ctr: str, flags: tuple[str, ...], dest: str) -> tuple[str, str]:
-        return self.cli_output("commit", "--timestamp", "0", "--signature-policy",
-                               str(self.policy), *flags, ctr, dest)
+        return self.cli_output("commit", "--timestamp", "0", "--identity-label=false",
+                               "--signature-policy", str(self.policy), *flags, ctr, dest)
 
     def container(self, case: Case, inputs: Inputs, container_id: str | None = None) -> str:
         """The case's container; a pulled base is the layout buildah pushed."""
@@ -158,8 +159,8 @@ class OurSide:
             image = f"oci:{inputs.layout}:base"
         elif case.base is not None:
             base_ctr = self.container(case.base, inputs)
-            self.cli("commit", "--quiet", "--timestamp", "0", "--signature-policy",
-                     str(self.policy), base_ctr, case.base.name)
+            self.cli("commit", "--quiet", "--timestamp", "0", "--identity-label=false",
+                     "--signature-policy", str(self.policy), base_ctr, case.base.name)
             image = case.base.name
         builder = Builder.new(self.store, image, container_id=container_id,
                               signature_policy_path=self.policy)
@@ -170,8 +171,9 @@ class OurSide:
             self.cli("config", *case.flags, builder.container_name)
         return builder.container_name
 
-    def commit(self, ctr: str, fmt: str, name: str, *, gzip: bool = False) -> Commit:
-        image_id = self.cli("commit", "--quiet", "--timestamp", "0", "--format", fmt,
+    def commit(self, ctr: str, fmt: str, name: str, *, gzip: bool = False,
+               flags: tuple[str, ...] = NO_IDENTITY) -> Commit:
+        image_id = self.cli("commit", "--quiet", "--timestamp", "0", "--format", fmt, *flags,
                             "--compression", "gzip" if gzip else "none",
                             "--signature-policy", str(self.policy), ctr, name).strip()
         store = Store.open(self.root)

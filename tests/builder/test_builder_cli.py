@@ -121,7 +121,7 @@ def test_inspect_a_local_image_shows_its_id_and_manifest_digest(
                str(policy), "--compression-format", "none", "--quiet")[0] == 0
     index = json.loads((layout / "index.json").read_text())
     assert summary["Digest"] == index["manifests"][0]["digest"]  # an unchanged copy
-    assert summary["Labels"] == {"who": "me"}
+    assert summary["Labels"] == {"who": "me", "io.buildah.version": "1.28.2"}  # the default
     code, out = run(capsys, root, "inspect", f"oci:{layout}:v1")
     assert "Id" not in json.loads(out)  # transports have no store ID to show
     assert main(["--root", str(root), "inspect", "nosuch:v9"]) == 125

@@ -20,7 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builder.parity import BuildahSide, Case, Inputs, OurSide, explain, run_script
+from tests.builder.parity import (
+    NO_IDENTITY,
+    BuildahSide,
+    Case,
+    Inputs,
+    OurSide,
+    explain,
+    run_script,
+)
 
 pytestmark = pytest.mark.requires_peer("buildah")
 
@@ -103,7 +111,8 @@ CATALOGUE = [
 CATALOGUE_BY_NAME = {case.name: case for case in CATALOGUE}
 
 
-def _compare(tmp_path: Path, policy: Path, case: Case) -> None:
+def _compare(tmp_path: Path, policy: Path, case: Case,
+             flags: tuple[str, ...] = NO_IDENTITY) -> None:
     buildah = BuildahSide(tmp_path / "buildah")
     ours = OurSide(tmp_path / "ours", policy)
     inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
@@ -114,8 +123,8 @@ def _compare(tmp_path: Path, policy: Path, case: Case) -> None:
     our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
     for fmt in FORMATS:
         name = f"{case.name}-{fmt}"
-        theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout")
-        mine = ours.commit(our_ctr, fmt, name)
+        theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout", flags=flags)
+        mine = ours.commit(our_ctr, fmt, name, flags=flags)
         assert mine.digests() == theirs.digests(), explain(mine, theirs)
         assert (mine.manifest, mine.config) == (theirs.manifest, theirs.config)
 
@@ -125,6 +134,23 @@ def test_commit_gives_buildahs_digests(tmp_path: Path, policy: Path, case: Case)
     if os.geteuid() != 0:
         pytest.skip("the catalogue sets owners and makes device nodes: needs root")
     _compare(tmp_path, policy, case)
+
+
+COMMIT_FLAGS = [
+    (),  # buildah's default --identity-label: the label, with the value buildah writes
+    ("--identity-label=false", "--omit-history"),
+    ("--omit-history",),
+]
+
+
+@pytest.mark.parametrize("flags", COMMIT_FLAGS, ids=" ".join)
+@pytest.mark.parametrize("case", ["settings-on-base", "on-a-pulled-gzip-base"])
+def test_commit_flags_give_buildahs_digests(tmp_path: Path, policy: Path, case: str,
+                                            flags: tuple[str, ...]) -> None:
+    """The commit flags that change the config, on a base with history of its own."""
+    if os.geteuid() != 0:
+        pytest.skip("the base case sets owners and makes device nodes: needs root")
+    _compare(tmp_path, policy, CATALOGUE_BY_NAME[case], flags)
 
 
 _NAME = st.text(string.ascii_letters + string.digits + "._-é ", min_size=1, max_size=12) \

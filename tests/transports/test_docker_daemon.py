@@ -45,8 +45,8 @@ def _image(tmp_path: Path) -> str:
     assert main(["--root", root, "add", "working-container", str(tmp_path / "hello.txt"),
                  "/hello.txt"]) == 0
     assert main(["--root", root, "config", "working-container", "--label", "k=v"]) == 0
-    assert main(["--root", root, "commit", "-q", "-D=false", "working-container",
-                 f"oci:{tmp_path}/src:v1"]) == 0
+    assert main(["--root", root, "commit", "-q", "--identity-label=false", "-D=false",
+                 "working-container", f"oci:{tmp_path}/src:v1"]) == 0
     return f"oci:{tmp_path}/src:v1"
 
 
