@@ -14,8 +14,11 @@ profile's ``differences`` with its reason, and applied here by that name only
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -388,30 +391,34 @@ NORMALISERS: dict[str, Callable[[dict[str, object], dict[str, object], str], Non
 
 
 # -- reproduction --------------------------------------------------------------------------
+SHELL_HELPERS = r"""REGISTRY=${REGISTRY:-http://127.0.0.1:5000}
+S=()  # the upload Locations, numbered as the test numbers them
+send() { out=$(curl -si "$@"); printf '%s\n\n' "$out"; }
+status() { printf '%s' "$out" | head -1 | cut -d' ' -f2; }
+loc() { printf '%s' "$out" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p' | sed "s#^/#$REGISTRY/#"; }
+at() { case "$1" in *\?*) printf '%s&%s' "$1" "$2";; *) printf '%s?%s' "$1" "$2";; esac; }"""
+
+
 def curl_script(calls: list[Call]) -> str:
-    """The calls as a shell script against $REGISTRY (upload Locations kept in L0..Ln)."""
-    lines = ['REGISTRY=${REGISTRY:-http://127.0.0.1:5000}',
-             'loc() { sed -n "s/^[Ll]ocation: //p" | tr -d "\\r" | '
-             'sed "s#^/#$REGISTRY/#"; }']
-    opened = 0
+    """The calls as a bash script against $REGISTRY that follows upload Locations as the
+    test does (an upload's next request goes where the last answer said)."""
+    lines = [SHELL_HELPERS]
     for call in calls:
-        if call.session == -1:
-            url = f"$REGISTRY{call.path}"
-        else:
-            url = f"$L{call.session if call.session >= 0 else opened - 1}"
-        query = urlencode(call.params)
-        target = f'"{url}"' + (f'"$(sep "{url}")"{shlex.quote(query)}' if query else "")
-        args = ["curl", "-sI"] if call.method == "HEAD" else ["curl", "-si", "-X", call.method]
-        for name, value in call.headers:
-            args += ["-H", shlex.quote(f"{name}: {value}")]
+        index = str(call.session) if call.session >= 0 else "${#S[@]}-1"
+        base = f'"$REGISTRY{call.path}"' if call.session == -1 else f'"${{S[{index}]}}"'
+        target = f'"$(at {base} {shlex.quote(urlencode(call.params))})"' if call.params else base
+        args = ["send", "-I" if call.method == "HEAD" else f"-X {call.method}"]
+        args += [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in call.headers]
         if call.body:
-            args += ["--data-binary", shlex.quote(call.body.decode("latin-1"))]
+            if "Content-Type" not in dict(call.headers):  # as requests: none (curl's form
+                args.append("-H 'Content-Type:'")  # type would make Go parse the body)
+            args.append(f"--data-binary {shlex.quote(call.body.decode('latin-1'))}")
         command = " ".join([*args, target])
         if call.opens_session:
-            command = f"L{opened}=$({command} | tee /dev/stderr | loc)"
-            opened += 1
+            command += '; [ "$(status)" = 202 ] && S+=("$(loc)")'
+        elif call.session != -1:
+            command += f'; case "$(status)" in 202|204) [ -n "$(loc)" ] && S[{index}]=$(loc);; esac'
         lines.append(command)
-    lines.insert(2, 'sep() { case "$1" in *\\?*) printf "&";; *) printf "?";; esac; }')
     return "\n".join(lines)
 
 
@@ -428,7 +435,7 @@ def test_every_deliberate_difference_is_named_in_the_profile() -> None:
 
 
 # The registries are shared by all examples (each example uses its own repositories).
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                   HealthCheck.too_slow])
 @given(steps=st.lists(STEPS, min_size=1, max_size=12))
 def test_distribution_28_profile_answers_like_distribution_282(
@@ -446,3 +453,25 @@ def test_distribution_28_profile_answers_like_distribution_282(
                 f"the fake differs from distribution 2.8.2 at request {len(done)}:\n"
                 f"  distribution: {seen_real}\n  fake:         {seen_fake}\n"
                 f"reproduce (repository prefix {prefix}):\n{curl_script(done)}")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None,
+                    reason="the reproduction is a bash script of curl commands")
+def test_the_printed_reproduction_replays_the_sequence(fake_28: str) -> None:
+    """The curl script answers as the test's own requests did, upload Locations included."""
+    steps = [Step("seed", ("r0",)), Step("start_upload", ("invalid",)),
+             Step("start_upload", ("r0",)), Step("patch", (3, "layer", "head", "good")),
+             Step("finish", (3, "layer", True, "right")),
+             Step("put_manifest", ("r0", "oci", "v1", "right")),
+             Step("read_manifest", ("r0", "oci", "GET", mediatype.OCI_MANIFEST)),
+             Step("list_tags", ("r0", "1", None))]
+    side, first, second = Side(fake_28), uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    calls = [call for step in steps for call in step.calls(f"replay/{first}")]
+    expected = [observe(side.send(call))["status"] for call in calls]
+    calls = [call for step in steps for call in step.calls(f"replay/{second}")]
+    replayed = subprocess.run(["bash", "-c", curl_script(calls)], capture_output=True,
+                              text=True, check=True, env={**os.environ, "REGISTRY": fake_28})
+    statuses = [int(line.split()[1]) for line in replayed.stdout.splitlines()
+                if line.startswith("HTTP/1.1 ")]
+    assert statuses == expected
+    assert expected[-4:] == [201, 201, 200, 200]
