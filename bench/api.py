@@ -10,12 +10,15 @@ reason, and the report says "not available" instead of inventing a number.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness
 from harness.peers.launchers import RunningRegistry
 
 MiB = 1024 * 1024
@@ -71,3 +74,12 @@ class Benchmark:
 def python_command(module: str, *args: str) -> list[str]:
     """The argv that runs ``python -m module args`` with this interpreter."""
     return [sys.executable, "-m", module, *args]
+
+
+def bytecode_env(cache: Path) -> dict[str, str]:
+    """Environment under which ``python -m harness`` loads precompiled bytecode from
+    *cache* (an empty ``PYTHONDONTWRITEBYTECODE`` counts as unset)."""
+    env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache)}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(harness.__file__).parent)],
+                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
+    return env

@@ -27,15 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import harness
-from bench.api import Benchmark, Run, Scale, Workload, python_command
+from bench.api import Benchmark, Run, Scale, Workload, bytecode_env, python_command
 from bench.push import write_payload
 from harness.builder.builder import Builder
 from harness.peers.clients import Buildah
@@ -53,15 +49,6 @@ def _mark(rootfs: Path, run: Run) -> None:
     unique), so neither store can reuse an earlier layer. Done before the timed process
     starts, for both sides alike."""
     (rootfs / MARKER).write_text(f"{run.scratch.name}\n")
-
-
-def _bytecode_env(cache: Path) -> dict[str, str]:
-    """Environment under which ``python -m harness`` loads precompiled bytecode from
-    *cache* (an empty ``PYTHONDONTWRITEBYTECODE`` counts as unset)."""
-    env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache)}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(harness.__file__).parent)],
-                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
-    return env
 
 
 @contextlib.contextmanager
@@ -94,7 +81,7 @@ def setup(inputs: Path, scale: Scale, *, changed: bool) -> Iterator[Workload]:
                               f"bench-{run.index}")
 
     yield Workload(work_bytes=scale.size, ours=ours_side, peer=peer,
-                   env={**buildah.overrides(), **_bytecode_env(inputs / "pycache")})
+                   env={**buildah.overrides(), **bytecode_env(inputs / "pycache")})
 
 
 BENCHMARKS = [

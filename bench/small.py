@@ -2,8 +2,8 @@
 and many small images pushed one after another, as a CI run does.
 
 - ``startup``: ``python -m harness --version`` against the bare interpreter
-  (``python -c pass``). The project's modules are compiled first (``compileall``, as
-  ``pip install`` does), so neither side compiles source while it is timed.
+  (``python -c pass``). Both run with bytecode cached (:func:`bench.api.bytecode_env`, as
+  an installed package has it), so neither side compiles source while it is timed.
 - ``push-1k``: the ``push`` benchmark (:mod:`bench.push`) with a 1 KiB layer, whatever the
   scale: ``python -m harness copy`` against ``skopeo copy``, each to a fresh registry.
 - ``many-small-fake``: :data:`IMAGES` images of three small layers each, from one OCI
@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import random
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench import push
-from bench.api import Benchmark, Run, Scale, Workload, python_command
+from bench.api import Benchmark, Run, Scale, Workload, bytecode_env, python_command
 from harness.peers.clients import Skopeo
 from harness.peers.launchers import RunningRegistry
 
@@ -97,11 +98,11 @@ def write_images(layout: Path, count: int = IMAGES) -> None:
 
 @contextlib.contextmanager
 def startup_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
-    package = Path(__file__).resolve().parent.parent / "harness"
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
-                   capture_output=True)
-    yield Workload(work_bytes=0, ours=lambda run: python_command("harness", "--version"),
-                   peer=lambda run: [sys.executable, "-c", "pass"])
+    env = bytecode_env(inputs / "pycache")
+    ours, peer = python_command("harness", "--version"), [sys.executable, "-c", "pass"]
+    for argv in (ours, peer):  # the standard library's bytecode lands in the cache too
+        subprocess.run(argv, env={**os.environ, **env}, check=True, capture_output=True)
+    yield Workload(work_bytes=0, ours=lambda run: ours, peer=lambda run: peer, env=env)
 
 
 @contextlib.contextmanager
