@@ -3,7 +3,8 @@
 Peer: ``skopeo copy``. Ours: ``python -m harness copy`` with skopeo's flags. Both read the
 same layout and write to their own fresh distribution registry on loopback, so no blob is
 ever already there. The layer's files gzip to about a quarter of their size, like
-real layers, so compression does real work.
+real layers, so compression does real work. Ours runs with its bytecode compiled in setup
+(:func:`bench.api.bytecode_env`), as an installed package has it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.api import Benchmark, MiB, Run, Scale, Workload, python_command
+from bench.api import Benchmark, MiB, Run, Scale, Workload, bytecode_env, python_command
 from harness.peers.clients import Skopeo, run_peer
 from harness.peers.launchers import require_executable
 
@@ -94,7 +95,7 @@ def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
     yield Workload(work_bytes=scale.size, ours=ours if available else None, peer=peer,
                    ours_missing="" if available else "`python -m harness copy` does not "
                                                      "exist yet",
-                   env=skopeo.config.overrides())
+                   env={**skopeo.config.overrides(), **bytecode_env(inputs / "pycache")})
 
 
 BENCHMARKS = [
