@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,21 @@ def test_commit_identity_label_and_omit_history(root: str, tmp_path: Path) -> No
     config = _config(tmp_path / "bare")
     assert "Labels" not in config["config"] and "history" not in config  # type: ignore[operator]
     assert len(config["rootfs"]["diff_ids"]) == 1  # type: ignore[index]
+
+
+def test_commit_squash_writes_one_layer_of_the_whole_tree(root: str, tmp_path: Path) -> None:
+    assert main(["--root", root, "commit", "-q", "working-container", "base:v1"]) == 0
+    assert main(["--root", root, "from", "-q", "--name", "derived", "base:v1"]) == 0
+    (tmp_path / "more.txt").write_text("more\n")
+    assert main(["--root", root, "add", "derived", str(tmp_path / "more.txt"), "/more.txt"]) == 0
+    assert main(["--root", root, "commit", "-q", "--squash", "derived",
+                 f"oci:{tmp_path}/squashed:v1"]) == 0
+    layout = tmp_path / "squashed"
+    [layer] = _manifest(layout)["layers"]  # type: ignore[misc]
+    config = _config(layout)
+    assert len(config["history"]) == 1 and len(config["rootfs"]["diff_ids"]) == 1  # type: ignore[arg-type,index]
+    with tarfile.open(layout / "blobs/sha256" / layer["digest"].split(":")[1]) as tar:
+        assert sorted(tar.getnames()) == ["hello.txt", "more.txt"]
 
 
 def test_push_disable_compression(root: str, tmp_path: Path, policy: Path) -> None:

@@ -79,6 +79,7 @@ class CommitOptions:
     history_timestamp: datetime.datetime | None = None
     system_context: SystemContext = field(default_factory=SystemContext)
     omit_history: bool = False  # no history at all: the base's goes, none is added
+    squash: bool = False  # the whole tree as the one layer; the base's history goes
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,12 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
            created: datetime.datetime) -> _Built:
     container = builder.store.container(builder.container_id)
     timestamp = int(created.timestamp()) if options.history_timestamp else None
+    # Squashed, the whole tree is the one layer, on no parent.
+    parent = None if options.squash else container.top_layer
     blob: LayerBlob = write_layer(store, builder.rootfs, builder.store.snapshot(container.id),
-                                  options.compression, timestamp)
-    layer = blob.record(container.top_layer)
-    layers = [*builder.store.layer_chain(container.top_layer), layer]
+                                  options.compression, timestamp, squash=options.squash)
+    layer = blob.record(parent)
+    layers = [*builder.store.layer_chain(parent), layer]
     docker = media_type == mediatype.DOCKER_V2S2_MANIFEST
     created_text = go_time(created)
     based = builder.from_image_id is not None
@@ -148,9 +151,11 @@ def _build(builder: Builder, store: Store, options: CommitOptions, media_type: s
         author=builder.configs.oci.author,
         comment=f"FROM {builder.from_image}" if based else None)
     # buildah drops the Docker config's parent with the history it no longer carries.
+    keeps_base = based and history is not None and not options.squash
     config = builder.configs.render(
         docker, blob.diff_digest, history, created=created_text, container=container.id,
-        parent=f"sha256:{builder.from_image_id}" if based and history else None)
+        parent=f"sha256:{builder.from_image_id}" if keeps_base else None,
+        squash=options.squash)
     config_desc = Descriptor(config_media_type(docker), Digest.from_bytes(config), len(config))
     descriptors = [*(parent_layer_descriptor(x, not docker) for x in layers[:-1]),
                    layer_descriptor(layer, not docker)]

@@ -110,20 +110,24 @@ class ImageConfigs:
     # -- commit -----------------------------------------------------------------------
 
     def render(self, docker: bool, diff_id: Digest, history: HistoryEntry | None, *,
-               created: str, container: str, parent: str | None) -> bytes:
+               created: str, container: str, parent: str | None,
+               squash: bool = False) -> bytes:
         """The config blob of the committed image: this build's settings plus *diff_id*,
         one *history* entry and the creation time. Docker's names *container* and the
         *parent* image ID and, as buildah's, drops the base's ``docker_version``.
 
         Without *history* (buildah's ``--omit-history``) the base's history goes too, as
-        with buildah, whose config then has no ``history`` key at all."""
+        with buildah, whose config then has no ``history`` key at all. With *squash*
+        *diff_id* is the only layer and *history* the only entry."""
         base = self.docker if docker else self.oci
-        entries = [] if history is None else [*base.history, history]
+        kept = [] if squash else base.history
+        entries = [] if history is None else [*kept, history]
+        diff_ids = [diff_id] if squash else [*base.diff_ids, diff_id]
         if not docker:
-            return replace(self.oci, created=created, diff_ids=[*self.oci.diff_ids, diff_id],
+            return replace(self.oci, created=created, diff_ids=diff_ids,
                            history=entries).to_bytes()
         run = docker_run_config(self.docker.config)
-        return replace(self.docker, created=created, diff_ids=[*self.docker.diff_ids, diff_id],
+        return replace(self.docker, created=created, diff_ids=diff_ids,
                        history=entries, config=run,
                        container=container, container_config=copy.deepcopy(run),
                        parent=parent, docker_version=None).to_bytes()

@@ -41,18 +41,20 @@ class LayerBlob:
 
 
 def write_layer(store: Store, rootfs: Path, snapshot: Snapshot | None, compression: Algorithm,
-                timestamp: int | None) -> LayerBlob:
-    """Diff *rootfs* against *snapshot*, compress, and store the result as a blob."""
+                timestamp: int | None, *, squash: bool = False) -> LayerBlob:
+    """Diff *rootfs* against *snapshot*, compress, and store the result as a blob;
+    *squash*: the whole tree, as buildah's squashed commit writes it."""
     layer_media_type(compression, oci=True)  # refuse bzip2/xz before any work
     try:
-        return _write_layer(store, rootfs, snapshot, compression, timestamp)
+        return _write_layer(store, rootfs, None if squash else snapshot, compression,
+                            timestamp, squash=squash)
     except OSError as exc:  # a file vanished mid-commit, disk full...: one line
         raise HarnessError(f"cannot write the layer of {rootfs}: {exc}") from exc
 
 
 def _write_layer(store: Store, rootfs: Path, snapshot: Snapshot | None, compression: Algorithm,
-                 timestamp: int | None) -> LayerBlob:
-    with diff_stream(rootfs, snapshot, timestamp) as tar:
+                 timestamp: int | None, *, squash: bool) -> LayerBlob:
+    with diff_stream(rootfs, snapshot, timestamp, copier=squash) as tar:
         if compression is Algorithm.NONE:
             # The blob is the diff: hashed once, by the store while it writes (on two
             # threads). No read-ahead thread: reading files is cheap next to hashing,

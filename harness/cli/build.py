@@ -163,6 +163,7 @@ def _commit(args: argparse.Namespace) -> int:
         history_timestamp=timestamp,
         system_context=_context(args),
         omit_history=args.omit_history,
+        squash=args.squash,
     )
     result = builder.commit(args.dest, options)
     # As buildah 1.28: the ID goes to --iidfile or stdout, and only for an image store.
@@ -334,6 +335,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
               help_text="add the label io.buildah.version (buildah's version)")
     p.add_argument("--omit-history", action="store_true",
                    help="write no history: neither the base's nor a new entry")
+    p.add_argument("--squash", action="store_true",
+                   help="write the whole tree, base image included, as one layer")
     p.add_argument("--timestamp", type=int, metavar="EPOCH",
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")

@@ -164,10 +164,13 @@ _TYPES = {stat.S_IFREG: gotar.REG, stat.S_IFDIR: gotar.DIR, stat.S_IFLNK: gotar.
 
 class _TarWriter:
     """Renders entries as ``pkg/archive``'s tar appender fills them; remembers inodes
-    already written so later names become links."""
+    already written so later names become links. *copier* renders them as buildah's
+    copier does instead (a squashed commit): permission bits only in the mode, and no
+    trailing ``/`` on a directory's name."""
 
-    def __init__(self, timestamp: int | None) -> None:
+    def __init__(self, timestamp: int | None, copier: bool = False) -> None:
         self.timestamp = timestamp
+        self.copier = copier
         self._inodes: dict[tuple[int, int], str] = {}
 
     def _encode(self, header: gotar.GoHeader) -> bytes:
@@ -200,7 +203,8 @@ class _TarWriter:
             size = st.st_size
         devices = kind in (gotar.CHAR, gotar.BLOCKDEV)
         yield self._encode(gotar.GoHeader(
-            f"{name}/" if kind == gotar.DIR else name, typeflag, st.st_mode, st.st_uid,
+            f"{name}/" if kind == gotar.DIR and not self.copier else name, typeflag,
+            stat.S_IMODE(st.st_mode) if self.copier else st.st_mode, st.st_uid,
             st.st_gid, size, st.st_mtime_ns // _NS, link,
             devmajor=os.major(st.st_rdev) if devices else 0,
             devminor=os.minor(st.st_rdev) if devices else 0, xattrs=layer_xattrs(path)))
@@ -270,11 +274,11 @@ def _changed_paths(root: Path, snapshot: Snapshot, tar: _TarWriter) -> Iterator[
             yield from tar.entry(change.path, change.fspath, change.st)
 
 
-def diff_chunks(root: Path, snapshot: Snapshot | None, timestamp: int | None = None
-                ) -> Iterator[bytes]:
+def diff_chunks(root: Path, snapshot: Snapshot | None, timestamp: int | None = None, *,
+                copier: bool = False) -> Iterator[bytes]:
     """The layer tar of *root* as chunks: the whole tree when *snapshot* is None (no
-    parent layer), else its changes against *snapshot*."""
-    tar = _TarWriter(timestamp)
+    parent layer), else its changes against *snapshot*; *copier*: see ``_TarWriter``."""
+    tar = _TarWriter(timestamp, copier)
     if snapshot is None:
         yield from _whole_tree(root, tar)
     else:
@@ -282,7 +286,7 @@ def diff_chunks(root: Path, snapshot: Snapshot | None, timestamp: int | None = N
     yield end_of_archive()
 
 
-def diff_stream(root: Path, snapshot: Snapshot | None, timestamp: int | None = None
-                ) -> BinaryIO:
+def diff_stream(root: Path, snapshot: Snapshot | None, timestamp: int | None = None, *,
+                copier: bool = False) -> BinaryIO:
     """The same tar as a readable stream (what the commit pipeline hashes and stores)."""
-    return chunk_stream(diff_chunks(root, snapshot, timestamp))
+    return chunk_stream(diff_chunks(root, snapshot, timestamp, copier=copier))

@@ -140,6 +140,7 @@ COMMIT_FLAGS = [
     (),  # buildah's default --identity-label: the label, with the value buildah writes
     ("--identity-label=false", "--omit-history"),
     ("--omit-history",),
+    ("--identity-label=false", "--squash"),
 ]
 
 
@@ -251,3 +252,13 @@ def test_gzip_layers_differ_only_in_the_compressed_bytes(tmp_path: Path, policy:
             layer.pop("size")
         assert our_manifest == their_manifest
         assert mine.layers()[-1] == theirs.layers()[-1]  # the same tar once uncompressed
+
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=lambda case: case.name)
+def test_squashed_commit_gives_buildahs_digests(tmp_path: Path, policy: Path,
+                                                case: Case) -> None:
+    """--squash: the whole tree as one layer, written as buildah's copier writes it."""
+    if os.geteuid() != 0:
+        pytest.skip("the catalogue sets owners and makes device nodes: needs root")
+    _compare(tmp_path, policy, case, (*NO_IDENTITY, "--squash"))
