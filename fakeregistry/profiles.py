@@ -94,6 +94,11 @@ DISTRIBUTION_28_DIFFERENCES = (
      "request URL and keep its query, so both lead to the same resource; compared: the "
      "path, with the session id replaced. (An upload URL made up without _state is "
      "BLOB_UPLOAD_INVALID on distribution; no client sends one, none is generated.)"),
+    ("stale-upload-state",
+     "distribution's upload Location carries the offset in _state; an answer without a "
+     "new Location that still changed the upload (a PUT with the wrong digest and a "
+     "body) leaves the client's Location stale: 404 BLOB_UPLOAD_INVALID. The fake keeps "
+     "no state in its Locations, so none goes stale; a sequence is compared up to there."),
     ("error-text",
      "Error bodies: status and code agree, the message and detail are the fake's own "
      "words, so an error body's Content-Length differs. Clients act on status and code."),
@@ -108,6 +113,10 @@ DISTRIBUTION_28_DIFFERENCES = (
      "sends Go's 33-byte 'invalid range: failed to overlap', so the client reads a "
      "broken response (a HEAD gets 416 as text/plain with the blob's length); the fake "
      "answers 416 with Content-Range: bytes */SIZE and a BLOB_UNKNOWN body."),
+    ("upload-limit",
+     "At most 256 upload sessions are open at once (--max-uploads); one more is 429 "
+     "TOOMANYREQUESTS, where distribution opens sessions until its disk is full. A "
+     "bound on what a test registry holds; no client keeps that many open."),
     ("colon-reference-500",
      "A manifest reference with a colon that is no valid digest (sha256:abc) makes 2.8.2 "
      "look it up as a tag path and answer 500 UNKNOWN; the fake never answers 500: "
