@@ -35,9 +35,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any
 
 from harness.model import gojson, mediatype, schema1
 from harness.model.compression import (
@@ -63,6 +61,9 @@ from harness.model.manifest import (
     Schema1Manifest,
     parse_manifest,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 OCI = mediatype.OCI_MANIFEST
 V2S2 = mediatype.DOCKER_V2S2_MANIFEST

@@ -6,31 +6,31 @@ before the closing brace. Each signature's protected header records ``formatLeng
 the payload can be rebuilt exactly; the manifest digest is the digest of that payload.
 Signing uses a throwaway ECDSA P-256 key, as containers/image does: nobody trusts the
 key, the registry merely insists that a signature is present and valid.
+
+cryptography is imported by the functions that sign and verify, not by this module: every
+manifest parse loads this module, and a copy of OCI or schema2 images never signs.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from typing import TYPE_CHECKING, Any
 
 from harness.model import gojson
 from harness.model.digest import Digest
 from harness.model.jsonfields import FieldError, load_object, require_str
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SIGNATURES_KEY = "signatures"
 # The gzipped empty tar that schema1 uses for history entries without a layer.
@@ -41,14 +41,25 @@ EMPTY_LAYER_GZIP = bytes.fromhex(
     "1f8b080000096e8800ff621805a360148c5800080000ffff2eafb5ef00040000"
 )
 
-_CURVES: dict[str, tuple[ec.EllipticCurve, str, hashes.HashAlgorithm]] = {
-    "P-256": (ec.SECP256R1(), "ES256", hashes.SHA256()),
-    "P-384": (ec.SECP384R1(), "ES384", hashes.SHA384()),
-    "P-521": (ec.SECP521R1(), "ES512", hashes.SHA512()),
-}
-# JWK "crv" names by the cryptography curve name, to describe our own keys.
-_CRV_NAMES = {curve.name: crv for crv, (curve, _, _) in _CURVES.items()}
 _V1_ID = re.compile(r"[a-f0-9]{64}")
+
+
+@functools.cache
+def _curves() -> dict[str, tuple[ec.EllipticCurve, str, hashes.HashAlgorithm]]:
+    """The JWK curves libtrust signs with: curve, JWS alg and hash, by JWK "crv" name."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    return {
+        "P-256": (ec.SECP256R1(), "ES256", hashes.SHA256()),
+        "P-384": (ec.SECP384R1(), "ES384", hashes.SHA384()),
+        "P-521": (ec.SECP521R1(), "ES512", hashes.SHA512()),
+    }
+
+
+def _crv_name(curve: ec.EllipticCurve) -> str:
+    """The JWK "crv" name of one of our own keys' curve."""
+    return next(crv for crv, (known, _, _) in _curves().items() if known.name == curve.name)
 
 
 class SignatureError(HarnessError):
@@ -74,6 +85,8 @@ def _coordinate_length(curve: ec.EllipticCurve) -> int:
 
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     """libtrust's key ID: base32 of the first 240 bits of sha256(DER), in groups of four."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
     der = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -85,7 +98,7 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
     """The libtrust JWK of an EC public key (keys in Go's sorted map order)."""
     numbers = public_key.public_numbers()
     length = _coordinate_length(public_key.curve)
-    crv = _CRV_NAMES[public_key.curve.name]
+    crv = _crv_name(public_key.curve)
     return {
         "crv": crv,
         "kid": key_id(public_key),
@@ -98,7 +111,9 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
 def _jwk_public_key(jwk: Any) -> tuple[ec.EllipticCurvePublicKey, hashes.HashAlgorithm, str]:
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC":
         raise SignatureError("schema1 signature: only EC JWK keys are supported")
-    spec = _CURVES.get(str(jwk.get("crv")))
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    spec = _curves().get(str(jwk.get("crv")))
     if spec is None:
         raise SignatureError(f"schema1 signature: unsupported curve {jwk.get('crv')!r}")
     curve, alg, hash_algorithm = spec
@@ -136,7 +151,12 @@ class _Signed:
 
 
 def _signature_block(protected: str, payload: bytes, key: ec.EllipticCurvePrivateKey) -> Any:
-    _, alg, hash_algorithm = _CURVES[_CRV_NAMES[key.curve.name]]
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: PLC0415
+        decode_dss_signature,
+    )
+
+    _, alg, hash_algorithm = _curves()[_crv_name(key.curve)]
     signing_input = f"{protected}.{b64url_encode(payload)}".encode("ascii")
     r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hash_algorithm)))
     length = _coordinate_length(key.curve)
@@ -153,7 +173,10 @@ def sign(payload: bytes, key: ec.EllipticCurvePrivateKey | None = None,
     """Sign a schema1 *payload* (JSON bytes); a fresh P-256 key is made when none is given."""
     if not load_payload(payload):
         raise SignatureError("schema1 payload must not be an empty object")
-    key = key or ec.generate_private_key(ec.SECP256R1())
+    if key is None:
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        key = ec.generate_private_key(ec.SECP256R1())
     length = _format_split(payload)
     when = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     protected = b64url_encode(gojson.dumps_sorted({
@@ -218,6 +241,12 @@ def payload(data: bytes) -> bytes:
 
 def verify(data: bytes) -> bytes:
     """Check every signature of a signed schema1 manifest; return the payload."""
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: PLC0415
+        encode_dss_signature,
+    )
+
     signed = _parse_signed(data)
     load_payload(signed.payload)
     for number, block in enumerate(signed.signatures):

@@ -1,4 +1,5 @@
-"""A copy imports only the transports it uses: between local ones, never requests."""
+"""A copy imports only the transports it uses: between local ones, never requests; and
+cryptography only to sign or verify a schema1 manifest."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import json, sys
 from harness.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps([code, sorted(m for m in sys.modules
-                               if m == "requests" or m.startswith("harness.transports."))]))
+                               if m in ("requests", "cryptography")
+                               or m.startswith("harness.transports."))]))
 """
 
 
@@ -31,6 +33,7 @@ def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, Built]
     modules = _imported("copy", "-q", "--policy", str(policy), oci_image[0],
                         f"dir:{tmp_path}/d")
     assert "requests" not in modules and "harness.transports.docker" not in modules
+    assert "cryptography" not in modules  # an OCI image is never signed
     assert {"harness.transports.oci", "harness.transports.directory"} <= set(modules)
     assert (tmp_path / "d" / "manifest.json").is_file()
 
@@ -50,3 +53,12 @@ def test_inspecting_a_layout_loads_only_its_transport(oci_image: tuple[str, Buil
     modules = _imported("inspect", "--config", oci_image[0])
     assert "requests" not in modules and "harness.transports.docker" not in modules
     assert "harness.transports.oci" in modules
+
+
+def test_a_conversion_to_schema1_loads_cryptography_to_sign(oci_image: tuple[str, Built],
+                                                            tmp_path: Path,
+                                                            policy: Path) -> None:
+    modules = _imported("copy", "-q", "--policy", str(policy), "--format", "v2s1",
+                        oci_image[0], f"dir:{tmp_path}/d")
+    assert "cryptography" in modules
+    assert b'"signatures"' in (tmp_path / "d" / "manifest.json").read_bytes()
