@@ -154,6 +154,47 @@ def test_dest_decompress_and_compress_write_what_skopeo_writes(
         assert (ours / "manifest.json").read_bytes() == (theirs / "manifest.json").read_bytes()
 
 
+def _archive_index(path: Path) -> bytes:
+    with tarfile.open(path) as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        return member.read()
+
+
+@pytest.mark.requires_peer("skopeo")
+@pytest.mark.parametrize("name", ["", ":busybox", ":quay.io/team/app:v2"])
+def test_additional_tags_are_the_repo_tags_skopeo_writes(
+        root: str, tmp_path: Path, policy: Path, name: str) -> None:
+    """Fully qualified, the reference's own first (latest when untagged), each once."""
+    require_peer("skopeo")
+    assert main(["--root", root, "commit", "-q", "working-container",
+                 f"oci:{tmp_path}/src:v1"]) == 0
+    tags = ["--additional-tag", "app:1", "--additional-tag", "localhost:5000/x/y:2",
+            "--additional-tag", "app:1", "--additional-tag", "busybox:latest"]
+    ours, theirs = tmp_path / "ours.tar", tmp_path / "theirs.tar"
+    assert main(["copy", "-q", "--policy", str(policy), *tags, f"oci:{tmp_path}/src:v1",
+                 f"docker-archive:{ours}{name}"]) == 0
+    done = subprocess.run(["skopeo", "--policy", str(policy), "copy", "-q", *tags,
+                           f"oci:{tmp_path}/src:v1", f"docker-archive:{theirs}{name}"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _archive_index(ours) == _archive_index(theirs)
+    assert b"docker.io/library/app:1" in _archive_index(ours)
+
+
+@pytest.mark.parametrize(("tag", "error"), [
+    ("app", "Error: additional-tag 'app' must be a tagged reference\n"),
+    ("BAD:1", "Error: error parsing additional-tag 'BAD:1': invalid reference 'BAD:1': "
+              "repository name must be lowercase\n"),
+])
+def test_an_untagged_or_invalid_additional_tag_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], tag: str, error: str) -> None:
+    assert main(["copy", "-q", "--additional-tag", tag, f"oci:{tmp_path}/src:v1",
+                 f"docker-archive:{tmp_path}/a.tar"]) == 125
+    assert capsys.readouterr().err == error
+    assert not (tmp_path / "a.tar").exists()
+
+
 def test_command_timeout_bounds_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

@@ -50,7 +50,8 @@ def test_the_build_commit_push_example_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     inspected = json.loads(result.stdout[result.stdout.index("{"):])
     assert inspected["RepoTags"] == ["v1"]
-    assert inspected["Labels"] == {"demo": "yes"}
+    # commit's --identity-label, on by default as buildah's
+    assert inspected["Labels"] == {"demo": "yes", "io.buildah.version": "1.28.2"}
     assert "Writing manifest to image destination" in result.stdout + result.stderr
     (workdir,) = tmp_path.iterdir()  # the example's own directory, nothing else
     assert {p.name for p in workdir.iterdir()} == {"store", "serve.log", "hello.txt"}

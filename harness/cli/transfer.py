@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,9 +46,11 @@ def _copy(args: argparse.Namespace) -> int:
     budget = retry_budget(args)
     if args.preserve_digests:
         _refuse_digest_changes(args)
+    dest_ctx = replace(registry_context(args, "dest-", budget),
+                       docker_archive_additional_tags=_additional_tags(args.additional_tag))
     options = CopyOptions(
         source_ctx=registry_context(args, "src-", budget),
-        dest_ctx=registry_context(args, "dest-", budget),
+        dest_ctx=dest_ctx,
         manifest_type=manifest_type(args.format),
         compression=_copy_compression(args),
         compression_level=args.dest_compress_level,
@@ -64,6 +67,22 @@ def _copy(args: argparse.Namespace) -> int:
     if args.digestfile is not None:
         result.write_digest(args.digestfile)
     return 0
+
+
+def _additional_tags(texts: list[str]) -> tuple[str, ...]:
+    """skopeo's ``--additional-tag``: each a tagged reference, written fully qualified."""
+    from harness.model.reference import Reference, ReferenceError  # noqa: PLC0415
+
+    tags = []
+    for text in texts:
+        try:
+            parsed = Reference.parse(text)
+        except ReferenceError as exc:
+            raise HarnessError(f"error parsing additional-tag {text!r}: {exc}") from None
+        if parsed.tag is None:
+            raise HarnessError(f"additional-tag {text!r} must be a tagged reference")
+        tags.append(f"{parsed.name}:{parsed.tag}")
+    return tuple(tags)
 
 
 def _copy_compression(args: argparse.Namespace) -> Algorithm | None:
@@ -167,6 +186,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="compress layers written to dir: (default: as the source)")
     copy.add_argument("--dest-decompress", action="store_true",
                       help="decompress layers written to dir: (default: as the source)")
+    copy.add_argument("--additional-tag", action="append", default=[], metavar="NAME:TAG",
+                      help="another tag for a docker-archive: destination (repeatable)")
     copy.add_argument("--preserve-digests", action="store_true",
                       help="fail rather than change the image's digest")
     copy.add_argument("--dest-compress-format", choices=COMPRESSION_NAMES)

@@ -77,7 +77,7 @@ class DockerArchiveReference(PathReference):
         return DockerArchiveImageSource(self)
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        return DockerArchiveImageDestination(self)
+        return DockerArchiveImageDestination(self, ctx.docker_archive_additional_tags)
 
 
 @dataclass(frozen=True)
@@ -239,11 +239,16 @@ class DockerArchiveImageSource(ImageSource):
 
 
 class DockerArchiveImageDestination(ImageDestination):
-    def __init__(self, ref: DockerArchiveReference) -> None:
+    def __init__(self, ref: DockerArchiveReference, additional_tags: tuple[str, ...] = ()
+                 ) -> None:
         if ref.resolved.exists() and (not ref.resolved.is_file() or ref.resolved.stat().st_size):
             raise HarnessError(f"docker-archive: {ref.resolved} exists; modifying an existing "
                                "archive is not supported")
         self._ref = ref
+        # As containers/image writes RepoTags: fully qualified, the reference's first
+        # (latest when it names no tag), each once.
+        named = [] if ref.name is None else [f"{ref.name.name}:{ref.name.tag_or_latest}"]
+        self._repo_tags = list(dict.fromkeys([*named, *additional_tags]))
         self._tmp = blobfiles.staging_dir(ref.resolved)
         self._manifest: bytes | None = None
 
@@ -283,8 +288,8 @@ class DockerArchiveImageDestination(ImageDestination):
             raise HarnessError("docker-archive: the manifest has no config")
         config = f"{manifest.config.digest.encoded}.json"
         layers = [f"{layer.digest.encoded}.tar" for layer in manifest.layers]
-        tags = [self._ref.name.familiar()] if self._ref.name is not None else []
-        index = gojson.dumps([{"Config": config, "RepoTags": tags, "Layers": layers}])
+        index = gojson.dumps([{"Config": config, "RepoTags": self._repo_tags,
+                               "Layers": layers}])
         with atomic_writer(self._ref.resolved) as out, \
                 tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             _add(tar, config, self._path(manifest.config.digest))

@@ -65,6 +65,9 @@ class SystemContext:
     store_root: Path | None = None
     signature_policy_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # skopeo's --additional-tag: more RepoTags for a docker-archive: destination, each
+    # ``domain/path:tag`` (containers/image's DockerArchiveAdditionalTags).
+    docker_archive_additional_tags: tuple[str, ...] = ()
     # The retry budget of the operation in progress, shared by every request and the
     # whole-copy loop (see harness.util.retry); None: each registry client counts its own.
     retries: Retries | None = field(default=None, repr=False, compare=False)
