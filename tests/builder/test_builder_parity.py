@@ -206,6 +206,9 @@ def test_generated_trees_give_buildahs_digests(
     if os.geteuid() != 0:
         pytest.skip("generated trees set owners: needs root")
     _compare(tmp_path_factory.mktemp("tree"), policy, _tree(entries))
+    # Squashed, the same tree is written as buildah's copier writes it.
+    _compare(tmp_path_factory.mktemp("squashed"), policy, _tree(entries),
+             (*NO_IDENTITY, "--squash"))
 
 
 def test_commit_prints_what_buildah_prints(tmp_path: Path, policy: Path) -> None:
