@@ -53,6 +53,10 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                         help="accept any image, ignoring the signature policy")
     parser.add_argument("--command-timeout", type=duration, metavar="DURATION",
                         help="give up on the whole command after this long, e.g. 5m")
+    for name, what in (("arch", "architecture"), ("os", "OS"), ("variant", "variant")):
+        parser.add_argument(f"--override-{name}", metavar=what.upper(),
+                            help=f"choose the image of an index for this {what}, not "
+                                 "this machine's")
 
 
 @contextlib.contextmanager
@@ -219,6 +223,7 @@ def registry_context(args: argparse.Namespace, prefix: str = "",
     ``--authfile`` applies to both ends of a copy unless ``--src-``/``--dest-authfile``
     says otherwise, as in skopeo.
     """
+    from harness.model.platforms import PlatformChoice  # noqa: PLC0415
     from harness.transports.types import Credentials, SystemContext  # noqa: PLC0415
 
     creds, username, password = (_given(args, prefix, n) for n in ("creds", "username",
@@ -251,6 +256,9 @@ def registry_context(args: argparse.Namespace, prefix: str = "",
         retry_times=retries.policy.times if retries is not None else 3,
         # docker_daemon.DAEMON_HOST_KEY, spelled here: importing the transport loads the SDK
         extra={"docker-daemon-host": daemon} if isinstance(daemon, str) else {},
+        platform_choice=PlatformChoice(getattr(args, "override_arch", None),
+                                       getattr(args, "override_os", None),
+                                       getattr(args, "override_variant", None)),
     )
 
 

@@ -131,11 +131,19 @@ class _Copier:
         else:
             instance = None
             if media_type in mediatype.INDEXES:
-                instance = IndexManifest.parse(raw, media_type).platform_instance()
+                instance = self._chosen_instance(IndexManifest.parse(raw, media_type))
                 raw, media_type = self.source.get_manifest(instance)
             written, written_type = self._copy_image(raw, media_type, instance)
         self.destination.publish()
         return CopyResult(written, written_type, manifest_digest(written))
+
+    def _chosen_instance(self, index: IndexManifest) -> Digest:
+        """The image of *index* the source context's platform choice takes."""
+        try:
+            return index.platform_instance(self.options.source_ctx.platform_choice)
+        except HarnessError as exc:
+            raise HarnessError(f"choosing an image from manifest list "
+                               f"{self.source.reference}: {exc}") from None
 
     def _copy_index(self, index: IndexManifest) -> tuple[bytes, str]:
         """Copy every image of the index, then the index naming them as copied."""

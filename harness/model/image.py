@@ -36,6 +36,7 @@ from harness.model.manifest import (
     parse_manifest,
     platform_instance,
 )
+from harness.model.platforms import PlatformChoice
 from harness.model.reference import Reference
 from harness.util.errors import HarnessError
 
@@ -156,9 +157,10 @@ class IndexManifest:
     def instances(self) -> list[Descriptor]:
         return self.parsed.manifests
 
-    def platform_instance(self) -> Digest:
-        """The image for this machine (see :func:`~harness.model.manifest.platform_instance`)."""
-        return platform_instance(self.parsed)
+    def platform_instance(self, choice: PlatformChoice | None = None) -> Digest:
+        """The image for *choice*, this machine by default (see
+        :func:`~harness.model.manifest.platform_instance`)."""
+        return platform_instance(self.parsed, choice)
 
     def with_updates(self, instances: Sequence[Descriptor], media_type: str) -> bytes:
         """The index naming *instances* instead of its own entries, as *media_type*."""

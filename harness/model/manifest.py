@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from harness.model import gojson, mediatype, schema1
-from harness.model.descriptor import Descriptor, host_architecture, validate_media_type
+from harness.model.descriptor import Descriptor, validate_media_type
 from harness.model.digest import Digest, DigestError
 from harness.model.jsonfields import (
     FieldError,
@@ -29,6 +29,7 @@ from harness.model.jsonfields import (
     require_int,
     require_str,
 )
+from harness.model.platforms import PlatformChoice, choose_instance
 from harness.util.errors import HarnessError
 
 
@@ -402,14 +403,10 @@ def manifest_digest(data: bytes, algorithm: str = "sha256") -> Digest:
     return Digest.from_bytes(data, algorithm)
 
 
-def platform_instance(index: Manifest) -> Digest:
-    """The index entry for this machine (linux and its architecture), else the first."""
-    arch = host_architecture()
-    entries = index.manifests
-    if not entries:
+def platform_instance(index: Manifest, choice: PlatformChoice | None = None) -> Digest:
+    """The digest of the index entry for *choice* (this machine by default); see
+    :mod:`harness.model.platforms`."""
+    if not index.manifests:
         raise HarnessError("the image index lists no manifests")
-    for entry in entries:
-        if entry.platform is not None and (entry.platform.os, entry.platform.architecture) \
-                == ("linux", arch):
-            return entry.digest
-    return entries[0].digest
+    return choose_instance(index.manifests, choice or PlatformChoice(),
+                           oci=index.media_type == mediatype.OCI_INDEX).digest

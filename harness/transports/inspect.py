@@ -3,7 +3,8 @@
 The summary has skopeo's keys (``Name``, ``Digest``, ``RepoTags``, ``Created``,
 ``DockerVersion``, ``Labels``, ``Architecture``, ``Os``, ``Layers``, ``Env``); ``Digest`` is
 that of the manifest the reference names (an index, if it names one), while the other
-fields describe the image for this platform.
+fields describe the image the context's platform choice takes from it (this machine's
+unless ``--override-arch``/``-os``/``-variant`` say otherwise).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ def inspect_image(ref: ImageReference, ctx: SystemContext, *, raw: bool = False,
             return top
         manifest, media_type = top, top_type
         if top_type in mediatype.INDEXES:
-            manifest, media_type = source.get_manifest(
-                platform_instance(parse_manifest(top, top_type)))
+            try:
+                instance = platform_instance(parse_manifest(top, top_type), ctx.platform_choice)
+            except HarnessError as exc:
+                raise HarnessError(f"choosing image instance: {exc}") from None
+            manifest, media_type = source.get_manifest(instance)
         config_bytes = _config_bytes(source, manifest, media_type)
         if config:
             return config_bytes if raw else _json_object(config_bytes)

@@ -19,6 +19,7 @@ from harness.model.access import RegistryAccess
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_CONFIG_SIZE, read_limited
+from harness.model.platforms import PlatformChoice
 from harness.util.errors import HarnessError
 from harness.util.retry import Retries, RetryPolicy
 
@@ -68,6 +69,9 @@ class SystemContext:
     # skopeo's --additional-tag: more RepoTags for a docker-archive: destination, each
     # ``domain/path:tag`` (containers/image's DockerArchiveAdditionalTags).
     docker_archive_additional_tags: tuple[str, ...] = ()
+    # ArchitectureChoice/OSChoice/VariantChoice: the image taken from an index when one
+    # image is copied or inspected (skopeo's --override-arch/-os/-variant).
+    platform_choice: PlatformChoice = field(default_factory=PlatformChoice)
     # The retry budget of the operation in progress, shared by every request and the
     # whole-copy loop (see harness.util.retry); None: each registry client counts its own.
     retries: Retries | None = field(default=None, repr=False, compare=False)

@@ -120,22 +120,33 @@ ARCHITECTURES = ("amd64", "arm64")
 
 
 def write_index(ref: ImageReference, *, docker: bool = False,
-                architectures: tuple[str, ...] = ARCHITECTURES) -> tuple[bytes, list[Built]]:
-    """An index (OCI) or manifest list (*docker*) of one small image per architecture,
-    each with a layer of its own and one shared layer; returns the index and the images."""
+                architectures: tuple[str, ...] = ARCHITECTURES,
+                platforms: tuple[Platform, ...] | None = None) -> tuple[bytes, list[Built]]:
+    """An index (OCI) or manifest list (*docker*) of one small image per platform (linux
+    on each of *architectures* unless *platforms* are given), each with a layer of its own
+    and one shared layer; returns the index and the images."""
+    wanted = platforms or tuple(Platform(arch, "linux") for arch in architectures)
     shared = layer_tar({"etc/motd": b"shared by every platform\n"})
     with ref.new_image_destination(SystemContext()) as dest:
-        images = [_put_image(dest, [shared, layer_tar({"arch": arch.encode()})],
-                             docker=docker, architecture=arch, instance=True)
-                  for arch in architectures]
+        images = [_put_image(dest, [shared, layer_tar({"arch": _platform_name(p).encode()})],
+                             docker=docker, architecture=p.architecture, instance=True)
+                  for p in wanted]
         entries = [Descriptor(image.media_type, Digest.from_bytes(image.manifest),
-                              len(image.manifest), platform=Platform(arch, "linux"))
-                   for image, arch in zip(images, architectures, strict=True)]
+                              len(image.manifest), platform=p)
+                   for image, p in zip(images, wanted, strict=True)]
         index = (DockerManifestList(entries) if docker else OCIIndex(entries)).to_bytes()
         dest.put_manifest(index, mediatype.DOCKER_MANIFEST_LIST if docker
                           else mediatype.OCI_INDEX)
         dest.publish()
     return index, images
+
+
+def _platform_name(p: Platform) -> str:
+    """``arch`` for linux without a variant (as the layers always were), else
+    ``os/arch/variant``: each platform's image differs from every other's."""
+    if p.os == "linux" and not p.variant:
+        return p.architecture
+    return "/".join(filter(None, (p.os, p.architecture, p.variant)))
 
 
 def read_image(ref: ImageReference) -> tuple[bytes, str, dict[Digest, bytes]]:
