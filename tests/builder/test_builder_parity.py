@@ -111,8 +111,9 @@ CATALOGUE = [
 CATALOGUE_BY_NAME = {case.name: case for case in CATALOGUE}
 
 
-def _compare(tmp_path: Path, policy: Path, case: Case,
-             flags: tuple[str, ...] = NO_IDENTITY) -> None:
+def _containers(tmp_path: Path, policy: Path,
+                case: Case) -> tuple[BuildahSide, str, OurSide, str]:
+    """The case's working container made by both tools, ours under buildah's container ID."""
     buildah = BuildahSide(tmp_path / "buildah")
     ours = OurSide(tmp_path / "ours", policy)
     inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
@@ -120,7 +121,13 @@ def _compare(tmp_path: Path, policy: Path, case: Case,
     if case.add_tree is not None:
         case.add_tree(inputs.add_source)
     their_ctr = buildah.container(case, inputs)
-    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
+    return buildah, their_ctr, ours, ours.container(case, inputs,
+                                                    buildah.container_id(their_ctr))
+
+
+def _compare(tmp_path: Path, policy: Path, case: Case,
+             flags: tuple[str, ...] = NO_IDENTITY) -> None:
+    buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy, case)
     for fmt in FORMATS:
         name = f"{case.name}-{fmt}"
         theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout", flags=flags)
@@ -216,12 +223,8 @@ def test_commit_prints_what_buildah_prints(tmp_path: Path, policy: Path) -> None
     nothing on stdout with --iidfile or for an oci: destination."""
     if os.geteuid() != 0:
         pytest.skip("the base case sets owners and makes device nodes: needs root")
-    case = CATALOGUE_BY_NAME["on-a-pulled-gzip-base"]
-    buildah = BuildahSide(tmp_path / "buildah")
-    ours = OurSide(tmp_path / "ours", policy)
-    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
-    their_ctr = buildah.container(case, inputs)
-    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
+    buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy,
+                                                    CATALOGUE_BY_NAME["on-a-pulled-gzip-base"])
     for flags, dest in (((), "shown"), (("--iidfile", str(tmp_path / "iid")), "quiet"),
                         ((), f"oci:{tmp_path / 'out'}:t")):
         assert ours.commit_output(our_ctr, flags, dest) == \
@@ -234,12 +237,8 @@ def test_gzip_layers_differ_only_in_the_compressed_bytes(tmp_path: Path, policy:
     new layer's blob digest and size, and that blob uncompresses to the same diffID."""
     if os.geteuid() != 0:
         pytest.skip("the case sets owners: needs root")
-    case = CATALOGUE_BY_NAME["on-base-with-whiteouts"]
-    buildah = BuildahSide(tmp_path / "buildah")
-    ours = OurSide(tmp_path / "ours", policy)
-    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
-    their_ctr = buildah.container(case, inputs)
-    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
+    buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy,
+                                                    CATALOGUE_BY_NAME["on-base-with-whiteouts"])
     for fmt in FORMATS:
         name = f"gzip-{fmt}"
         theirs = buildah.commit(their_ctr, fmt, name, tmp_path / "layout", gzip=True)
