@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
 
-from harness.transports.docker.tls import TLSConfigError, new_session, ssl_context
+from harness.transports.docker.tls import (
+    TLSConfigError,
+    new_session,
+    ssl_context,
+    unverified_context,
+)
 from harness.transports.types import SystemContext
 from harness.util.tls import make_tls_files
 
@@ -53,3 +59,14 @@ def test_session_headers_and_no_environment() -> None:
     assert session.headers["User-Agent"] == "agent/1"
     assert session.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     assert session.trust_env is False and session.verify is False
+
+
+def test_unverified_context_checks_nothing_and_loads_no_ca() -> None:
+    """``--tls-verify=false`` probes https with a context that holds no CA (loading the
+    system's took 30-50 ms per probe), and accepts any certificate and name."""
+    context = unverified_context()
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    session = new_session(SystemContext(tls_verify=False))
+    adapter = session.get_adapter("https://registry.test/v2/")
+    assert adapter.poolmanager.connection_pool_kw["ssl_context"].verify_mode == ssl.CERT_NONE
