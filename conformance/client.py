@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,8 +17,9 @@ import requests
 import urllib3
 
 from conformance.cleanup import Ledger
-from harness.model.access import Credentials, RegistryAccess
+from harness.model.access import RegistryAccess
 from harness.transports.docker.auth import Authenticator, Challenge, repository_scope
+from harness.util.errors import HarnessError
 
 MASK = "<masked>"
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -32,35 +32,31 @@ class BrokenResponse(AssertionError):
 
 @dataclass(frozen=True)
 class Target:
-    """Where the checks run and how they authenticate."""
+    """Where the checks run: how to reach the registry (the project's one
+    :class:`RegistryAccess`: URL, credentials or token, TLS trust) and what is the suite's
+    own: the two repositories, a name for reports, whether each check gets its own."""
 
-    url: str
+    access: RegistryAccess
     namespace: str = "conformance/test"
     crossmount_namespace: str = "conformance/other"
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-    verify: bool | str = True
     name: str = "registry"
     isolate: bool = False
     """Give every check its own repositories under the namespaces (for registries we own)."""
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Strings that must never appear in a report."""
-        return tuple(s for s in (self.password, self.token) if s)
+    def __post_init__(self) -> None:
+        if not self.access.url:
+            raise HarnessError("a conformance target needs the registry's URL")
 
-    @property
-    def access(self) -> RegistryAccess:
-        """How to reach the target, as the rest of the project spells it (these fields are
-        the suite's spelling, kept plain for the environment and xdist workers). TLS
-        settings mean nothing to a plain-HTTP target and are left out for one."""
-        credentials = (Credentials(self.username, self.password or "")
-                       if self.username is not None else None)
-        tls = urlsplit(self.url).scheme == "https"
-        ca_file = Path(self.verify) if tls and isinstance(self.verify, str) else None
-        return RegistryAccess(credentials, self.token, ca_file,
-                              insecure=tls and self.verify is False, url=self.url.rstrip("/"))
+    def to_plain(self) -> dict[str, Any]:
+        """JSON values for an xdist worker (secrets included: never for a report)."""
+        return {"access": self.access.to_plain(), "namespace": self.namespace,
+                "crossmount_namespace": self.crossmount_namespace, "name": self.name,
+                "isolate": self.isolate}
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> Target:
+        return cls(RegistryAccess.from_plain(data["access"]), data["namespace"],
+                   data["crossmount_namespace"], data["name"], bool(data["isolate"]))
 
 
 @dataclass
@@ -144,19 +140,19 @@ class Client:
         access = self.target.access
         self._auth = Authenticator(self.session, access.credentials, access.token)
         # Proxies from the environment are looked up once, not on every request.
-        self.session.proxies = requests.utils.get_environ_proxies(self.target.url)
+        self.session.proxies = requests.utils.get_environ_proxies(access.url)
         self.session.trust_env = False
         self.session.verify = access.verify
         if access.insecure:  # asked for (--insecure): not worth a warning a request
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.headers["Docker-Distribution-API-Version"] = "registry/2.0"
-        self._secrets.update(self.target.secrets)
+        self._secrets.update(access.secrets)
 
     def url(self, path: str) -> str:
         """An absolute URL for a ``/v2/...`` path or a ``Location`` the registry returned."""
         if path.startswith(("http://", "https://")):
             return path
-        return self.target.url.rstrip("/") + path
+        return self.target.access.url + path
 
     def request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
                 data: bytes | None = None, params: Mapping[str, str] | None = None,

@@ -41,7 +41,7 @@ class _Collector:
         self.started = time.monotonic()
         self.report_dir = settings.report_dir
         self.run = RunResult(
-            settings.name, url=settings.target.url if settings.target else "(in process)",
+            settings.name, url=settings.target.access.url if settings.target else "(in process)",
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             suite_version=_suite_version(),
             cleanup="swept" if settings.sweeps else "kept" if settings.keep else "discarded")

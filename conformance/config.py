@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from conformance.client import Target
+from harness.model.access import Credentials, RegistryAccess
 
 GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "auth",
           "e2e", "docker")
@@ -73,35 +75,51 @@ class Settings:
 
     def to_json(self) -> str:
         """For an xdist worker (``workerinput`` holds plain values only)."""
-        return json.dumps(dataclasses.asdict(self), default=str)
+        return json.dumps({**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                           "target": self.target.to_plain() if self.target else None},
+                          default=str)
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
         data: dict[str, Any] = json.loads(text)
-        target = Target(**data["target"]) if data["target"] else None
+        target = Target.from_plain(data["target"]) if data["target"] else None
         return cls(target, data["fake_profile"], tuple(data["groups"]),
                    Path(data["report_dir"]) if data["report_dir"] else None,
                    Path(data["expect"]) if data["expect"] else None, bool(data["keep"]))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        url = env.get("OCI_ROOT_URL")
-        target = None
         profile = env.get(ENV_TARGET, "fake:spec").removeprefix("fake:")
-        if url:
-            ca_file = env.get(ENV_CA_FILE)
-            verify: bool | str = ca_file or not is_true(env.get(ENV_INSECURE))
-            target = Target(
-                url=url, namespace=env.get("OCI_NAMESPACE") or "conformance/test",
-                crossmount_namespace=env.get("OCI_CROSSMOUNT_NAMESPACE") or "conformance/other",
-                username=env.get("OCI_USERNAME") or None,
-                password=env.get("OCI_PASSWORD") or None, token=env.get(ENV_TOKEN) or None,
-                verify=verify, name=env.get(ENV_NAME) or url,
-                isolate=is_true(env.get(ENV_ISOLATE)))
-        return cls(target, profile, selected_groups(env),
+        return cls(target_from(env), profile, selected_groups(env),
                    Path(env[ENV_REPORT_DIR]) if env.get(ENV_REPORT_DIR) else None,
                    Path(env[ENV_EXPECT]) if env.get(ENV_EXPECT) else None,
                    is_true(env.get(ENV_KEEP)))
+
+
+def target_from(env: Mapping[str, str], *, url: str | None = None,
+                username: str | None = None, password: str | None = None,
+                token: str | None = None, ca_file: Path | None = None, insecure: bool = False,
+                namespace: str | None = None,
+                crossmount_namespace: str | None = None) -> Target | None:
+    """The registry to check (None: none named), from the settings given (the command
+    line's), each one not given read from *env*. A CA file or ``insecure`` given replaces
+    the environment's TLS choice; either means nothing to a plain-HTTP registry and is
+    left out for one (CI passes ``--insecure`` whatever the scheme)."""
+    url = (url or env.get("OCI_ROOT_URL") or "").rstrip("/")
+    if not url:
+        return None
+    if ca_file is None and not insecure:
+        ca_file = Path(env[ENV_CA_FILE]) if env.get(ENV_CA_FILE) else None
+        insecure = ca_file is None and is_true(env.get(ENV_INSECURE))
+    username = username or env.get("OCI_USERNAME") or None
+    password = password or env.get("OCI_PASSWORD") or ""
+    tls = urlsplit(url).scheme == "https"
+    access = RegistryAccess(Credentials(username, password) if username else None,
+                            token or env.get(ENV_TOKEN) or None, ca_file if tls else None,
+                            insecure=tls and insecure, url=url)
+    return Target(access, namespace or env.get("OCI_NAMESPACE") or "conformance/test",
+                  crossmount_namespace or env.get("OCI_CROSSMOUNT_NAMESPACE")
+                  or "conformance/other", env.get(ENV_NAME) or url, is_true(env.get(ENV_ISOLATE)))
 
 
 def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:

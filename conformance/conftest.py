@@ -18,6 +18,7 @@ from conformance.expect import UNSUPPORTED_PREFIX, ShouldMissed
 from conformance.repo import Repo
 from conformance.results import Status, load_deviations
 from conformance.rules import DOCKER_GROUP, MARK, Level, Rule, rule_of
+from harness.model.access import RegistryAccess
 
 
 def check_id(item: pytest.Item) -> str:
@@ -97,7 +98,7 @@ def _start_fake(profile: str) -> Iterator[Target]:
     import fakeregistry  # noqa: PLC0415 - only when no registry URL was given
 
     with fakeregistry.inprocess(fakeregistry.Registry(profile=profile)) as url:
-        yield Target(url=url, name=f"fake:{profile}", isolate=True)
+        yield Target(RegistryAccess(url=url), name=f"fake:{profile}", isolate=True)
 
 
 @pytest.fixture(scope="session")

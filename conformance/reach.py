@@ -28,16 +28,16 @@ class Unreachable(HarnessError):
 def check_reachable(target: Target) -> None:
     """Raise :class:`Unreachable` unless ``GET /v2/`` answers like a registry (after
     authenticating)."""
-    client = Client(target)
+    client, url = Client(target), target.access.url
     try:
         response = client.request("GET", "/v2/")
     except requests.RequestException as exc:
-        raise Unreachable(f"cannot reach registry {target.url}: {why(target.url, exc)}") from None
+        raise Unreachable(f"cannot reach registry {url}: {why(url, exc)}") from None
     finally:
         client.session.close()
     verdict = not_a_registry(response) or refused(target, response)
     if verdict:
-        raise Unreachable(f"registry {target.url}: {verdict}")
+        raise Unreachable(f"registry {url}: {verdict}")
 
 
 def why(url: str, exc: requests.RequestException) -> str:
@@ -87,7 +87,7 @@ def refused(target: Target, response: requests.Response) -> str | None:
     """Why the registry refused us, with the flags that fix it."""
     if response.status_code not in {401, 403}:
         return None
-    if target.username is None and target.token is None:
+    if target.access.credentials is None and target.access.token is None:
         return (f"the registry answered {response.status_code} on /v2/: it needs credentials, "
                 "give --username/--password or --token")
     return (f"the registry refused the credentials ({response.status_code} on /v2/): "

@@ -100,21 +100,12 @@ def parser() -> argparse.ArgumentParser:
 def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     """Turn arguments (and the OCI_* environment) into :class:`Options`."""
     args = parser().parse_args(argv)
-    url = args.registry or env.get("OCI_ROOT_URL")
-    registry = None
-    if url:
-        if not url.startswith(("http://", "https://")):
-            raise UsageError(f"registry URL {url!r} must start with http:// or https://")
-        if args.token and args.username:
-            raise UsageError("give either --token or --username/--password, not both")
-        from_env = config.Settings.from_env({**env, "OCI_ROOT_URL": url.rstrip("/")}).target
-        assert from_env is not None
-        given = {"namespace": args.namespace, "crossmount_namespace": args.crossmount_namespace,
-                 "username": args.username, "password": args.password, "token": args.token,
-                 "verify": str(args.ca_file) if args.ca_file else
-                 (False if args.insecure else None)}
-        registry = dataclasses.replace(
-            from_env, **{key: value for key, value in given.items() if value is not None})
+    if args.token and args.username:
+        raise UsageError("give either --token or --username/--password, not both")
+    registry = config.target_from(
+        env, url=args.registry, username=args.username, password=args.password,
+        token=args.token, ca_file=args.ca_file, insecure=args.insecure,
+        namespace=args.namespace, crossmount_namespace=args.crossmount_namespace)
     for target in args.target:
         if target.startswith("fake:"):
             get_profile(target.removeprefix("fake:"))  # an unknown profile: a one-line error
@@ -150,8 +141,7 @@ def started(name: str, options: Options) -> Iterator[config.Settings]:
                           if concrete == "distribution-container"
                           else DistributionLauncher(schema1=True, delete=True))
     with launcher.start() as running:
-        yield dataclasses.replace(chosen, target=Target(
-            url=running.url, name=concrete, isolate=True, verify=running.verify))
+        yield dataclasses.replace(chosen, target=Target(running, name=concrete, isolate=True))
 
 
 def resolve_distribution(name: str) -> str:

@@ -31,7 +31,7 @@ def _require_auth(client: Client, path: str) -> requests.Response:
 
 def _token_for(client: Client, target: Target, *scopes: str) -> str:
     """An Authorization granting exactly *scopes*; unsupported where scopes cannot be asked."""
-    if target.token:
+    if target.access.token:
         unsupported("a fixed --token was given: the suite cannot ask for narrower scopes")
     authorization = client.authorization_for(scopes)
     if authorization is None:

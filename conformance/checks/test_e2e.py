@@ -82,7 +82,7 @@ def test_harness_push_round_trip(repo: Repo, target: Target, tmp_path: Path, kin
     store = Store.open(tmp_path / "store")
     name = _build(store, kind, payload)
     tag = unique_tag(kind)
-    host = urlsplit(target.url).netloc
+    host = urlsplit(target.access.url).netloc
     try:
         result = push(name, f"docker://{host}/{repo.name}:{tag}",
                       PushOptions(store=store, manifest_type=kind,

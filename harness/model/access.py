@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.util.errors import HarnessError
@@ -82,3 +83,23 @@ class RegistryAccess:
         """Strings that must never appear in a report or a log."""
         password = self.credentials.password if self.credentials else None
         return tuple(s for s in (password, self.token) if s)
+
+    def to_plain(self) -> dict[str, Any]:
+        """This access as JSON values (for a process that receives only those, such as an
+        xdist worker); a subclass's own fields are left out. It holds the secrets: never
+        put it in a report."""
+        credentials = self.credentials
+        return {"url": self.url, "username": credentials.username if credentials else None,
+                "password": credentials.password if credentials else None,
+                "token": self.token, "ca_file": str(self.ca_file) if self.ca_file else None,
+                "insecure": self.insecure,
+                "cert_dir": str(self.cert_dir) if self.cert_dir else None}
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> RegistryAccess:
+        """The access :meth:`to_plain` wrote."""
+        username = data["username"]
+        return cls(Credentials(username, data["password"]) if username is not None else None,
+                   data["token"], Path(data["ca_file"]) if data["ca_file"] else None,
+                   bool(data["insecure"]), Path(data["cert_dir"]) if data["cert_dir"] else None,
+                   data["url"])

@@ -14,6 +14,7 @@ from conformance.client import Target
 from conformance.results import RunResult, Status
 from conformance.runner import run_suite
 from fakeregistry.profiles import Profile
+from harness.model.access import Credentials, RegistryAccess
 
 _HOSTS = itertools.count()
 Change = Callable[[str, list[tuple[str, str]], bytes], tuple[str, list[tuple[str, str]], bytes]]
@@ -24,9 +25,8 @@ def run_against(registry: fakeregistry.Registry, *, groups: Sequence[str] = conf
                 **options: Any) -> RunResult:
     """Run the whole suite (in this process) against *registry*, one repository per check."""
     with fakeregistry.inprocess(registry, f"http://fake-{next(_HOSTS)}.test") as url:
-        user, password = credentials or (None, None)
-        target = Target(url=url, isolate=True, name="fake under test", username=user,
-                        password=password)
+        target = Target(RegistryAccess(Credentials(*credentials) if credentials else None,
+                                       url=url), isolate=True, name="fake under test")
         return run_suite(config.Settings(target, groups=tuple(groups), expect=expect),
                          **options)
 

@@ -36,7 +36,7 @@ def expected() -> dict[str, Status]:
 
 def settings_for(registry: RunningRegistry, namespace: str,
                  expect: Path | None = None) -> config.Settings:
-    return config.Settings(Target(url=registry.url, namespace=f"{namespace}/main",
+    return config.Settings(Target(registry, namespace=f"{namespace}/main",
                                   crossmount_namespace=f"{namespace}/other", isolate=True,
                                   name="distribution"), expect=expect)
 
@@ -85,10 +85,8 @@ def test_target_distribution_prefers_a_container_when_an_engine_answers(tmp_path
 def test_distribution_with_htpasswd_auth_gives_the_same_results() -> None:
     with DistributionLauncher(schema1=True, delete=True, auth="basic").start() as registry:
         assert registry.credentials is not None
-        target = Target(url=registry.url, namespace="conf-auth/main",
-                        crossmount_namespace="conf-auth/other", isolate=True, name="auth",
-                        username=registry.credentials.username,
-                        password=registry.credentials.password)
+        target = Target(registry, namespace="conf-auth/main",
+                        crossmount_namespace="conf-auth/other", isolate=True, name="auth")
         run = run_suite(config.Settings(target))
     basic = {check: status for check, status in expected().items()
              if check not in set(AUTH) - set(TOKEN)}  # the challenge checks pass under Basic

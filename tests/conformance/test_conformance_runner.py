@@ -24,6 +24,7 @@ from conformance.runner import main, run_suite
 from fakeregistry import FaultRule
 from fakeregistry.auth import AuthConfig
 from fakeregistry.profiles import PROFILES
+from harness.model.access import Credentials
 from harness.peers.launchers import DistributionLauncher
 from harness.util.net import free_port
 
@@ -287,9 +288,9 @@ def test_oci_environment_selects_target_and_groups() -> None:
         "OCI_CROSSMOUNT_NAMESPACE": "team/base", "OCI_USERNAME": "u", "OCI_PASSWORD": "p",
         "OCI_TEST_PUSH": "1", "OCI_TEST_CONTENT_DISCOVERY": "true"})
     assert settings.target is not None
-    assert (settings.target.url, settings.target.namespace,
+    assert (settings.target.access.url, settings.target.namespace,
             settings.target.crossmount_namespace) == ("https://r.example", "team/app", "team/base")
-    assert (settings.target.username, settings.target.password) == ("u", "p")
+    assert settings.target.access.credentials == Credentials("u", "p")
     assert settings.groups == ("push", "tags", "referrers")
     assert config.Settings.from_env({}).groups == config.GROUPS
 
