@@ -33,7 +33,8 @@ def local_name(text: str) -> str:
     return _tagged(text if _has_domain(text) else f"{LOCAL_DOMAIN}/{text}")
 
 
-def _candidates(text: str) -> list[str]:
+def name_candidates(text: str) -> list[str]:
+    """What *text* may be stored as: itself, its local form, its docker-normalised form."""
     found = [text]
     for normalise in (local_name, _tagged):
         try:
@@ -45,7 +46,7 @@ def _candidates(text: str) -> list[str]:
 
 def find_image(store: Store, text: str) -> Image | None:
     """The image *text* names in *store* (a name in any usual spelling, or an ID)."""
-    for candidate in _candidates(text):
+    for candidate in name_candidates(text):
         image = store.find_image(candidate)
         if image is not None:
             return image
@@ -56,7 +57,7 @@ def base_name(text: str, image: Image) -> str:
     """The name buildah records for the base image *text* found (``FromImage``): the
     stored name it matched (``foo`` -> ``localhost/foo:latest``; a pulled transport
     reference -> the name it was stored under, without the transport), else *text*."""
-    for candidate in _candidates(text):
+    for candidate in name_candidates(text):
         if candidate in image.names:
             return candidate
     return image.names[0] if image.names and text not in (image.id, f"sha256:{image.id}") \

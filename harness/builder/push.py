@@ -5,6 +5,11 @@ without a transport prefix is a registry reference (``docker://`` is implied), a
 ``buildah push``. A push draws on one budget of ``max_retries`` retries, ``retry_delay``
 seconds apart, for its requests and for starting over when it failed for a reason that
 may pass (see :mod:`harness.util.retry` and :mod:`harness.copy.retry`).
+
+``containers-storage:[driver@root+runroot]NAME`` names an image of buildah's store; a
+manifest list there is pushed as buildah 1.28 pushes it (see
+:mod:`harness.builder.listpush`): its image for this platform, the list only after that
+failed.
 """
 
 from __future__ import annotations
@@ -13,12 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from harness.builder.listpush import (
+    ImageNotKnownError,
+    ListPushOptions,
+    StoreName,
+    image_to_push,
+    push_list,
+)
 from harness.builder.names import stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.model.transportref import has_transport_prefix
+from harness.model.transportref import CONTAINERS_STORAGE, has_transport_prefix
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
@@ -44,9 +56,11 @@ class PushOptions:
     max_retries: int = 3
     retry_delay: float = 2.0
     digest_file: Path | None = None
+    all_images: bool = False  # --all: see push()
+    remove_list: bool = False  # --rm: see push()
 
 
-def _destination(text: str) -> ImageReference:
+def destination(text: str) -> ImageReference:
     """Parse ``transport:ref``; a bare reference names a registry image."""
     if has_transport_prefix(text):
         return parse_image_name(text)
@@ -55,6 +69,8 @@ def _destination(text: str) -> ImageReference:
 
 def _source(image: str, options: PushOptions) -> ImageReference:
     """The stored image *image* names (any spelling buildah accepts, or an ID)."""
+    if image.startswith(f"{CONTAINERS_STORAGE}:"):
+        return image_to_push(StoreName.parse(image), options.system_context)[0]
     store = options.store
     if store is None:
         root = options.store_root or options.system_context.store_root
@@ -71,8 +87,8 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
     if options.manifest_type is not None and options.manifest_type not in FORMAT_NAMES:
         raise HarnessError(f"unknown manifest type {options.manifest_type!r}; "
                            "use oci, v2s1 or v2s2")
-    src = _source(image, options)
-    target = _destination(dest) if isinstance(dest, str) else dest
+    src = _source(image, options)  # a list's name: its image for this platform
+    target = destination(dest) if isinstance(dest, str) else dest
     ctx = options.system_context
     copy_options = CopyOptions(
         source_ctx=ctx,
@@ -86,7 +102,30 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
         remove_signatures=options.remove_signatures,
     )
     budget = ctx.retries or RetryPolicy(options.max_retries, options.retry_delay).start()
-    result = copy_with_retries(target, src, copy_options, budget)
+    try:
+        result = copy_with_retries(target, src, copy_options, budget)
+    except ImageNotKnownError:
+        raise
+    except HarnessError as exc:
+        if not image.startswith(f"{CONTAINERS_STORAGE}:"):
+            raise
+        result = _list_instead(image, target, options, exc)
     if options.digest_file is not None:
         result.write_digest(options.digest_file)
     return result
+
+
+def _list_instead(image: str, target: ImageReference, options: PushOptions,
+                  failure: HarnessError) -> CopyResult:
+    """buildah 1.28's fallback: when pushing the image failed for another reason than an
+    unknown name, the name may be a list: push it as ``manifest push`` would (every
+    instance with ``--all``, removed after with ``--rm``); if that fails too, the
+    first failure is the error."""
+    try:
+        return push_list(StoreName.parse(image), target, ListPushOptions(
+            all_images=options.all_images, remove=options.remove_list,
+            manifest_type=options.manifest_type, remove_signatures=options.remove_signatures,
+            signature_policy_path=options.signature_policy_path,
+            report_writer=options.report_writer, system_context=options.system_context))
+    except HarnessError:
+        raise failure from None

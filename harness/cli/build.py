@@ -30,6 +30,7 @@ from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.builder.builder import Builder
+    from harness.builder.listpush import StoreName
     from harness.model.compression import Algorithm
     from harness.store.store import Store
     from harness.transports.types import SystemContext
@@ -165,7 +166,12 @@ def _commit(args: argparse.Namespace) -> int:
         omit_history=args.omit_history,
         squash=args.squash,
     )
+    target = _list_store(args) if args.manifest is not None else None
     result = builder.commit(args.dest, options)
+    if target is not None:
+        from harness.builder.manifests import add_image  # noqa: PLC0415
+
+        add_image(target.store, args.manifest, result.image_id)
     # As buildah 1.28: the ID goes to --iidfile or stdout, and only for an image store.
     if result.stored and args.iidfile is not None:
         args.iidfile.write_text(f"sha256:{result.image_id}")
@@ -174,6 +180,17 @@ def _commit(args: argparse.Namespace) -> int:
     if args.rm:
         builder.store.delete_container(builder.container_id)
     return 0
+
+
+def _list_store(args: argparse.Namespace) -> StoreName:
+    """``--manifest``: the list lives in buildah's store, the one the image is committed
+    to, so the destination must be ``containers-storage:``."""
+    from harness.builder.listpush import StoreName  # noqa: PLC0415
+
+    if args.dest is None or not args.dest.startswith("containers-storage:"):
+        raise HarnessError("--manifest needs a containers-storage:[DRIVER@ROOT+RUNROOT]NAME "
+                           "destination: lists are kept in buildah's store only")
+    return StoreName.parse(args.dest)
 
 
 def _images(args: argparse.Namespace) -> int:
@@ -341,6 +358,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="creation time in seconds (reproducible images)")
     p.add_argument("--tag", action="append", default=[], metavar="NAME")
     p.add_argument("--iidfile", type=Path, metavar="FILE", help="write the image ID here")
+    p.add_argument("--manifest", metavar="LIST",
+                   help="add the image to this manifest list in the destination's store, "
+                        "creating it if needed (a containers-storage: destination)")
     _remote_options(p)
     p.set_defaults(func=_commit)
 

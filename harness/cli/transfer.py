@@ -130,8 +130,25 @@ def _push(args: argparse.Namespace) -> int:
         max_retries=args.retry,
         retry_delay=args.retry_delay,
         digest_file=args.digestfile,
+        all_images=args.all,
+        remove_list=args.rm,
     )
     push(args.image, args.dest or args.image, options)
+    return 0
+
+
+def _manifest_push(args: argparse.Namespace) -> int:
+    from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
+    from harness.builder.push import destination  # noqa: PLC0415
+
+    result = push_list(StoreName.parse(args.list), destination(args.dest), ListPushOptions(
+        all_images=args.all, remove=args.rm, manifest_type=args.format,
+        remove_signatures=args.remove_signatures,
+        signature_policy_path=signature_policy(args, args.signature_policy),
+        report_writer=None if args.quiet else sys.stdout,
+        system_context=registry_context(args, retries=retry_budget(args))))
+    if args.digestfile is not None:
+        result.write_digest(args.digestfile)
     return 0
 
 
@@ -214,8 +231,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_retry_flags(push_cmd, buildah=True)
     push_cmd.add_argument("--signature-policy", type=Path, metavar="FILE")
     push_cmd.add_argument("--remove-signatures", action="store_true")
+    push_cmd.add_argument("--all", action="store_true",
+                          help="a list whose image failed to push: push it and all its "
+                               "images (buildah 1.28's meaning; see docs/cli.md)")
+    push_cmd.add_argument("--rm", action="store_true",
+                          help="a list pushed as with --all: remove it afterwards")
     push_cmd.add_argument("--quiet", "-q", action="store_true")
     push_cmd.set_defaults(func=_push)
+
+    manifest = sub.add_parser("manifest", help="manifest lists in buildah's store (buildah)")
+    manifest_sub = manifest.add_subparsers(dest="manifest_command", metavar="COMMAND",
+                                           required=True)
+    mpush = manifest_sub.add_parser("push", help="push a manifest list (buildah manifest push)")
+    mpush.add_argument("list", metavar="containers-storage:[DRIVER@ROOT+RUNROOT]LIST")
+    mpush.add_argument("dest", metavar="TRANSPORT:REF")
+    mpush.add_argument("--all", action="store_true", help="also push the images in the list")
+    mpush.add_argument("--rm", action="store_true",
+                       help="remove the manifest list if push succeeds")
+    mpush.add_argument("--format", "-f", choices=("oci", "v2s2"),
+                       help="manifest type of the images (default: as stored)")
+    add_registry_flags(mpush)
+    mpush.add_argument("--digestfile", type=Path, metavar="FILE")
+    mpush.add_argument("--signature-policy", type=Path, metavar="FILE")
+    mpush.add_argument("--remove-signatures", action="store_true")
+    mpush.add_argument("--quiet", "-q", action="store_true")
+    mpush.set_defaults(func=_manifest_push)
 
     inspect = sub.add_parser("inspect", help="show an image's manifest and config (skopeo)")
     inspect.add_argument("ref", metavar="IMAGE|TRANSPORT:REF",

@@ -61,6 +61,7 @@ class ImageListSelection(enum.Enum):
 
     SYSTEM = "system"  # the image for this machine, copied as a single image
     ALL = "all"  # every image, and the index naming them
+    INDEX_ONLY = "index"  # the index alone (CopySpecificImages naming none of its images)
 
 
 @dataclass
@@ -126,7 +127,7 @@ class _Copier:
     def run(self) -> CopyResult:
         raw, media_type = self.source.get_manifest()
         if media_type in mediatype.INDEXES and \
-                self.options.image_list_selection is ImageListSelection.ALL:
+                self.options.image_list_selection is not ImageListSelection.SYSTEM:
             written, written_type = self._copy_index(IndexManifest.parse(raw, media_type))
         else:
             instance = None
@@ -156,6 +157,10 @@ class _Copier:
         if signatures and list_type != index.media_type:
             raise _frozen_list(list_type)
         total = len(index.instances)
+        if self.options.image_list_selection is ImageListSelection.INDEX_ONLY:
+            self.reporter.line(f"Copying 0 of {total} images in list")
+            return self._write_index(index.with_updates(index.instances, list_type),
+                                     list_type, signatures)
         self.reporter.line(f"Copying {total} of {total} images in list")
         entries = []
         for number, entry in enumerate(index.instances, start=1):
@@ -174,6 +179,10 @@ class _Copier:
         out = index.with_updates(entries, list_type)
         if signatures and out != index.raw:
             raise _frozen_list(list_type)
+        return self._write_index(out, list_type, signatures)
+
+    def _write_index(self, out: bytes, list_type: str, signatures: list[bytes]
+                     ) -> tuple[bytes, str]:
         self.reporter.line(WRITING_LIST)
         self.destination.put_manifest(out, list_type)
         self.reporter.line(STORING_LIST_SIGNATURES)

@@ -17,6 +17,8 @@ import gzip
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -401,6 +403,58 @@ class _Writer:
         image["big-data-sizes"] = dict(sorted(sizes.items()))
         image["big-data-digests"] = dict(sorted(digests.items()))
         image["digest"] = digests.get(MANIFEST_KEY) or image.get("digest")
+
+
+    def put_data_image(self, image_id: str | None, names: list[str],
+                       items: list[tuple[str, bytes]]) -> str:
+        """Create (*image_id* None: a random ID, *names* as given, no names history) or
+        update an image with no layer that only holds big data, as buildah's manifest
+        lists are kept (containers/storage's CreateImage then SetImageBigData); the
+        ``digest`` field is set once, by the first manifest, as containers/storage sets
+        it. Returns the image's ID."""
+        self._prepare()
+        store = self.store
+        path = store.images_dir / IMAGES_FILE
+        with store.images_lock.exclusive():
+            images = _load(path, dict)
+            if image_id is None:
+                image_id = secrets.token_hex(32)
+                for other in images:  # a name belongs to one image
+                    taken = [n for n in other.get("names") or [] if n in names]
+                    if taken:
+                        raise StorageError(f"containers-storage: the name {taken[0]} is "
+                                           f"already used by image {other['id']}")
+                image: dict[str, Any] = {"id": image_id, "names": names,
+                                         "created": go_time()}
+                images.append(image)
+            else:
+                found = next((i for i in images if i["id"] == image_id), None)
+                if found is None:
+                    raise StorageError(f"containers-storage: no image {image_id}")
+                image = found
+            first = image.get("digest")
+            self._put_big_data(image, items)
+            image["digest"] = first or image.get("digest")
+            images[images.index(image)] = _ordered(image, IMAGE_FIELDS)
+            self._save(path, images, store.images_lock)
+        return image_id
+
+    def delete_image(self, image_id: str) -> None:
+        """Remove an image with no layer (a manifest list) and its big data, as
+        containers/storage's DeleteImage: the record goes first, then the directory."""
+        store = self.store
+        path = store.images_dir / IMAGES_FILE
+        with store.images_lock.exclusive():
+            images = _load(path, dict)
+            image = next((i for i in images if i["id"] == image_id), None)
+            if image is None:
+                raise StorageError(f"containers-storage: no image {image_id}")
+            if image.get("layer"):
+                raise StorageError(f"containers-storage: image {image_id} has layers; only "
+                                   "manifest lists are removed here")
+            images.remove(image)
+            self._save(path, images, store.images_lock)
+            shutil.rmtree(store.images_dir / image_id, ignore_errors=True)
 
 
 def _move_name(images: list[dict[str, Any]], image: dict[str, Any], name: str) -> None:

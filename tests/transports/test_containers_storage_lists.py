@@ -1,0 +1,209 @@
+"""Manifest lists in buildah's store: ``manifest push``, ``push`` of a list (``--all``,
+``--rm``) and ``commit --manifest``, each against buildah 1.28.2 on the same inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.peers.clients import Buildah
+from harness.peers.launchers import RunningRegistry
+
+pytestmark = pytest.mark.requires_peer("buildah")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_containers_storage import _harness  # noqa: E402
+
+ARCHES = ("amd64", "s390x")  # amd64: this machine's; a list of s390x alone has none
+NO_LABEL = ("--identity-label=false", "--timestamp", "0")
+
+
+def _file(tmp: Path, text: str) -> Path:
+    path = tmp / f"file-{text}"
+    path.write_text(text)
+    return path
+
+
+def _buildah_image(buildah: Buildah, tmp: Path, arch: str, name: str) -> None:
+    ctr = buildah.from_image("scratch")
+    buildah.copy(ctr, _file(tmp, arch), "/f")
+    buildah.config_set(ctr, "--arch", arch)
+    buildah.commit(ctr, name, "--quiet", *NO_LABEL)
+
+
+def _buildah_list(buildah: Buildah, tmp: Path, name: str, arches: tuple[str, ...]) -> None:
+    buildah.run("manifest", "create", name)
+    for arch in arches:
+        _buildah_image(buildah, tmp, arch, f"{name}-{arch}")
+        buildah.run("manifest", "add", name, f"{name}-{arch}")
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def _ok(*args: str) -> str:
+    done = _harness(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_manifest_push_all_writes_buildahs_bytes(tmp_path: Path, policy: Path) -> None:
+    """Every file of a dir: destination (the list, each image's manifest, config and
+    layers) is byte for byte what ``buildah manifest push --all`` writes."""
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ARCHES)
+    buildah.run("manifest", "push", "--quiet", "--all", "app", f"dir:{tmp_path / 'theirs'}")
+    _ok("manifest", "push", "-q", "--all", "--signature-policy", str(policy),
+        f"containers-storage:{buildah.store_spec}app", f"dir:{tmp_path / 'ours'}")
+    theirs = _files(tmp_path / "theirs")
+    assert len(theirs) == 2 + 3 * len(ARCHES)  # list, version; per image manifest/config/layer
+    assert _files(tmp_path / "ours") == theirs
+
+
+@pytest.mark.parametrize("flags", [(), ("--all",), ("--all", "--rm")])
+def test_push_of_a_list_is_its_platform_image(tmp_path: Path, policy: Path,
+                                              flags: tuple[str, ...]) -> None:
+    """buildah 1.28 ``push LIST`` sends the list's image for this platform, whatever
+    --all/--rm say (they act only when that push fails), and keeps the list; every file
+    written to dir: is buildah's."""
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ARCHES)
+    buildah.run("push", "--quiet", "-D", *flags, "--signature-policy", str(policy), "app",
+                f"dir:{tmp_path / 'theirs'}")
+    _ok("push", "-q", "-D", *flags, "--signature-policy", str(policy),
+        f"containers-storage:{buildah.store_spec}app", f"dir:{tmp_path / 'ours'}")
+    theirs = _files(tmp_path / "theirs")
+    assert json.loads(theirs["manifest.json"])["mediaType"] == \
+        "application/vnd.oci.image.manifest.v1+json"
+    assert _files(tmp_path / "ours") == theirs
+    assert "localhost/app " in buildah.run("images").stdout
+
+
+def test_push_of_a_list_without_this_platform_fails_as_buildahs(
+        tmp_path: Path, policy: Path, distribution: RunningRegistry) -> None:
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ("s390x",))
+    dest = f"docker://{distribution.host}/lists/none"
+    theirs = buildah.run("push", "--all", "--tls-verify=false", "app", dest, check=False)
+    ours = _harness("push", "--all", "--tls-verify=false", "--signature-policy", str(policy),
+                    f"containers-storage:{buildah.store_spec}app", dest)
+    assert (theirs.returncode, ours.returncode) == (125, 125)
+    for out in (theirs.stderr, ours.stderr):
+        assert 'no image found in image index for architecture amd64, variant "", OS ' \
+               "linux" in out
+        assert out.rstrip().endswith("image not known")
+    assert len(ours.stderr.strip().splitlines()) == 1
+
+
+def test_manifest_push_rm_leaves_the_store_as_buildah_does(tmp_path: Path,
+                                                           policy: Path) -> None:
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ARCHES)
+    shutil.copytree(tmp_path / "b", tmp_path / "o", symlinks=True)
+    ours = Buildah(tmp_path / "o")
+    buildah.run("manifest", "push", "--quiet", "--all", "--rm", "app",
+                f"dir:{tmp_path / 'theirs'}")
+    _ok("manifest", "push", "-q", "--all", "--rm", "--signature-policy", str(policy),
+        f"containers-storage:{ours.store_spec}app", f"dir:{tmp_path / 'ours'}")
+    images = Path("vfs-images")
+    assert sorted(p.name for p in (ours.root / images).iterdir()) == \
+        sorted(p.name for p in (buildah.root / images).iterdir())
+    assert (ours.root / images / "images.json").read_bytes() == \
+        (buildah.root / images / "images.json").read_bytes()
+    assert ours.run("images", "--json").stdout == buildah.run("images", "--json").stdout
+
+
+def _list_record(buildah: Buildah, name: str) -> dict[str, object]:
+    records = json.loads((buildah.root / "vfs-images/images.json").read_bytes())
+    return next(r for r in records if f"localhost/{name}:latest" in r.get("names", []))
+
+
+def _list_data(buildah: Buildah, name: str) -> tuple[bytes, bytes, str]:
+    record = _list_record(buildah, name)
+    directory = buildah.root / "vfs-images" / str(record["id"])
+    return ((directory / "manifest").read_bytes(), (directory / "instances.json").read_bytes(),
+            buildah.run("manifest", "inspect", name).stdout)
+
+
+def test_commit_manifest_makes_the_list_buildah_makes(tmp_path: Path, policy: Path) -> None:
+    """The same two containers committed with --manifest by both tools into one store:
+    the same images, and lists with the same bytes (a Docker list when created, an OCI
+    index once saved again, as buildah's), the same instances and the same record
+    fields but for the random ID, the name and the time."""
+    buildah = Buildah(tmp_path / "b")
+    spec = buildah.store_spec
+    root = tmp_path / "ours"
+    for step, arch in enumerate(ARCHES):
+        ctr = buildah.from_image("scratch")
+        buildah.copy(ctr, _file(tmp_path, arch), "/f")
+        buildah.config_set(ctr, "--arch", arch)
+        theirs_id = buildah.commit(ctr, f"img-{arch}", "--quiet", "--manifest", "theirs",
+                                   *NO_LABEL)
+        ours_ctr = _ok("--root", str(root), "from", "scratch").strip().splitlines()[-1]
+        _ok("--root", str(root), "add", ours_ctr, str(_file(tmp_path, arch)), "/f")
+        _ok("--root", str(root), "config", "--arch", arch, ours_ctr)
+        ours_id = _ok("--root", str(root), "commit", "-q", "--signature-policy", str(policy),
+                      "--manifest", "ours", *NO_LABEL, ours_ctr,
+                      f"containers-storage:{spec}localhost/img-{arch}").strip()
+        assert ours_id == theirs_id
+        ours, theirs = _list_data(buildah, "ours"), _list_data(buildah, "theirs")
+        assert (ours[0], ours[2]) == (theirs[0], theirs[2])
+        # instances.json: the same bytes, but for the list's own ID under "" (kept from
+        # the second save on, as buildah's LoadFromImage records it)
+        own = {"": _list_record(buildah, "ours")["id"]} if step else {}
+        theirs_own = {"": _list_record(buildah, "theirs")["id"]} if step else {}
+        assert json.loads(theirs[1]) == {**json.loads(theirs[1]), **theirs_own}
+        assert ours[1] == json.dumps({**json.loads(theirs[1]), **own}, sort_keys=True,
+                                     separators=(",", ":")).encode()
+        kind = json.loads(theirs[0])["mediaType"]
+        assert kind == ("application/vnd.docker.distribution.manifest.list.v2+json",
+                        "application/vnd.oci.image.index.v1+json")[step]
+        fields = ("digest", "big-data-names", "big-data-sizes")
+        ours_record, theirs_record = _list_record(buildah, "ours"), _list_record(buildah,
+                                                                                  "theirs")
+        assert list(ours_record) == list(theirs_record)
+        assert {k: ours_record[k] for k in fields} == {k: theirs_record[k] for k in fields}
+        digests = ours_record["big-data-digests"], theirs_record["big-data-digests"]
+        assert [d["manifest"] for d in digests] == [  # type: ignore[index]
+            f"sha256:{hashlib.sha256(ours[0]).hexdigest()}"] * 2
+        assert digests[0]["instances.json"] == \
+            f"sha256:{hashlib.sha256(ours[1]).hexdigest()}"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("manifest", "push", "--all", "{spec}nosuch", "dir:{tmp}/x"), "nosuch: image not known"),
+    (("manifest", "push", "--all", "{spec}app-amd64", "dir:{tmp}/x"),
+     "app-amd64: image is not a manifest list"),
+    (("manifest", "push", "--format", "v2s1", "{spec}app", "dir:{tmp}/x"),
+     "invalid choice: 'v2s1'"),
+    (("push", "{spec}nosuch", "dir:{tmp}/x"), "nosuch: image not known"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, policy: Path, args: tuple[str, ...],
+                               message: str) -> None:
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ("amd64",))
+    argv = [a.format(spec=f"containers-storage:{buildah.store_spec}", tmp=tmp_path)
+            for a in args]
+    done = _harness(*argv[:2] if argv[0] == "manifest" else argv[:1],
+                    "--signature-policy", str(policy),
+                    *argv[2:] if argv[0] == "manifest" else argv[1:])
+    assert done.returncode in (2, 125)
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_commit_manifest_needs_buildahs_store(tmp_path: Path) -> None:
+    root = tmp_path / "ours"
+    ctr = _ok("--root", str(root), "from", "scratch").strip().splitlines()[-1]
+    done = _harness("--root", str(root), "commit", "--manifest", "l", ctr, "img")
+    assert done.returncode == 125
+    assert done.stderr == ("Error: --manifest needs a containers-storage:[DRIVER@ROOT+RUNROOT]"
+                           "NAME destination: lists are kept in buildah's store only\n")
+    assert _ok("--root", str(root), "images", "-q") == "\n"
