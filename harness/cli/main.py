@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -56,9 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None,
+         prepare: Callable[[], object] | None = None) -> int:
+    """Run the command *argv* names; *prepare* (the process-wide set-up of ``python -m
+    harness``) runs once the arguments parse, so ``--version`` and ``--help`` skip it."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if prepare is not None:
+        prepare()
     if args.root is None:
         args.root = default_root()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 
 
 def _copy(args: argparse.Namespace) -> int:
+    from dataclasses import replace  # noqa: PLC0415  (dataclasses costs --version ~10 ms)
+
     from harness.copy.engine import CopyOptions, ImageListSelection  # noqa: PLC0415
     from harness.copy.retry import copy_with_retries  # noqa: PLC0415
     from harness.transports.alltransports import parse_image_name  # noqa: PLC0415
@@ -153,9 +154,7 @@ def _manifest_push(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from harness.builder.names import stored_reference  # noqa: PLC0415
     from harness.model.transportref import has_transport_prefix  # noqa: PLC0415
-    from harness.store.store import Store  # noqa: PLC0415
     from harness.transports import alltransports  # noqa: PLC0415
     from harness.transports.inspect import inspect_image  # noqa: PLC0415
 
@@ -164,6 +163,9 @@ def _inspect(args: argparse.Namespace) -> int:
         out = inspect_image(alltransports.parse_image_name(args.ref), ctx, raw=args.raw,
                             config=args.config, tags=not args.no_tags)
     else:  # a local image, as buildah inspect takes it: its ID leads the summary
+        from harness.builder.names import stored_reference  # noqa: PLC0415
+        from harness.store.store import Store  # noqa: PLC0415
+
         image, ref = stored_reference(Store.open(args.root), args.ref)
         out = inspect_image(ref, ctx, raw=args.raw, config=args.config,
                             tags=not args.no_tags)

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO, Protocol, cast
 
-import zstandard
 from isal import isal_zlib
 
 from harness.model import mediatype
@@ -194,6 +193,8 @@ def _zstd_compressor(level: int | None) -> _Compressor:
     chosen = 3 if level is None else level
     if not 1 <= chosen <= 22:
         raise CompressionError(f"zstd compression level must be 1-22, not {chosen}")
+    import zstandard  # noqa: PLC0415  (only zstd layers need it: ~4 ms to import)
+
     compressor = zstandard.ZstdCompressor(level=chosen, write_checksum=True)
     return cast(_Compressor, compressor.compressobj())
 
@@ -224,8 +225,7 @@ def sniff(src: BinaryIO) -> tuple[Algorithm, BinaryIO]:
 
 # isal's stubs declare its error as an instance, hence the cast.
 _DECODE_ERRORS: tuple[type[Exception], ...] = (
-    EOFError, OSError, zlib.error, cast(type[Exception], isal_zlib.error), zstandard.ZstdError,
-    lzma.LZMAError,
+    EOFError, OSError, zlib.error, cast(type[Exception], isal_zlib.error), lzma.LZMAError,
 )
 # Compressed bytes fed per step adapt to the compression ratio so that one step yields
 # about CHUNK_SIZE of output: zeros compress ~30000:1 in zstd, and a fixed feed would let a
@@ -242,9 +242,24 @@ class _Decompressor(Protocol):
     def decompress(self, data: bytes, /) -> bytes: ...
 
 
+def _zstd_decompressor() -> _Decompressor:
+    import zstandard  # noqa: PLC0415
+
+    return cast(_Decompressor, zstandard.ZstdDecompressor().decompressobj())
+
+
+def _decode_errors(algorithm: Algorithm) -> tuple[type[Exception], ...]:
+    """What *algorithm*'s decompressor raises for corrupt input."""
+    if algorithm is Algorithm.ZSTD:
+        import zstandard  # noqa: PLC0415
+
+        return (*_DECODE_ERRORS, zstandard.ZstdError)
+    return _DECODE_ERRORS
+
+
 _DECOMPRESSORS: dict[Algorithm, Callable[[], _Decompressor]] = {
     Algorithm.GZIP: lambda: cast(_Decompressor, isal_zlib.decompressobj(_GZIP_WBITS)),
-    Algorithm.ZSTD: lambda: cast(_Decompressor, zstandard.ZstdDecompressor().decompressobj()),
+    Algorithm.ZSTD: _zstd_decompressor,
     Algorithm.BZIP2: bz2.BZ2Decompressor,
     Algorithm.XZ: lzma.LZMADecompressor,
 }
@@ -262,6 +277,7 @@ class _PullDecompressor(_SteppedReader):
         self._source = source
         self._algorithm = algorithm
         self._new = _DECOMPRESSORS[algorithm]
+        self._errors = _decode_errors(algorithm)
         self._current: _Decompressor | None = None  # None between members
         self._feed_size = _MIN_FEED
 
@@ -274,7 +290,7 @@ class _PullDecompressor(_SteppedReader):
                 self._current = self._new()
             try:
                 self._add(self._current.decompress(data))
-            except _DECODE_ERRORS as exc:
+            except self._errors as exc:
                 raise self._error(exc) from exc
             data = b""
             if self._current.eof:

@@ -13,7 +13,6 @@ platform).
 from __future__ import annotations
 
 import json
-import platform as _host
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -47,11 +46,13 @@ class PlatformChoice:
 
     def wanted(self) -> list[tuple[str, str, str]]:
         """(architecture, os, variant) candidates, the preferred first."""
+        import platform  # noqa: PLC0415  (~2 ms; only choosing from an index asks)
+
         arch = self.architecture or host_architecture()
         # The host's variant only with the host's architecture: an --override-arch that
         # names this machine's still wants no particular variant.
         variant = self.variant or ("" if self.architecture else host_variant(arch))
-        os_name = self.os or _host.system().lower()
+        os_name = self.os or platform.system().lower()
         order = _COMPATIBILITY.get(arch, ())
         if variant:
             variants = [*(order[order.index(variant):] if variant in order else [variant]), ""]

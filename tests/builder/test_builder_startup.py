@@ -3,9 +3,12 @@
 Each command runs in a fresh interpreter (``main`` as ``python -m harness`` calls it) that
 then reports which of the heavy modules it imported: ``--version``, ``--help`` and the
 parsing of any command load no store, transport, builder or copy engine (nor requests,
-cryptography, the compressors); a local commit must not load the copy engine or the docker
-transport (requests); a commit that leaves the store, and a policy with scoped entries,
-still load what they need. Start-up time itself is a row of ``python -m bench``.
+cryptography, the compressors, dataclasses, ctypes); a local commit must not load the copy
+engine or the docker transport (requests); a commit that leaves the store, and a policy
+with scoped entries, still load what they need. Against a registry (the fake, served):
+``copy`` from a layout loads no builder or store, ``push`` the store but no working
+container, ``inspect`` neither the store nor the copy engine, and none of them loads zstd
+(unless asked) or cryptography. Start-up time itself is a row of ``python -m bench``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from harness.builder.builder import Builder
+from harness.cli.main import main
+from harness.pytest_plugin import assert_pushed
+from harness.pytest_plugin.registries import RegistryUnderTest
 from harness.store.store import Store
 
 HEAVY = ("requests", "harness.copy.engine", "harness.transports.docker")
@@ -47,21 +53,33 @@ PARSER_MODULES = ("harness", "harness.cli", "harness.util", "harness.model",
 NEVER_AT_START_UP = ("harness.builder", "harness.store", "harness.transports", "harness.copy",
                      "requests", "urllib3", "cryptography", "zstandard", "isal", "docker")
 
+# The snippets report the modules loaded after they start: what the interpreter's start-up
+# (site, a coverage hook...) loaded before is not the command's doing.
 _START_UP = """
 import json, runpy, sys
+before = set(sys.modules)
 sys.argv = ["harness", *sys.argv[1:]]
 try:
     runpy.run_module("harness", run_name="__main__", alter_sys=True)
 except SystemExit as exc:
     code = exc.code
-print(json.dumps([code, sorted(sys.modules)]))
+print(json.dumps([code, sorted(set(sys.modules) - before)]))
 """
 
 _PARSE = """
 import json, sys
+before = set(sys.modules)
 from harness.cli.main import build_parser
 args = build_parser().parse_args(sys.argv[1:])
-print(json.dumps([args.command, sorted(sys.modules)]))
+print(json.dumps([args.command, sorted(set(sys.modules) - before)]))
+"""
+
+_RUN = """
+import json, sys
+before = set(sys.modules)
+from harness.cli.main import main
+code = main(sys.argv[1:])
+print(json.dumps([code, sorted(set(sys.modules) - before)]))
 """
 
 
@@ -81,11 +99,17 @@ def _harness_beyond_the_parser(modules: set[str]) -> set[str]:
             and m not in PARSER_MODULES and not m.startswith(("harness.cli.", "harness.util."))}
 
 
+# Standard modules that only a command's work needs: dataclasses (with inspect and ast,
+# ~10 ms), ctypes (the malloc tuning of a command that streams), threads and logging.
+NOT_FOR_THE_PARSER = ("dataclasses", "inspect", "ctypes", "concurrent", "logging", "platform")
+
+
 @pytest.mark.parametrize("flag", ["--version", "--help"])
 def test_version_and_help_load_only_the_parser(flag: str) -> None:
     code, modules = _modules(_START_UP, flag)
     assert code == 0
     assert _loaded_under(modules, NEVER_AT_START_UP) == set()
+    assert _loaded_under(modules, NOT_FOR_THE_PARSER) == set()
     assert _harness_beyond_the_parser(modules) == set()
     assert "harness.cli.main" in modules  # the snippet did run the CLI
 
@@ -159,3 +183,68 @@ def test_scoped_policy_is_still_validated_by_its_transport(container: tuple[Path
                           check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 125
     assert proc.stderr.startswith("Error: ") and "Not A Scope!" in proc.stderr
+
+
+def _ran(*args: str) -> set[str]:
+    """Run ``python -m harness ARGS`` (as ``main``) in a fresh interpreter; the modules it
+    loaded."""
+    code, modules = _modules(_RUN, *args)
+    assert code == 0
+    return modules
+
+
+# Never needed to move an image between a layout, the store and a registry: the working
+# containers, buildah's and podman's store, the docker daemon's SDK, schema1 signing, zstd.
+NOT_FOR_A_TRANSFER = ("harness.builder.builder", "harness.store.containers", "docker",
+                      "cryptography", "zstandard")
+
+
+@pytest.fixture
+def stored_image(tmp_path: Path, policy: Path) -> tuple[Path, str]:
+    """A store holding ``app:1``, and the same image in an OCI layout (its reference)."""
+    root = tmp_path / "root"
+    builder = Builder.new(Store.open(root), "scratch")
+    (Path(builder.rootfs) / "file.txt").write_text("content")
+    builder.commit("app:1")
+    layout = f"oci:{tmp_path / 'layout'}:v1"
+    assert main(["--root", str(root), "push", "-q", "--signature-policy", str(policy),
+                 "app:1", layout]) == 0
+    return root, layout
+
+
+def test_copy_to_a_registry_loads_no_builder_or_store(
+        stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
+        policy: Path) -> None:
+    modules = _ran("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+                   "--dest-compress-format", "gzip", stored_image[1],
+                   f"docker://{fake_registry_server.image('app:1')}")
+    assert {"requests", "harness.copy.engine", "harness.transports.oci",
+            "harness.transports.docker.transport"} <= modules
+    assert _loaded_under(modules, (*NOT_FOR_A_TRANSFER, "harness.builder",
+                                   "harness.store.store")) == set()
+    assert_pushed(fake_registry_server, "app:1", layers=1)
+
+
+def test_push_to_a_registry_loads_the_store_but_no_working_container(
+        stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
+        policy: Path) -> None:
+    modules = _ran("--root", str(stored_image[0]), "push", "-q", "--tls-verify=false",
+                   "--signature-policy", str(policy), "app:1",
+                   f"docker://{fake_registry_server.image('app:1')}")
+    assert {"requests", "harness.copy.engine", "harness.store.store",
+            "harness.builder.push"} <= modules
+    assert _loaded_under(modules, NOT_FOR_A_TRANSFER) == set()
+    assert_pushed(fake_registry_server, "app:1", layers=1)
+
+
+def test_inspecting_a_registry_image_loads_no_copy_engine_or_store(
+        stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
+        policy: Path) -> None:
+    dest = f"docker://{fake_registry_server.image('app:1')}"
+    assert main(["copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+                 stored_image[1], dest]) == 0
+    modules = _ran("inspect", "--tls-verify=false", dest)
+    assert {"requests", "harness.transports.docker.transport",
+            "harness.transports.inspect"} <= modules
+    assert _loaded_under(modules, (*NOT_FOR_A_TRANSFER, "harness.builder", "harness.store",
+                                   "harness.copy")) == set()

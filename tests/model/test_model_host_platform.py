@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 import pytest
 
 from harness.model import descriptor
@@ -12,5 +14,5 @@ from harness.model import descriptor
                                                  ("riscv64", "riscv64")])
 def test_machine_names_map_to_goarch(monkeypatch: pytest.MonkeyPatch, machine: str,
                                      goarch: str) -> None:
-    monkeypatch.setattr(descriptor.platform, "machine", lambda: machine)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
     assert descriptor.host_architecture() == goarch
