@@ -18,13 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from harness.builder.listpush import (
-    ImageNotKnownError,
-    ListPushOptions,
-    StoreName,
-    image_to_push,
-    push_list,
-)
 from harness.builder.names import stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
@@ -70,6 +63,9 @@ def destination(text: str) -> ImageReference:
 def _source(image: str, options: PushOptions) -> ImageReference:
     """The stored image *image* names (any spelling buildah accepts, or an ID)."""
     if image.startswith(f"{CONTAINERS_STORAGE}:"):
+        # buildah's store (and its lists) only for its names: a push from ours skips them.
+        from harness.builder.listpush import StoreName, image_to_push  # noqa: PLC0415
+
         return image_to_push(StoreName.parse(image), options.system_context)[0]
     store = options.store
     if store is None:
@@ -104,10 +100,12 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
     budget = ctx.retries or RetryPolicy(options.max_retries, options.retry_delay).start()
     try:
         result = copy_with_retries(target, src, copy_options, budget)
-    except ImageNotKnownError:
-        raise
     except HarnessError as exc:
         if not image.startswith(f"{CONTAINERS_STORAGE}:"):
+            raise
+        from harness.builder.listpush import ImageNotKnownError  # noqa: PLC0415
+
+        if isinstance(exc, ImageNotKnownError):
             raise
         result = _list_instead(image, target, options, exc)
     if options.digest_file is not None:
@@ -121,6 +119,8 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
     unknown name, the name may be a list: push it as ``manifest push`` would (every
     instance with ``--all``, removed after with ``--rm``); if that fails too, the
     first failure is the error."""
+    from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
+
     try:
         return push_list(StoreName.parse(image), target, ListPushOptions(
             all_images=options.all_images, remove=options.remove_list,
