@@ -13,8 +13,9 @@ from fakeregistry.errors import RegistryError
 from fakeregistry.replies import json_reply
 from fakeregistry.routes import Endpoints, Match
 
+_PULL = frozenset({"pull"})
 _PUSH = frozenset({"pull", "push"})
-_ACTIONS = {"GET": frozenset({"pull"}), "HEAD": frozenset({"pull"}),
+_ACTIONS = {"GET": _PULL, "HEAD": _PULL,
             "DELETE": frozenset({"delete"})}
 """What a request on a repository needs, by method, as distribution's app asks its access
 controller: a write (POST, PUT, PATCH) needs pull and push."""
@@ -34,20 +35,14 @@ class AccessControl:
         """Raise 401/403 unless the request's credentials grant what it needs."""
         if self.config.mode == "none" or found.endpoint == "token":
             return
-        needed: Scope | None = None
-        name = found.args.get("name")
-        if found.endpoint == "catalog":
-            needed = Scope("registry", "catalog", frozenset({"*"}))
-        elif name is not None:
-            needed = Scope("repository", name, _ACTIONS.get(request.method, _PUSH))
-        self.authenticator.authorize(request.headers.get("Authorization"), needed,
-                                     _realm(request))
+        self.authenticator.authorize(request.headers.get("Authorization"),
+                                     _needed(request, found), _realm(request))
 
     def can_pull(self, request: Request, name: str) -> bool:
         """Whether the request's credentials may read *name* (for mount's ``from``)."""
         try:
             self.authenticator.authorize(request.headers.get("Authorization"),
-                                         Scope("repository", name, frozenset({"pull"})),
+                                         (Scope("repository", name, _PULL),),
                                          _realm(request))
         except RegistryError:
             return False
@@ -63,6 +58,22 @@ class AccessControl:
         scopes = [scope for text in request.args.getlist("scope") for part in text.split()
                   if (scope := Scope.parse(part)) is not None]
         return json_reply(self.authenticator.issue(user, scopes))
+
+
+def _needed(request: Request, found: Match) -> tuple[Scope, ...]:
+    """The accesses a request needs, as distribution's app lists them: by method on the
+    repository, plus pull on ``from`` whenever the query names one (a mount, but any
+    request with ``from`` alike); ``registry:catalog:*`` for the catalog; none for
+    ``/v2/``. Accesses to one repository are merged into one scope."""
+    name = found.args.get("name")
+    if name is None:
+        return (Scope("registry", "catalog", frozenset({"*"})),) if (
+            found.endpoint == "catalog") else ()
+    needed = {name: _ACTIONS.get(request.method, _PUSH)}
+    source = request.args.get("from", "")
+    if source:
+        needed[source] = needed.get(source, frozenset()) | _PULL
+    return tuple(Scope("repository", repo, actions) for repo, actions in needed.items())
 
 
 def _realm(request: Request) -> str:

@@ -1,11 +1,12 @@
 """Authentication and authorisation: none, HTTP Basic (htpasswd bcrypt), or Bearer tokens.
 
 Token mode works like Docker Hub and distribution's token server, served by the fake
-itself at ``/token``: a client without a token gets 401 with a ``WWW-Authenticate: Bearer
-realm=…,service=…,scope=…`` challenge, asks the realm for a token (with Basic
-credentials or anonymously), and retries with it. Tokens are HMAC-signed, expire, and
-carry the granted ``repository:<name>:<actions>`` scopes; a valid token without the
-needed scope is 401 with the challenge naming the scope and ``error="insufficient_scope"``,
+itself at ``/token`` (or by another one: ``AuthConfig.realm`` and a shared ``signer``): a
+client without a token gets 401 with a ``WWW-Authenticate: Bearer realm=…,service=…,scope=…``
+challenge, asks the realm for a token (with Basic credentials or anonymously), and
+retries with it. Tokens are JWTs as distribution reads them (:mod:`fakeregistry.tokens`),
+expire, and carry the granted ``type:name:actions`` accesses; a valid token without every
+needed access is 401 with the challenge naming them and ``error="insufficient_scope"``,
 as distribution answers (clients fetch a wider token and retry). Users are all-powerful
 unless listed as read-only. A password is checked with bcrypt whoever the user is (an
 unknown name against a dummy hash of the same cost), so timing does not tell names.
@@ -15,9 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
-import hmac
-import json
 import os
 import threading
 import time
@@ -29,6 +29,7 @@ from typing import Literal
 import bcrypt
 
 from fakeregistry.errors import RegistryError
+from fakeregistry.tokens import TokenSigner
 from harness.util.errors import HarnessError
 
 AuthMode = Literal["none", "basic", "token"]
@@ -50,6 +51,11 @@ class AuthConfig:
     anonymous_pull: bool = False
     token_ttl: float = 300.0
     service: str = "fakeregistry"
+    realm: str | None = None
+    """The token endpoint challenges name; None: this registry's own ``/token``."""
+    signer: TokenSigner | None = None
+    """Signs and checks tokens; share one with another token server (or give its
+    certificate to a real registry) to trust each other's tokens. None: a key of its own."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("none", "basic", "token"):
@@ -103,6 +109,7 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope | None:
+        """``type:name:actions``; the name may hold colons (``host:5000/repo``)."""
         kind, sep, rest = text.partition(":")
         name, sep2, actions = rest.rpartition(":")
         if not sep or not sep2 or not name:
@@ -119,10 +126,6 @@ def _dummy_hash(hashes: Iterable[str]) -> str:
     return hash_password(os.urandom(16).hex(), int(cost) if cost.isdigit() else 4)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -132,7 +135,6 @@ class Authenticator:
 
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
-        self._key = os.urandom(32)
         self._verified: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
         self.dummy_hash = _dummy_hash(config.users.values())
@@ -169,6 +171,12 @@ class Authenticator:
         return True, (user if self.check_password(user, password) else None)
 
     # -- tokens ------------------------------------------------------------------
+    @functools.cached_property
+    def signer(self) -> TokenSigner:
+        """The configured signer, or a key of this registry's own (made when first used:
+        most registries never issue a token)."""
+        return self.config.signer or TokenSigner.generate(self.config.service)
+
     def issue(self, user: str | None, scopes: list[Scope]) -> dict[str, object]:
         """A token granting each requested scope's actions that *user* is allowed."""
         allowed = self.allowed_actions(user)
@@ -178,81 +186,78 @@ class Authenticator:
             if granted:
                 access.append({"type": scope.type, "name": scope.name,
                                "actions": sorted(granted)})
-        now = time.time()
-        claims = {"sub": user or "", "iss": self.config.service, "iat": now,
-                  "exp": now + self.config.token_ttl, "access": access}
-        payload = _b64(json.dumps(claims, sort_keys=True).encode())
-        token = f"{payload}.{_b64(self._sign(payload))}"
+        now = int(time.time())
+        token = self.signer.sign({
+            "iss": self.signer.issuer, "sub": user or "", "aud": self.config.service,
+            "exp": now + int(self.config.token_ttl), "nbf": now, "iat": now,
+            "jti": os.urandom(8).hex(), "access": access})
         return {"token": token, "access_token": token,
                 "expires_in": int(self.config.token_ttl),
                 "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
 
-    def _sign(self, payload: str) -> bytes:
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
-
-    def token_access(self, token: str) -> list[Scope] | None:
-        """The scopes a valid, unexpired token grants; None when it is not valid."""
-        payload, _, signature = token.partition(".")
-        try:
-            if not hmac.compare_digest(_unb64(signature), self._sign(payload)):
-                return None
-            claims = json.loads(_unb64(payload))
-        except (binascii.Error, ValueError):
+    def token_access(self, token: str) -> set[tuple[str, str, str]] | None:
+        """The (type, name, action) a valid, usable token grants; None when it is not."""
+        claims = self.signer.verify(token, self.config.service, time.time())
+        if claims is None:
             return None
-        if not isinstance(claims, dict) or float(claims.get("exp", 0)) < time.time():
-            return None
-        return [Scope(str(a["type"]), str(a["name"]), frozenset(a["actions"]))
-                for a in claims.get("access", [])]
+        granted = set()
+        for entry in claims.get("access") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("actions"), list):
+                granted |= {(str(entry.get("type")), str(entry.get("name")), str(action))
+                            for action in entry["actions"]}
+        return granted
 
     # -- per request ---------------------------------------------------------------
-    def authorize(self, authorization: str | None, needed: Scope | None, realm: str) -> None:
-        """Raise 401/403 unless the request may do *needed* (None: just be authenticated)."""
+    def authorize(self, authorization: str | None, needed: tuple[Scope, ...], realm: str) -> None:
+        """Raise 401/403 unless the request may do all of *needed* (none: just be
+        authenticated, as for ``/v2/``)."""
         mode = self.config.mode
         if mode == "none":
             return
         if mode == "basic":
             self._authorize_basic(authorization, needed)
         else:
-            self._authorize_token(authorization, needed, realm)
+            self._authorize_token(authorization, needed, self.config.realm or realm)
 
-    def _authorize_basic(self, authorization: str | None, needed: Scope | None) -> None:
+    def _authorize_basic(self, authorization: str | None, needed: tuple[Scope, ...]) -> None:
         challenge = {"WWW-Authenticate": f'Basic realm="{self.config.service}"'}
         present, user = self.basic_user(authorization)
         if present and user is None:
             raise RegistryError("UNAUTHORIZED", "invalid username or password",
                                 headers=challenge)
-        if user is None and not (self.config.anonymous_pull and needed is not None
-                                 and needed.actions <= PULL_ACTIONS):
+        if user is None and not (self.config.anonymous_pull and needed and all(
+                scope.actions <= PULL_ACTIONS for scope in needed)):
             raise RegistryError("UNAUTHORIZED", "authentication required", headers=challenge)
-        if needed is not None and not needed.actions <= self.allowed_actions(user):
-            raise RegistryError("DENIED", f"requested access to {needed} is denied")
+        allowed = self.allowed_actions(user)
+        for scope in needed:
+            if not scope.actions <= allowed:
+                raise RegistryError("DENIED", f"requested access to {scope} is denied")
 
-    def _authorize_token(self, authorization: str | None, needed: Scope | None,
+    def _authorize_token(self, authorization: str | None, needed: tuple[Scope, ...],
                          realm: str) -> None:
+        """As distribution's token access controller: the Authorization must be exactly
+        ``Bearer TOKEN``, and the token must grant every needed action (``*`` is an
+        action of its own, not a wildcard)."""
         challenge = f'Bearer realm="{realm}",service="{self.config.service}"'
-        if needed is not None:
-            challenge += f',scope="{needed}"'
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise RegistryError("UNAUTHORIZED", "authentication required",
+        if needed:
+            challenge += f',scope="{" ".join(str(scope) for scope in needed)}"'
+        detail = _access_records(needed)
+        parts = (authorization or "").split(" ")
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            raise RegistryError("UNAUTHORIZED", "authentication required", detail=detail,
                                 headers={"WWW-Authenticate": challenge})
-        access = self.token_access(authorization[7:].strip())
-        if access is None:
-            raise RegistryError("UNAUTHORIZED", "invalid or expired token",
+        granted = self.token_access(parts[1])
+        if granted is None:
+            raise RegistryError("UNAUTHORIZED", "invalid or expired token", detail=detail,
                                 headers={"WWW-Authenticate": challenge + ',error="invalid_token"'})
-        if needed is None:
-            return
-        granted: set[str] = set()
-        for scope in access:
-            if scope.type == needed.type and scope.name == needed.name:
-                granted |= scope.actions
-        if not (needed.actions <= granted or "*" in granted):
-            raise RegistryError("UNAUTHORIZED", "authentication required",
-                                detail=_access_records(needed), headers={
-                                    "WWW-Authenticate":
-                                        challenge + ',error="insufficient_scope"'})
+        if any((scope.type, scope.name, action) not in granted
+               for scope in needed for action in scope.actions):
+            raise RegistryError("UNAUTHORIZED", "authentication required", detail=detail,
+                                headers={"WWW-Authenticate":
+                                         challenge + ',error="insufficient_scope"'})
 
 
-def _access_records(needed: Scope) -> list[dict[str, str]]:
+def _access_records(needed: tuple[Scope, ...]) -> list[dict[str, str]]:
     """The error detail distribution gives a 401: the accesses the request needed."""
-    return [{"Type": needed.type, "Class": "", "Name": needed.name, "Action": action}
-            for action in sorted(needed.actions)]
+    return [{"Type": scope.type, "Class": "", "Name": scope.name, "Action": action}
+            for scope in needed for action in sorted(scope.actions)]

@@ -37,6 +37,11 @@ class Profile:
     referrers: bool = True
     tag_page_limit: int | None = None
     """Largest page the tag list and catalog return, even when ``n`` asks for more."""
+    catalog_pages: Literal["spec", "distribution"] = "spec"
+    """``_catalog``'s ``n``: spec: a digit string (else PAGINATION_NUMBER_INVALID), no
+    page limit unless ``tag_page_limit``, ``Link: <…?n=N&last=L>``. distribution (2.8):
+    an ``n`` that is no integer, or negative, is ignored; pages of 100 by default and
+    at most 1000 (more is PAGINATION_NUMBER_INVALID); ``Link: <…?last=L&n=N>``."""
     tags_sorted: bool = True
     tags_paginate: bool = True
     """Honour ``n``/``last`` on the tag list (distribution 2.8 ignores both)."""
@@ -130,14 +135,15 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="distribution-2.8",
             quirk="Debian docker-registry 2.8.2 with schema1 enabled: unsorted tag list that "
-                  "ignores n/last, Content-Range of chunks ignored, monolithic POST opens "
-                  "a session, DELETE by tag refused with DIGEST_INVALID, a repository "
-                  "without tags is NAME_UNKNOWN, oversize manifests MANIFEST_INVALID, bad "
-                  "tags and names a plain 404, no "
+                  "ignores n/last, catalog pages of 100 that ignore a bad n, Content-Range "
+                  "of chunks ignored, monolithic POST opens a session, DELETE by tag "
+                  "refused with DIGEST_INVALID, a repository without tags is NAME_UNKNOWN, "
+                  "oversize manifests MANIFEST_INVALID, bad tags and names a plain 404, no "
                   "referrers API, OCI manifests only for clients that Accept them, schema2 "
                   "by tag converted to schema1 for clients that do not",
             tags_sorted=False,
             tags_paginate=False,
+            catalog_pages="distribution",
             chunk_ranges_checked=False,
             monolithic_post=False,
             empty_tags_unknown=True,

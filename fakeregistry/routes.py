@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from fakeregistry.backend import Backend
 from fakeregistry.errors import RegistryError
-from fakeregistry.grammar import check_name
+from fakeregistry.grammar import check_name, routable
 from fakeregistry.replies import error_reply, not_found
 
 if TYPE_CHECKING:
@@ -116,8 +116,9 @@ class Router:
 
     def respond(self, request: Request) -> Response:
         found = match(request.environ)
-        if found is None:
-            return not_found()
+        if found is None or (found.endpoint == "referrers"
+                             and not self._backend.profile.referrers):
+            return not_found()  # without the referrers API the route does not exist
         try:
             methods = self._endpoints[found.endpoint]
             handler = methods.get(request.method)
@@ -126,6 +127,8 @@ class Router:
                                     f"{request.path}", headers={"Allow": ", ".join(methods)})
             if "name" in found.args:
                 check_name(found.args["name"])
+            if self._backend.profile.grammar_errors_not_found and not routable(found.args):
+                return not_found()  # before auth: distribution's router matches no route
             self._guard(request, found)
             return handler(request, found.args)
         except RegistryError as error:

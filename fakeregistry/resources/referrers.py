@@ -6,7 +6,7 @@ from werkzeug.wrappers import Request, Response
 
 from fakeregistry.backend import Backend
 from fakeregistry.grammar import parse_digest
-from fakeregistry.replies import json_reply, not_found
+from fakeregistry.replies import json_reply
 from fakeregistry.routes import Endpoints
 from harness.model import mediatype
 
@@ -20,8 +20,6 @@ class Referrers:
 
     def list_referrers(self, request: Request, params: dict[str, str]) -> Response:
         backend = self._backend
-        if not backend.profile.referrers:
-            return not_found()  # the route does not exist, as in registries without it
         subject = parse_digest(params["digest"])
         wanted = request.args.get("artifactType")
         with backend.state.lock:

@@ -23,7 +23,10 @@ class Tags:
     def catalog(self, request: Request, params: dict[str, str]) -> Response:
         with self._backend.state.lock:
             names = sorted(self._backend.state.repositories)
-        page, link = self._paginate(request, names, sort=True)
+        if self._backend.profile.catalog_pages == "distribution":
+            page, link = _distribution_catalog(request, names)
+        else:
+            page, link = self._paginate(request, names, sort=True)
         return _page(json_reply({"repositories": page}), link)
 
     def list_tags(self, request: Request, params: dict[str, str]) -> Response:
@@ -65,6 +68,35 @@ class Tags:
             return page, None
         query = urlencode({"n": limit, "last": page[-1]})
         return page, f'<{request.path}?{query}>; rel="next"'
+
+
+_CATALOG_DEFAULT, _CATALOG_MAX = 100, 1000
+
+
+def _distribution_catalog(request: Request, names: list[str]) -> tuple[list[str], str | None]:
+    """distribution 2.8's catalog page (registry/handlers/catalog.go): ``n`` as Go's
+    Atoi reads it, ignored when it is not an integer or negative; names after ``last``
+    in path order (``/`` sorts before any other byte); the next page's Link with its
+    query keys sorted, as Go's url.Values encodes them."""
+    limit = _CATALOG_DEFAULT
+    text = request.args.get("n", "")
+    if re.fullmatch(r"[+-]?[0-9]{1,19}", text) and -2**63 <= int(text) < 2**63:
+        if int(text) > _CATALOG_MAX:
+            raise RegistryError("PAGINATION_NUMBER_INVALID", f"n={text} is over {_CATALOG_MAX}",
+                                detail={"n": int(text)})
+        limit = int(text) if int(text) >= 0 else limit
+    last = _path_order(request.args.get("last", ""))
+    items = sorted((name for name in names if _path_order(name) > last), key=_path_order)
+    if len(items) <= limit:
+        return items, None
+    page = items[:limit]
+    if not page:
+        return page, None
+    return page, f'<{request.path}?{urlencode({"last": page[-1], "n": limit})}>; rel="next"'
+
+
+def _path_order(name: str) -> str:
+    return name.replace("/", "\x00")
 
 
 def _page(response: Response, link: str | None) -> Response:

@@ -113,14 +113,33 @@ def require_executable(peer: str) -> str:
 
 
 @dataclass(frozen=True)
+class TokenAuth:
+    """distribution's ``auth.token``: the realm its challenges send clients to for tokens,
+    the service and issuer those tokens must name, and the PEM certificates whose keys
+    may sign them (``rootcertbundle``)."""
+
+    realm: str
+    service: str
+    issuer: str
+    root_certificates: bytes
+
+
+@dataclass(frozen=True)
 class DistributionSettings:
-    """The optional behaviour of a distribution registry; its launchers extend this."""
+    """The optional behaviour of a distribution registry; its launchers extend this.
+    ``auth="basic"`` makes a user of its own; ``token_auth`` puts it behind a token
+    server someone else runs (clients log in there)."""
 
     schema1: bool = True
     delete: bool = True
     auth: Literal["basic"] | None = None
+    token_auth: TokenAuth | None = None
     tls: bool = False
     log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.auth is not None and self.token_auth is not None:
+            raise HarnessError("a registry has one access controller: basic or token auth")
 
     def profile(self) -> frozenset[Feature]:
         features = {Feature.MOUNT, Feature.CATALOG}
@@ -163,6 +182,12 @@ def write_distribution_config(workdir: Path, port: int,
         htpasswd = workdir / "htpasswd"
         htpasswd.write_text(f"{credentials.username}:{hashed.decode()}\n")
         config["auth"] = {"htpasswd": {"realm": "oci-harness", "path": str(htpasswd)}}
+    if settings.token_auth is not None:
+        bundle = workdir / "token-roots.pem"
+        bundle.write_bytes(settings.token_auth.root_certificates)
+        config["auth"] = {"token": {
+            "realm": settings.token_auth.realm, "service": settings.token_auth.service,
+            "issuer": settings.token_auth.issuer, "rootcertbundle": str(bundle)}}
     ca_file = None
     if settings.tls:
         tls = make_tls_files(workdir / "tls")

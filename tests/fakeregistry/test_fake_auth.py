@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import bcrypt
@@ -14,6 +15,7 @@ import requests
 
 from fakeregistry import AuthConfig, Registry, inprocess
 from fakeregistry.auth import AuthConfigError, AuthMode
+from fakeregistry.tokens import LEEWAY, TokenSigner
 from harness.model.digest import Digest
 from tests._support.fakeregistry_helpers import Client, error_code
 
@@ -161,25 +163,48 @@ def test_forged_tokens_are_unauthorized(token_url: str, token: str) -> None:
 def test_tampered_token_is_unauthorized(token_url: str) -> None:
     """A well-formed payload that widens the grant, under the original signature."""
     token = _token(token_url, "repository:a:pull", ("reader", "readonly"))
-    payload, signature = token.split(".")
+    header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["access"] = [{"type": "repository", "name": "a", "actions": ["pull", "push"]}]
     widened = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     other_signature = ("B" if signature[0] == "A" else "A") + signature[1:]
-    for forged in (f"{widened}.{signature}", f"{payload}.{other_signature}"):
+    stranger = TokenSigner.generate().sign(claims)  # a key no one trusts
+    for forged in (f"{header}.{widened}.{signature}", f"{header}.{payload}.{other_signature}",
+                   stranger):
         response = requests.post(f"{token_url}/v2/a/blobs/uploads/",
                                  headers={"Authorization": f"Bearer {forged}"})
         assert response.status_code == 401
         assert error_code(response) == "UNAUTHORIZED"
 
 
-def test_expired_token_is_unauthorized() -> None:
-    with inprocess(_registry("token", token_ttl=0.0), "http://expired.fake") as url:
-        token = _token(url, "repository:a:pull", ("alice", "secret"))
-        time.sleep(0.01)
+@pytest.mark.parametrize(("nbf", "exp", "usable"), [
+    (-3600, -LEEWAY - 1, False), (-3600, -LEEWAY + 5, True),  # distribution's 60 s leeway
+    (LEEWAY + 5, 3600, False), (LEEWAY - 5, 3600, True)])
+def test_a_token_is_usable_from_nbf_to_exp_give_or_take_the_leeway(
+        nbf: int, exp: int, usable: bool) -> None:
+    signer = TokenSigner.generate()
+    auth = replace(AuthConfig.with_passwords("token", USERS), signer=signer)
+    now = int(time.time())
+    token = signer.sign({"iss": signer.issuer, "aud": "fakeregistry", "nbf": now + nbf,
+                         "exp": now + exp, "access": []})
+    with inprocess(Registry(auth=auth), "http://expired.fake") as url:
         response = requests.get(f"{url}/v2/", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401
-        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert response.status_code == (200 if usable else 401)
+    assert ('error="invalid_token"' in response.headers.get("WWW-Authenticate", "")) != usable
+
+
+def test_a_token_for_another_issuer_or_audience_is_invalid() -> None:
+    signer = TokenSigner.generate("issuer-a")
+    auth = replace(AuthConfig.with_passwords("token", USERS), signer=signer)
+    now = int(time.time())
+    with inprocess(Registry(auth=auth), "http://audience.fake") as url:
+        for issuer, audience, status in [("issuer-a", "fakeregistry", 200),
+                                         ("issuer-b", "fakeregistry", 401),
+                                         ("issuer-a", "elsewhere", 401)]:
+            token = signer.sign({"iss": issuer, "aud": audience, "nbf": now,
+                                 "exp": now + 60, "access": []})
+            response = requests.get(f"{url}/v2/", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == status
 
 
 def test_anonymous_pull() -> None:
@@ -200,7 +225,8 @@ def test_unknown_mode_is_refused() -> None:
 
 
 def test_mount_needs_pull_on_the_source(token_url: str) -> None:
-    """A token without pull on ``from`` gets a plain upload session, not the blob."""
+    """As distribution's app asks: a request naming ``from`` also needs pull there, so a
+    token without it gets the challenge for both repositories."""
     digest = Digest.from_bytes(b"x")
     source = _token(token_url, "repository:a:pull,push", ("alice", "secret"))
     Client(token_url, _bearer_session(source)).push_blob("a", b"x")
@@ -208,7 +234,13 @@ def test_mount_needs_pull_on_the_source(token_url: str) -> None:
     target_only = _bearer_session(_token(token_url, "repository:b:pull,push",
                                          ("alice", "secret")))
     refused = target_only.post(f"{token_url}/v2/b/blobs/uploads/", params=mount)
-    assert refused.status_code == 202
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{token_url}/token",service="fakeregistry",'
+        'scope="repository:b:pull,push repository:a:pull",error="insufficient_scope"')
+    assert refused.json()["errors"][0]["detail"] == [
+        {"Type": "repository", "Class": "", "Name": name, "Action": action}
+        for name, action in [("b", "pull"), ("b", "push"), ("a", "pull")]]
     both = requests.get(f"{token_url}/token", auth=("alice", "secret"), params={
         "scope": ["repository:b:pull,push", "repository:a:pull"]}).json()["token"]
     mounted = _bearer_session(both).post(f"{token_url}/v2/b/blobs/uploads/", params=mount)
@@ -227,3 +259,18 @@ def test_an_invalid_name_is_refused_before_the_challenge(token_url: str, name: s
     response = requests.get(f"{token_url}/v2/{name}/manifests/v1")
     assert response.status_code == 400
     assert error_code(response) == "NAME_INVALID"
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("a/referrers/sha256:" + "0" * 64, 404), ("a/manifests/-bad", 404),
+    ("a/manifests/sha256:abc", 401), ("a/blobs/sha256:zz", 401), ("a/blobs/sha256:", 404)])
+def test_distribution_28_answers_a_path_its_router_has_no_route_for_before_auth(
+        path: str, status: int) -> None:
+    """docker-registry 2.8.2 has no referrers route, and its manifest and blob routes
+    take a tag or go-digest's loose digest pattern only: anything else is the router's
+    plain 404, which no challenge precedes."""
+    auth = AuthConfig.with_passwords("token", USERS)
+    with inprocess(Registry("distribution-2.8", auth=auth), "http://routes.fake") as url:
+        response = requests.get(f"{url}/v2/{path}")
+    assert response.status_code == status
+    assert ("WWW-Authenticate" in response.headers) == (status == 401)

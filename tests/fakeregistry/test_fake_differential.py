@@ -19,9 +19,10 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -30,11 +31,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakeregistry import PROFILES, Registry, serve
+from fakeregistry import PROFILES, AuthConfig, Registry, serve
+from fakeregistry.tokens import TokenSigner
 from harness.model import mediatype, schema1
 from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
-from harness.peers.launchers import RunningRegistry
+from harness.peers.launchers import DistributionLauncher, RunningRegistry, TokenAuth
 
 PROFILE = PROFILES["distribution-2.8"]
 COMPARED = ("Location", "Range", "Docker-Content-Digest", "Content-Type", "Content-Length",
@@ -235,6 +237,18 @@ def list_tags(prefix: str, repo: str, n: str | None, last: str | None) -> list[C
     return [Call("GET", f"/v2/{_repo(prefix, repo)}/tags/list", params=params)]
 
 
+CATALOG_SIZES = [None, "0", "1", "2", "x", "-1", "1001"]
+
+
+def catalog(prefix: str, n: str | None, after: str) -> list[Call]:
+    """``_catalog`` from after this sequence's prefix (or its r0): the shared registry
+    lists every earlier sequence's repositories too, and prefixes grow (:func:`_prefix`),
+    so the page holds this sequence's repositories only."""
+    last = prefix if after == "prefix" else f"{prefix}/{after}"
+    params = (("last", last),) if n is None else (("n", n), ("last", last))
+    return [Call("GET", "/v2/_catalog", params=params)]
+
+
 def referrers(prefix: str, repo: str, kind: str) -> list[Call]:
     return [Call("GET", f"/v2/{_repo(prefix, repo)}/referrers/"
                         f"{_reference(prefix, repo, kind)}")]
@@ -270,6 +284,7 @@ ACTIONS: dict[str, tuple[Callable[..., list[Call]], tuple[st.SearchStrategy[Any]
     "list_tags": (list_tags, (REPOS, st.sampled_from([None, "0", "1", "x"]),
                               st.sampled_from([None, "v1", "latest"]))),
     "referrers": (referrers, (GOOD_REPOS, st.sampled_from(["oci", "unknown-digest"]))),
+    "catalog": (catalog, (st.sampled_from(CATALOG_SIZES), st.sampled_from(["prefix", "r0"]))),
 }
 STEPS = st.one_of([st.tuples(st.just(name), st.tuples(*args)).map(lambda t: Step(*t))
                    for name, (_, args) in ACTIONS.items()])
@@ -325,7 +340,30 @@ def observe(response: requests.Response | str | None) -> dict[str, object]:
     except (ValueError, KeyError, IndexError, TypeError):
         seen["body"] = response.content
     seen.update({name: response.headers[name] for name in COMPARED if name in response.headers})
+    if "WWW-Authenticate" in seen:
+        seen["WWW-Authenticate"] = challenge_parts(response.headers["WWW-Authenticate"])
     return seen
+
+
+def challenge_parts(header: str) -> object:
+    """A Bearer challenge as clients read it: its realm, service, error, and the scope as
+    a set of (type, name, set of actions). distribution builds the scope from Go maps, so
+    the order of its scopes and of their actions changes from answer to answer. Anything
+    else (a Basic challenge) is compared as sent."""
+    scheme, _, rest = header.partition(" ")
+    if scheme != "Bearer" or not re.fullmatch(r'(\w+="[^"]*")(,\w+="[^"]*")*', rest):
+        return header
+    params: dict[str, object] = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    if isinstance(scope := params.get("scope"), str):
+        params["scope"] = frozenset(_scope_item(item) for item in scope.split(" "))
+    return params
+
+
+def _scope_item(item: str) -> tuple[str, str, frozenset[str]]:
+    """``type:name:actions``; a name may hold a colon (``host:5000/repo``)."""
+    kind, _, rest = item.partition(":")
+    name, _, actions = rest.rpartition(":")
+    return kind, name, frozenset(actions.split(","))
 
 
 def _location_path(real: dict[str, object], fake: dict[str, object], base: str) -> None:
@@ -458,14 +496,33 @@ def test_every_deliberate_difference_is_named_in_the_profile() -> None:
 def test_distribution_28_profile_answers_like_distribution_282(
         distribution: RunningRegistry, steps: list[Step]) -> None:
     with serve(Registry(PROFILE)) as server:  # a fresh fake: no sessions left open before
-        _compare(Side(distribution.url), Side(server.url), steps)
+        _compare(Side(distribution.url), Side(server.url), [(step, ()) for step in steps])
 
 
-def _compare(real: Side, fake: Side, steps: list[Step]) -> None:
-    prefix = f"diff/{uuid.uuid4().hex[:8]}"
+@pytest.mark.parametrize("after", ["prefix", "r0"])
+@pytest.mark.parametrize("n", CATALOG_SIZES)
+def test_catalog_pages_like_distribution_282(distribution: RunningRegistry, n: str | None,
+                                             after: str) -> None:
+    """Every ``n`` and ``last`` the sequences draw, after two repositories, each time:
+    the drawn sequences reach a catalog of several repositories only now and then."""
+    steps = [Step("seed", ("r0",)), Step("seed", ("r1",)), Step("catalog", (n, after))]
+    with serve(Registry(PROFILE)) as server:
+        _compare(Side(distribution.url), Side(server.url), [(step, ()) for step in steps])
+
+
+def _prefix() -> str:
+    """A repository prefix that sorts after every earlier one and after other tests'
+    repositories (``_catalog`` pages start there)."""
+    return f"zz-diff/{time.time_ns()}"
+
+
+def _compare(real: Side, fake: Side, steps: list[tuple[Step, Headers]],
+             prefix: str | None = None) -> None:
+    prefix = prefix or _prefix()
     done: list[Call] = []
-    for step in steps:
-        for call in step.calls(prefix):
+    for step, extra in steps:
+        for drawn in step.calls(prefix):
+            call = replace(drawn, headers=(*drawn.headers, *extra))
             done.append(call)
             seen_real, seen_fake = observe(real.send(call)), observe(fake.send(call))
             for apply in NORMALISERS.values():
@@ -476,6 +533,74 @@ def _compare(real: Side, fake: Side, steps: list[Step]) -> None:
                 f"the fake differs from distribution 2.8.2 at request {len(done)}:\n"
                 f"  distribution: {seen_real}\n  fake:         {seen_fake}\n"
                 f"reproduce (repository prefix {prefix}):\n{curl_script(done)}")
+
+
+# -- auth: one token server in front of both -----------------------------------------------
+Headers = tuple[tuple[str, str], ...]
+ROLES = ("anonymous", "writer", "reader", "narrow", "untrusted", "expired")
+"""Who sends a step: no token; a token for every scope the sequence can need (writer);
+the same asked by a read-only user, who is granted pull only (reader); a token for pull
+on r0 alone (narrow); a token signed by a key no one trusts (untrusted); an expired one."""
+
+
+@dataclass(frozen=True)
+class TokenWorld:
+    """The token server's realm and key, the distribution behind it, and the auth the
+    fake under test gets (the same realm and key)."""
+
+    realm: str
+    signer: TokenSigner
+    distribution: RunningRegistry
+    auth: AuthConfig
+
+    def token(self, role: str, prefix: str) -> str:
+        repos = [f"{prefix}/r0", f"{prefix}/r1"]
+        if role in {"untrusted", "expired"}:
+            signer = TokenSigner.generate(self.signer.issuer) if role == "untrusted" else (
+                self.signer)
+            now = int(time.time())
+            return signer.sign({
+                "iss": signer.issuer, "aud": self.auth.service, "nbf": now - 7200,
+                "exp": now + 300 if role == "untrusted" else now - 3600,
+                "access": [{"type": "repository", "name": repo,
+                            "actions": ["pull", "push", "delete"]} for repo in repos]})
+        scopes = [f"repository:{repos[0]}:pull"] if role == "narrow" else [
+            *(f"repository:{repo}:pull,push,delete" for repo in repos), "registry:catalog:*"]
+        answer = requests.get(self.realm, params={"service": self.auth.service, "scope": scopes},
+                              auth=("reader" if role == "reader" else "writer", "pw"))
+        answer.raise_for_status()
+        token: str = answer.json()["token"]
+        return token
+
+
+@pytest.fixture(scope="module")
+def token_world() -> Iterator[TokenWorld]:
+    """A fake as the token server (loopback; writer may do anything, reader only pull)
+    and a docker-registry 2.8.2 that trusts its key (``auth.token``)."""
+    signer = TokenSigner.generate("oci-harness-token-server")
+    users = replace(AuthConfig.with_passwords("token", {"writer": "pw", "reader": "pw"},
+                                              readonly=frozenset({"reader"})), signer=signer)
+    with serve(Registry(auth=users)) as server:
+        realm = f"{server.url}/token"
+        settings = TokenAuth(realm, users.service, signer.issuer, signer.certificate_pem)
+        with DistributionLauncher(token_auth=settings).start() as registry:
+            yield TokenWorld(realm, signer, registry, replace(users, realm=realm))
+
+
+@pytest.mark.requires_peer("docker-registry")
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(STEPS, st.sampled_from(ROLES)), min_size=1, max_size=10))
+def test_token_auth_answers_like_distribution_282_behind_the_same_token_server(
+        token_world: TokenWorld, steps: list[tuple[Step, str]]) -> None:
+    """Each step is sent as one of :data:`ROLES`, the same token to both registries: the
+    status, the code and the challenge (realm, service, scopes, error) must agree."""
+    prefix, tokens = _prefix(), {}
+    for role in {role for _, role in steps} - {"anonymous"}:
+        tokens[role] = (("Authorization", f"Bearer {token_world.token(role, prefix)}"),)
+    with serve(Registry(PROFILE, auth=token_world.auth)) as server:
+        _compare(Side(token_world.distribution.url), Side(server.url),
+                 [(step, tokens.get(role, ())) for step, role in steps], prefix)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None,
