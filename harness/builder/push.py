@@ -23,7 +23,7 @@ from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.model.transportref import CONTAINERS_STORAGE, has_transport_prefix
+from harness.model.transportref import CONTAINERS_STORAGE, DIR, has_transport_prefix
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
@@ -118,11 +118,15 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
     """buildah 1.28's fallback: when pushing the image failed for another reason than an
     unknown name, the name may be a list: push it as ``manifest push`` would (every
     instance with ``--all``, removed after with ``--rm``); if that fails too, the
-    first failure is the error."""
+    first failure is the error. The list push keeps the push command's system context,
+    in which buildah sets ``DirForceCompress`` unless ``-D``: a ``dir:`` destination
+    then gets gzip layers whatever ``--compression-format`` says."""
     from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
 
+    compress = options.compression is not Algorithm.NONE and target.transport.name == DIR
     try:
         return push_list(StoreName.parse(image), target, ListPushOptions(
+            compression=Algorithm.GZIP if compress else None,
             all_images=options.all_images, remove=options.remove_list,
             manifest_type=options.manifest_type, remove_signatures=options.remove_signatures,
             signature_policy_path=options.signature_policy_path,
