@@ -15,18 +15,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import oras.oci
 import oras.provider
 import pytest
+import requests
 
 from fakeregistry import AuthConfig, Registry, serve
 from fakeregistry.auth import AuthMode
 from harness.model import mediatype
 from harness.model.manifest import manifest_digest
 from harness.peers.clients import Buildah, DockerCLI, PeerCommandError, Podman, Skopeo
+from harness.peers.detect import require_peer
 from harness.peers.launchers import RunningRegistry
 from harness.transports.types import Credentials
+from tests._support.tokenauth import TokenServer, token_server
 
 FORMATS = {"oci": mediatype.OCI_MANIFEST, "v2s2": mediatype.DOCKER_V2S2_MANIFEST,
            "v2s1": mediatype.DOCKER_V2S1_SIGNED_MANIFEST}
@@ -274,12 +278,10 @@ def _discover(client: oras.provider.Registry, repo: str, subject: str) -> list[s
     return sorted(m["digest"] for m in found if m.get("artifactType") == ARTIFACT_TYPE)
 
 
-# Not through token auth: see the next test.
-@pytest.mark.parametrize("target", ["fake", "distribution"], indirect=True)
-def test_oras_push_pull_tags_blobs_attach_and_discover(target: RunningRegistry,
-                                                        tmp_path: Path) -> None:
-    client = _oras(target)
-    repo = _repo("oras")
+def _oras_battery(client: oras.provider.Registry, target: RunningRegistry,
+                  repo: str, tmp_path: Path) -> None:
+    """Files pushed with an artifact type, tags, manifest fetch by tag and digest, pull,
+    a blob pushed and fetched alone, attach and discover."""
     files = []
     for name, text in [("a.txt", "first file\n"), ("b.json", '{"second": true}\n')]:
         files.append(tmp_path / name)
@@ -311,28 +313,69 @@ def test_oras_push_pull_tags_blobs_attach_and_discover(target: RunningRegistry,
     assert _discover(client, repo, digest) == sorted(referrers)
 
 
-def test_oras_push_through_token_auth_meets_distributions_scope_challenge(
-        tmp_path: Path) -> None:
-    """oras-py 0.2.x gets a pull-only token from the blob HEAD its push starts with; the
-    POST that opens the upload then needs pull,push. The fake used to answer 403 with no
-    challenge, and oras-py stopped with "Cannot respond to request for authentication";
-    it now answers as distribution 2.8.2 does, 401 with the scope and
-    error="insufficient_scope". oras-py retries a 401 with the token it has (it asks for
-    a new one only after a 403), so its push still stops, now on that 401: against a
-    distribution behind a token server that grants the scopes asked, as this fake does,
-    it would stop the same way."""
-    registry = Registry(auth=AuthConfig.with_passwords("token", {"pusher": "pw"}))
-    with serve(registry) as server:
-        target = RunningRegistry(url=server.url, host=server.host,
-                                 credentials=Credentials("pusher", "pw"))
-        payload = tmp_path / "payload.txt"
-        payload.write_text("through token auth\n")
-        config = tmp_path / "config.json"
-        config.write_text("{}")
-        with pytest.raises(ValueError, match=r"Issue retrieving session url.*UNAUTHORIZED"):
-            _push_files(_oras(target), target.image("secure/oras:v1"), [payload], config)
-    refused = registry.transcript.requests(method="POST", status=401)
-    assert [e.response_headers["WWW-Authenticate"] for e in refused] == [
-        f'Bearer realm="{server.url}/token",service="fakeregistry",'
-        'scope="repository:secure/oras:pull,push",error="insufficient_scope"'] * 2
-    assert not registry.transcript.requests(status=403)
+# Through token auth: the tests after this one.
+@pytest.mark.parametrize("target", ["fake", "distribution"], indirect=True)
+def test_oras_push_pull_tags_blobs_attach_and_discover(target: RunningRegistry,
+                                                        tmp_path: Path) -> None:
+    _oras_battery(_oras(target), target, _repo("oras"), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Iterator[TokenServer]:
+    with token_server({"pusher": "pw"}) as server:
+        yield server
+
+
+@pytest.fixture(params=["fake-token", "distribution-token"])
+def token_target(request: pytest.FixtureRequest,
+                 tokens: TokenServer) -> Iterator[RunningRegistry]:
+    """The fake (spec profile) or docker-registry 2.8.2, each behind the same token
+    server: the same realm, the same tokens for the same requests."""
+    login = Credentials("pusher", "pw")
+    if request.param == "distribution-token":
+        require_peer("docker-registry")
+        request.node.user_properties.append(("requires_peer", "docker-registry"))
+        with tokens.distribution().start() as registry:
+            yield replace(registry, credentials=login)
+        return
+    with serve(tokens.fake()) as server:
+        yield RunningRegistry(url=server.url, host=server.host, credentials=login)
+
+
+def _asked_scopes(tokens: TokenServer, since: int) -> list[str]:
+    return [scope for entry in tokens.registry.transcript.entries[since:]
+            for scope in parse_qs(entry.query).get("scope", [])]
+
+
+def test_oras_push_through_token_auth_stops_on_insufficient_scope_on_both(
+        token_target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
+    """oras-py 0.2.43 logs in from the challenge of its first request, the blob HEAD
+    (``scope="repository:R:pull"``), and keeps that token: on the POST that opens the
+    upload, distribution 2.8.2 and the fake both answer 401 insufficient_scope naming
+    ``pull,push``, and oras-py retries with the token it holds (oras/auth/token.py
+    ``authenticate_request`` returns the cached token before reading the challenge; only
+    a 403 makes provider.py ``do_request`` drop it), gets the same 401 and gives up.
+    The token server shows the same on both: only pull was ever asked for."""
+    repo = _repo("oras-token")
+    payload = tmp_path / "payload.txt"
+    payload.write_text("through token auth\n")
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    since = len(tokens.registry.transcript.entries)
+    with pytest.raises(ValueError, match=r"Issue retrieving session url.*UNAUTHORIZED"):
+        _push_files(_oras(token_target), token_target.image(f"{repo}:v1"), [payload], config)
+    asked = _asked_scopes(tokens, since)
+    assert asked and set(asked) == {f"repository:{repo}:pull"}
+
+
+def test_oras_through_token_auth_with_a_push_token_given(
+        token_target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
+    """The way round it for oras-py users: a token for pull,push asked up front and set
+    with ``auth.set_token_auth``; the whole battery then passes on both."""
+    repo = _repo("oras-token")
+    answer = requests.get(tokens.realm, auth=("pusher", "pw"), params={
+        "service": tokens.auth.service, "scope": f"repository:{repo}:pull,push"})
+    answer.raise_for_status()
+    client = _oras(replace(token_target, credentials=None))
+    client.auth.set_token_auth(answer.json()["token"])
+    _oras_battery(client, token_target, repo, tmp_path)

@@ -31,12 +31,13 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakeregistry import PROFILES, AuthConfig, Registry, serve
+from fakeregistry import PROFILES, Registry, serve
 from fakeregistry.tokens import TokenSigner
 from harness.model import mediatype, schema1
 from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
-from harness.peers.launchers import DistributionLauncher, RunningRegistry, TokenAuth
+from harness.peers.launchers import RunningRegistry
+from tests._support.tokenauth import ISSUER, TokenServer, token_server
 
 PROFILE = PROFILES["distribution-2.8"]
 COMPARED = ("Location", "Range", "Docker-Content-Digest", "Content-Type", "Content-Length",
@@ -545,28 +546,25 @@ on r0 alone (narrow); a token signed by a key no one trusts (untrusted); an expi
 
 @dataclass(frozen=True)
 class TokenWorld:
-    """The token server's realm and key, the distribution behind it, and the auth the
-    fake under test gets (the same realm and key)."""
+    """The token server, and the distribution behind it."""
 
-    realm: str
-    signer: TokenSigner
+    server: TokenServer
     distribution: RunningRegistry
-    auth: AuthConfig
 
     def token(self, role: str, prefix: str) -> str:
         repos = [f"{prefix}/r0", f"{prefix}/r1"]
+        service = self.server.auth.service
         if role in {"untrusted", "expired"}:
-            signer = TokenSigner.generate(self.signer.issuer) if role == "untrusted" else (
-                self.signer)
+            signer = TokenSigner.generate(ISSUER) if role == "untrusted" else self.server.signer
             now = int(time.time())
             return signer.sign({
-                "iss": signer.issuer, "aud": self.auth.service, "nbf": now - 7200,
+                "iss": ISSUER, "aud": service, "nbf": now - 7200,
                 "exp": now + 300 if role == "untrusted" else now - 3600,
                 "access": [{"type": "repository", "name": repo,
                             "actions": ["pull", "push", "delete"]} for repo in repos]})
         scopes = [f"repository:{repos[0]}:pull"] if role == "narrow" else [
             *(f"repository:{repo}:pull,push,delete" for repo in repos), "registry:catalog:*"]
-        answer = requests.get(self.realm, params={"service": self.auth.service, "scope": scopes},
+        answer = requests.get(self.server.realm, params={"service": service, "scope": scopes},
                               auth=("reader" if role == "reader" else "writer", "pw"))
         answer.raise_for_status()
         token: str = answer.json()["token"]
@@ -577,14 +575,9 @@ class TokenWorld:
 def token_world() -> Iterator[TokenWorld]:
     """A fake as the token server (loopback; writer may do anything, reader only pull)
     and a docker-registry 2.8.2 that trusts its key (``auth.token``)."""
-    signer = TokenSigner.generate("oci-harness-token-server")
-    users = replace(AuthConfig.with_passwords("token", {"writer": "pw", "reader": "pw"},
-                                              readonly=frozenset({"reader"})), signer=signer)
-    with serve(Registry(auth=users)) as server:
-        realm = f"{server.url}/token"
-        settings = TokenAuth(realm, users.service, signer.issuer, signer.certificate_pem)
-        with DistributionLauncher(token_auth=settings).start() as registry:
-            yield TokenWorld(realm, signer, registry, replace(users, realm=realm))
+    with token_server({"writer": "pw", "reader": "pw"}, frozenset({"reader"})) as server, \
+            server.distribution().start() as registry:
+        yield TokenWorld(server, registry)
 
 
 @pytest.mark.requires_peer("docker-registry")
@@ -598,7 +591,7 @@ def test_token_auth_answers_like_distribution_282_behind_the_same_token_server(
     prefix, tokens = _prefix(), {}
     for role in {role for _, role in steps} - {"anonymous"}:
         tokens[role] = (("Authorization", f"Bearer {token_world.token(role, prefix)}"),)
-    with serve(Registry(PROFILE, auth=token_world.auth)) as server:
+    with serve(token_world.server.fake(PROFILE.name)) as server:
         _compare(Side(token_world.distribution.url), Side(server.url),
                  [(step, tokens.get(role, ())) for step, role in steps], prefix)
 
