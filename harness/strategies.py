@@ -3,7 +3,8 @@
 Valid values come from the grammars in :mod:`harness.model`; the ``invalid_*``
 strategies produce values that break exactly one rule, so a property can assert that
 the parser rejects every one of them. Layer trees and whole images are drawn as
-:mod:`harness.pytest_plugin.images` descriptions, which build into real layers.
+:mod:`harness.pytest_plugin.trees` and :mod:`~harness.pytest_plugin.images` descriptions,
+which build into real layers.
 """
 
 from __future__ import annotations
@@ -30,14 +31,8 @@ from harness.model.manifest import (
 )
 from harness.model.reference import NAME_TOTAL_LENGTH_MAX, Reference
 from harness.model.transportref import TRANSPORTS, StorageSpec, TransportReference
-from harness.pytest_plugin.images import (
-    PUSHABLE_TYPES,
-    ImageSpec,
-    LayerTree,
-    TreeEntry,
-    apply_tree,
-    parent_paths,
-)
+from harness.pytest_plugin.images import PUSHABLE_TYPES, ImageSpec
+from harness.pytest_plugin.trees import LayerTree, TreeEntry, apply_tree, parent_paths
 
 _LOWER_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 _TAG_FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
@@ -327,7 +322,7 @@ def docker_configs(layers: int | None = None) -> st.SearchStrategy[DockerConfig]
 
 
 
-# --- layer trees and whole images (the pytest plugin's; built by harness.pytest_plugin.images)
+# --- layer trees and whole images (the pytest plugin's kit: harness.pytest_plugin.trees, .images)
 
 _TREE_NAMES = ("a", "b", "bin", "etc", "usr", "x.conf", ".hidden", "long-name_1")
 

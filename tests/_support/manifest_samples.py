@@ -1,15 +1,19 @@
 """Small manifests and configs for the model's conversion tests: an OCI image of two
-gzip layers with one empty history entry, and the same image as signed schema1."""
+gzip layers with one empty history entry, and the same image as signed schema1; and
+:func:`history_spec`, an image of that shape with real layers, for the peers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from harness.model import gojson, mediatype
+from harness.model.config import HistoryEntry
 from harness.model.convert import convert_manifest
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.manifest import OCIManifest, Schema1Manifest, parse_manifest
+from harness.pytest_plugin.images import ImageSpec
+from harness.pytest_plugin.trees import files_tree
 
 S1 = mediatype.DOCKER_V2S1_SIGNED_MANIFEST
 V2S2 = mediatype.DOCKER_V2S2_MANIFEST
@@ -56,3 +60,18 @@ def schema1_of(manifest: bytes = MANIFEST, config: bytes = CONFIG,
     parsed = parse_manifest(out.manifest, out.media_type)
     assert isinstance(parsed, Schema1Manifest)
     return parsed, out.manifest
+
+
+def history_spec(*more: HistoryEntry) -> ImageSpec:
+    """Two gzip layers of text files, an ``empty_layer`` step between their steps (and
+    *more* steps after them), ``Cmd`` ``/bin/sh`` and the label ``x=y``: built with the
+    plugin's kit (``write_image(history_spec(), reference)``) for skopeo, umoci, docker."""
+    layers = tuple(files_tree({f"file{n}.txt": f"layer {n}\n".encode() * (n + 1)})
+                   for n in range(2))
+    history = (HistoryEntry("2024-01-01T00:00:00Z", "/bin/sh -c echo 0", "model tests"),
+               HistoryEntry("2024-01-01T12:00:00Z", "/bin/sh -c #(nop) ENV A=b",
+                            empty_layer=True),
+               HistoryEntry("2024-01-02T00:00:00Z", "/bin/sh -c echo 1", "model tests"), *more)
+    return ImageSpec(layers, run={"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"],
+                                  "Labels": {"x": "y"}},
+                     created="2024-01-09T00:00:00Z", history=history)

@@ -9,8 +9,9 @@ import pytest
 
 from fakeregistry.registry import Registry
 from fakeregistry.server import serve
+from harness.pytest_plugin.images import BuiltImage, ImageSpec, write_image
+from harness.pytest_plugin.trees import busybox_tree, files_tree
 from harness.transports.alltransports import parse_image_name
-from tests._support.imagekit import Built, busybox_layer, layer_tar, write_image
 
 
 @pytest.fixture
@@ -22,15 +23,14 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def oci_image(tmp_path: Path) -> tuple[str, Built]:
+def oci_image(tmp_path: Path) -> tuple[str, BuiltImage]:
     """A two-layer OCI image (busybox plus a text file) at ``oci:DIR:v1``; tests that run
-    it also need the ``busybox`` peer (see :func:`tests._support.imagekit.busybox_layer`)."""
+    it also need the ``busybox`` peer (see :func:`harness.pytest_plugin.trees.busybox_tree`)."""
     ref = f"oci:{tmp_path}/layout:v1"
-    built = write_image(parse_image_name(ref),
-                        [busybox_layer(), layer_tar({"etc/motd": b"hello from layer 2\n"})],
-                        cmd=["/bin/busybox", "cat", "/etc/motd"],
-                        labels={"org.example.test": "yes"})
-    return ref, built
+    spec = ImageSpec((busybox_tree(), files_tree({"etc/motd": b"hello from layer 2\n"})),
+                     run={"Env": ["PATH=/bin"], "Cmd": ["/bin/busybox", "cat", "/etc/motd"],
+                          "Labels": {"org.example.test": "yes"}})
+    return ref, write_image(spec, parse_image_name(ref))
 
 
 @pytest.fixture

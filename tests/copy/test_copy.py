@@ -21,6 +21,14 @@ from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
+from harness.pytest_plugin.images import (
+    BuiltImage,
+    ImageSpec,
+    plain_layers,
+    read_image,
+    write_image,
+)
+from harness.pytest_plugin.trees import files_tree, layer_tar
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
 from harness.transports.oci import OCIImageSource, OCILayout, OCIReference
@@ -32,14 +40,6 @@ from harness.transports.types import (
     SystemContext,
 )
 from harness.util.errors import HarnessError
-from tests._support.imagekit import (
-    Built,
-    layer_tar,
-    original_layers,
-    plain_layers,
-    read_image,
-    write_image,
-)
 
 
 def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
@@ -59,14 +59,14 @@ def _config(ref: str) -> dict[str, object]:
 
 
 def test_round_trip_through_every_local_transport(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     chain = [f"dir:{tmp_path}/d", f"docker-archive:{tmp_path}/a.tar:example.com/rt:v1",
              f"oci-archive:{tmp_path}/o.tar:v2", f"oci:{tmp_path}/back:v3"]
     previous = src
     for ref in chain:
         _copy(previous, ref, policy)
-        assert plain_layers(parse_image_name(ref)) == original_layers(built), ref
+        assert plain_layers(parse_image_name(ref)) == built.layer_tars(), ref
         previous = ref
     config = _config(previous)
     assert config["config"]["Cmd"] == ["/bin/busybox", "cat", "/etc/motd"]  # type: ignore[index]
@@ -74,7 +74,7 @@ def test_round_trip_through_every_local_transport(
 
 
 def test_unchanged_copy_keeps_the_manifest_bytes(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     result = _copy(src, f"dir:{tmp_path}/d", policy)
     assert result.manifest == built.manifest  # type: ignore[attr-defined]
@@ -83,7 +83,7 @@ def test_unchanged_copy_keeps_the_manifest_bytes(
 
 
 def test_report_lines_are_containers_image_ones(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     out = io.StringIO()
     _copy(src, f"oci:{tmp_path}/o:x", policy, report_writer=out)
@@ -99,7 +99,7 @@ def test_report_lines_are_containers_image_ones(
 
 
 def test_quiet_copy_reports_nothing(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     _copy(oci_image[0], f"dir:{tmp_path}/d", policy, report_writer=None)
     assert capsys.readouterr() == ("", "")
@@ -111,7 +111,7 @@ def test_quiet_copy_reports_nothing(
     (Algorithm.GZIP, mt.OCI_LAYER_GZIP, b"\x1f\x8b\x08"),
 ])
 def test_compression_is_what_was_asked(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
         algorithm: Algorithm, media_type: str, magic: bytes) -> None:
     src, built = oci_image
     dest = f"oci:{tmp_path}/o:x"
@@ -120,11 +120,11 @@ def test_compression_is_what_was_asked(
     layers = parse_manifest(raw).layers
     assert [d.media_type for d in layers] == [media_type] * 2
     assert all(blobs[d.digest].startswith(magic) for d in layers)
-    assert plain_layers(parse_image_name(dest)) == original_layers(built)
+    assert plain_layers(parse_image_name(dest)) == built.layer_tars()
 
 
 def test_zstd_layers_become_gzip_in_docker_formats(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     _copy(src, f"oci:{tmp_path}/z:x", policy, compression=Algorithm.ZSTD)
     _copy(f"oci:{tmp_path}/z:x", f"dir:{tmp_path}/d", policy,
@@ -133,11 +133,11 @@ def test_zstd_layers_become_gzip_in_docker_formats(
     assert media_type == mt.DOCKER_V2S2_MANIFEST
     layers = parse_manifest(raw).layers
     assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
-    assert [gzip.decompress(blobs[d.digest]) for d in layers] == original_layers(built)
+    assert [gzip.decompress(blobs[d.digest]) for d in layers] == built.layer_tars()
 
 
 def test_zstd_cannot_be_forced_into_a_docker_format(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     with pytest.raises(HarnessError, match="zstd-compressed layers is not defined"):
         _copy(oci_image[0], f"dir:{tmp_path}/d", policy, compression=Algorithm.ZSTD,
               manifest_type=mt.DOCKER_V2S2_MANIFEST)
@@ -146,21 +146,21 @@ def test_zstd_cannot_be_forced_into_a_docker_format(
 
 @pytest.mark.parametrize("forced", [mt.DOCKER_V2S2_MANIFEST, mt.DOCKER_V2S1_SIGNED_MANIFEST])
 def test_forced_type_and_back_keeps_the_image(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path, forced: str) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path, forced: str) -> None:
     src, built = oci_image
     result = _copy(src, f"dir:{tmp_path}/d", policy, manifest_type=forced)
     assert result.media_type == forced  # type: ignore[attr-defined]
     _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
     assert media_type == forced
     _copy(f"dir:{tmp_path}/d", f"oci:{tmp_path}/o:x", policy)
-    assert plain_layers(parse_image_name(f"oci:{tmp_path}/o:x")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/o:x")) == built.layer_tars()
     config = _config(f"oci:{tmp_path}/o:x")
     assert config["config"]["Labels"] == {"org.example.test": "yes"}  # type: ignore[index]
     assert config["rootfs"]["diff_ids"] == [str(d) for d in built.diff_ids]  # type: ignore[index]
 
 
 def test_corrupt_source_blob_fails_and_names_nothing(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     layer = parse_manifest(built.manifest).layers[1]
     blob = tmp_path / "layout" / "blobs" / "sha256" / layer.digest.hex
@@ -172,7 +172,7 @@ def test_corrupt_source_blob_fails_and_names_nothing(
 
 
 def test_policy_reject_stops_before_writing(
-        oci_image: tuple[str, Built], tmp_path: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path) -> None:
     reject = tmp_path / "reject.json"
     reject.write_text('{"default": [{"type": "reject"}]}')
     with pytest.raises(PolicyRejectedError):
@@ -181,21 +181,21 @@ def test_policy_reject_stops_before_writing(
 
 
 def test_many_layers_in_parallel_keep_their_order(tmp_path: Path, policy: Path) -> None:
-    layers = [layer_tar({f"f{i}": bytes([i]) * (1000 + i)}) for i in range(9)]
-    write_image(parse_image_name(f"oci:{tmp_path}/many:v1"), layers)
+    layers = tuple(files_tree({f"f{i}": bytes([i]) * (1000 + i)}) for i in range(9))
+    built = write_image(ImageSpec(layers), parse_image_name(f"oci:{tmp_path}/many:v1"))
     _copy(f"oci:{tmp_path}/many:v1", f"dir:{tmp_path}/d", policy, compression=Algorithm.ZSTD)
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == layers
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == built.layer_tars()
 
 
 def test_duplicate_layers_are_copied_once(tmp_path: Path, policy: Path) -> None:
-    layer = layer_tar({"same": b"same"})
-    write_image(parse_image_name(f"oci:{tmp_path}/dup:v1"), [layer, layer])
+    layer = files_tree({"same": b"same"})
+    write_image(ImageSpec((layer, layer)), parse_image_name(f"oci:{tmp_path}/dup:v1"))
     out = io.StringIO()
     _copy(f"oci:{tmp_path}/dup:v1", f"dir:{tmp_path}/d", policy, report_writer=out)
     # One report line per layer, as skopeo 1.9 prints for this image; one copy.
     lines = [x for x in out.getvalue().splitlines() if x.startswith("Copying blob")]
     assert len(lines) == 2 and lines[0] == lines[1]
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == [layer, layer]
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == [layer_tar(layer)] * 2
 
 
 class _PickyDestination(DirImageDestination):
@@ -217,7 +217,7 @@ class _PickyReference(DirReference):
 
 
 def test_manifest_invalid_falls_back_to_the_next_type(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     dest = _PickyReference(str(tmp_path / "d"))
     result = copy_image(dest, parse_image_name(src),
@@ -226,12 +226,14 @@ def test_manifest_invalid_falls_back_to_the_next_type(
     assert result.media_type == mt.DOCKER_V2S2_MANIFEST
     _, media_type, _ = read_image(parse_image_name(f"dir:{tmp_path}/d"))
     assert media_type == mt.DOCKER_V2S2_MANIFEST
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == built.layer_tars()
 
 
 def test_index_source_copies_this_platform(tmp_path: Path, policy: Path) -> None:
-    amd = write_image(parse_image_name(f"oci:{tmp_path}/l:amd"), [layer_tar({"a": b"amd64"})])
-    arm = write_image(parse_image_name(f"oci:{tmp_path}/l:arm"), [layer_tar({"a": b"arm64"})])
+    amd = write_image(ImageSpec((files_tree({"a": b"amd64"}),)),
+                      parse_image_name(f"oci:{tmp_path}/l:amd"))
+    arm = write_image(ImageSpec((files_tree({"a": b"arm64"}),)),
+                      parse_image_name(f"oci:{tmp_path}/l:arm"))
     index = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
         {"mediaType": mt.OCI_MANIFEST, "digest": str(Digest.from_bytes(m.manifest)),
          "size": len(m.manifest), "platform": {"architecture": arch, "os": "linux"}}
@@ -251,17 +253,19 @@ def _info(data: bytes) -> BlobInfo:
 
 def test_zstd_source_decompresses_into_docker_archive(
         tmp_path: Path, policy: Path) -> None:
-    layer = layer_tar({"z": b"zstd layer"})
+    tree = files_tree({"z": b"zstd layer"})
+    layer = layer_tar(tree)
     blob = zstandard.ZstdCompressor().compress(layer)
     assert isinstance(blob, bytes)
-    write_image(parse_image_name(f"oci:{tmp_path}/z:v1"), [layer], compress=False)
+    write_image(ImageSpec((tree,), compression=Algorithm.NONE),
+                parse_image_name(f"oci:{tmp_path}/z:v1"))
     _copy(f"oci:{tmp_path}/z:v1", f"oci:{tmp_path}/zz:v1", policy, compression=Algorithm.ZSTD)
     _copy(f"oci:{tmp_path}/zz:v1", f"docker-archive:{tmp_path}/a.tar", policy)
     assert plain_layers(parse_image_name(f"docker-archive:{tmp_path}/a.tar")) == [layer]
 
 
 def test_signatures_travel_between_dirs_or_are_refused(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     _copy(oci_image[0], f"dir:{tmp_path}/signed", policy)
     (tmp_path / "signed" / "signature-1").write_bytes(b"not really a signature")
     _copy(f"dir:{tmp_path}/signed", f"dir:{tmp_path}/copy", policy)
@@ -273,7 +277,7 @@ def test_signatures_travel_between_dirs_or_are_refused(
 
 
 def test_unsigned_schema1_request_is_written_signed_and_reported_so(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     result = _copy(oci_image[0], f"dir:{tmp_path}/d", policy,
                    manifest_type=mt.DOCKER_V2S1_MANIFEST)
     assert result.media_type == mt.DOCKER_V2S1_SIGNED_MANIFEST  # type: ignore[attr-defined]
@@ -317,7 +321,7 @@ class _CountingReference(OCIReference):
 
 
 def test_each_layer_is_read_once_even_when_recompressed(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     built = oci_image[1]
     _CountingSource.opens.clear()
     _CountingSource.bytes_read.clear()
@@ -369,8 +373,8 @@ class _ProbeReference(DirReference):
 @pytest.mark.parametrize(("thread_safe", "peak"), [(True, 6), (False, 1)])
 def test_up_to_six_blobs_at_once_only_where_allowed(
         tmp_path: Path, policy: Path, thread_safe: bool, peak: int) -> None:
-    layers = [layer_tar({f"f{i}": bytes([i]) * 5000}) for i in range(9)]
-    write_image(parse_image_name(f"oci:{tmp_path}/many:v1"), layers)
+    layers = tuple(files_tree({f"f{i}": bytes([i]) * 5000}) for i in range(9))
+    built = write_image(ImageSpec(layers), parse_image_name(f"oci:{tmp_path}/many:v1"))
     _ConcurrencyProbe.thread_safe = thread_safe
     _ConcurrencyProbe.barrier = threading.Barrier(6)
     _ConcurrencyProbe.peak = _ConcurrencyProbe.calls = 0
@@ -378,11 +382,11 @@ def test_up_to_six_blobs_at_once_only_where_allowed(
                CopyOptions(signature_policy_path=policy))
     assert _ConcurrencyProbe.peak == peak
     assert not _ConcurrencyProbe.barrier.broken
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == layers
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/d")) == built.layer_tars()
 
 
 def test_zstd_from_a_schema2_source_writes_oci(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     _copy(src, f"dir:{tmp_path}/v2s2", policy, manifest_type=mt.DOCKER_V2S2_MANIFEST)
     result = _copy(f"dir:{tmp_path}/v2s2", f"dir:{tmp_path}/z", policy,
@@ -390,11 +394,11 @@ def test_zstd_from_a_schema2_source_writes_oci(
     assert result.media_type == mt.OCI_MANIFEST  # type: ignore[attr-defined]
     raw, _, _ = read_image(parse_image_name(f"dir:{tmp_path}/z"))
     assert {d.media_type for d in parse_manifest(raw).layers} == {mt.OCI_LAYER_ZSTD}
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/z")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/z")) == built.layer_tars()
 
 
 def test_zstd_into_docker_archive_is_refused_before_writing(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     with pytest.raises(HarnessError, match="no manifest type for zstd layers"):
         _copy(oci_image[0], f"docker-archive:{tmp_path}/a.tar", policy,
               compression=Algorithm.ZSTD)

@@ -13,7 +13,7 @@ from harness.cli.main import main
 from harness.model import mediatype as mt
 from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
-from tests._support.imagekit import Built
+from harness.pytest_plugin.images import BuiltImage
 
 
 def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -23,7 +23,7 @@ def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str
 
 
 def test_copy_writes_the_digest_file_and_reports(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     src, _ = oci_image
     digest_file = tmp_path / "digest"
@@ -37,7 +37,7 @@ def test_copy_writes_the_digest_file_and_reports(
     assert digest_file.read_text() == str(Digest.from_bytes(manifest))
 
 
-def test_copy_compression_flags(oci_image: tuple[str, Built], tmp_path: Path,
+def test_copy_compression_flags(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                 policy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _main(capsys, "copy", "-q", "--policy", str(policy),
                          "--dest-compress-format", "zstd", "--dest-compress-level", "5",
@@ -48,7 +48,7 @@ def test_copy_compression_flags(oci_image: tuple[str, Built], tmp_path: Path,
     assert {d.media_type for d in layers} == {mt.OCI_LAYER_ZSTD}
 
 
-def test_inspect_summary_raw_and_config(oci_image: tuple[str, Built],
+def test_inspect_summary_raw_and_config(oci_image: tuple[str, BuiltImage],
                                         capsys: pytest.CaptureFixture[str]) -> None:
     src, built = oci_image
     code, out, _ = _main(capsys, "inspect", src)
@@ -83,7 +83,7 @@ def test_errors_are_one_line(argv: list[str], message: str,
     assert message in err
 
 
-def test_missing_policy_file_is_one_line(oci_image: tuple[str, Built], tmp_path: Path,
+def test_missing_policy_file_is_one_line(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _main(capsys, "copy", "--policy", str(tmp_path / "none.json"),
                          oci_image[0], f"dir:{tmp_path}/d")
@@ -92,7 +92,7 @@ def test_missing_policy_file_is_one_line(oci_image: tuple[str, Built], tmp_path:
     assert err.count("\n") == 1
 
 
-def test_push_from_the_store(oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+def test_push_from_the_store(oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "root"
     code, _, err = _main(capsys, "--root", str(root), "copy", "-q", "--policy", str(policy),

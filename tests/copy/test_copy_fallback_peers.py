@@ -19,16 +19,16 @@ from harness.copy.engine import CopyOptions, copy_image
 from harness.model import mediatype as mt
 from harness.peers.clients import Skopeo
 from harness.peers.launchers import DistributionLauncher
+from harness.pytest_plugin.images import BuiltImage
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
-from tests._support.imagekit import Built
 
 
 @pytest.mark.requires_peer("docker-registry")
 @pytest.mark.requires_peer("skopeo")
 def test_a_500_for_schema1_is_no_type_rejection_for_skopeo_or_us(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     schema1 = f"dir:{tmp_path}/s1"
     copy_image(parse_image_name(schema1), parse_image_name(oci_image[0]),
                CopyOptions(signature_policy_path=policy,

@@ -13,10 +13,10 @@ from harness.cli.main import main
 from harness.copy.engine import CopyOptions, CopyResult, copy_image
 from harness.model import mediatype as mt
 from harness.model.digest import Digest
+from harness.pytest_plugin.images import BuiltImage, plain_layers, read_image
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
-from tests._support.imagekit import Built, original_layers, plain_layers, read_image
 
 CTX = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.01)
 
@@ -43,7 +43,7 @@ def _blobs(ref: str) -> dict[Digest, bytes]:
     "method=HEAD,nth=1,status=502",
 ])
 def test_push_survives_and_the_image_is_bit_identical(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path, rule: str) -> None:
     registry, host = fake
     src, built = oci_image
@@ -63,7 +63,7 @@ def test_push_survives_and_the_image_is_bit_identical(
     "method=GET,path=/v2/*/blobs/sha256:*,nth=1,status=503",
 ])
 def test_pull_survives_broken_blob_reads(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path, rule: str) -> None:
     registry, host = fake
     src, _ = oci_image
@@ -75,7 +75,7 @@ def test_pull_survives_broken_blob_reads(
 
 
 def test_wrong_digest_header_is_reported(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], policy: Path) -> None:
     registry, host = fake
     registry.faults.add(FaultRule.parse("method=PUT,path=/v2/*/manifests/*,wrong_digest=true"))
     with pytest.raises(HarnessError, match="digest"):
@@ -83,7 +83,7 @@ def test_wrong_digest_header_is_reported(
 
 
 def test_persistent_server_errors_are_reported_not_looped(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], policy: Path) -> None:
     registry, host = fake
     registry.faults.add(FaultRule.parse("method=POST,status=503"))
     with pytest.raises(HarnessError, match="503"):
@@ -91,7 +91,7 @@ def test_persistent_server_errors_are_reported_not_looped(
 
 
 def test_schema1_image_falls_back_to_schema2_where_schema1_is_refused(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     copy_image(parse_image_name(f"dir:{tmp_path}/s1"), parse_image_name(src),
                CopyOptions(signature_policy_path=policy,
@@ -101,12 +101,12 @@ def test_schema1_image_falls_back_to_schema2_where_schema1_is_refused(
         result = _push(f"dir:{tmp_path}/s1", host, policy, "legacy")
         assert result.media_type == mt.DOCKER_V2S2_MANIFEST
         _pull(host, "legacy", f"oci:{tmp_path}/back:v1", policy)
-    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == built.layer_tars()
 
 
 @pytest.mark.parametrize(("retries", "code"), [(0, 125), (1, 125), (2, 0), (3, 0)])
 def test_cli_retries_draw_on_one_budget(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path,
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], policy: Path,
         retries: int, code: int, capsys: pytest.CaptureFixture[str]) -> None:
     """Two failures need two retries: request retries and whole-copy retries share the
     --retry-times budget (they used to multiply), each announced as buildah does."""
@@ -127,7 +127,7 @@ def test_cli_retries_draw_on_one_budget(
 
 
 def test_registry_to_registry_copy_keeps_the_image(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path) -> None:
     _, first = fake
     src, built = oci_image
@@ -145,7 +145,7 @@ def test_registry_to_registry_copy_keeps_the_image(
 
 @pytest.mark.parametrize(("retries", "code"), [(0, 125), (1, 125), (2, 0)])
 def test_cli_push_retries_draw_on_one_budget(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], tmp_path: Path,
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path, retries: int, code: int) -> None:
     registry, host = fake
     root = str(tmp_path / "root")
@@ -160,7 +160,7 @@ def test_cli_push_retries_draw_on_one_budget(
 
 
 def test_schema1_copied_to_another_repository_takes_its_name(
-        fake: tuple[Registry, str], oci_image: tuple[str, Built], policy: Path) -> None:
+        fake: tuple[Registry, str], oci_image: tuple[str, BuiltImage], policy: Path) -> None:
     _, host = fake
     copy_image(parse_image_name(f"docker://{host}/first/repo:v1"),
                parse_image_name(oci_image[0]),

@@ -26,10 +26,10 @@ from harness.model.manifest import (
     parse_manifest,
 )
 from harness.peers.launchers import RunningRegistry
+from harness.pytest_plugin.images import PLATFORMS, write_index
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
-from tests._support.imagekit import ARCHITECTURES, write_index
 
 ALL = ImageListSelection.ALL
 INSECURE = SystemContext(tls_verify=False)
@@ -57,7 +57,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def oci_index(tmp_path: Path) -> tuple[str, bytes]:
     """An OCI index of two platforms at ``oci:DIR:multi``, and the index bytes."""
     ref = f"oci:{tmp_path}/layout:multi"
-    index, _ = write_index(parse_image_name(ref))
+    index = write_index(parse_image_name(ref)).manifest
     return ref, index
 
 
@@ -65,7 +65,7 @@ def oci_index(tmp_path: Path) -> tuple[str, bytes]:
 def docker_list(tmp_path: Path) -> tuple[str, bytes]:
     """A Docker manifest list of two platforms at ``dir:DIR``, and the list bytes."""
     ref = f"dir:{tmp_path}/list"
-    index, _ = write_index(parse_image_name(ref), docker=True)
+    index = write_index(parse_image_name(ref), docker=True).manifest
     return ref, index
 
 
@@ -113,8 +113,8 @@ def test_an_oci_layout_gets_a_docker_list_as_an_oci_index(
     assert result.media_type == mt.OCI_INDEX
     written = parse_manifest(result.manifest)
     with parse_image_name(f"oci:{tmp_path}/o:x").new_image_source(SystemContext()) as source:
-        for entry, arch in zip(written.manifests, ARCHITECTURES, strict=True):
-            assert entry.platform == Platform(arch, "linux")
+        for entry, platform in zip(written.manifests, PLATFORMS, strict=True):
+            assert entry.platform == platform
             child, child_type = source.get_manifest(entry.digest)
             assert entry.media_type == child_type == mt.OCI_MANIFEST
             assert manifest_digest(child) == entry.digest and entry.size == len(child)
@@ -138,7 +138,7 @@ def test_destinations_without_indexes_and_nested_indexes_are_refused(
 def test_a_child_that_does_not_match_its_digest_is_refused(
         tmp_path: Path, policy: Path) -> None:
     src = f"dir:{tmp_path}/list"
-    index, _ = write_index(parse_image_name(src), docker=True)
+    index = write_index(parse_image_name(src), docker=True).manifest
     first = parse_manifest(index).manifests[0].digest
     child = tmp_path / "list" / f"{first.encoded}.manifest.json"
     child.write_bytes(child.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion": 2'))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.copy.engine import CopyOptions, copy_image
+from harness.pytest_plugin.images import BuiltImage, plain_layers
 from harness.transports.alltransports import parse_image_name
-from tests._support.imagekit import Built, original_layers, plain_layers
 
 LOCAL = ["oci:{d}/oci:v1", "oci-archive:{d}/oci.tar:v1", "dir:{d}/dir",
          "docker-archive:{d}/docker.tar:localhost/interop:v1"]
@@ -35,29 +35,29 @@ def _copy(src: str, dest: str, policy: Path) -> None:
 
 @pytest.mark.requires_peer("skopeo")
 @pytest.mark.parametrize("pattern", LOCAL)
-def test_skopeo_reads_what_we_write(oci_image: tuple[str, Built], tmp_path: Path,
+def test_skopeo_reads_what_we_write(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                     policy: Path, pattern: str) -> None:
     src, built = oci_image
     ours = pattern.format(d=tmp_path)
     _copy(src, ours, policy)
     _run("skopeo", "inspect", ours)
     _run("skopeo", "copy", "--policy", str(policy), ours, f"dir:{tmp_path}/skopeo")
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/skopeo")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/skopeo")) == built.layer_tars()
 
 
 @pytest.mark.requires_peer("skopeo")
 @pytest.mark.parametrize("pattern", LOCAL)
-def test_we_read_what_skopeo_writes(oci_image: tuple[str, Built], tmp_path: Path,
+def test_we_read_what_skopeo_writes(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                     policy: Path, pattern: str) -> None:
     src, built = oci_image
     theirs = pattern.format(d=tmp_path)
     _run("skopeo", "copy", "--policy", str(policy), src, theirs)
     _copy(theirs, f"oci:{tmp_path}/ours:v1", policy)
-    assert plain_layers(parse_image_name(f"oci:{tmp_path}/ours:v1")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/ours:v1")) == built.layer_tars()
 
 
 @pytest.mark.requires_peer("umoci")
-def test_umoci_unpacks_what_we_write(oci_image: tuple[str, Built], tmp_path: Path,
+def test_umoci_unpacks_what_we_write(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                      policy: Path) -> None:
     src, built = oci_image
     _copy(src, f"docker-archive:{tmp_path}/a.tar", policy)
@@ -66,7 +66,7 @@ def test_umoci_unpacks_what_we_write(oci_image: tuple[str, Built], tmp_path: Pat
          str(tmp_path / "bundle"))
     rootfs = tmp_path / "bundle" / "rootfs"
     assert (rootfs / "etc" / "motd").read_bytes() == b"hello from layer 2\n"
-    with tarfile.open(fileobj=io.BytesIO(original_layers(built)[0])) as tar:
+    with tarfile.open(fileobj=io.BytesIO(built.layer_tars()[0])) as tar:
         program = tar.extractfile("bin/busybox")
         assert program is not None
         assert (rootfs / "bin" / "busybox").read_bytes() == program.read()
@@ -92,7 +92,7 @@ def test_we_read_what_umoci_writes(tmp_path: Path, policy: Path) -> None:
 
 @pytest.mark.requires_peer("docker", "busybox")
 def test_docker_loads_and_runs_our_docker_archive_and_we_read_docker_save(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     name = f"localhost/harness-load-{tmp_path.name.lower()}:v1"
     _copy(src, f"docker-archive:{tmp_path}/a.tar:{name}", policy)
@@ -103,6 +103,6 @@ def test_docker_loads_and_runs_our_docker_archive_and_we_read_docker_save(
         _run("docker", "save", "-o", str(tmp_path / "saved.tar"), name)
         _copy(f"docker-archive:{tmp_path}/saved.tar", f"oci:{tmp_path}/saved:v1", policy)
         assert plain_layers(parse_image_name(f"oci:{tmp_path}/saved:v1")) == \
-            original_layers(built)
+            built.layer_tars()
     finally:
         subprocess.run(["docker", "rmi", "-f", name], capture_output=True, check=False)

@@ -16,11 +16,11 @@ from harness.cli.main import main
 from harness.model import mediatype as mt
 from harness.model.descriptor import Descriptor, Platform
 from harness.model.digest import Digest
-from harness.model.manifest import OCIIndex, manifest_digest, parse_manifest, platform_instance
+from harness.model.manifest import OCIIndex, parse_manifest, platform_instance
 from harness.model.platforms import PlatformChoice, host_variant
+from harness.pytest_plugin.images import write_index
 from harness.transports.alltransports import parse_image_name
 from harness.util.errors import HarnessError
-from tests._support.imagekit import write_index
 
 # The platforms the generated indexes hold, in this order: arm twice (v7, v5) and arm64
 # with and without its variant, so that the variant fallbacks have something to choose.
@@ -165,7 +165,7 @@ def test_an_arm_machine_wants_the_variant_its_kernel_reports(
 
 def test_arm_v6_falls_back_to_v5_not_v7(tmp_path: Path) -> None:
     src = f"oci:{tmp_path}/layout:multi"
-    index, images = write_index(parse_image_name(src), platforms=PLATFORMS)
-    parsed = parse_manifest(index, mt.OCI_INDEX)
+    built = write_index(parse_image_name(src), platforms=PLATFORMS)
+    parsed = parse_manifest(built.manifest, mt.OCI_INDEX)
     assert platform_instance(parsed, PlatformChoice("arm", "linux", "v6")) == \
-        manifest_digest(images[3].manifest)
+        built.images[3].digest

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from harness.copy.engine import CopyOptions, copy_image
 from harness.model.compression import Algorithm
+from harness.pytest_plugin.images import ImageSpec, plain_layers, write_image
+from harness.pytest_plugin.trees import files_tree
 from harness.transports.alltransports import parse_image_name
-from tests._support.imagekit import layer_tar, plain_layers, write_image
 
 POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}'
 DESTINATIONS = ["dir:{d}/{n}", "oci:{d}/{n}:x", "oci-archive:{d}/{n}.tar:x",
@@ -32,16 +33,16 @@ steps = st.lists(st.tuples(st.sampled_from(DESTINATIONS),
 @given(layers=st.lists(files, min_size=1, max_size=3), chain=steps)
 def test_layers_survive_any_chain(layers: list[dict[str, bytes]],
                                   chain: list[tuple[str, Algorithm | None]]) -> None:
-    tars = [layer_tar(f) for f in layers]
+    trees = tuple(files_tree(f, mode=0o755) for f in layers)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "policy.json").write_text(POLICY)
         previous = f"oci:{folder}/src:v1"
-        write_image(parse_image_name(previous), tars)
+        built = write_image(ImageSpec(trees), parse_image_name(previous))
         for number, (pattern, compression) in enumerate(chain):
             current = pattern.format(d=folder, n=f"step{number}")
             copy_image(parse_image_name(current), parse_image_name(previous),
                        CopyOptions(signature_policy_path=folder / "policy.json",
                                    compression=compression))
             previous = current
-        assert plain_layers(parse_image_name(previous)) == tars
+        assert plain_layers(parse_image_name(previous)) == built.layer_tars()

@@ -17,10 +17,10 @@ from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.manifest import manifest_digest, parse_manifest
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
+from harness.pytest_plugin.images import BuiltImage, plain_layers
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
-from tests._support.imagekit import Built, original_layers, plain_layers
 
 FORMATS = {"oci": mt.OCI_MANIFEST, "v2s2": mt.DOCKER_V2S2_MANIFEST,
            "v2s1": mt.DOCKER_V2S1_SIGNED_MANIFEST}
@@ -51,7 +51,7 @@ def _media_type(raw: bytes) -> str:
 @pytest.mark.requires_peer("skopeo")
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_push_each_format_then_skopeo_reads_it_intact(
-        distribution: RunningRegistry, oci_image: tuple[str, Built], tmp_path: Path,
+        distribution: RunningRegistry, oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path, fmt: str) -> None:
     src, built = oci_image
     dest = _repo(distribution, fmt)
@@ -63,16 +63,16 @@ def test_push_each_format_then_skopeo_reads_it_intact(
     assert manifest_digest(raw) == result.digest
     _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
             f"docker://{dest}", f"dir:{tmp_path}/out")
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == built.layer_tars()
     copy_image(parse_image_name(f"oci:{tmp_path}/back:v1"),
                parse_image_name(f"docker://{dest}"),
                CopyOptions(source_ctx=INSECURE, signature_policy_path=policy))
-    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == built.layer_tars()
 
 
 @pytest.mark.requires_peer("skopeo")
 def test_push_from_the_store_compresses_and_keeps_the_asked_type(
-        distribution: RunningRegistry, oci_image: tuple[str, Built], tmp_path: Path,
+        distribution: RunningRegistry, oci_image: tuple[str, BuiltImage], tmp_path: Path,
         policy: Path) -> None:
     src, built = oci_image
     root = tmp_path / "store"
@@ -91,13 +91,13 @@ def test_push_from_the_store_compresses_and_keeps_the_asked_type(
     assert {d.media_type for d in layers} == {mt.DOCKER_LAYER_GZIP}
     _skopeo("copy", "--policy", str(policy), "--src-tls-verify=false",
             f"docker://{dest}", f"dir:{tmp_path}/out")
-    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == original_layers(built)
+    assert plain_layers(parse_image_name(f"dir:{tmp_path}/out")) == built.layer_tars()
 
 
 @pytest.mark.requires_peer("docker", "busybox")
 @pytest.mark.parametrize("fmt", ["v2s2", "oci"])
 def test_docker_pulls_and_runs_a_pushed_busybox_image(
-        distribution: RunningRegistry, oci_image: tuple[str, Built], policy: Path,
+        distribution: RunningRegistry, oci_image: tuple[str, BuiltImage], policy: Path,
         fmt: str) -> None:
     src, _ = oci_image
     dest = _repo(distribution, f"run-{fmt}")
@@ -117,7 +117,7 @@ def test_docker_pulls_and_runs_a_pushed_busybox_image(
 
 @pytest.mark.requires_peer("docker-registry")
 def test_cli_credentials_reach_a_basic_auth_registry(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     with DistributionLauncher(auth="basic").start() as registry:
         assert registry.credentials is not None
@@ -142,7 +142,7 @@ def test_cli_credentials_reach_a_basic_auth_registry(
 
 @pytest.mark.requires_peer("docker-registry")
 def test_cli_cert_dir_trusts_a_tls_registry(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path,
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     with DistributionLauncher(tls=True).start() as registry:
         assert registry.ca_file is not None
@@ -156,5 +156,4 @@ def test_cli_cert_dir_trusts_a_tls_registry(
         assert main([*base, "--dest-cert-dir", str(certs), oci_image[0], dest]) == 0
         assert main(["copy", "-q", "--policy", str(policy), "--src-cert-dir", str(certs),
                      dest, f"oci:{tmp_path}/back:v1"]) == 0
-    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == original_layers(
-        oci_image[1])
+    assert plain_layers(parse_image_name(f"oci:{tmp_path}/back:v1")) == oci_image[1].layer_tars()

@@ -23,13 +23,14 @@ from harness.model.compression import Algorithm
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.peers.launchers import RunningRegistry
+from harness.pytest_plugin.images import ImageSpec, write_image
+from harness.pytest_plugin.trees import LayerTree, files_tree
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
 from harness.transports.docker import CHUNK_SIZE_KEY, UploadInterruptedError
 from harness.transports.docker.upload import RESUME_WINDOW
 from harness.transports.oci import OCIImageSource
 from harness.transports.types import BlobInfo, ImageDestination, SystemContext
-from tests._support.imagekit import layer_tar, write_image
 from tests._support.tcpfaults import CuttingProxy
 
 BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once compressed
@@ -42,26 +43,27 @@ def _ctx(retries: int, chunk: int | None = None) -> SystemContext:
 
 
 @pytest.fixture(scope="module")
-def big_layer() -> bytes:
+def big_layer() -> LayerTree:
     """Random content: gzip cannot shrink it below the resend window."""
-    return layer_tar({"data/random": os.urandom(BIG)})
+    return files_tree({"data/random": os.urandom(BIG)})
 
 
-def _plain_image(path: Path, layers: list[bytes], *, gzipped: bool = False
+def _plain_image(path: Path, layers: list[LayerTree], *, gzipped: bool = False
                  ) -> tuple[str, Digest]:
     """An OCI image of *layers*, uncompressed unless *gzipped*: a push gzips them on the
     fly, or sends the gzipped bytes as they are; either way the stream sent cannot seek.
     Returns the reference and the last layer's digest in the source."""
     ref = f"oci:{path}/layout:v1"
-    built = write_image(parse_image_name(ref), layers, compress=gzipped)
-    return ref, Digest.from_bytes(built.layers[-1])
+    built = write_image(ImageSpec(tuple(layers), compression=Algorithm.GZIP if gzipped
+                                  else Algorithm.NONE), parse_image_name(ref))
+    return ref, built.layers[-1].digest
 
 
 @pytest.fixture
-def plain_image(tmp_path: Path, big_layer: bytes) -> tuple[str, Digest]:
+def plain_image(tmp_path: Path, big_layer: LayerTree) -> tuple[str, Digest]:
     """A small layer, then a big one that the faults below break (its upload is the second
     PATCH: the copies run one blob at a time so that the order is known)."""
-    return _plain_image(tmp_path, [layer_tar({"etc/motd": b"small\n"}), big_layer])
+    return _plain_image(tmp_path, [files_tree({"etc/motd": b"small\n"}), big_layer])
 
 
 @pytest.fixture
@@ -95,10 +97,10 @@ def _push(src: str, dest: str, policy: Path, retries: int = 3,
     (False, 1024 * 1024, 4, 500_000),
 ], ids=["recompressed", "as-is", "chunked"])
 def test_cut_upload_to_distribution_is_copied_again_bit_identically(
-        distribution: RunningRegistry, tmp_path: Path, big_layer: bytes,
+        distribution: RunningRegistry, tmp_path: Path, big_layer: LayerTree,
         opened: Counter[Digest], policy: Path, gzipped: bool, chunk: int | None, nth: int,
         after: int) -> None:
-    src, big = _plain_image(tmp_path, [layer_tar({"etc/motd": b"small\n"}), big_layer],
+    src, big = _plain_image(tmp_path, [files_tree({"etc/motd": b"small\n"}), big_layer],
                             gzipped=gzipped)
     repo = f"resume-{'as-is' if gzipped else 'recompressed'}{'-chunked' if chunk else ''}"
     host, port = distribution.host.rsplit(":", 1)
@@ -135,7 +137,7 @@ def test_dropped_session_on_the_fake_is_copied_again_bit_identically(
 
 
 def test_retries_running_out_is_one_line_and_the_copy_is_not_started_over(
-        fake: tuple[Registry, str], tmp_path: Path, big_layer: bytes,
+        fake: tuple[Registry, str], tmp_path: Path, big_layer: LayerTree,
         opened: Counter[Digest], policy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     registry, host = fake
     src, big = _plain_image(tmp_path, [big_layer])
@@ -187,7 +189,8 @@ class _BreaksOnce(DirReference):
 def test_fresh_copy_must_hash_as_the_broken_one(tmp_path: Path, policy: Path,
                                                 first_digest_matches: bool) -> None:
     src = f"oci:{tmp_path}/layout:v1"
-    write_image(parse_image_name(src), [layer_tar({"a": b"one layer\n"})], compress=False)
+    write_image(ImageSpec((files_tree({"a": b"one layer\n"}),), compression=Algorithm.NONE),
+                parse_image_name(src))
     clean = copy_image(parse_image_name(f"dir:{tmp_path}/clean"), parse_image_name(src),
                        CopyOptions(compression=Algorithm.GZIP, signature_policy_path=policy))
     layer = parse_manifest(clean.manifest, clean.media_type).layers[0].digest
@@ -205,8 +208,8 @@ def test_fresh_copy_must_hash_as_the_broken_one(tmp_path: Path, policy: Path,
 
 def test_progress_counts_each_source_byte_once(tmp_path: Path) -> None:
     src = f"oci:{tmp_path}/layout:v1"
-    built = write_image(parse_image_name(src), [layer_tar({"a": os.urandom(300_000)})],
-                        compress=False)
+    built = write_image(ImageSpec((files_tree({"a": os.urandom(300_000)}),),
+                                  compression=Algorithm.NONE), parse_image_name(src))
     layer = parse_manifest(built.manifest, built.media_type).layers[0]
     seen: list[int] = []
     with parse_image_name(src).new_image_source(SystemContext()) as source, \

@@ -7,39 +7,26 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.copy.engine import CopyOptions, copy_image
-from harness.model import gojson, mediatype
-from harness.model.descriptor import Descriptor
-from harness.model.digest import Digest
-from harness.model.manifest import OCIIndex
+from harness.model import mediatype
+from harness.model.config import HistoryEntry
+from harness.pytest_plugin.images import write_image
 from harness.transports.alltransports import parse_image_name
-from tests._support.model_layout import make_layout
+from tests._support.manifest_samples import history_spec
 
 pytestmark = pytest.mark.requires_peer("skopeo")
 
 
 def _with_two_empty_entries(root: Path) -> str:
-    """The layout of make_layout with a second empty_layer history entry, so that its
-    schema1 form names the empty layer twice; returns the tag."""
-    layout = make_layout(root)
-    config = json.loads(layout.config)
-    config["history"].append({"created": "2024-01-09T00:00:00Z",
-                              "created_by": "/bin/sh -c #(nop) CMD [\"sh\"]",
-                              "empty_layer": True})
-    config_blob = gojson.dumps(config)
-    manifest = replace(layout.manifest, config=Descriptor(
-        mediatype.OCI_CONFIG, Digest.from_bytes(config_blob), len(config_blob))).to_bytes()
-    blobs = root / "blobs" / "sha256"
-    for blob in (config_blob, manifest):
-        (blobs / Digest.from_bytes(blob).hex).write_bytes(blob)
-    (root / "index.json").write_bytes(OCIIndex(manifests=[Descriptor(
-        mediatype.OCI_MANIFEST, Digest.from_bytes(manifest), len(manifest),
-        annotations={"org.opencontainers.image.ref.name": "two"})]).to_bytes())
+    """:func:`history_spec` with a second empty_layer history entry, so that its schema1
+    form names the empty layer twice; returns the tag."""
+    write_image(history_spec(HistoryEntry("2024-01-09T00:00:00Z",
+                                          '/bin/sh -c #(nop) CMD ["sh"]', empty_layer=True)),
+                parse_image_name(f"oci:{root}:two"))
     return "two"
 
 

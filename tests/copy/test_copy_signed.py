@@ -13,9 +13,9 @@ from harness.cli.main import main
 from harness.copy.engine import CopyOptions, ImageListSelection, copy_image
 from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
+from harness.pytest_plugin.images import BuiltImage, write_index
 from harness.transports.alltransports import parse_image_name
 from harness.util.errors import HarnessError
-from tests._support.imagekit import Built, write_index
 
 SIGNATURE = b"\xa3 an OpenPGP-looking signature"  # skopeo parses the first byte
 
@@ -26,7 +26,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def signed(oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> str:
+def signed(oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> str:
     """``dir:`` holding the two-layer OCI image with one signature."""
     copy_image(parse_image_name(f"dir:{tmp_path}/signed"), parse_image_name(oci_image[0]),
                CopyOptions(signature_policy_path=policy))

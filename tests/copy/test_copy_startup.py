@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests._support.imagekit import Built
+from harness.pytest_plugin.images import BuiltImage
 
 _SNIPPET = """
 import json, sys
@@ -28,7 +28,7 @@ def _imported(*args: str) -> list[str]:
     return list(modules)
 
 
-def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, Built],
+def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, BuiltImage],
                                                     tmp_path: Path, policy: Path) -> None:
     modules = _imported("copy", "-q", "--policy", str(policy), oci_image[0],
                         f"dir:{tmp_path}/d")
@@ -39,7 +39,7 @@ def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, Built]
 
 
 def test_a_policy_scoping_docker_loads_it_to_validate_the_scope(
-        oci_image: tuple[str, Built], tmp_path: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path) -> None:
     accept = [{"type": "insecureAcceptAnything"}]
     policy = tmp_path / "scoped.json"
     policy.write_text(json.dumps({"default": accept,
@@ -49,13 +49,13 @@ def test_a_policy_scoping_docker_loads_it_to_validate_the_scope(
     assert "harness.transports.docker" in modules
 
 
-def test_inspecting_a_layout_loads_only_its_transport(oci_image: tuple[str, Built]) -> None:
+def test_inspecting_a_layout_loads_only_its_transport(oci_image: tuple[str, BuiltImage]) -> None:
     modules = _imported("inspect", "--config", oci_image[0])
     assert "requests" not in modules and "harness.transports.docker" not in modules
     assert "harness.transports.oci" in modules
 
 
-def test_a_conversion_to_schema1_loads_cryptography_to_sign(oci_image: tuple[str, Built],
+def test_a_conversion_to_schema1_loads_cryptography_to_sign(oci_image: tuple[str, BuiltImage],
                                                             tmp_path: Path,
                                                             policy: Path) -> None:
     modules = _imported("copy", "-q", "--policy", str(policy), "--format", "v2s1",

@@ -9,11 +9,11 @@ import pytest
 from harness.builder.push import PushOptions, push
 from harness.copy.engine import CopyOptions, copy_image
 from harness.model.digest import Digest
+from harness.pytest_plugin.images import BuiltImage
 from harness.transports.alltransports import parse_image_name
 from harness.transports.directory import DirImageDestination, DirReference
 from harness.transports.types import ImageDestination, SystemContext, TransientError
 from harness.util.errors import HarnessError
-from tests._support.imagekit import Built
 
 
 class _StatusError(HarnessError):
@@ -48,7 +48,7 @@ class _Flaky(DirReference):
         return DirImageDestination(self)
 
 
-def _stored(tmp_path: Path, oci_image: tuple[str, Built], policy: Path) -> Path:
+def _stored(tmp_path: Path, oci_image: tuple[str, BuiltImage], policy: Path) -> Path:
     root = tmp_path / "root"
     copy_image(parse_image_name(f"harness-store:[{root}]localhost/app:v1"),
                parse_image_name(oci_image[0]), CopyOptions(signature_policy_path=policy))
@@ -56,7 +56,7 @@ def _stored(tmp_path: Path, oci_image: tuple[str, Built], policy: Path) -> Path:
 
 
 @pytest.mark.parametrize(("status", "failures", "opens"), [(503, 2, 3), (429, 1, 2)])
-def test_transient_failures_are_retried(oci_image: tuple[str, Built], tmp_path: Path,
+def test_transient_failures_are_retried(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                         policy: Path, status: int, failures: int,
                                         opens: int) -> None:
     root = _stored(tmp_path, oci_image, policy)
@@ -71,7 +71,7 @@ def test_transient_failures_are_retried(oci_image: tuple[str, Built], tmp_path: 
 
 
 @pytest.mark.parametrize(("status", "failures", "retries"), [(400, 1, 3), (503, 5, 2)])
-def test_permanent_or_persistent_failures_stop(oci_image: tuple[str, Built], tmp_path: Path,
+def test_permanent_or_persistent_failures_stop(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                                policy: Path, status: int, failures: int,
                                                retries: int) -> None:
     root = _stored(tmp_path, oci_image, policy)
@@ -90,7 +90,7 @@ def test_bad_manifest_type_and_missing_store(tmp_path: Path) -> None:
 
 
 def test_bare_destination_is_a_registry_reference(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     root = _stored(tmp_path, oci_image, policy)
     with pytest.raises(HarnessError, match=r"127\.0\.0\.1:9"):
         push("app:v1", "127.0.0.1:9/app:v1", PushOptions(

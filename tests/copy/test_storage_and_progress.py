@@ -14,12 +14,12 @@ from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
+from harness.pytest_plugin.images import BuiltImage, plain_layers
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.harness_store import HarnessStoreReference
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
-from tests._support.imagekit import Built, original_layers, plain_layers
 
 
 def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
@@ -28,7 +28,7 @@ def _copy(src: str, dest: str, policy: Path, **kwargs: object) -> object:
 
 
 def test_store_round_trip_keeps_manifest_and_names_the_image(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     root = tmp_path / "root"
     stored = f"harness-store:[{root}]localhost/app:v1"
@@ -41,11 +41,11 @@ def test_store_round_trip_keeps_manifest_and_names_the_image(
     result = _copy(stored, f"dir:{tmp_path}/out", policy)
     assert result.manifest == built.manifest  # type: ignore[attr-defined]
     by_id = f"harness-store:[{root}]{image.id}"
-    assert plain_layers(parse_image_name(by_id)) == original_layers(built)
+    assert plain_layers(parse_image_name(by_id)) == built.layer_tars()
 
 
 def test_store_layers_record_their_compression(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     root = tmp_path / "root"
     _copy(oci_image[0], f"harness-store:[{root}]localhost/plain:v1", policy,
           compression=Algorithm.NONE)
@@ -53,11 +53,11 @@ def test_store_layers_record_their_compression(
     layers = store.layer_chain(store.image("localhost/plain:v1").top_layer)
     assert {layer.compression for layer in layers} == {"none"}
     with store.open_layer_diff(layers[1]) as diff:
-        assert diff.read() == original_layers(oci_image[1])[1]
+        assert diff.read() == oci_image[1].layer_tars()[1]
 
 
 def test_store_root_comes_from_the_context_and_name_gets_latest(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     ctx = SystemContext(store_root=tmp_path / "root")
     copy_image(parse_image_name("harness-store:example.com/app"),
                parse_image_name(oci_image[0]),
@@ -118,7 +118,7 @@ def test_no_bars_off_a_terminal() -> None:
 
 
 @pytest.mark.parametrize("target", [None, Algorithm.ZSTD])
-def test_progress_counts_source_bytes(oci_image: tuple[str, Built], tmp_path: Path,
+def test_progress_counts_source_bytes(oci_image: tuple[str, BuiltImage], tmp_path: Path,
                                       target: Algorithm | None) -> None:
     src, built = oci_image
     layer = parse_manifest(built.manifest).layers[0]
@@ -131,14 +131,14 @@ def test_progress_counts_source_bytes(oci_image: tuple[str, Built], tmp_path: Pa
 
 
 def test_schema1_image_is_stored_as_schema2_with_learnt_diff_ids(
-        oci_image: tuple[str, Built], tmp_path: Path, policy: Path) -> None:
+        oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
     src, built = oci_image
     _copy(src, f"dir:{tmp_path}/s1", policy, manifest_type=mt.DOCKER_V2S1_SIGNED_MANIFEST)
     root = tmp_path / "root"
     result = _copy(f"dir:{tmp_path}/s1", f"harness-store:[{root}]localhost/old:v1", policy)
     assert result.media_type == mt.DOCKER_V2S2_MANIFEST  # type: ignore[attr-defined]
     stored = f"harness-store:[{root}]localhost/old:v1"
-    assert plain_layers(parse_image_name(stored)) == original_layers(built)
+    assert plain_layers(parse_image_name(stored)) == built.layer_tars()
     store = Store.open(root)
     layers = store.layer_chain(store.image("localhost/old:v1").top_layer)
     assert [layer.diff_digest for layer in layers] == [str(d) for d in built.diff_ids]

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests._support.model_layout import Layout, make_layout
+from harness.pytest_plugin.images import BuiltImage, write_image
+from harness.transports.alltransports import parse_image_name
+from tests._support.manifest_samples import history_spec
 
 
 @pytest.fixture
-def layout(tmp_path: Path) -> Layout:
-    return make_layout(tmp_path / "layout")
+def layout(tmp_path: Path) -> BuiltImage:
+    """:func:`~tests._support.manifest_samples.history_spec` in an OCI layout."""
+    return write_image(history_spec(), parse_image_name(f"oci:{tmp_path}/layout:v1"))

@@ -14,7 +14,7 @@ from harness.model.convert import convert_manifest
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.manifest import DockerManifest, Schema1Manifest, parse_manifest
-from tests._support.model_layout import Layout
+from harness.pytest_plugin.images import BuiltImage
 
 pytestmark = pytest.mark.requires_peer("skopeo")
 
@@ -29,18 +29,18 @@ def blob(directory: Path, digest: Digest) -> bytes:
     return (directory / digest.hex).read_bytes()
 
 
-def test_oci_to_v2s2_matches_skopeo(layout: Layout, tmp_path: Path) -> None:
-    theirs = skopeo_copy(f"oci:{layout.path}:{layout.tag}", tmp_path / "out", "v2s2")
-    ours = convert_manifest(layout.manifest.to_bytes(), mediatype.OCI_MANIFEST,
+def test_oci_to_v2s2_matches_skopeo(layout: BuiltImage, tmp_path: Path) -> None:
+    theirs = skopeo_copy(str(layout.reference), tmp_path / "out", "v2s2")
+    ours = convert_manifest(layout.manifest, mediatype.OCI_MANIFEST,
                             mediatype.DOCKER_V2S2_MANIFEST)
     assert ours.manifest == theirs
     assert ours.config is None  # the config blob is reused
 
 
-def test_oci_to_schema1_matches_skopeo(layout: Layout, tmp_path: Path) -> None:
+def test_oci_to_schema1_matches_skopeo(layout: BuiltImage, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    theirs = skopeo_copy(f"oci:{layout.path}:{layout.tag}", out, "v2s1")
-    ours = convert_manifest(layout.manifest.to_bytes(), mediatype.OCI_MANIFEST,
+    theirs = skopeo_copy(str(layout.reference), out, "v2s1")
+    ours = convert_manifest(layout.manifest, mediatype.OCI_MANIFEST,
                             mediatype.DOCKER_V2S1_SIGNED_MANIFEST, config=layout.config)
     # The signatures differ (throwaway keys); the signed payloads, hence digests, do not.
     assert schema1.verify(ours.manifest) == schema1.verify(theirs)
@@ -48,9 +48,9 @@ def test_oci_to_schema1_matches_skopeo(layout: Layout, tmp_path: Path) -> None:
     assert blob(out, schema1.EMPTY_LAYER_DIGEST) == schema1.EMPTY_LAYER_GZIP
 
 
-def test_schema1_to_v2s2_matches_skopeo(layout: Layout, tmp_path: Path) -> None:
+def test_schema1_to_v2s2_matches_skopeo(layout: BuiltImage, tmp_path: Path) -> None:
     s1_dir = tmp_path / "s1"
-    s1 = skopeo_copy(f"oci:{layout.path}:{layout.tag}", s1_dir, "v2s1")
+    s1 = skopeo_copy(str(layout.reference), s1_dir, "v2s1")
     back = tmp_path / "back"
     theirs = skopeo_copy(f"dir:{s1_dir}", back, "v2s2")
     manifest = parse_manifest(s1)

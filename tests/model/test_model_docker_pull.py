@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -14,7 +13,7 @@ from harness.model import mediatype
 from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
 from harness.peers.launchers import RunningRegistry
-from tests._support.model_layout import Layout
+from harness.pytest_plugin.images import BuiltImage, read_image
 
 
 def upload(registry: RunningRegistry, repo: str, data: bytes) -> None:
@@ -29,14 +28,14 @@ def upload(registry: RunningRegistry, repo: str, data: bytes) -> None:
 @pytest.mark.requires_peer("docker")
 @pytest.mark.parametrize("target", [mediatype.DOCKER_V2S1_SIGNED_MANIFEST,
                                     mediatype.DOCKER_V2S2_MANIFEST])
-def test_docker_pulls_a_converted_image(distribution: RunningRegistry, layout: Layout,
+def test_docker_pulls_a_converted_image(distribution: RunningRegistry, layout: BuiltImage,
                                         target: str) -> None:
     repo = f"model/pull-{uuid.uuid4().hex[:8]}"
-    blobs = Path(layout.path) / "blobs" / "sha256"
-    for layer in layout.manifest.layers:
-        upload(distribution, repo, (blobs / layer.digest.hex).read_bytes())
+    blobs = read_image(layout.reference).blobs
+    for layer in layout.layers:
+        upload(distribution, repo, blobs[layer.digest])
     upload(distribution, repo, layout.config)
-    conversion = convert_manifest(layout.manifest.to_bytes(), mediatype.OCI_MANIFEST, target,
+    conversion = convert_manifest(layout.manifest, mediatype.OCI_MANIFEST, target,
                                   config=layout.config, name=repo, tag="v1")
     for _, data in conversion.extra_blobs:
         upload(distribution, repo, data)

@@ -13,7 +13,7 @@ from harness.model import mediatype, schema1
 from harness.model.digest import Digest
 from harness.model.manifest import Schema1Manifest, manifest_digest, parse_manifest
 from harness.peers.launchers import RunningRegistry
-from tests._support.model_layout import Layout
+from harness.pytest_plugin.images import BuiltImage
 
 SIGNED = mediatype.DOCKER_V2S1_SIGNED_MANIFEST
 
@@ -81,11 +81,11 @@ def test_registry_and_we_both_reject_a_tampered_signature(
 
 @pytest.mark.requires_peer("skopeo")
 def test_manifest_signed_by_skopeo_verifies_here(distribution: RunningRegistry,
-                                                 layout: Layout) -> None:
+                                                 layout: BuiltImage) -> None:
     repo = f"model/skopeo-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["skopeo", "copy", "--quiet", "--format", "v2s1", "--dest-tls-verify=false",
-         f"oci:{layout.path}:{layout.tag}", f"docker://{distribution.image(repo)}:v1"],
+         str(layout.reference), f"docker://{distribution.image(repo)}:v1"],
         check=True, capture_output=True, timeout=60)
     response = get_manifest(distribution, repo, "v1")
     data = response.content

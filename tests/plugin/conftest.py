@@ -5,5 +5,6 @@ import harness.copy.engine
 import harness.pytest_plugin.assertions
 import harness.pytest_plugin.images
 import harness.pytest_plugin.registries
+import harness.pytest_plugin.trees
 import harness.strategies
 import harness.transports.alltransports  # noqa: F401

@@ -29,6 +29,7 @@ def test_the_doc_has_the_promised_examples() -> None:
     assert set(EXAMPLES) >= {
         "A 429 storm", "A dropped chunk and a resume", "A registry that refuses schema1",
         "An ECR-like mount refusal", "A token scope error", "A tag race",
+        "Images of given files, as Docker or OCI",
     }
 
 

@@ -19,33 +19,27 @@ from harness.model import mediatype
 from harness.model.compression import layer_media_type
 from harness.model.digest import Digest
 from harness.model.manifest import DockerManifest, OCIManifest, parse_manifest
-from harness.pytest_plugin.images import (
-    ImageSpec,
+from harness.pytest_plugin.images import ImageSpec, random_spec, write_image
+from harness.pytest_plugin.trees import (
     ImageSpecError,
     LayerTree,
     TreeEntry,
     apply_tree,
     layer_stream,
+    layer_tar,
     random_content,
-    random_spec,
     tree_paths,
-    write_image,
 )
 from harness.store.apply import apply_layer
 
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
 
-def _tar(tree: LayerTree) -> bytes:
-    with layer_stream(tree) as stream:
-        return stream.read()
-
-
 @settings(max_examples=60)
 @given(tree=strategies.layer_trees())
 def test_a_tree_renders_as_the_tar_it_describes(tree: LayerTree) -> None:
-    data = _tar(tree)
-    assert data == _tar(tree)  # deterministic
+    data = layer_tar(tree)
+    assert data == layer_tar(tree)  # deterministic
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
         assert [m.name for m in members] == [e.path for e in tree_paths(tree)]
