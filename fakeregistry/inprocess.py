@@ -31,11 +31,37 @@ _EAGER_LIMIT = 1 << 20
 _METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
 
 
+class _Unrecorded(responses.CallList):
+    """A call list that keeps nothing: ``responses`` records every request and response
+    (headers, and the body stream of each answer) for tests that mock by hand, but the
+    fake's own mock has no reader of them, and a process pushing 100 small images through
+    it grew by ~20 MB of them (the registry's transcript is the record of its traffic)."""
+
+    def add(self, request: Any, response: Any) -> None:
+        pass
+
+    def add_call(self, call: Any) -> None:
+        pass
+
+
 class _StreamingMock(responses.RequestsMock):
-    """``responses`` reads file bodies into memory first; keep them as streams instead."""
+    """``responses`` reads file bodies into memory first; keep them as streams instead.
+    Calls are not recorded (:class:`_Unrecorded`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._calls = _Unrecorded()
 
     def _read_filelike_body(self, body: Any) -> Any:
         return body
+
+
+class _Callback(responses.CallbackResponse):
+    """A route to a registry's app; its calls are not recorded either."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._calls = _Unrecorded()
 
 
 class _Router:
@@ -43,7 +69,7 @@ class _Router:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._routes: dict[str, list[responses.CallbackResponse]] = {}
+        self._routes: dict[str, list[_Callback]] = {}
         self._mock: _StreamingMock | None = None
 
     def add(self, base_url: str, app: WSGIApp) -> None:
@@ -58,7 +84,7 @@ class _Router:
                 self._mock.add_passthru(re.compile(".*"))
                 self._mock.start()
             pattern = re.compile(re.escape(base_url) + r"(?:[/?].*)?")
-            callbacks = [responses.CallbackResponse(method, pattern, functools.partial(
+            callbacks = [_Callback(method, pattern, functools.partial(
                 call_wsgi, app)) for method in _METHODS]
             for callback in callbacks:
                 self._mock.add(callback)

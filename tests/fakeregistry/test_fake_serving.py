@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,19 @@ def test_two_registries_in_process_at_once() -> None:
         assert requests.head(f"{two}/v2/a/blobs/{Digest.from_bytes(b'x')}").status_code == 404
     with pytest.raises(requests.ConnectionError):
         requests.get("http://one.fake/v2/", timeout=2)
+
+
+def test_in_process_answers_are_not_kept() -> None:
+    """Nothing holds a request or its answer once the caller let go of them: a process
+    pushing many images through the fake does not grow by what ``responses`` records."""
+    with inprocess(Registry()) as url:
+        digest = Client(url, requests.Session()).push_blob("a", b"x" * 4096)
+        answer = requests.get(f"{url}/v2/a/blobs/{digest}")
+        assert answer.content == b"x" * 4096
+        answered, sent = weakref.ref(answer), weakref.ref(answer.request)
+        del answer
+        gc.collect()
+        assert answered() is None and sent() is None
 
 
 def test_same_base_url_twice_is_an_error() -> None:
