@@ -187,7 +187,7 @@ def find_list(store: ContainersStore, names: list[str]) -> StoredList | None:
     else:
         return None
     if not is_list(store, image):
-        raise NotAListError(f"{names[0]}: image is not a manifest list")
+        raise NotAListError(f"{name}: image is not a manifest list")
     manifest = store.big_data(image, MANIFEST_KEY)
     try:
         instances = json.loads(store.big_data(image, INSTANCES_KEY))
@@ -202,14 +202,14 @@ def save_new(store: ContainersStore, listed: ManifestList, name: str) -> str:
     """SaveToImage of a new list: a random ID, *name*, the list as a Docker list (what
     buildah's commit --manifest asks for) and the instances without the list's own
     entry (it is recorded after the save). Returns the ID."""
-    return store.writer().put_data_image(None, [name], [
+    return store.writer().put_list_image(None, [name], [
         (MANIFEST_KEY, listed.serialize(mediatype.DOCKER_MANIFEST_LIST)),
         (INSTANCES_KEY, _go_map(listed.instances))])
 
 
 def save_again(stored: StoredList, listed: ManifestList) -> None:
     """SaveToImage of a loaded list into its own record, in the form Serialize("") picks."""
-    stored.store.writer().put_data_image(stored.image.id, [], [
+    stored.store.writer().put_list_image(stored.image.id, [], [
         (MANIFEST_KEY, listed.serialize(None)),
         (INSTANCES_KEY, _go_map(listed.instances))])
 
@@ -225,7 +225,10 @@ def add_image(store: ContainersStore, list_name: str, image_id: str) -> str:
     as buildah names a commit) when no image has that name: buildah 1.28's
     ``addManifest`` after ``commit --manifest``; ``instances.json`` records the image as
     ``containers-storage:[driver@root+runroot]@ID``. Returns the list's ID."""
-    stored = find_list(store, name_candidates(list_name))
+    try:
+        stored = find_list(store, name_candidates(list_name))
+    except NotAListError:  # as buildah: then creating the list fails on the taken name
+        stored = None
     image = store.find_image(image_id)
     if image is None:
         raise StorageError(f"containers-storage: no image {image_id}")

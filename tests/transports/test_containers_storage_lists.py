@@ -76,6 +76,48 @@ def test_manifest_push_all_writes_buildahs_bytes(tmp_path: Path, policy: Path) -
     assert _files(tmp_path / "ours") == theirs
 
 
+def test_manifest_push_without_all_writes_the_list_alone(tmp_path: Path,
+                                                         policy: Path) -> None:
+    """No --all: the list alone, as buildah writes it, and its digest in --digestfile."""
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ARCHES)
+    buildah.run("manifest", "push", "--quiet", "--digestfile", str(tmp_path / "theirs.d"),
+                "app", f"dir:{tmp_path / 'theirs'}")
+    _ok("manifest", "push", "-q", "--digestfile", str(tmp_path / "ours.d"),
+        "--signature-policy", str(policy), f"containers-storage:{buildah.store_spec}app",
+        f"dir:{tmp_path / 'ours'}")
+    theirs = _files(tmp_path / "theirs")
+    assert sorted(theirs) == ["manifest.json", "version"]
+    assert _files(tmp_path / "ours") == theirs
+    assert (tmp_path / "ours.d").read_bytes() == (tmp_path / "theirs.d").read_bytes() == \
+        f"sha256:{hashlib.sha256(theirs['manifest.json']).hexdigest()}".encode()
+
+
+def test_commit_manifest_naming_an_image_fails_as_buildahs(tmp_path: Path,
+                                                           policy: Path) -> None:
+    """A --manifest name that an image (not a list) has: the commit is done, then making
+    the list fails on the taken name, with buildah's words."""
+    buildah = Buildah(tmp_path / "b")
+    _buildah_image(buildah, tmp_path, "amd64", "taken")
+    taken_id = _images(buildah)[0].split()[-1].removeprefix("sha256:")
+    ctr = buildah.from_image("scratch")
+    theirs = buildah.run("commit", "--quiet", "--manifest", "taken", ctr, "theirs",
+                         check=False)
+    root = tmp_path / "ours"
+    ours_ctr = _ok("--root", str(root), "from", "scratch").strip().splitlines()[-1]
+    ours = _harness("--root", str(root), "commit", "-q", "--signature-policy", str(policy),
+                    "--manifest", "taken", ours_ctr,
+                    f"containers-storage:{buildah.store_spec}localhost/ours")
+    words = (f'creating image to hold manifest list: image name "localhost/taken:latest" '
+             f'is already associated with image "{taken_id}": that name is already in use')
+    assert (theirs.returncode, ours.returncode) == (125, 125)
+    assert theirs.stderr.rstrip().endswith(words)
+    assert ours.stderr == f"Error: {words}\n"
+    names = [line.split()[0] for line in _images(buildah)]
+    assert sorted(names) == ["localhost/ours:latest", "localhost/taken:latest",
+                             "localhost/theirs:latest"]
+
+
 # Reads a written image: ("manifest", None) the top manifest, ("manifest", digest) an
 # instance's, ("blob", digest) a blob.
 Reader = Callable[[str, str | None], bytes]
@@ -302,9 +344,10 @@ def test_commit_manifest_makes_the_list_buildah_makes(tmp_path: Path, policy: Pa
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("manifest", "push", "--all", "{spec}nosuch", "dir:{tmp}/x"), "nosuch: image not known"),
+    (("manifest", "push", "--all", "{spec}nosuch", "dir:{tmp}/x"),
+     "Error: nosuch: image not known\n"),
     (("manifest", "push", "--all", "{spec}app-amd64", "dir:{tmp}/x"),
-     "app-amd64: image is not a manifest list"),
+     "Error: localhost/app-amd64:latest: image is not a manifest list\n"),
     (("manifest", "push", "--format", "v2s1", "{spec}app", "dir:{tmp}/x"),
      "invalid choice: 'v2s1'"),
     (("push", "{spec}nosuch", "dir:{tmp}/x"), "nosuch: image not known"),

@@ -405,11 +405,11 @@ class _Writer:
         image["digest"] = digests.get(MANIFEST_KEY) or image.get("digest")
 
 
-    def put_data_image(self, image_id: str | None, names: list[str],
+    def put_list_image(self, image_id: str | None, names: list[str],
                        items: list[tuple[str, bytes]]) -> str:
         """Create (*image_id* None: a random ID, *names* as given, no names history) or
-        update an image with no layer that only holds big data, as buildah's manifest
-        lists are kept (containers/storage's CreateImage then SetImageBigData); the
+        update the image of a manifest list: no layer, only big data, as buildah keeps
+        lists (containers/storage's CreateImage then SetImageBigData); the
         ``digest`` field is set once, by the first manifest, as containers/storage sets
         it. Returns the image's ID."""
         self._prepare()
@@ -422,8 +422,10 @@ class _Writer:
                 for other in images:  # a name belongs to one image
                     taken = [n for n in other.get("names") or [] if n in names]
                     if taken:
-                        raise StorageError(f"containers-storage: the name {taken[0]} is "
-                                           f"already used by image {other['id']}")
+                        raise StorageError(f'creating image to hold manifest list: image '
+                                           f'name "{taken[0]}" is already associated with '
+                                           f'image "{other["id"]}": that name is already '
+                                           "in use")
                 image: dict[str, Any] = {"id": image_id, "names": names,
                                          "created": go_time()}
                 images.append(image)
