@@ -18,12 +18,12 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 PAIRS = [(("skopeo", "copy"), "copy"), (("skopeo", "inspect"), "inspect"),
          (("skopeo", "login"), "login"), (("skopeo", "logout"), "logout"),
          (("buildah", "push"), "push"), (("buildah", "commit"), "commit"),
-         (("skopeo",), None)]
+         (("buildah", "manifest", "push"), "manifest push"), (("skopeo",), None)]
 
 
 def _gaps() -> dict[str | None, set[str]]:
     gaps: dict[str | None, set[str]] = {}
-    for command, flag in re.findall(r"^\| ([a-z()]+) \| `(--[a-z0-9.-]+)` \|",
+    for command, flag in re.findall(r"^\| ([a-z() ]+?) \| `(--[a-z0-9.-]+)` \|",
                                     DOCS.read_text(), flags=re.MULTILINE):
         gaps.setdefault(None if command == "(global)" else command, set()).add(flag)
     return gaps
@@ -31,9 +31,9 @@ def _gaps() -> dict[str | None, set[str]]:
 
 def _ours(command: str | None) -> set[str]:
     parser = build_parser()
-    if command is not None:
+    for word in (command or "").split():  # "manifest push": a command's own subcommand
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parser = sub.choices[command]
+        parser = sub.choices[word]
     return {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
 
 
