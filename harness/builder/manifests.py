@@ -15,7 +15,9 @@ in Go's field order, so the stored bytes are buildah's.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from harness.model.config import parse_config
 from harness.model.digest import Digest
 from harness.model.image import ImageManifest
 from harness.model.manifest import detect_media_type, manifest_digest
+from harness.store.containers.lockfile import LockFile
 from harness.store.containers.store import (
     MANIFEST_KEY,
     ContainersStore,
@@ -241,10 +244,26 @@ def add_image(store: ContainersStore, list_name: str, image_id: str) -> str:
     platform = {"architecture": config.architecture, "os": config.os,
                 "os.version": config.os_version, "os.features": config.os_features,
                 "variant": config.variant}
-    listed = ManifestList() if stored is None else stored.load()
-    listed.add_instance(manifest_digest(raw), len(raw), media_type, platform,
-                        f"containers-storage:{store_spec(store)}@{image_id}")
+    location = f"containers-storage:{store_spec(store)}@{image_id}"
     if stored is None:
+        listed = ManifestList()
+        listed.add_instance(manifest_digest(raw), len(raw), media_type, platform, location)
         return save_new(store, listed, local_name(list_name))
-    save_again(stored, listed)
+    with digest_lock(store, stored.image.id):  # LockerForImage, as buildah takes it
+        stored = find_list(store, [stored.image.id]) or stored
+        listed = stored.load()
+        listed.add_instance(manifest_digest(raw), len(raw), media_type, platform, location)
+        save_again(stored, listed)
     return stored.image.id
+
+
+@contextlib.contextmanager
+def digest_lock(store: ContainersStore, image_id: str) -> Iterator[None]:
+    """containers/storage's GetDigestLock for a list's ID, held exclusive: the lock
+    buildah takes while it loads, changes and saves a list
+    (``RUNROOT/DRIVER-locks/sha256:ID``)."""
+    driver = store.driver.name if store.driver else ""
+    directory = store.options.run_root / f"{driver}-locks"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with LockFile(directory / f"sha256:{image_id}").exclusive():
+        yield

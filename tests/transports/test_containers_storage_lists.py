@@ -17,6 +17,7 @@ import pytest
 
 from harness.peers.clients import Buildah
 from harness.peers.launchers import RunningRegistry
+from harness.store.containers.lockfile import LockFile
 
 pytestmark = pytest.mark.requires_peer("buildah")
 
@@ -336,6 +337,9 @@ def test_commit_manifest_makes_the_list_buildah_makes(tmp_path: Path, policy: Pa
                                                                                   "theirs")
         assert list(ours_record) == list(theirs_record)
         assert {k: ours_record[k] for k in fields} == {k: theirs_record[k] for k in fields}
+        locks = {p.name: p.stat().st_size for p in (buildah.runroot / "vfs-locks").iterdir()}
+        assert locks == ({} if step == 0 else {  # the lock buildah takes to change a list
+            f"sha256:{ours_record['id']}": 0, f"sha256:{theirs_record['id']}": 0})
         digests = ours_record["big-data-digests"], theirs_record["big-data-digests"]
         assert [d["manifest"] for d in digests] == [  # type: ignore[index]
             f"sha256:{hashlib.sha256(ours[0]).hexdigest()}"] * 2
@@ -375,3 +379,24 @@ def test_commit_manifest_needs_buildahs_store(tmp_path: Path) -> None:
     assert done.stderr == ("Error: --manifest needs a containers-storage:[DRIVER@ROOT+RUNROOT]"
                            "NAME destination: lists are kept in buildah's store only\n")
     assert _ok("--root", str(root), "images", "-q") == "\n"
+
+
+def test_commit_manifest_waits_for_the_lists_lock(tmp_path: Path, policy: Path) -> None:
+    """Changing a list takes the lock buildah takes (its digest lock); held elsewhere,
+    the commit waits, then fails in one line and leaves the list as it was."""
+    buildah = Buildah(tmp_path / "b")
+    _buildah_list(buildah, tmp_path, "app", ("amd64",))
+    list_id = _list_record(buildah, "app")["id"]
+    before = _list_data(buildah, "app")
+    root = tmp_path / "ours"
+    ctr = _ok("--root", str(root), "from", "scratch").strip().splitlines()[-1]
+    with LockFile(buildah.runroot / "vfs-locks" / f"sha256:{list_id}").exclusive():
+        done = _harness("--root", str(root), "commit", "-q", "--signature-policy",
+                        str(policy), "--manifest", "app", ctr,
+                        f"containers-storage:{buildah.store_spec}localhost/new",
+                        env={"OCI_HARNESS_LOCK_WAIT": "0.5"})
+    assert done.returncode == 125
+    assert done.stderr.startswith(f"Error: containers-storage: {buildah.runroot}/vfs-locks/"
+                                  f"sha256:{list_id} is locked by process ")
+    assert len(done.stderr.splitlines()) == 1
+    assert _list_data(buildah, "app") == before
