@@ -4,8 +4,9 @@
 Order of work, as in containers/image: check the signature policy on the source; read the
 manifest (from an index, the instance for this platform); plan the copy up front
 (:func:`harness.copy.plan.plan_image`: candidate manifest types, and how each layer
-travels for each); copy the layers, up to six at a time when the destination allows it;
-then for each candidate ask the image for itself updated to that type
+travels for each); copy the layers (:mod:`harness.copy.layerpool`: up to six at a time
+when the source and the destination allow it, each announced as it starts); then for
+each candidate ask the image for itself updated to that type
 (:meth:`harness.model.image.ImageManifest.with_updates`), upload what it needs and write
 it, moving to the next candidate when the destination raises
 :class:`~harness.transports.types.ManifestTypeRejectedError`.
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import enum
 import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 from harness.copy.blobcopy import CopiedBlob, copy_blob
+from harness.copy.layerpool import copy_layers
 from harness.copy.plan import TargetPlan, desired_compression, index_type, plan_image
 from harness.copy.policy import load_policy
 from harness.copy.report import (
@@ -235,23 +236,23 @@ class _Copier:
 
     def _copy_layers(self, image: ImageManifest, target: TargetPlan
                      ) -> dict[Digest, CopiedBlob]:
-        """Copy each distinct layer once, as *target* plans it."""
-        unique = list({d.digest: d for d in image.layers}.values())
-        for layer in image.layers:  # one line per layer, repeated ones too
-            self.reporter.blob(layer.digest)
-        workers = self.options.max_parallel if self.destination.has_thread_safe_put_blob() else 1
+        """Copy each distinct layer once, as *target* plans it, scheduled and announced as
+        containers/image does (:mod:`harness.copy.layerpool`): in parallel only when the
+        source and the destination both allow it."""
+        parallel = self.source.has_thread_safe_get_blob() and \
+            self.destination.has_thread_safe_put_blob()
 
-        def one(layer: Descriptor) -> CopiedBlob:
+        def one(source: ImageSource, layer: Descriptor) -> CopiedBlob:
             with self.reporter.bar(layer.digest, layer.size) as progress:
-                return copy_blob(self.source, self.destination, layer,
+                return copy_blob(source, self.destination, layer,
                                  target.compression[layer.digest],
                                  level=self.options.compression_level, progress=progress,
                                  oci=target.oci, diff_id=target.diff_ids,
                                  retries=self.options.dest_ctx.retry_times)
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            done = list(pool.map(one, unique))
-        return {old.digest: new for old, new in zip(unique, done, strict=True)}
+        return copy_layers(self.source, image.layers, one,
+                           workers=self.options.max_parallel if parallel else 1,
+                           announce=lambda layer: self.reporter.blob(layer.digest))
 
     def _put_blob_bytes(self, descriptor: Descriptor, data: bytes, *, is_config: bool) -> None:
         if descriptor.digest in self.uploaded:

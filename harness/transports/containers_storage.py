@@ -229,6 +229,9 @@ class ContainersStorageImageSource(ImageSource):
                                          stored.diff_size))
         return image.with_updates(ManifestUpdates(layers=layers)).manifest
 
+    def has_thread_safe_get_blob(self) -> bool:
+        return True
+
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("containers-storage: a blob can only be read by digest")

@@ -115,9 +115,6 @@ class DirImageDestination(ImageDestination):
     def reference(self) -> ImageReference:
         return self._ref
 
-    def has_thread_safe_put_blob(self) -> bool:
-        return True
-
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
         return blobfiles.store_blob(stream, info, self._ref.blob_path, self._ref.resolved)
 

@@ -227,6 +227,9 @@ class DockerArchiveImageSource(ImageSource):
             raise HarnessError("docker-archive: the archive holds no manifest lists")
         return self._manifest, mediatype.DOCKER_V2S2_MANIFEST
 
+    def has_thread_safe_get_blob(self) -> bool:
+        return True
+
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest == self._config_digest:
             return io.BytesIO(self._config), len(self._config)
@@ -261,9 +264,6 @@ class DockerArchiveImageDestination(ImageDestination):
 
     def desired_layer_compression(self) -> LayerCompression:
         return LayerCompression.DECOMPRESS
-
-    def has_thread_safe_put_blob(self) -> bool:
-        return True
 
     def _path(self, digest: Digest) -> Path:
         return self._tmp.path / digest.encoded

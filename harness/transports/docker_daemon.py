@@ -160,6 +160,9 @@ class DockerDaemonImageSource(ImageSource):
     def get_manifest(self, instance: Digest | None = None) -> tuple[bytes, str]:
         return self._archive.get_manifest(instance)
 
+    def has_thread_safe_get_blob(self) -> bool:
+        return True
+
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         return self._archive.get_blob(info)
 

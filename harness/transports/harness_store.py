@@ -135,6 +135,9 @@ class HarnessStoreImageSource(ImageSource):
             raise HarnessError("harness-store: images hold no manifest lists")
         return self.store.read_blob(self.image.digest), self.image.manifest_type
 
+    def has_thread_safe_get_blob(self) -> bool:
+        return True
+
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("harness-store: a blob can only be read by digest")

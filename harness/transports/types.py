@@ -132,6 +132,12 @@ class ImageSource(ABC):
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         """A stream of the blob's bytes and its size (-1 when unknown). Caller closes it."""
 
+    def has_thread_safe_get_blob(self) -> bool:
+        """Whether :meth:`get_blob` may be called from several threads at once; a copy
+        runs layers in parallel only when its source and its destination both allow it
+        (as in containers/image, whose values each transport here takes)."""
+        return False
+
     def get_signatures(self, instance: Digest | None = None) -> list[bytes]:
         """Detached signatures stored beside the image; most transports have none."""
         return []
@@ -166,7 +172,10 @@ class ImageDestination(ABC):
         return LayerCompression.PRESERVE
 
     def has_thread_safe_put_blob(self) -> bool:
-        """Whether :meth:`put_blob` may be called from several threads at once."""
+        """Whether :meth:`put_blob` may be called from several threads at once: the
+        value of containers/image's transport of the same name (its ``dir:`` and
+        ``docker-archive:`` destinations take one blob at a time), since it decides which
+        copies run in parallel and so the order of the report lines."""
         return False
 
     @abstractmethod

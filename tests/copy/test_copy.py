@@ -349,6 +349,9 @@ class _ConcurrencyProbe(DirImageDestination):
     def has_thread_safe_put_blob(self) -> bool:
         return self.thread_safe
 
+    def peak_allowed(self) -> bool:
+        return self.thread_safe and _ParallelSource.thread_safe
+
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
         with self.lock:
             type(self).running += 1
@@ -356,7 +359,7 @@ class _ConcurrencyProbe(DirImageDestination):
             type(self).peak = max(type(self).peak, type(self).running)
             first_six = type(self).calls <= 6
         try:
-            if self.thread_safe and first_six:
+            if self.peak_allowed() and first_six:
                 with contextlib.suppress(threading.BrokenBarrierError):
                     self.barrier.wait(timeout=30)
             return super().put_blob(stream, info, is_config)
@@ -370,15 +373,35 @@ class _ProbeReference(DirReference):
         return _ConcurrencyProbe(self)
 
 
-@pytest.mark.parametrize(("thread_safe", "peak"), [(True, 6), (False, 1)])
+class _ParallelSource(OCIImageSource):
+    """An OCI layout source that says, as *thread_safe* tells, that it takes concurrent
+    get_blob calls (containers/image's oci source does not)."""
+
+    thread_safe = True
+
+    def has_thread_safe_get_blob(self) -> bool:
+        return self.thread_safe
+
+
+class _ParallelReference(OCIReference):
+    def new_image_source(self, ctx: SystemContext) -> ImageSource:
+        return _ParallelSource(self, OCILayout(self.resolved), self.image)
+
+
+@pytest.mark.parametrize(("source_safe", "dest_safe", "peak"),
+                         [(True, True, 6), (False, True, 1), (True, False, 1)])
 def test_up_to_six_blobs_at_once_only_where_allowed(
-        tmp_path: Path, policy: Path, thread_safe: bool, peak: int) -> None:
+        tmp_path: Path, policy: Path, source_safe: bool, dest_safe: bool, peak: int) -> None:
+    """In parallel only when the source and the destination both allow it, as
+    containers/image 5.23 (copy.go: HasThreadSafePutBlob && HasThreadSafeGetBlob)."""
     layers = tuple(files_tree({f"f{i}": bytes([i]) * 5000}) for i in range(9))
     built = write_image(ImageSpec(layers), parse_image_name(f"oci:{tmp_path}/many:v1"))
-    _ConcurrencyProbe.thread_safe = thread_safe
+    _ParallelSource.thread_safe = source_safe
+    _ConcurrencyProbe.thread_safe = dest_safe
     _ConcurrencyProbe.barrier = threading.Barrier(6)
     _ConcurrencyProbe.peak = _ConcurrencyProbe.calls = 0
-    copy_image(_ProbeReference(str(tmp_path / "d")), parse_image_name(f"oci:{tmp_path}/many:v1"),
+    copy_image(_ProbeReference(str(tmp_path / "d")),
+               _ParallelReference(str(tmp_path / "many"), "v1"),
                CopyOptions(signature_policy_path=policy))
     assert _ConcurrencyProbe.peak == peak
     assert not _ConcurrencyProbe.barrier.broken

@@ -208,6 +208,9 @@ class DockerImageSource(ImageSource):
         for blob in blobs:
             BLOB_LOCATIONS.record(blob.digest, self._client.registry, self._client.repository)
 
+    def has_thread_safe_get_blob(self) -> bool:
+        return True
+
     def get_blob(self, info: BlobInfo) -> tuple[BinaryIO, int]:
         if info.digest is None:
             raise HarnessError("docker: a blob can only be read by digest")
