@@ -43,6 +43,10 @@ from harness.util.fs import atomic_write_bytes, fsync_dir
 CHUNK = 1 << 20
 PRIVATE = 0o700  # the store root (when created), blobs/ and containers/
 WRITEBACK = 32 << 20
+WRITEBACK_FROM = 2 * WRITEBACK
+"""No writeback is started before a blob has this many bytes: the final fsync follows too
+soon to gain from it, and a blob the store turns out to hold already (an unchanged
+container committed again) would be written to disk only to be dropped."""
 
 
 def _start_writeback(out: BinaryIO, start: int, end: int) -> int:
@@ -218,7 +222,7 @@ class DiskBackend(Backend):
                             hashing.update(chunk)
                             out.write(chunk)
                             size += len(chunk)
-                            if size - flushed >= WRITEBACK:
+                            if size >= WRITEBACK_FROM and size - flushed >= WRITEBACK:
                                 flushed = _start_writeback(out, flushed, size)
                     digest = hashing.digester.digest()
                     stored = _stored_size(self._blob_path(digest)) == size

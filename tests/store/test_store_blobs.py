@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.store.backend import CHUNK, WRITEBACK
+from harness.store.backend import CHUNK, WRITEBACK_FROM
 from harness.store.store import Store
 
-_SIZE = WRITEBACK + 3 * CHUNK + 12345  # crosses a writeback step and ends mid-chunk
+_SIZE = WRITEBACK_FROM + 3 * CHUNK + 12345  # crosses the first writeback, ends mid-chunk
 
 
 class _Pattern(io.RawIOBase):
