@@ -1,8 +1,7 @@
 """``python -m harness``: the buildah/skopeo-like command line."""
 
-import sys
-
 from harness.cli.main import main
+from harness.util.cli import exit_without_teardown
 
 
 def _prepare_process() -> None:
@@ -17,4 +16,4 @@ def _prepare_process() -> None:
     remove_on_signals(signal.SIGTERM, signal.SIGHUP)
 
 
-sys.exit(main(prepare=_prepare_process))
+exit_without_teardown(main(prepare=_prepare_process))
