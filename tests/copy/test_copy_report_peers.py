@@ -1,4 +1,4 @@
-"""The ``Copying blob`` lines against skopeo 1.9 (containers/image 5.23), off a terminal.
+"""The ``Copying blob`` lines off a terminal, against skopeo 1.9 and buildah 1.28.2.
 
 containers/image prints a layer's line when its copy starts, after taking one slot of its
 semaphore per layer in manifest order: one slot when the source or the destination takes
@@ -15,6 +15,7 @@ one blob at a time (oci:, dir:...), six otherwise (copy/copy.go). So:
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import select
@@ -29,12 +30,14 @@ import pytest
 from fakeregistry.registry import Registry
 from fakeregistry.server import serve
 from harness.copy.engine import CopyOptions, copy_image
+from harness.model.config import HistoryEntry
 from harness.model.digest import Digest
-from harness.peers.clients import Skopeo
+from harness.peers.clients import Buildah, Skopeo
 from harness.pytest_plugin.images import ImageSpec, write_image
 from harness.pytest_plugin.trees import files_tree
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import SystemContext
+from tests._support.manifest_samples import history_spec
 
 pytestmark = pytest.mark.requires_peer("skopeo")
 
@@ -213,3 +216,53 @@ def test_a_later_layer_is_announced_only_when_a_copy_ends(
     rest = _finish(process).splitlines()
     assert [x.split(" sha256:")[0] for x in rest] == [
         "Copying config", "Writing manifest to image destination", "Storing signatures"]
+
+
+def test_a_schema1_image_in_parallel_gets_a_line_per_fs_layer(
+        tmp_path: Path, policy: Path) -> None:
+    """docker:// schema1 to oci: (six at a time, diffIDs computed): one line per fsLayer,
+    the empty layer once per occurrence, as skopeo prints; ours copies it once."""
+    tool = Skopeo(tmp_path / "skopeo")
+    write_image(history_spec(HistoryEntry("2024-01-09T00:00:00Z",
+                                          '/bin/sh -c #(nop) CMD ["sh"]', empty_layer=True)),
+                parse_image_name(f"oci:{tmp_path / 'oci'}:v1"))
+    s1 = tmp_path / "s1"
+    _finish(_skopeo(tool, "--quiet", "--format", "v2s1", f"oci:{tmp_path / 'oci'}:v1",
+                    f"dir:{s1}"))
+    fs_layers = [x["blobSum"] for x in json.loads((s1 / "manifest.json").read_text())
+                 ["fsLayers"]]
+    assert len(fs_layers) == len(set(fs_layers)) + 1  # the empty layer, twice
+    with serve(Registry()) as server:
+        ref = f"docker://{server.host}/lines/s1:v1"
+        _finish(_skopeo(tool, "--quiet", "--dest-tls-verify=false", f"dir:{s1}", ref))
+        theirs = _finish(_skopeo(tool, "--src-tls-verify=false", "--format", "oci", ref,
+                                 f"oci:{tmp_path / 'theirs'}:v1"))
+        ours = _finish(_ours("--policy", str(policy), "--src-tls-verify=false", "--format",
+                             "oci", ref, f"oci:{tmp_path / 'ours'}:v1"))
+    assert _shape(theirs)[1] == sorted(fs_layers)
+    assert _shape(ours) == _shape(theirs)
+
+
+@pytest.mark.requires_peer("buildah")
+def test_buildah_push_and_ours_from_its_store_print_the_same_lines(
+        tmp_path: Path, policy: Path) -> None:
+    """containers-storage: to oci: copies six at a time (both ends allow it): buildah
+    push's lines (uncompressed digests, the layers being compressed on the way) and ours
+    are the same lines in the same places."""
+    if os.geteuid() != 0:
+        pytest.skip("buildah mount needs root")
+    buildah = Buildah(tmp_path / "buildah")
+    image = "scratch"
+    for index, size in enumerate(SIZES[:7]):
+        ctr = buildah.from_image(image)
+        root = Path(buildah.run("mount", ctr).stdout.strip())
+        (root / f"layer{index}").write_bytes(random.Random(index).randbytes(size))
+        image = f"layers{index}"
+        buildah.commit(ctr, image, "--quiet")
+    theirs = buildah.run("push", "--signature-policy", str(buildah.config.policy), image,
+                         f"oci:{tmp_path / 'theirs'}:v1").stderr
+    ours = _finish(_ours("--policy", str(policy),
+                         f"containers-storage:{buildah.store_spec}localhost/{image}",
+                         f"oci:{tmp_path / 'ours'}:v1"))
+    assert len(_shape(theirs)[1]) == 7
+    assert _shape(ours) == _shape(theirs)
