@@ -84,13 +84,52 @@ class Profile:
     """Where the fake differs on purpose from the registry it imitates: (name, reason).
     The differential test (tests/fakeregistry/test_fake_differential.py) allows exactly
     these, by name, and nothing else."""
+    unlike_distribution: tuple[tuple[str, str], ...] = ()
+    """The switches on which this profile answers unlike distribution 2.8.2 on purpose:
+    (switch, reason). For ``spec``: where the spec is strict and 2.8.2 is not; the
+    differential test runs each against 2.8.2 and both profiles."""
 
     def replace(self, **changes: object) -> Profile:
         """A copy with some switches changed (for tests and the CLI)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-SPEC = Profile()
+SPEC_UNLIKE_DISTRIBUTION = (
+    ("tags_sorted", "the spec lists tags in lexical order; 2.8.2 in directory order"),
+    ("tags_paginate", "the spec pages the tag list with n and last and a Link to the next "
+                      "page; 2.8.2 ignores both and lists every tag"),
+    ("catalog_pages", "an n that is no number is PAGINATION_NUMBER_INVALID, as the spec "
+                      "says of the tag list, with no page cap the client did not ask for; "
+                      "2.8.2 ignores a bad n and pages by 100"),
+    ("chunk_ranges_checked", "the spec: a chunk's Content-Range must start where the "
+                             "upload ends (416 otherwise); 2.8.2 appends any chunk"),
+    ("monolithic_post", "the spec: POST ?digest= with the blob as body is a complete "
+                        "upload (201); 2.8.2 opens a session and drops the body"),
+    ("empty_tags_unknown", "a repository the registry knows, with no tags, lists an empty "
+                           "tag list; 2.8.2 answers NAME_UNKNOWN"),
+    ("oversize_manifest_invalid", "the spec: a manifest over the registry's limit is 413; "
+                                  "2.8.2 answers 400 MANIFEST_INVALID"),
+    ("grammar_errors_not_found", "the spec's error codes for a bad name or tag "
+                                 "(NAME_INVALID, TAG_INVALID); 2.8.2's router answers a "
+                                 "plain 404 page"),
+    ("delete_by_tag", "spec v1.1: DELETE of a tag removes the tag (202); 2.8.2 refuses "
+                      "with DIGEST_INVALID"),
+    ("referrers", "spec v1.1 has the referrers API; 2.8.2 has no such route"),
+    ("negotiation", "the spec serves a manifest as it was pushed; 2.8.2 converts schema2 "
+                    "to signed schema1 (and a list to one image) for a client whose Accept "
+                    "does not name them"),
+    ("manifest_in_unknown_repository", "NAME_UNKNOWN for a repository that does not exist, "
+                                       "as the spec's codes say; 2.8.2 answers "
+                                       "MANIFEST_UNKNOWN without looking"),
+    ("untyped_manifest", "a manifest PUT without Content-Type takes its type from the "
+                         "body's mediaType; 2.8.2 takes it for signed schema1 and refuses "
+                         "anything else"),
+    ("upload_survives_bad_digest", "an upload whose digest does not verify ends, its "
+                                   "bytes dropped: content is the digest's or nothing; "
+                                   "2.8.2 keeps it open for another try"),
+)
+
+SPEC = Profile(unlike_distribution=SPEC_UNLIKE_DISTRIBUTION)
 
 DISTRIBUTION_28_DIFFERENCES = (
     ("location-form",

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request
 from fakeregistry.backend import Backend
 from fakeregistry.errors import RegistryError
 from fakeregistry.inspection import OCI_TYPES
-from harness.model import mediatype
+from harness.model import gojson, mediatype, schema1
 from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
 from harness.model.manifest import manifest_digest, parse_manifest
@@ -108,4 +108,14 @@ class Negotiator:
                 backend.blobs.put_bytes(descriptor.digest, blob)
                 backend.state.ensure(name).blobs.add(descriptor.digest)
             backend.state.save()
-        return conversion.media_type, conversion.manifest
+        return conversion.media_type, _as_distribution_writes_it(conversion.manifest)
+
+
+def _as_distribution_writes_it(signed: bytes) -> bytes:
+    """Signed schema1 in distribution's own bytes: its manifest struct's field order
+    (schemaVersion first) written by Go's ``json.MarshalIndent`` with three spaces, as
+    its schema1 ``Sign`` does, then signed."""
+    fields = schema1.load_payload(schema1.payload(signed))
+    ordered = {"schemaVersion": 1, **{key: fields[key] for key in (
+        "name", "tag", "architecture", "fsLayers", "history")}}
+    return schema1.sign(gojson.dumps_indent(ordered, "   "))

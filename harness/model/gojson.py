@@ -32,6 +32,13 @@ def dumps_sorted(value: Any) -> bytes:
     return _encode(text)
 
 
+def dumps_indent(value: Any, indent: str) -> bytes:
+    """Encode like Go's ``json.MarshalIndent(value, "", indent)``, keeping dict order."""
+    text = json.dumps(value, indent=indent, separators=(",", ": "), ensure_ascii=False,
+                      allow_nan=False)
+    return _encode(text)
+
+
 def go_string(text: str) -> str:
     """*text* as Go holds it after decoding: every lone surrogate is U+FFFD."""
     return _LONE_SURROGATE.sub("\ufffd", text)
