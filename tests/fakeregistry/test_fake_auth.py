@@ -274,3 +274,21 @@ def test_distribution_28_answers_a_path_its_router_has_no_route_for_before_auth(
         response = requests.get(f"{url}/v2/{path}")
     assert response.status_code == status
     assert ("WWW-Authenticate" in response.headers) == (status == 401)
+
+
+def test_challenges_name_the_configured_realm_and_trust_its_signer() -> None:
+    """A fake behind another token server: its challenges send clients there, and the
+    tokens that server signs are taken (a fake with a key of its own refuses them)."""
+    server = AuthConfig.with_passwords("token", USERS)
+    shared = replace(server, signer=TokenSigner.generate())
+    with inprocess(Registry(auth=shared), "http://tokens.fake") as tokens:
+        token = _token(tokens, "repository:a:pull", ("alice", "secret"))
+    bearer = {"Authorization": f"Bearer {token}"}
+    behind = replace(shared, realm="http://tokens.fake/token")
+    with inprocess(Registry(auth=behind), "http://behind.fake") as url:
+        challenge = requests.get(f"{url}/v2/a/tags/list").headers["WWW-Authenticate"]
+        assert challenge.startswith('Bearer realm="http://tokens.fake/token",')
+        assert requests.get(f"{url}/v2/a/tags/list", headers=bearer).status_code == 404
+    with inprocess(Registry(auth=server), "http://own-key.fake") as url:
+        refused = requests.get(f"{url}/v2/a/tags/list", headers=bearer)
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]

@@ -629,10 +629,13 @@ def _compare(real: Side, fake: Side, steps: list[tuple[Step, Headers]],
 
 # -- auth: one token server in front of both -----------------------------------------------
 Headers = tuple[tuple[str, str], ...]
-ROLES = ("anonymous", "writer", "reader", "narrow", "untrusted", "expired")
+ROLES = ("anonymous", "writer", "reader", "narrow", "untrusted", "expired", "malformed",
+         "basic")
 """Who sends a step: no token; a token for every scope the sequence can need (writer);
 the same asked by a read-only user, who is granted pull only (reader); a token for pull
-on r0 alone (narrow); a token signed by a key no one trusts (untrusted); an expired one."""
+on r0 alone (narrow); a token signed by a key no one trusts (untrusted); an expired one;
+a Bearer value that is no JWT (malformed); Basic credentials instead of a token."""
+_NOT_TOKENS = {"malformed": "Bearer not.a-token", "basic": "Basic d3JpdGVyOnB3"}
 
 
 @dataclass(frozen=True)
@@ -681,7 +684,8 @@ def test_token_auth_answers_like_distribution_282_behind_the_same_token_server(
     status, the code and the challenge (realm, service, scopes, error) must agree."""
     prefix, tokens = _prefix(), {}
     for role in {role for _, role in steps} - {"anonymous"}:
-        tokens[role] = (("Authorization", f"Bearer {token_world.token(role, prefix)}"),)
+        value = _NOT_TOKENS.get(role) or f"Bearer {token_world.token(role, prefix)}"
+        tokens[role] = (("Authorization", value),)
     with serve(token_world.server.fake(PROFILE.name)) as server:
         _compare(Side(token_world.distribution.url), Side(server.url),
                  [(step, tokens.get(role, ())) for step, role in steps], prefix)
