@@ -142,3 +142,21 @@ def test_commit_elsewhere_prints_no_id_and_writes_no_iidfile(
     code, out = run(capsys, root, "commit", "c", f"harness-store:[{tmp_path / 'other'}]x",
                     "--signature-policy", str(policy), "-q")
     assert code == 0 and len(out.strip()) == 64
+
+
+def test_calls_in_one_process_carry_nothing_over(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path, policy: Path) -> None:
+    """main() parses with one parser per process: no option of a call reaches the next
+    (a repeatable option's list included)."""
+    root = tmp_path / "root"
+    run(capsys, root, "from", "scratch", "--name", "a")
+    run(capsys, root, "from", "scratch", "--name", "b")
+    run(capsys, root, "config", "b", "--label", "only=b")  # b's image differs from a's
+    first = run(capsys, root, "commit", "a", "one", "--tag", "extra", "-q",
+                "--signature-policy", str(policy))[1].strip()
+    second = run(capsys, root, "commit", "b", "two", "-q",
+                 "--signature-policy", str(policy))[1].strip()
+    rows = json.loads(run(capsys, root, "images", "--json")[1])
+    assert {r["name"]: r["id"] for r in rows} == {
+        "localhost/one:latest": first, "localhost/extra:latest": first,
+        "localhost/two:latest": second}
