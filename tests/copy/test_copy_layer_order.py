@@ -249,13 +249,16 @@ def test_a_failure_before_the_others_start_keeps_them_from_starting() -> None:
 
 def test_a_failing_layer_fails_the_copy_with_its_own_message(
         tmp_path: Path, policy: Path, gated: type[_GatedSource]) -> None:
-    """Through copy_image: one line of error (the broken layer's), nothing published."""
+    """Through copy_image: one line of error (the broken layer's), nothing published, no
+    thread left running."""
     _, digests = _image(tmp_path, 3)
     blob = tmp_path / "src" / "blobs" / "sha256" / digests[1].hex
     blob.write_bytes(b"not the layer")
+    before = set(threading.enumerate())
     with pytest.raises(HarnessError) as raised:
         copy_image(parse_image_name(f"oci:{tmp_path}/d:v1"),
                    _GatedReference(str(tmp_path / "src"), "v1"),
                    CopyOptions(signature_policy_path=policy))
     assert str(digests[1]) in str(raised.value) and "\n" not in str(raised.value)
     assert not (tmp_path / "d" / "index.json").exists()
+    assert set(threading.enumerate()) - before == set()
