@@ -87,3 +87,14 @@ def test_a_failed_command_keeps_its_exit_code_and_one_line(tmp_path: Path) -> No
                 f"dir:{tmp_path / 'out'}")
     assert proc.returncode == 125
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1
+
+
+def test_a_command_started_without_stdout_or_stderr_exits_as_usual(tmp_path: Path) -> None:
+    def close_stdout_and_stderr() -> None:
+        os.close(1)
+        os.close(2)
+
+    proc = subprocess.run([sys.executable, "-m", "harness", "--root", str(tmp_path / "root"),
+                           "images"], check=False, timeout=120,
+                          preexec_fn=close_stdout_and_stderr)
+    assert proc.returncode == 0

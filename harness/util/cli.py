@@ -64,7 +64,8 @@ def exit_without_teardown(code: int) -> NoReturn:
 
 def _flush_or_exit(code: int) -> None:
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process started with that descriptor closed
+                stream.flush()
     except OSError:
         sys.exit(code)
