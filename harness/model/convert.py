@@ -5,7 +5,8 @@ The copy engine's entry point is :func:`convert_manifest`; it returns a
 config had to be re-encoded, and extra blobs to upload first (schema1's gzipped empty
 layer). Conversions never read layers, so the caller supplies what only a copy can know:
 
-1. ``needs = layers_needing_recompression(manifest, source_type, target_type)`` lists the
+1. ``needs = layers_needing_recompression(manifest, source_type, target_type)`` (in
+   :mod:`harness.model.layertypes`, which every copy loads, unlike this module) lists the
    layers whose compression the target cannot express (zstd in Docker formats). Copy
    them recompressed to gzip, or stop: :func:`convert_manifest` raises
    :class:`~harness.model.compression.CompressionError` naming such a layer.
@@ -38,12 +39,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.model import gojson, mediatype, schema1
-from harness.model.compression import (
-    Algorithm,
-    CompressionError,
-    algorithm_for_media_type,
-    layer_media_type,
-)
 from harness.model.config import (
     GO_ZERO_TIME,
     ConfigError,
@@ -54,6 +49,7 @@ from harness.model.config import (
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.jsonfields import FieldError, get_bool, get_object, get_str, get_str_list
+from harness.model.layertypes import converted_media_type
 from harness.model.manifest import (
     DockerManifest,
     ManifestError,
@@ -71,13 +67,6 @@ EMPTY_LAYER = Descriptor(
     mediatype.DOCKER_LAYER_GZIP, schema1.EMPTY_LAYER_DIGEST, len(schema1.EMPTY_LAYER_GZIP)
 )
 _FRACTION = re.compile(r"\.(\d+)")
-_FOREIGN = {
-    (Algorithm.NONE, True): mediatype.OCI_LAYER_NONDISTRIBUTABLE,
-    (Algorithm.GZIP, True): mediatype.OCI_LAYER_NONDISTRIBUTABLE_GZIP,
-    (Algorithm.NONE, False): mediatype.DOCKER_FOREIGN_LAYER,
-    (Algorithm.GZIP, False): mediatype.DOCKER_FOREIGN_LAYER_GZIP,
-}
-_FOREIGN_TYPES = frozenset(_FOREIGN.values())
 # Keys of a schema1 v1Compatibility object that are not part of an image config.
 _V1_ONLY_KEYS = ("id", "parent", "parent_id", "layer_id", "throwaway", "Size")
 
@@ -96,51 +85,6 @@ def _is_schema1(media_type: str) -> bool:
     return media_type in mediatype.SCHEMA1
 
 
-def _target_oci(target_type: str) -> bool:
-    return target_type == OCI
-
-
-def _convertible(layer: Descriptor, index: int, *, oci: bool) -> str:
-    """The media type *layer* gets in the target format, or why it cannot have one."""
-    algorithm = algorithm_for_media_type(layer.media_type)
-    if algorithm is None:
-        raise ManifestError(
-            f"layer {index} ({layer.digest}) has media type {layer.media_type!r}, "
-            "which is not a layer type that can be converted"
-        )
-    if layer.media_type in _FOREIGN_TYPES:
-        foreign = _FOREIGN.get((algorithm, oci))
-        if foreign is None:
-            raise CompressionError(f"no media type for non-distributable {algorithm.value} layers")
-        return foreign
-    try:
-        return layer_media_type(algorithm, oci)
-    except CompressionError as exc:
-        raise CompressionError(
-            f"layer {index} ({layer.digest}) must be recompressed to gzip: {exc}"
-        ) from exc
-
-
-def layers_needing_recompression(manifest_bytes: bytes, source_type: str,
-                                 target_type: str) -> list[int]:
-    """Indexes of the layers whose compression *target_type* cannot express.
-
-    A layer of a type no format converts (an artifact's) is not listed: it is no matter of
-    compression, and :func:`convert_manifest` names it if a conversion is tried.
-    """
-    if _is_schema1(source_type) or source_type == target_type:
-        return []
-    needs = []
-    for i, layer in enumerate(parse_manifest(manifest_bytes, source_type).layers):
-        try:
-            _convertible(layer, i, oci=_target_oci(target_type))
-        except CompressionError:
-            needs.append(i)
-        except ManifestError:
-            continue
-    return needs
-
-
 def _image_manifest(manifest_bytes: bytes, source_type: str) -> OCIManifest | DockerManifest:
     manifest = parse_manifest(manifest_bytes, source_type)
     if not isinstance(manifest, OCIManifest | DockerManifest):
@@ -155,8 +99,8 @@ def _image_manifest(manifest_bytes: bytes, source_type: str) -> OCIManifest | Do
 
 def _retyped(layers: Sequence[Descriptor], oci: bool) -> list[Descriptor]:
     return [
-        Descriptor(_convertible(layer, i, oci=oci), layer.digest, layer.size, urls=layer.urls,
-                   annotations=dict(layer.annotations) if oci else {})
+        Descriptor(converted_media_type(layer, i, oci=oci), layer.digest, layer.size,
+                   urls=layer.urls, annotations=dict(layer.annotations) if oci else {})
         for i, layer in enumerate(layers)
     ]
 
@@ -233,7 +177,7 @@ def _to_schema1(manifest: OCIManifest | DockerManifest, layers: Sequence[Descrip
                 config: bytes, *, name: str, tag: str,
                 key: ec.EllipticCurvePrivateKey | None) -> Conversion:
     for i, layer in enumerate(layers):
-        _convertible(layer, i, oci=False)  # schema1 layers are gzip (or plain) tars too
+        converted_media_type(layer, i, oci=False)  # schema1 layers are gzip (or plain) tars too
     parsed = parse_config(config, manifest.config.media_type)
     if not parsed.history:
         raise ConfigError("cannot convert an image with 0 history entries to schema1")

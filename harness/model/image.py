@@ -11,7 +11,8 @@ The copy engine knows no manifest format. It reads an :class:`ImageManifest` and
   the destination's name where the format records one, converted when another type is
   asked, and the blobs that must be uploaded before it (config, schema1's empty layer).
 
-An unchanged manifest is written as it was read, byte for byte, so its digest holds. An
+An unchanged manifest is written as it was read, byte for byte, so its digest holds; the
+conversions (:mod:`harness.model.convert`) are imported only by a copy that converts. An
 index is an :class:`IndexManifest`: the images it lists, and the same index naming them
 as copied, in its own type or the other one.
 """
@@ -22,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from harness.model import mediatype
-from harness.model.convert import convert_manifest, layers_needing_recompression
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.indexconvert import rebuild_index
+from harness.model.layertypes import layers_needing_recompression
 from harness.model.manifest import (
     DockerManifest,
     DockerManifestList,
@@ -125,6 +126,8 @@ class ImageManifest:
         return UpdatedManifest(out, self.media_type, config)
 
     def _converted(self, target: str, updates: ManifestUpdates) -> UpdatedManifest:
+        from harness.model.convert import convert_manifest  # noqa: PLC0415  (converting only)
+
         name, tag = _schema1_name(updates.destination)
         diff_ids = [d for d in updates.diff_ids or () if d is not None] or None
         conversion = convert_manifest(

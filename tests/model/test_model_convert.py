@@ -14,11 +14,11 @@ from harness.model.config import ConfigError, DockerConfig, OCIConfig
 from harness.model.convert import (
     EMPTY_LAYER,
     convert_manifest,
-    layers_needing_recompression,
     v1_id,
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
+from harness.model.layertypes import layers_needing_recompression
 from harness.model.manifest import (
     DockerManifest,
     ManifestError,
