@@ -1,9 +1,9 @@
 """Real clients (skopeo, buildah, podman, the Docker engine, oras-py) against the fake.
 
-Every test runs three times, with the same battery and the same expected outcome:
-against the fake (spec profile), against the fake with token auth (each client logs in
-and gets tokens scoped to what it asks), and against the real distribution registry
-(Debian docker-registry 2.8.2). Passing on all shows the test checks real behaviour, not
+Every test runs four times, with the same battery and the same expected outcome: against
+the fake (spec profile) and against the real distribution registry (Debian
+docker-registry 2.8.2), each open and each behind the same token server (each client
+logs in and gets tokens scoped to what it asks). Passing on all shows the test checks real behaviour, not
 the fake's idea of it. The clients' versions are in the report header.
 """
 
@@ -36,16 +36,35 @@ FORMATS = {"oci": mediatype.OCI_MANIFEST, "v2s2": mediatype.DOCKER_V2S2_MANIFEST
            "v2s1": mediatype.DOCKER_V2S1_SIGNED_MANIFEST}
 
 
-@pytest.fixture(params=["fake", "fake-token", "distribution"])
-def target(request: pytest.FixtureRequest) -> Iterator[RunningRegistry]:
-    if request.param == "distribution":
-        yield request.getfixturevalue("distribution")
+LOGIN = Credentials("pusher", "pw")
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Iterator[TokenServer]:
+    """The token server both token columns log in to (loopback; grants what is asked)."""
+    with token_server({LOGIN.username: LOGIN.password}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def distribution_behind_tokens(tokens: TokenServer) -> Iterator[RunningRegistry]:
+    require_peer("docker-registry")
+    with tokens.distribution().start() as registry:
+        yield replace(registry, credentials=LOGIN)
+
+
+@pytest.fixture(params=["fake", "fake-token", "distribution", "distribution-token"])
+def target(request: pytest.FixtureRequest, tokens: TokenServer) -> Iterator[RunningRegistry]:
+    """The fake (spec profile) and docker-registry 2.8.2, each open and behind the same
+    token server (the same realm, the same tokens for the same requests)."""
+    if request.param.startswith("distribution"):
+        request.node.user_properties.append(("requires_peer", "docker-registry"))
+        yield request.getfixturevalue(request.param.replace("-token", "_behind_tokens"))
         return
     token = request.param == "fake-token"
-    auth = AuthConfig.with_passwords("token", {"pusher": "pw"}) if token else None
-    with serve(Registry(auth=auth)) as server:
+    with serve(tokens.fake() if token else Registry()) as server:
         yield RunningRegistry(url=server.url, host=server.host,
-                              credentials=Credentials("pusher", "pw") if token else None)
+                              credentials=LOGIN if token else None)
 
 
 def _repo(kind: str) -> str:
@@ -320,35 +339,14 @@ def test_oras_push_pull_tags_blobs_attach_and_discover(target: RunningRegistry,
     _oras_battery(_oras(target), target, _repo("oras"), tmp_path)
 
 
-@pytest.fixture(scope="module")
-def tokens() -> Iterator[TokenServer]:
-    with token_server({"pusher": "pw"}) as server:
-        yield server
-
-
-@pytest.fixture(params=["fake-token", "distribution-token"])
-def token_target(request: pytest.FixtureRequest,
-                 tokens: TokenServer) -> Iterator[RunningRegistry]:
-    """The fake (spec profile) or docker-registry 2.8.2, each behind the same token
-    server: the same realm, the same tokens for the same requests."""
-    login = Credentials("pusher", "pw")
-    if request.param == "distribution-token":
-        require_peer("docker-registry")
-        request.node.user_properties.append(("requires_peer", "docker-registry"))
-        with tokens.distribution().start() as registry:
-            yield replace(registry, credentials=login)
-        return
-    with serve(tokens.fake()) as server:
-        yield RunningRegistry(url=server.url, host=server.host, credentials=login)
-
-
 def _asked_scopes(tokens: TokenServer, since: int) -> list[str]:
     return [scope for entry in tokens.registry.transcript.entries[since:]
             for scope in parse_qs(entry.query).get("scope", [])]
 
 
+@pytest.mark.parametrize("target", ["fake-token", "distribution-token"], indirect=True)
 def test_oras_push_through_token_auth_stops_on_insufficient_scope_on_both(
-        token_target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
+        target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
     """oras-py 0.2.43 logs in from the challenge of its first request, the blob HEAD
     (``scope="repository:R:pull"``), and keeps that token: on the POST that opens the
     upload, distribution 2.8.2 and the fake both answer 401 insufficient_scope naming
@@ -363,19 +361,20 @@ def test_oras_push_through_token_auth_stops_on_insufficient_scope_on_both(
     config.write_text("{}")
     since = len(tokens.registry.transcript.entries)
     with pytest.raises(ValueError, match=r"Issue retrieving session url.*UNAUTHORIZED"):
-        _push_files(_oras(token_target), token_target.image(f"{repo}:v1"), [payload], config)
+        _push_files(_oras(target), target.image(f"{repo}:v1"), [payload], config)
     asked = _asked_scopes(tokens, since)
     assert asked and set(asked) == {f"repository:{repo}:pull"}
 
 
+@pytest.mark.parametrize("target", ["fake-token", "distribution-token"], indirect=True)
 def test_oras_through_token_auth_with_a_push_token_given(
-        token_target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
+        target: RunningRegistry, tokens: TokenServer, tmp_path: Path) -> None:
     """The way round it for oras-py users: a token for pull,push asked up front and set
     with ``auth.set_token_auth``; the whole battery then passes on both."""
     repo = _repo("oras-token")
     answer = requests.get(tokens.realm, auth=("pusher", "pw"), params={
         "service": tokens.auth.service, "scope": f"repository:{repo}:pull,push"})
     answer.raise_for_status()
-    client = _oras(replace(token_target, credentials=None))
+    client = _oras(replace(target, credentials=None))
     client.auth.set_token_auth(answer.json()["token"])
-    _oras_battery(client, token_target, repo, tmp_path)
+    _oras_battery(client, target, repo, tmp_path)
