@@ -3,8 +3,8 @@
 Every test runs four times, with the same battery and the same expected outcome: against
 the fake (spec profile) and against the real distribution registry (Debian
 docker-registry 2.8.2), each open and each behind the same token server (each client
-logs in and gets tokens scoped to what it asks). Passing on all shows the test checks real behaviour, not
-the fake's idea of it. The clients' versions are in the report header.
+logs in and gets tokens scoped to what it asks). Passing on all shows the test checks
+real behaviour, not the fake's idea of it. The clients' versions are in the report header.
 """
 
 from __future__ import annotations
