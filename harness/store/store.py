@@ -35,17 +35,18 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from harness.model.compression import decompress
 from harness.model.digest import Digest, DigestingReader
-from harness.store.apply import apply_layer
 from harness.store.backend import Backend, DiskBackend, MemoryBackend
-from harness.store.diff import Snapshot, load_snapshot, save_snapshot, take_snapshot
 from harness.store.records import Container, Image, Layer, Metadata
 from harness.store.tarstream import CHUNK
 from harness.util.errors import HarnessError
 from harness.util.scratch import ScratchDir, hold
+
+if TYPE_CHECKING:
+    from harness.store.diff import Snapshot
 
 ROOTFS = "rootfs"
 TMP = "tmp"  # the store's temporary area
@@ -330,6 +331,10 @@ class Store:
         """A container over *image* (None = scratch): its rootfs holds the image's files
         and a snapshot of them, the base the commit diffs against. *container_id* (64
         hex digits) reproduces another tool's container: a Docker config names it."""
+        # Only containers apply layers and take snapshots: a push or a listing skips tarfile.
+        from harness.store.apply import apply_layer  # noqa: PLC0415
+        from harness.store.diff import save_snapshot, take_snapshot  # noqa: PLC0415
+
         base = self.image(image) if image is not None else None
         if container_id is None:
             container_id = os.urandom(32).hex()
@@ -377,6 +382,8 @@ class Store:
     def snapshot(self, container_id: str) -> Snapshot | None:
         """The container's base state; None when it has no parent layer (its layer is
         then the whole tree, as containers/storage diffs such a layer)."""
+        from harness.store.diff import load_snapshot  # noqa: PLC0415
+
         if self.container(container_id).top_layer is None:
             return None
         return load_snapshot(self.backend.container_dir(container_id) / SNAPSHOT)

@@ -194,9 +194,10 @@ def _ran(*args: str) -> set[str]:
 
 
 # Never needed to move an image between a layout, the store and a registry: the working
-# containers, buildah's and podman's store, the docker daemon's SDK, schema1 signing, zstd.
-NOT_FOR_A_TRANSFER = ("harness.builder.builder", "harness.store.containers", "docker",
-                      "cryptography", "zstandard")
+# containers (and the store's layer applying and snapshots, with tarfile), buildah's and
+# podman's store, the docker daemon's SDK, schema1 signing, zstd.
+NOT_FOR_A_TRANSFER = ("harness.builder.builder", "harness.store.apply", "harness.store.diff",
+                      "harness.store.containers", "docker", "cryptography", "zstandard")
 
 
 @pytest.fixture

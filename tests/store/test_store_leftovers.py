@@ -27,12 +27,13 @@ from harness.util.scratch import GRACE_S, ScratchDir, hold, leftovers, sweep
 _FROM = """
 import sys, time
 from pathlib import Path
-import harness.store.store as module
+import harness.store.diff as module
+from harness.store.store import Store
 def stuck(*args):
     print("stuck", flush=True)
     time.sleep(3600)
 module.take_snapshot = stuck
-module.Store.open(Path(sys.argv[1])).create_container(None, "doomed")
+Store.open(Path(sys.argv[1])).create_container(None, "doomed")
 """
 
 _COMMIT = """
