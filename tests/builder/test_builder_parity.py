@@ -20,6 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakeregistry.registry import Registry
+from fakeregistry.server import serve
 from tests.builder.parity import (
     NO_IDENTITY,
     BuildahSide,
@@ -219,16 +221,19 @@ def test_generated_trees_give_buildahs_digests(
 
 
 def test_commit_prints_what_buildah_prints(tmp_path: Path, policy: Path) -> None:
-    """The report lines (parents by their uncompressed digest), the ID on stdout, and
-    nothing on stdout with --iidfile or for an oci: destination."""
+    """The report lines (parents by their uncompressed digest, one layer at a time in
+    manifest order: buildah's image source takes no concurrent reads), the ID on stdout,
+    and nothing on stdout with --iidfile or for an oci: or a registry destination."""
     if os.geteuid() != 0:
         pytest.skip("the base case sets owners and makes device nodes: needs root")
     buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy,
                                                     CATALOGUE_BY_NAME["on-a-pulled-gzip-base"])
-    for flags, dest in (((), "shown"), (("--iidfile", str(tmp_path / "iid")), "quiet"),
-                        ((), f"oci:{tmp_path / 'out'}:t")):
-        assert ours.commit_output(our_ctr, flags, dest) == \
-            buildah.commit_output(their_ctr, flags, dest)
+    with serve(Registry()) as server:
+        for flags, dest in (((), "shown"), (("--iidfile", str(tmp_path / "iid")), "quiet"),
+                            ((), f"oci:{tmp_path / 'out'}:t"),
+                            (("--tls-verify=false",), f"docker://{server.host}/parity/out:t")):
+            assert ours.commit_output(our_ctr, flags, dest) == \
+                buildah.commit_output(their_ctr, flags, dest)
 
 
 def test_gzip_layers_differ_only_in_the_compressed_bytes(tmp_path: Path, policy: Path) -> None:
