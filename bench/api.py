@@ -17,9 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import harness
-from harness.peers.launchers import RunningRegistry
+
+if TYPE_CHECKING:  # the measured wrappers import this module: keep it light
+    from harness.peers.launchers import RunningRegistry
 
 MiB = 1024 * 1024
 

@@ -25,8 +25,10 @@ TAG = "bench"
 _FILE_SIZE = 4 * MiB
 
 
-def write_payload(directory: Path, size: int, seed: int = 0) -> None:
-    """Files totalling *size* bytes, deterministic for *seed*, that gzip to about 1/4.
+def write_payload(directory: Path, size: int, seed: int = 0, *,
+                  compressible: bool = True) -> None:
+    """Files totalling *size* bytes, deterministic for *seed*, that gzip to about 1/4
+    (or, not *compressible*, random bytes that gzip to their own size).
 
     Each file is 1/8 random bytes, then sentences drawn from a few hundred, like logs or
     source text: close to the ratio of real layers, so compression costs what it costs.
@@ -39,11 +41,23 @@ def write_payload(directory: Path, size: int, seed: int = 0) -> None:
     text = " ".join(rng.choices(sentences, k=_FILE_SIZE // 64)).encode()
     for index, start in enumerate(range(0, size, _FILE_SIZE)):
         length = min(_FILE_SIZE, size - start)
-        noise = length // 8
+        noise = length // 8 if compressible else length
         offset = rng.randrange(len(text) - length)
         with (directory / f"part-{index:04d}").open("wb") as part:
             part.write(rng.randbytes(noise))
             part.write(text[offset:offset + length - noise])
+
+
+def build_gzip_layout(inputs: Path, size: int, *, compressible: bool = True) -> str:
+    """An OCI layout (``inputs/gzipped``) whose image has one gzip layer of *size* bytes
+    of files, as umoci builds it (see :func:`write_payload` for *compressible*)."""
+    umoci = require_executable("umoci")
+    payload, gzipped = inputs / "payload", inputs / "gzipped"
+    write_payload(payload, size, compressible=compressible)
+    run_peer([umoci, "init", "--layout", str(gzipped)])
+    run_peer([umoci, "new", "--image", f"{gzipped}:{TAG}"])
+    run_peer([umoci, "insert", "--image", f"{gzipped}:{TAG}", str(payload), "/data"])
+    return f"oci:{gzipped}:{TAG}"
 
 
 def build_layout(inputs: Path, size: int) -> str:
@@ -52,14 +66,9 @@ def build_layout(inputs: Path, size: int) -> str:
     umoci builds it (gzip-compressed); skopeo rewrites it with the layer decompressed,
     through a ``dir:`` copy because only that transport can decompress.
     """
-    umoci = require_executable("umoci")
-    payload, gzipped = inputs / "payload", inputs / "gzipped"
-    write_payload(payload, size)
-    run_peer([umoci, "init", "--layout", str(gzipped)])
-    run_peer([umoci, "new", "--image", f"{gzipped}:{TAG}"])
-    run_peer([umoci, "insert", "--image", f"{gzipped}:{TAG}", str(payload), "/data"])
+    gzipped = build_gzip_layout(inputs, size)
     skopeo = Skopeo(inputs / "skopeo")
-    skopeo.copy(f"oci:{gzipped}:{TAG}", f"dir:{inputs / 'plain'}", "--dest-decompress")
+    skopeo.copy(gzipped, f"dir:{inputs / 'plain'}", "--dest-decompress")
     layout = f"oci:{inputs / 'layout'}:{TAG}"
     skopeo.copy(f"dir:{inputs / 'plain'}", layout, "--dest-oci-accept-uncompressed-layers")
     return layout
