@@ -44,6 +44,20 @@ def test_push_retry_delay_takes_a_duration() -> None:
     assert build_parser().parse_args(["push", "app"]).retry_delay == 2.0
 
 
+@pytest.mark.parametrize(("argv", "disabled", "dest"), [
+    (["-D", "ctr", "oci:out:t"], True, "oci:out:t"),  # -D alone takes no value (pflag)
+    (["--disable-compression", "ctr"], True, None),
+    (["-D=false", "ctr", "app"], False, "app"),
+    (["--disable-compression=false", "ctr"], False, None),
+    (["ctr", "app"], True, "app"),  # buildah's default
+    (["ctr", "--", "-D"], True, "-D"),  # after --, a word is a word
+])
+def test_go_booleans_never_take_the_next_word(argv: list[str], disabled: bool,
+                                              dest: str | None) -> None:
+    args = build_parser().parse_args(["commit", *argv])
+    assert (args.container, args.disable_compression, args.dest) == ("ctr", disabled, dest)
+
+
 def test_one_table_for_formats() -> None:
     assert options.manifest_type("docker") == options.manifest_type("v2s2")
     assert options.manifest_type(None) is None

@@ -11,8 +11,10 @@ all with ``omit_history``) and the manifest; then
   and the image is named (destination plus ``additional_tags``) in one atomic update;
 - anywhere else: a full copy through :func:`harness.copy.engine.copy_image`, the new
   layer staged (uncompressed) in a temporary store that is removed afterwards, every
-  layer compressed by the engine as asked; additional tags are ignored with a warning,
-  as in buildah.
+  layer then (de)compressed as buildah's copy does for the destination's kind
+  (:func:`harness.builder.layercompression.commit_compression`: a registry gets gzip
+  even under ``-D``, ``docker-archive:`` none even with ``-D=false``); additional tags
+  are ignored with a warning, as in buildah.
 
 With ``history_timestamp`` the config's ``created``, the history entry and every file
 time in the layer take that value, so the same content gives the same image ID and
@@ -36,6 +38,7 @@ from harness.builder.layerblob import (
     parent_layer_descriptor,
     write_layer,
 )
+from harness.builder.layercompression import commit_compression
 from harness.builder.names import local_name
 from harness.copy.policy import load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
@@ -215,7 +218,8 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
         # The built type is preferred, not forced: a destination that does not take it
         # gets a conversion, as with buildah.
         result = copy_image(dest, source, CopyOptions(
-            dest_ctx=options.system_context, compression=options.compression,
+            dest_ctx=options.system_context,
+            compression=commit_compression(dest.transport.name, options.compression),
             report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))
     return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from harness.builder.layercompression import push_compression
 from harness.builder.names import stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
@@ -34,10 +35,13 @@ from harness.util.retry import RetryPolicy
 @dataclass
 class PushOptions:
     """buildah's ``PushOptions``; ``manifest_type`` is ``oci``, ``v2s1``, ``v2s2`` or None
-    (keep the image's own type). The image is looked up in ``store``, else in the store at
-    ``store_root`` (else ``system_context.store_root``)."""
+    (keep the image's own type). Layers are compressed as buildah's push compresses them
+    for the destination's kind (:func:`harness.builder.layercompression.push_compression`;
+    ``disable_compression`` changes only ``dir:``). The image is looked up in ``store``,
+    else in the store at ``store_root`` (else ``system_context.store_root``)."""
 
-    compression: Algorithm = Algorithm.GZIP
+    compression: Algorithm | None = None  # --compression-format; None: gzip
+    disable_compression: bool = False  # -D: see harness.builder.layercompression
     compression_level: int | None = None
     signature_policy_path: Path | None = None
     report_writer: TextIO | None = None
@@ -90,7 +94,9 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
         source_ctx=ctx,
         dest_ctx=ctx,
         manifest_type=FORMAT_NAMES[options.manifest_type] if options.manifest_type else None,
-        compression=options.compression,
+        compression=push_compression(target.transport.name,
+                                     disable=options.disable_compression,
+                                     asked=options.compression),
         compression_level=options.compression_level,
         report_writer=options.report_writer,
         signature_policy_path=options.signature_policy_path
@@ -123,7 +129,7 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
     then gets gzip layers whatever ``--compression-format`` says."""
     from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
 
-    compress = options.compression is not Algorithm.NONE and target.transport.name == DIR
+    compress = not options.disable_compression and target.transport.name == DIR
     try:
         return push_list(StoreName.parse(image), target, ListPushOptions(
             compression=Algorithm.GZIP if compress else None,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from harness.model.mediatype import FORMAT_NAMES
+from harness.util.cli import GoBool
 from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def duration(text: str) -> float:
 def bool_flag(parser: argparse.ArgumentParser, *names: str, help_text: str,
               default: bool = True) -> None:
     """``--name`` or ``--name=BOOL`` (Go's flag style); *default* when absent."""
-    parser.add_argument(*names, type=parse_bool, nargs="?", const=True, default=default,
+    parser.add_argument(*names, action=GoBool, type=parse_bool, nargs="?", default=default,
                         metavar="BOOL", help=f"{help_text} (default {str(default).lower()})")
 
 

@@ -120,8 +120,8 @@ def _push(args: argparse.Namespace) -> int:
     from harness.builder.push import PushOptions, push  # noqa: PLC0415
 
     options = PushOptions(
-        compression=compression("none" if args.disable_compression
-                                else args.compression_format),
+        compression=compression(args.compression_format) if args.compression_format else None,
+        disable_compression=args.disable_compression,
         compression_level=args.compression_level,
         signature_policy_path=signature_policy(args, args.signature_policy),
         report_writer=None if args.quiet else sys.stdout,
@@ -224,10 +224,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push_cmd.add_argument("dest", metavar="DEST", nargs="?",
                           help="TRANSPORT:REF, or a registry reference (docker:// assumed)")
     push_cmd.add_argument("--format", "-f", choices=TRANSFER_FORMATS)
-    push_cmd.add_argument("--compression-format", choices=COMPRESSION_NAMES, default="gzip")
+    push_cmd.add_argument("--compression-format", choices=COMPRESSION_NAMES,
+                          help="for the layers a destination compresses (default: gzip)")
     push_cmd.add_argument("--compression-level", type=int, metavar="N")
     push_cmd.add_argument("--disable-compression", "-D", action="store_true",
-                          help="don't compress layers")
+                          help="don't compress layers written to dir: (as buildah 1.28: "
+                               "registries and OCI layouts get them compressed anyway)")
     add_registry_flags(push_cmd)
     push_cmd.add_argument("--digestfile", type=Path, metavar="FILE")
     add_retry_flags(push_cmd, buildah=True)

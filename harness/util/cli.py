@@ -10,6 +10,12 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 
+class GoBool(argparse._StoreAction):
+    """A boolean flag as Go's pflag reads one: ``--name`` alone means true and never takes
+    the next argument (``commit -D CONTAINER``), ``--name=BOOL`` sets it.
+    :class:`OneLineArgumentParser` spells the bare form ``--name=true`` before parsing."""
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr and exit code 2.
 
@@ -21,6 +27,15 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: Any = None) -> tuple[Any, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        bare = {name for action in self._actions if isinstance(action, GoBool)
+                for name in action.option_strings}
+        end = words.index("--") if "--" in words else len(words)
+        words[:end] = [f"{word}=true" if word in bare else word for word in words[:end]]
+        return super().parse_known_args(words, namespace)
 
     def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                    namespace: Any = None) -> argparse.Namespace:

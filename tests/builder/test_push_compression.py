@@ -1,0 +1,241 @@
+"""``push`` and ``commit`` with and without ``-D`` write, for every kind of destination, the layers
+``buildah push`` 1.28.2 writes: the same image pushed by both, then the layer media types,
+the layer bytes (decompressed for gzip blobs: the compressor differs, docs/store.md item
+4), the config bytes, and the manifest bytes where no layer is compressed, compared.
+
+buildah's ``push -D`` changes only ``dir:``; a registry and an OCI layout get gzip anyway,
+``docker-archive:`` and ``containers-storage:`` uncompressed layers anyway. ``commit``
+(``-D`` by default) sends gzip layers to a registry, and none to ``docker-archive:``
+even with ``-D=false`` (:mod:`harness.builder.layercompression` says why)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.builder.layercompression import commit_compression, push_compression
+from harness.model import transportref
+from harness.model.compression import Algorithm
+from harness.peers.clients import Buildah
+from harness.peers.launchers import RunningRegistry
+from harness.transports.alltransports import parse_image_name
+from harness.transports.types import BlobInfo, SystemContext
+from tests.builder.parity import BuildahSide, Case, Inputs, OurSide
+
+GZIP_MAGIC = b"\x1f\x8b"
+KINDS = ("docker", "dir", "oci", "oci-archive", "docker-archive", "containers-storage")
+# What buildah 1.28.2 writes (observed; the test checks it still does): kind -> (without
+# -D, with -D), True for gzip layers.
+GZIPPED = {"docker": (True, True), "dir": (True, False), "oci": (True, True),
+           "oci-archive": (True, True), "docker-archive": (False, False),
+           "containers-storage": (False, False)}
+
+
+@dataclass
+class Written:
+    manifest: bytes
+    config: bytes
+    layers: list[tuple[str | None, bytes]]  # media type (None in docker-archive:), blob
+
+
+def _harness(*args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, env=dict(os.environ), check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def _image(buildah: Buildah, tmp: Path) -> str:
+    """``app:v1``, two layers (a base image's and its own), in buildah's store; its ID."""
+    for name, text in (("base", "base layer\n" * 500), ("top", "top layer\n" * 700)):
+        (tmp / name).write_text(text)
+    ctr = buildah.from_image("scratch")
+    buildah.copy(ctr, tmp / "base", "/base")
+    buildah.commit(ctr, "app:base", "--quiet")
+    ctr = buildah.from_image("app:base")
+    buildah.copy(ctr, tmp / "top", "/top")
+    return buildah.commit(ctr, "app:v1", "--quiet").splitlines()[-1]
+
+
+def _layout(root: Path) -> Written:
+    def blob(digest: str) -> bytes:
+        return (root / "blobs/sha256" / digest.split(":")[1]).read_bytes()
+
+    manifest = blob(json.loads((root / "index.json").read_text())["manifests"][0]["digest"])
+    parsed = json.loads(manifest)
+    return Written(manifest, blob(parsed["config"]["digest"]),
+                   [(layer["mediaType"], blob(layer["digest"])) for layer in parsed["layers"]])
+
+
+def _read(kind: str, where: str, registry: RunningRegistry, tmp: Path) -> Written:
+    if kind == "docker":
+        repo, tag = where.split("/", 1)[1].split(":")
+        manifest = requests.get(f"{registry.url}/v2/{repo}/manifests/{tag}", timeout=30,
+                                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        manifest.raise_for_status()
+        parsed = manifest.json()
+
+        def blob(digest: str) -> bytes:
+            got = requests.get(f"{registry.url}/v2/{repo}/blobs/{digest}", timeout=30)
+            got.raise_for_status()
+            return got.content
+
+        return Written(manifest.content, blob(parsed["config"]["digest"]),
+                       [(layer["mediaType"], blob(layer["digest"]))
+                        for layer in parsed["layers"]])
+    if kind == "dir":
+        root = Path(where)
+        raw = (root / "manifest.json").read_bytes()
+        parsed = json.loads(raw)
+        return Written(raw, (root / parsed["config"]["digest"].split(":")[1]).read_bytes(),
+                       [(layer["mediaType"], (root / layer["digest"].split(":")[1]).read_bytes())
+                        for layer in parsed["layers"]])
+    if kind == "oci":
+        return _layout(Path(where.rsplit(":", 1)[0]))
+    if kind == "oci-archive":
+        unpacked = tmp / f"unpacked-{Path(where).name}"
+        with tarfile.open(where.rsplit(":", 1)[0]) as tar:
+            tar.extractall(unpacked, filter="data")
+        return _layout(unpacked)
+    if kind == "docker-archive":
+        with tarfile.open(where.rsplit(":", 2)[0]) as tar:
+            def member(name: str) -> bytes:
+                file = tar.extractfile(name)
+                assert file is not None
+                return file.read()
+
+            raw = member("manifest.json")
+            [entry] = json.loads(raw)
+            return Written(raw, member(entry["Config"]),
+                           [(None, member(name)) for name in entry["Layers"]])
+    with parse_image_name(f"containers-storage:{where}").new_image_source(SystemContext()) as src:
+        raw = src.get_manifest()[0]
+        parsed = json.loads(raw)
+        stream, _ = src.get_blob(BlobInfo(digest=parsed["config"]["digest"]))
+        with stream:
+            config = stream.read()
+        # The store keeps layers unpacked: the manifest bytes name what was written.
+        return Written(raw, config, [(layer["mediaType"], b"") for layer in parsed["layers"]])
+
+
+def _destination(kind: str, tag: str, tmp: Path, registry: RunningRegistry,
+                 buildah: Buildah) -> tuple[str, str]:
+    """The destination argument of a push, and where :func:`_read` finds what it wrote."""
+    where = {"docker": f"{registry.host}/compression/{tag}:v1", "dir": str(tmp / tag),
+             "oci": f"{tmp / tag}:v1", "oci-archive": f"{tmp / tag}.tar:v1",
+             "docker-archive": f"{tmp / tag}.tar:app:v1",
+             "containers-storage": f"{buildah.store_spec}pushed-{tag}:v1"}[kind]
+    return f"{kind}:{'//' if kind == 'docker' else ''}{where}", where
+
+
+@pytest.mark.requires_peer("buildah")
+@pytest.mark.parametrize("kind", KINDS)
+def test_push_compresses_as_buildah(kind: str, tmp_path: Path, distribution: RunningRegistry,
+                                    policy: Path) -> None:
+    buildah = Buildah(tmp_path / "buildah", registry=distribution)
+    # By ID: a push by name to docker-archive: also writes the name found in the store
+    # into RepoTags (libimage's "Buildah compat" tag), which this test is not about.
+    image = _image(buildah, tmp_path)
+    source = f"containers-storage:{buildah.store_spec}{image}"
+    tls = buildah.config.registry_flags(distribution) if kind == "docker" else []
+    for disable, gzipped in zip(((), ("-D",)), GZIPPED[kind], strict=True):
+        flag = "disabled" if disable else "plain"
+        theirs_dest, theirs_at = _destination(kind, f"buildah-{flag}", tmp_path, distribution,
+                                              buildah)
+        ours_dest, ours_at = _destination(kind, f"ours-{flag}", tmp_path, distribution, buildah)
+        buildah.push(image, theirs_dest, "--quiet", *disable)
+        _harness("push", "-q", "--signature-policy", str(policy), *tls, *disable, source,
+                 ours_dest)
+        _same(_read(kind, ours_at, distribution, tmp_path),
+              _read(kind, theirs_at, distribution, tmp_path), gzipped=gzipped, why=flag)
+
+
+def _same(ours: Written, theirs: Written, *, gzipped: bool, why: str) -> None:
+    """Equal media types and config bytes; gzip layers (in both, iff *gzipped*) equal once
+    uncompressed, every other layer and then the manifest equal byte for byte."""
+    assert [t for t, _ in ours.layers] == [t for t, _ in theirs.layers], why
+    assert ours.config == theirs.config, why
+    for (_, mine), (_, buildahs) in zip(ours.layers, theirs.layers, strict=True):
+        assert (buildahs[:2] == GZIP_MAGIC) is gzipped, why
+        if gzipped:
+            assert mine[:2] == GZIP_MAGIC, why
+            assert gzip.decompress(mine) == gzip.decompress(buildahs), why
+        else:
+            assert mine == buildahs, why
+    if not gzipped:
+        assert ours.manifest == theirs.manifest, why
+
+
+# buildah 1.28.2's commit, observed: kind -> (-D, the default; -D=false), True for gzip.
+# containers-storage: is left out: with -D=false buildah keeps the base layer uncompressed
+# and the new one gzip (it preserves what its image source gives), which one compression
+# for the whole copy cannot express yet (docs/cli.md).
+COMMIT_GZIPPED = {"docker": (True, True), "dir": (False, True), "oci": (False, True),
+                  "oci-archive": (False, True), "docker-archive": (False, False)}
+
+
+@pytest.mark.requires_peer("buildah")
+@pytest.mark.parametrize("kind", COMMIT_GZIPPED)
+def test_commit_compresses_as_buildah(kind: str, tmp_path: Path,
+                                      distribution: RunningRegistry, policy: Path) -> None:
+    """The same container (on a base image: two layers) committed by both tools."""
+    base = Case("base", lambda root: (root / "base").write_text("base layer\n" * 500))
+    case = Case("top", lambda root: (root / "top").write_text("top layer\n" * 700), base=base)
+    buildah, ours = BuildahSide(tmp_path / "buildah"), OurSide(tmp_path / "ours", policy)
+    buildah.tool.registry = distribution
+    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
+    their_ctr = buildah.container(case, inputs)
+    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
+    tls = tuple(buildah.tool.config.registry_flags(distribution)) if kind == "docker" else ()
+    for disable, gzipped in zip(("-D", "-D=false"), COMMIT_GZIPPED[kind], strict=True):
+        why = f"commit {disable}"
+        tag = "disabled" if disable == "-D" else "plain"
+        theirs_dest, theirs_at = _destination(kind, f"commit-buildah-{tag}", tmp_path,
+                                              distribution, buildah.tool)
+        ours_dest, ours_at = _destination(kind, f"commit-ours-{tag}", tmp_path,
+                                          distribution, buildah.tool)
+        buildah.commit_output(their_ctr, (*tls, disable), theirs_dest)
+        ours.commit_output(our_ctr, (*tls, disable), ours_dest)
+        _same(_read(kind, ours_at, distribution, tmp_path),
+              _read(kind, theirs_at, distribution, tmp_path), gzipped=gzipped, why=why)
+
+
+@pytest.mark.parametrize(("kind", "disable", "asked", "expected"), [
+    ("docker", True, None, Algorithm.GZIP),
+    ("docker", True, Algorithm.ZSTD, Algorithm.ZSTD),
+    ("oci", True, Algorithm.ZSTD, Algorithm.ZSTD),
+    ("oci-archive", False, None, Algorithm.GZIP),
+    ("dir", False, Algorithm.ZSTD, Algorithm.ZSTD),
+    ("dir", True, Algorithm.ZSTD, Algorithm.NONE),
+    ("docker-archive", False, Algorithm.ZSTD, Algorithm.NONE),
+    ("containers-storage", False, None, Algorithm.NONE),
+    ("harness-store", False, None, Algorithm.NONE),
+])
+def test_push_compression_of_each_destination(kind: str, disable: bool,
+                                              asked: Algorithm | None,
+                                              expected: Algorithm) -> None:
+    """``--compression-format`` where the destination compresses (observed with buildah
+    1.28.2 into dir: and oci:, where -D leaves zstd in an OCI layout too)."""
+    assert push_compression(kind, disable=disable, asked=asked) is expected
+
+
+@pytest.mark.parametrize(("kind", "layers", "expected"), [
+    (transportref.DOCKER, Algorithm.NONE, Algorithm.GZIP),  # -D: a registry compresses
+    (transportref.OCI, Algorithm.NONE, Algorithm.NONE),  # OCIAcceptUncompressedLayers
+    (transportref.OCI, Algorithm.GZIP, Algorithm.GZIP),
+    (transportref.DIR, Algorithm.NONE, Algorithm.NONE),
+    (transportref.DIR, Algorithm.GZIP, Algorithm.GZIP),  # DirForceCompress
+    (transportref.DOCKER_ARCHIVE, Algorithm.GZIP, Algorithm.NONE),  # always decompresses
+    (transportref.CONTAINERS_STORAGE, Algorithm.GZIP, Algorithm.GZIP),
+])
+def test_commit_compression_of_each_destination(kind: str, layers: Algorithm,
+                                                expected: Algorithm) -> None:
+    assert commit_compression(kind, layers) is expected
