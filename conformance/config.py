@@ -11,16 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from conformance.client import Target
-from harness.model.access import Credentials, RegistryAccess
+from harness.model.access import OCI_VARIABLES, access_from
+from harness.util.cli import is_true
 
 GROUPS = ("pull", "push", "manifests", "digests", "tags", "referrers", "management", "auth",
           "e2e", "docker")
@@ -43,10 +43,6 @@ ENV_INSECURE = "CONFORMANCE_INSECURE"
 ENV_NAME = "CONFORMANCE_TARGET_NAME"
 ENV_ISOLATE = "CONFORMANCE_ISOLATE"
 ENV_KEEP = "CONFORMANCE_KEEP"  # leave what the checks pushed
-
-
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -96,30 +92,30 @@ class Settings:
                    is_true(env.get(ENV_KEEP)))
 
 
+# Where the suite reads a setting not given on the command line.
+VARIABLES = {**OCI_VARIABLES, "token": ENV_TOKEN, "ca-file": ENV_CA_FILE,
+             "insecure": ENV_INSECURE}
+
+
 def target_from(env: Mapping[str, str], *, url: str | None = None,
                 username: str | None = None, password: str | None = None,
                 token: str | None = None, ca_file: Path | None = None, insecure: bool = False,
-                namespace: str | None = None,
-                crossmount_namespace: str | None = None) -> Target | None:
+                namespace: str | None = None, crossmount_namespace: str | None = None,
+                ask_password: Callable[[str], str | None] | None = None) -> Target | None:
     """The registry to check (None: none named), from the settings given (the command
-    line's), each one not given read from *env*. A CA file or ``insecure`` given replaces
-    the environment's TLS choice; either means nothing to a plain-HTTP registry and is
-    left out for one (CI passes ``--insecure`` whatever the scheme)."""
-    url = (url or env.get("OCI_ROOT_URL") or "").rstrip("/")
+    line's), each one not given read from *env*, by the project's one set of rules
+    (:func:`harness.model.access.access_from`)."""
+    url_name = "--registry" if url else "OCI_ROOT_URL"
+    url = url or env.get("OCI_ROOT_URL")
     if not url:
         return None
-    if ca_file is None and not insecure:
-        ca_file = Path(env[ENV_CA_FILE]) if env.get(ENV_CA_FILE) else None
-        insecure = ca_file is None and is_true(env.get(ENV_INSECURE))
-    username = username or env.get("OCI_USERNAME") or None
-    password = password or env.get("OCI_PASSWORD") or ""
-    tls = urlsplit(url).scheme == "https"
-    access = RegistryAccess(Credentials(username, password) if username else None,
-                            token or env.get(ENV_TOKEN) or None, ca_file if tls else None,
-                            insecure=tls and insecure, url=url)
+    access = access_from(url, username=username, password=password, token=token,
+                         ca_file=ca_file, insecure=insecure, env=env, variables=VARIABLES,
+                         url_name=url_name, ask_password=ask_password)
     return Target(access, namespace or env.get("OCI_NAMESPACE") or "conformance/test",
                   crossmount_namespace or env.get("OCI_CROSSMOUNT_NAMESPACE")
-                  or "conformance/other", env.get(ENV_NAME) or url, is_true(env.get(ENV_ISOLATE)))
+                  or "conformance/other", env.get(ENV_NAME) or access.url,
+                  is_true(env.get(ENV_ISOLATE)))
 
 
 def selected_groups(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from fakeregistry.profiles import get_profile
 from harness.peers.container import DistributionContainerLauncher
 from harness.peers.detect import missing_reason
 from harness.peers.launchers import DistributionLauncher, Launcher
+from harness.util.cli import ask_password, is_true
 from harness.util.errors import HarnessError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
@@ -100,12 +101,11 @@ def parser() -> argparse.ArgumentParser:
 def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     """Turn arguments (and the OCI_* environment) into :class:`Options`."""
     args = parser().parse_args(argv)
-    if args.token and args.username:
-        raise UsageError("give either --token or --username/--password, not both")
     registry = config.target_from(
         env, url=args.registry, username=args.username, password=args.password,
         token=args.token, ca_file=args.ca_file, insecure=args.insecure,
-        namespace=args.namespace, crossmount_namespace=args.crossmount_namespace)
+        namespace=args.namespace, crossmount_namespace=args.crossmount_namespace,
+        ask_password=ask_password)
     for target in args.target:
         if target.startswith("fake:"):
             get_profile(target.removeprefix("fake:"))  # an unknown profile: a one-line error
@@ -121,7 +121,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     return Options(targets or ("fake:spec",), registry, groups, args.keyword, args.workers,
                    args.report_dir or (Path(env["OCI_REPORT_DIR"])
                                        if env.get("OCI_REPORT_DIR") else None),
-                   args.expect, config.is_true(env.get("OCI_DEBUG")), args.strict, args.keep)
+                   args.expect, is_true(env.get("OCI_DEBUG")), args.strict, args.keep)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import io
 import sys
 
@@ -75,7 +76,7 @@ class _Terminal(io.StringIO):
 def test_a_missing_password_is_asked_for_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
     monkeypatch.setattr(sys, "stdin", _Terminal(tty=True))
-    monkeypatch.setattr(options.getpass, "getpass",
+    monkeypatch.setattr(getpass, "getpass",
                         lambda prompt: asked.append(prompt) or "s3cret")
     creds = options.credentials("alice")
     assert (creds.username, creds.password) == ("alice", "s3cret")

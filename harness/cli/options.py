@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from harness.model.mediatype import FORMAT_NAMES
-from harness.util.cli import GoBool
+from harness.util.cli import GoBool, ask_password
 from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -206,10 +205,11 @@ def credentials(text: str, option: str = "--creds") -> Credentials:
     parsed = parse_creds(text, option)
     if ":" in text:
         return parsed
-    if not sys.stdin.isatty():
+    password = ask_password(parsed.username)
+    if password is None:
         raise HarnessError(f"{option} {parsed.username}: no password given and no terminal "
                            f"to ask on: use {option} {parsed.username}:PASSWORD")
-    return Credentials(parsed.username, getpass.getpass(f"Password for {parsed.username}: "))
+    return Credentials(parsed.username, password)
 
 
 def _given(args: argparse.Namespace, prefix: str, name: str) -> object:

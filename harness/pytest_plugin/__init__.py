@@ -85,7 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(CA_FILE, metavar="PATH",
                     help="CA bundle to verify https:// url= targets with")
     group.addoption(INSECURE, action="store_true",
-                    help="do not verify the TLS certificates of url= targets")
+                    help="do not verify the TLS certificates of https:// url= targets")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,10 +112,10 @@ def _check_targets(config: pytest.Config) -> None:
     from harness.peers.targets import UnknownTargetError, launcher_for  # noqa: PLC0415
     from harness.util.errors import HarnessError  # noqa: PLC0415
 
-    def check(spec: str, access: Access | None = None) -> bool:
-        """Whether *spec* is a url= target, which *access* reaches."""
+    def check(spec: str) -> bool:
+        """Whether *spec* is a url= target."""
         try:
-            return isinstance(launcher_for(spec, access), URLLauncher)
+            return isinstance(launcher_for(spec), URLLauncher)
         except UnknownTargetError as error:
             raise pytest.UsageError(f"{TARGET_OPTION}: {error}; or fake") from None
         except HarnessError as error:
@@ -128,35 +128,23 @@ def _check_targets(config: pytest.Config) -> None:
                                     f"none was given ({TARGET_OPTION} url=URL)")
         return
     try:
-        access = _access(config)
+        config.stash[ACCESS] = {spec: _access(config, spec) for spec in urls}
     except HarnessError as error:
-        raise pytest.UsageError(f"{', '.join(given) or 'OCI_USERNAME/OCI_PASSWORD'}: "
-                                f"{error}") from None
-    for spec in urls:
-        check(spec, access)
-    config.stash[ACCESS] = access
+        raise pytest.UsageError(str(error)) from None
 
 
-def _access(config: pytest.Config) -> Access:
-    """The ``--registry-*`` options as an :class:`Access`; a user and password not given
-    come from OCI_USERNAME/OCI_PASSWORD unless a token is (an explicit token wins)."""
-    from harness.model.access import Credentials  # noqa: PLC0415
-    from harness.peers.launchers import Access  # noqa: PLC0415
-    from harness.util.errors import HarnessError  # noqa: PLC0415
+def _access(config: pytest.Config, spec: str) -> Access:
+    """How to reach the ``url=`` target *spec*: the ``--registry-*`` options and the
+    ``OCI_*`` variables, by the rules ``python -m conformance`` follows too. Nothing is
+    asked on the terminal: pytest holds stdin, and xdist workers have none."""
+    from harness.model.access import access_from  # noqa: PLC0415
 
-    token: str | None = config.getoption(TOKEN)
-    env = {} if token else os.environ
-    username: str | None = config.getoption(USERNAME) or env.get("OCI_USERNAME")
-    password: str | None = config.getoption(PASSWORD) or env.get("OCI_PASSWORD")
-    credentials = None
-    if username is not None or password is not None:
-        if token is None and (username is None or password is None):
-            raise HarnessError(f"a username and a password go together ({USERNAME} or "
-                               f"OCI_USERNAME, {PASSWORD} or OCI_PASSWORD)")
-        credentials = Credentials(username or "", password or "")
     ca_file: str | None = config.getoption(CA_FILE)
-    return Access(credentials, token, Path(ca_file) if ca_file else None,
-                  bool(config.getoption(INSECURE)))
+    return access_from(spec.removeprefix("url="), username=config.getoption(USERNAME),
+                       password=config.getoption(PASSWORD), token=config.getoption(TOKEN),
+                       ca_file=Path(ca_file) if ca_file else None,
+                       insecure=bool(config.getoption(INSECURE)), env=os.environ,
+                       flag_prefix="--registry-", url_name=f"{TARGET_OPTION} {spec}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

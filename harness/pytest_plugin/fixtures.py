@@ -25,8 +25,8 @@ PROFILE_MARKER = "registry_profile"
 TARGET_OPTION = "--registry-target"
 USED_REGISTRIES = pytest.StashKey[list["RegistryUnderTest"]]()
 """The registries a test used, for its failure report."""
-ACCESS = pytest.StashKey["Access"]()
-"""Credentials and TLS trust for url= targets, from the ``--registry-*`` options."""
+ACCESS = pytest.StashKey[dict[str, "Access"]]()
+"""Each url= target's credentials and TLS trust, from the ``--registry-*`` options."""
 # A real registry's storage outlives a test (and, for url= targets, the run): each run
 # gets its own top-level namespace.
 _RUN_ID = secrets.token_hex(3)
@@ -85,7 +85,7 @@ def fake_registry_server(request: pytest.FixtureRequest,
 class RealRegistries:
     """Real registries started on first use and kept for the whole session."""
 
-    def __init__(self, stack: contextlib.ExitStack, access: Access | None) -> None:
+    def __init__(self, stack: contextlib.ExitStack, access: dict[str, Access]) -> None:
         self._stack = stack
         self._access = access
         self._running: dict[str, RunningRegistry] = {}
@@ -94,7 +94,7 @@ class RealRegistries:
         if spec not in self._running:
             from harness.peers.targets import launcher_for  # noqa: PLC0415
 
-            launcher = launcher_for(spec, self._access)
+            launcher = launcher_for(spec, self._access.get(spec))
             running = self._stack.enter_context(launcher.start())
             if running.credentials is not None or running.token is not None:
                 _logged_in_or_exit(spec, running)
@@ -116,7 +116,7 @@ def _logged_in_or_exit(spec: str, running: RunningRegistry) -> None:
 @pytest.fixture(scope="session")
 def real_registries(pytestconfig: pytest.Config) -> Iterator[RealRegistries]:
     with contextlib.ExitStack() as stack:
-        yield RealRegistries(stack, pytestconfig.stash.get(ACCESS, None))
+        yield RealRegistries(stack, pytestconfig.stash.get(ACCESS, {}))
 
 
 _PEER_OF_TARGET = {"distribution": "docker-registry", "distribution-container": "docker"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,20 @@ class OneLineArgumentParser(argparse.ArgumentParser):
                 if isinstance(chosen, OneLineArgumentParser):
                     return chosen._chosen(parsed)
         return self
+
+
+def is_true(value: str | None) -> bool:
+    """Whether an environment variable says yes (``1``, ``true``, ``yes``, ``on``; any case);
+    unset or empty is no."""
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def ask_password(username: str) -> str | None:
+    """The password for *username* typed on the terminal, not echoed (as skopeo's
+    ``--creds USER`` asks); None when stdin is no terminal (CI, a pipe) to ask on."""
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(f"Password for {username}: ")
 
 
 def exit_without_teardown(code: int) -> NoReturn:

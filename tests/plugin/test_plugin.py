@@ -449,6 +449,15 @@ def test_a_url_target_over_tls_is_trusted_by_ca_file_or_insecure(
     _run(pytester, PUSH, *target, "--registry-insecure").assert_outcomes(passed=1)
 
 
+def test_insecure_is_accepted_for_a_plain_http_url_target(
+        pytester: pytest.Pytester, make_fake_registry: MakeFakeRegistry) -> None:
+    """As for python -m conformance: CI passes it whatever the scheme; nothing to skip."""
+    server = make_fake_registry(http=True)
+    assert server.url.startswith("http://")
+    _run(pytester, PUSH, "--registry-target", f"url={server.url}", "--registry-insecure"
+         ).assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--registry-username", "u", "--registry-password", "p"],
      "--registry-username, --registry-password: apply to url= targets only, and none was "
@@ -462,20 +471,27 @@ def test_a_url_target_over_tls_is_trusted_by_ca_file_or_insecure(
      "--registry-username, --registry-token: give either a token or a username and "
      "password, not both"),
     (["--registry-target", "url=https://r.example", "--registry-username", "u"],
-     "--registry-username: a username and a password go together (--registry-username or "
-     "OCI_USERNAME, --registry-password or OCI_PASSWORD)"),
-    (["--registry-target", "url=http://r.example", "--registry-insecure"],
-     "--registry-target url=http://r.example: a CA file or insecure applies to https:// "
-     "registries; http://r.example is plain HTTP"),
+     "--registry-username u: no password given (--registry-password)"),
+    (["--registry-target", "url=https://r.example", "OCI_USERNAME=ci"],
+     "OCI_USERNAME=ci: no password given (OCI_PASSWORD)"),
+    (["--registry-target", "url=https://r.example", "OCI_PASSWORD=p"],
+     "OCI_PASSWORD: a password needs a user name (OCI_USERNAME)"),
+    (["--registry-target", "url=http://r.example", "--registry-ca-file", "nope.crt"],
+     "--registry-ca-file: a CA file verifies https:// registries; http://r.example is plain "
+     "HTTP"),
     (["--registry-target", f"url=https://u:{SECRET}@r.example"],
      "--registry-target url=*: registry URL holds a user or password; give them as a "
      "username and password instead"),
 ], ids=["no-url-target", "distribution-only", "missing-ca", "token-and-user",
-        "user-without-password", "insecure-on-http", "userinfo"])
+        "user-without-password", "user-variable-alone", "password-variable-alone",
+        "ca-on-http", "userinfo"])
 def test_access_that_cannot_be_used_is_a_usage_error(
         pytester: pytest.Pytester, args: list[str], message: str,
         no_oci_env: pytest.MonkeyPatch) -> None:
-    result = _run(pytester, "def test_x(registry):\n    pass\n", *args)
+    for variable in [arg for arg in args if arg.startswith("OCI_")]:
+        no_oci_env.setenv(*variable.split("=", 1))
+    result = _run(pytester, "def test_x(registry):\n    pass\n",
+                  *[arg for arg in args if not arg.startswith("OCI_")])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert len(result.stderr.lines) <= 2, result.stderr.str()  # one line, no traceback
