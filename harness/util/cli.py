@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -67,6 +66,8 @@ def ask_password(username: str) -> str | None:
     ``--creds USER`` asks); None when stdin is no terminal (CI, a pipe) to ask on."""
     if not sys.stdin.isatty():
         return None
+    import getpass  # noqa: PLC0415  (with termios: not for every command's start-up)
+
     return getpass.getpass(f"Password for {username}: ")
 
 

@@ -100,8 +100,10 @@ def _harness_beyond_the_parser(modules: set[str]) -> set[str]:
 
 
 # Standard modules that only a command's work needs: dataclasses (with inspect and ast,
-# ~10 ms), ctypes (the malloc tuning of a command that streams), threads and logging.
-NOT_FOR_THE_PARSER = ("dataclasses", "inspect", "ctypes", "concurrent", "logging", "platform")
+# ~10 ms), ctypes (the malloc tuning of a command that streams), threads and logging,
+# getpass (a password prompt).
+NOT_FOR_THE_PARSER = ("dataclasses", "inspect", "ctypes", "concurrent", "logging", "platform",
+                      "getpass")
 
 
 @pytest.mark.parametrize("flag", ["--version", "--help"])
