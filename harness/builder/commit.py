@@ -10,8 +10,8 @@ all with ``omit_history``) and the manifest; then
   copy — only the new layer, config and manifest are written, parent layers are reused —
   and the image is named (destination plus ``additional_tags``) in one atomic update;
 - anywhere else: a full copy through :func:`harness.copy.engine.copy_image`, the new
-  layer staged (uncompressed) in a temporary store that is removed afterwards, every
-  layer then (de)compressed as buildah's copy does for the destination's kind
+  layer staged in a temporary store that is removed afterwards, every layer then
+  (de)compressed, or kept as built, as buildah's copy does for the destination's kind
   (:func:`harness.builder.layercompression.commit_compression`: a registry gets gzip
   even under ``-D``, ``docker-archive:`` none even with ``-D=false``); additional tags
   are ignored with a warning, as in buildah.
@@ -205,13 +205,15 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
     if options.additional_tags:
         print(f"WARN: don't know how to add tags to images stored in "
               f"{dest.transport.name!r} transport", file=sys.stderr)
+    layers = commit_compression(dest.transport.name, options.compression)
     # In the store's own temporary area, where `check` finds what a killed commit left.
     with builder.store.scratch("commit-") as staging_dir:
-        # Staged uncompressed: the copy engine then compresses every layer, parents
-        # included, in its own single pass per blob.
+        # Staged uncompressed where the copy engine then (de)compresses every layer,
+        # parents included, in its own single pass per blob; as built (buildah's image
+        # source) where the destination keeps what it gets.
         staging = Store.open(staging_dir.path)
-        built = _build(builder, staging,
-                       replace(options, compression=Algorithm.NONE),
+        staged = options.compression if layers is None else Algorithm.NONE
+        built = _build(builder, staging, replace(options, compression=staged),
                        manifest_type(options.preferred_manifest_type), created)
         source = BuiltImageReference(builder.container_id, built.manifest, built.media_type,
                                      built.config, (staging, builder.store))
@@ -219,7 +221,7 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
         # gets a conversion, as with buildah.
         result = copy_image(dest, source, CopyOptions(
             dest_ctx=options.system_context,
-            compression=commit_compression(dest.transport.name, options.compression),
+            compression=layers,
             report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))
     return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,

@@ -59,9 +59,11 @@ def push_compression(transport: str, *, disable: bool, asked: Algorithm | None) 
     return written(wanted, Algorithm.NONE, asked)
 
 
-def commit_compression(transport: str, layers: Algorithm) -> Algorithm:
-    """``buildah commit`` to a *transport* with its layers built as *layers* (none with
-    ``-D``, buildah's default; gzip with ``-D=false``)."""
+def commit_compression(transport: str, layers: Algorithm) -> Algorithm | None:
+    """``buildah commit`` to a *transport* with its new layer built as *layers* (none with
+    ``-D``, buildah's default; gzip with ``-D=false``): what every layer becomes, or None
+    where the destination keeps each layer as buildah's image source serves it (the base
+    image's uncompressed, the new one as built)."""
     disable = layers is Algorithm.NONE
     wanted = desired(transport, dir_force_compress=not disable, oci_accept_uncompressed=disable)
-    return written(wanted, layers, None)
+    return None if wanted is LayerCompression.PRESERVE else written(wanted, layers, None)

@@ -23,12 +23,10 @@ import pytest
 import requests
 
 from harness.builder.layercompression import commit_compression, push_compression
-from harness.model import transportref
+from harness.model import mediatype, transportref
 from harness.model.compression import Algorithm
 from harness.peers.clients import Buildah
 from harness.peers.launchers import RunningRegistry
-from harness.transports.alltransports import parse_image_name
-from harness.transports.types import BlobInfo, SystemContext
 from tests.builder.parity import BuildahSide, Case, Inputs, OurSide
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -75,8 +73,12 @@ def _layout(root: Path) -> Written:
                    [(layer["mediaType"], blob(layer["digest"])) for layer in parsed["layers"]])
 
 
-def _read(kind: str, where: str, registry: RunningRegistry, tmp: Path) -> Written:
+def _read(kind: str, where: str, tmp: Path, registry: RunningRegistry | None = None,
+          store: Buildah | None = None) -> Written:
+    """What a push or commit wrote at *where*: in *registry*, or in buildah's *store* as
+    ``buildah inspect`` shows the image, or in a file or directory."""
     if kind == "docker":
+        assert registry is not None
         repo, tag = where.split("/", 1)[1].split(":")
         manifest = requests.get(f"{registry.url}/v2/{repo}/manifests/{tag}", timeout=30,
                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
@@ -116,23 +118,25 @@ def _read(kind: str, where: str, registry: RunningRegistry, tmp: Path) -> Writte
             [entry] = json.loads(raw)
             return Written(raw, member(entry["Config"]),
                            [(None, member(name)) for name in entry["Layers"]])
-    with parse_image_name(f"containers-storage:{where}").new_image_source(SystemContext()) as src:
-        raw = src.get_manifest()[0]
-        parsed = json.loads(raw)
-        stream, _ = src.get_blob(BlobInfo(digest=parsed["config"]["digest"]))
-        with stream:
-            config = stream.read()
-        # The store keeps layers unpacked: the manifest bytes name what was written.
-        return Written(raw, config, [(layer["mediaType"], b"") for layer in parsed["layers"]])
+    assert store is not None
+    info = json.loads(store.run("inspect", "--type", "image", where).stdout)
+    raw = info["Manifest"].encode()
+    # The store keeps layers unpacked: the manifest bytes name what was written.
+    return Written(raw, info["Config"].encode(),
+                   [(layer["mediaType"], b"") for layer in json.loads(raw)["layers"]])
 
 
 def _destination(kind: str, tag: str, tmp: Path, registry: RunningRegistry,
-                 buildah: Buildah) -> tuple[str, str]:
-    """The destination argument of a push, and where :func:`_read` finds what it wrote."""
+                 store: Buildah) -> tuple[str, str]:
+    """The destination argument of a push, and where :func:`_read` finds what it wrote;
+    a containers-storage: one goes to *store* (each tool's own: in one store, the same
+    image ID would only get another name)."""
     where = {"docker": f"{registry.host}/compression/{tag}:v1", "dir": str(tmp / tag),
              "oci": f"{tmp / tag}:v1", "oci-archive": f"{tmp / tag}.tar:v1",
              "docker-archive": f"{tmp / tag}.tar:app:v1",
-             "containers-storage": f"{buildah.store_spec}pushed-{tag}:v1"}[kind]
+             "containers-storage": f"pushed-{tag}:v1"}[kind]
+    if kind == "containers-storage":
+        return f"{kind}:{store.store_spec}{where}", where
     return f"{kind}:{'//' if kind == 'docker' else ''}{where}", where
 
 
@@ -141,6 +145,7 @@ def _destination(kind: str, tag: str, tmp: Path, registry: RunningRegistry,
 def test_push_compresses_as_buildah(kind: str, tmp_path: Path, distribution: RunningRegistry,
                                     policy: Path) -> None:
     buildah = Buildah(tmp_path / "buildah", registry=distribution)
+    other_store = Buildah(tmp_path / "other-store")
     # By ID: a push by name to docker-archive: also writes the name found in the store
     # into RepoTags (libimage's "Buildah compat" tag), which this test is not about.
     image = _image(buildah, tmp_path)
@@ -150,12 +155,14 @@ def test_push_compresses_as_buildah(kind: str, tmp_path: Path, distribution: Run
         flag = "disabled" if disable else "plain"
         theirs_dest, theirs_at = _destination(kind, f"buildah-{flag}", tmp_path, distribution,
                                               buildah)
-        ours_dest, ours_at = _destination(kind, f"ours-{flag}", tmp_path, distribution, buildah)
+        ours_dest, ours_at = _destination(kind, f"ours-{flag}", tmp_path, distribution,
+                                          other_store)
         buildah.push(image, theirs_dest, "--quiet", *disable)
         _harness("push", "-q", "--signature-policy", str(policy), *tls, *disable, source,
                  ours_dest)
-        _same(_read(kind, ours_at, distribution, tmp_path),
-              _read(kind, theirs_at, distribution, tmp_path), gzipped=gzipped, why=flag)
+        _same(_read(kind, ours_at, tmp_path, distribution, other_store),
+              _read(kind, theirs_at, tmp_path, distribution, buildah), gzipped=gzipped,
+              why=flag)
 
 
 def _same(ours: Written, theirs: Written, *, gzipped: bool, why: str) -> None:
@@ -175,11 +182,51 @@ def _same(ours: Written, theirs: Written, *, gzipped: bool, why: str) -> None:
 
 
 # buildah 1.28.2's commit, observed: kind -> (-D, the default; -D=false), True for gzip.
-# containers-storage: is left out: with -D=false buildah keeps the base layer uncompressed
-# and the new one gzip (it preserves what its image source gives), which one compression
-# for the whole copy cannot express yet (docs/cli.md).
 COMMIT_GZIPPED = {"docker": (True, True), "dir": (False, True), "oci": (False, True),
                   "oci-archive": (False, True), "docker-archive": (False, False)}
+
+
+def _containers(tmp_path: Path, policy: Path) -> tuple[BuildahSide, str, OurSide, str]:
+    """A container on a base image (two layers) made by both tools, ours under buildah's
+    container ID (the Docker config names it)."""
+    base = Case("base", lambda root: (root / "base").write_text("base layer\n" * 500))
+    case = Case("top", lambda root: (root / "top").write_text("top layer\n" * 700), base=base)
+    buildah, ours = BuildahSide(tmp_path / "buildah"), OurSide(tmp_path / "ours", policy)
+    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
+    their_ctr = buildah.container(case, inputs)
+    return buildah, their_ctr, ours, ours.container(case, inputs,
+                                                    buildah.container_id(their_ctr))
+
+
+@pytest.mark.requires_peer("buildah")
+def test_commit_to_containers_storage_keeps_layers_as_built(tmp_path: Path,
+                                                             policy: Path) -> None:
+    """buildah's store keeps what buildah's image source serves: with -D=false the base
+    layer uncompressed and the new one gzip. Equal manifests but for the gzip blob's
+    digest and size (the compressor, docs/store.md item 4), equal configs."""
+    buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy)
+    for disable, types in (("-D", [mediatype.OCI_LAYER] * 2),
+                           ("-D=false", [mediatype.OCI_LAYER, mediatype.OCI_LAYER_GZIP])):
+        # A store each: both commits have one image ID, which a store would only rename.
+        tag = "disabled" if disable == "-D" else "plain"
+        their_store = Buildah(tmp_path / f"theirs-{tag}")
+        our_store = Buildah(tmp_path / f"ours-{tag}")
+        buildah.commit_output(their_ctr, (disable,),
+                              f"containers-storage:{their_store.store_spec}out:v1")
+        ours.commit_output(our_ctr, (disable,), f"containers-storage:{our_store.store_spec}out:v1")
+        theirs = _read("containers-storage", "out:v1", tmp_path, store=their_store)
+        mine = _read("containers-storage", "out:v1", tmp_path, store=our_store)
+        assert mine.config == theirs.config, disable
+        our_manifest, their_manifest = json.loads(mine.manifest), json.loads(theirs.manifest)
+        assert [x["mediaType"] for x in their_manifest["layers"]] == types, disable
+        for manifest in (our_manifest, their_manifest):  # the named difference only
+            for layer in manifest["layers"]:
+                if layer["mediaType"].endswith("gzip"):
+                    layer.pop("digest")
+                    layer.pop("size")
+        assert our_manifest == their_manifest, disable
+        if disable == "-D":
+            assert mine.manifest == theirs.manifest
 
 
 @pytest.mark.requires_peer("buildah")
@@ -187,13 +234,8 @@ COMMIT_GZIPPED = {"docker": (True, True), "dir": (False, True), "oci": (False, T
 def test_commit_compresses_as_buildah(kind: str, tmp_path: Path,
                                       distribution: RunningRegistry, policy: Path) -> None:
     """The same container (on a base image: two layers) committed by both tools."""
-    base = Case("base", lambda root: (root / "base").write_text("base layer\n" * 500))
-    case = Case("top", lambda root: (root / "top").write_text("top layer\n" * 700), base=base)
-    buildah, ours = BuildahSide(tmp_path / "buildah"), OurSide(tmp_path / "ours", policy)
+    buildah, their_ctr, ours, our_ctr = _containers(tmp_path, policy)
     buildah.tool.registry = distribution
-    inputs = Inputs(tmp_path / "layout", tmp_path / "add-source")
-    their_ctr = buildah.container(case, inputs)
-    our_ctr = ours.container(case, inputs, buildah.container_id(their_ctr))
     tls = tuple(buildah.tool.config.registry_flags(distribution)) if kind == "docker" else ()
     for disable, gzipped in zip(("-D", "-D=false"), COMMIT_GZIPPED[kind], strict=True):
         why = f"commit {disable}"
@@ -201,11 +243,11 @@ def test_commit_compresses_as_buildah(kind: str, tmp_path: Path,
         theirs_dest, theirs_at = _destination(kind, f"commit-buildah-{tag}", tmp_path,
                                               distribution, buildah.tool)
         ours_dest, ours_at = _destination(kind, f"commit-ours-{tag}", tmp_path,
-                                          distribution, buildah.tool)
+                                          distribution, buildah.tool)  # no store written
         buildah.commit_output(their_ctr, (*tls, disable), theirs_dest)
         ours.commit_output(our_ctr, (*tls, disable), ours_dest)
-        _same(_read(kind, ours_at, distribution, tmp_path),
-              _read(kind, theirs_at, distribution, tmp_path), gzipped=gzipped, why=why)
+        _same(_read(kind, ours_at, tmp_path, distribution),
+              _read(kind, theirs_at, tmp_path, distribution), gzipped=gzipped, why=why)
 
 
 @pytest.mark.parametrize(("kind", "disable", "asked", "expected"), [
@@ -229,13 +271,13 @@ def test_push_compression_of_each_destination(kind: str, disable: bool,
 
 @pytest.mark.parametrize(("kind", "layers", "expected"), [
     (transportref.DOCKER, Algorithm.NONE, Algorithm.GZIP),  # -D: a registry compresses
-    (transportref.OCI, Algorithm.NONE, Algorithm.NONE),  # OCIAcceptUncompressedLayers
+    (transportref.OCI, Algorithm.NONE, None),  # OCIAcceptUncompressedLayers: as built
     (transportref.OCI, Algorithm.GZIP, Algorithm.GZIP),
-    (transportref.DIR, Algorithm.NONE, Algorithm.NONE),
+    (transportref.DIR, Algorithm.NONE, None),
     (transportref.DIR, Algorithm.GZIP, Algorithm.GZIP),  # DirForceCompress
     (transportref.DOCKER_ARCHIVE, Algorithm.GZIP, Algorithm.NONE),  # always decompresses
-    (transportref.CONTAINERS_STORAGE, Algorithm.GZIP, Algorithm.GZIP),
+    (transportref.CONTAINERS_STORAGE, Algorithm.GZIP, None),  # base none, new layer gzip
 ])
 def test_commit_compression_of_each_destination(kind: str, layers: Algorithm,
-                                                expected: Algorithm) -> None:
+                                                expected: Algorithm | None) -> None:
     assert commit_compression(kind, layers) is expected
