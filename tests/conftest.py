@@ -30,6 +30,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "oci-harness"))
 # --- real registry (harness.peers.launchers) ------------------------------------------------
 import contextlib  # noqa: E402
 from collections.abc import Callable, Generator, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
@@ -103,3 +104,23 @@ def pytest_runtest_makereport(
             log = registry.read_log(since=offsets.get(registry.host, 0))
             report.sections.append((f"docker-registry log ({registry.host})", log or "(empty)"))
     return report
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    """A permissive signature policy, so no test depends on /etc/containers/policy.json."""
+    path = tmp_path / "policy.json"
+    path.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path, policy: Path) -> str:
+    """A store (``--root``) holding ``app:v1``: an empty image, committed from scratch."""
+    from harness.cli.main import main  # noqa: PLC0415 - only the tests that ask load the CLI
+
+    root = str(tmp_path / "root")
+    assert main(["--root", root, "from", "--signature-policy", str(policy), "-q",
+                 "scratch"]) == 0
+    assert main(["--root", root, "commit", "-q", "working-container", "app:v1"]) == 0
+    return root

@@ -9,7 +9,6 @@ contact, DNS failures, TLS failures and 4xx are never retried (containers/common
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,23 +26,6 @@ from harness.transports.docker.errors import (
     connection_failure,
     https_only_answer,
 )
-
-
-@pytest.fixture
-def policy(tmp_path: Path) -> Path:
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    return path
-
-
-@pytest.fixture
-def root(tmp_path: Path, policy: Path) -> str:
-    """A store holding ``app:v1`` (an empty image, committed from scratch)."""
-    root = str(tmp_path / "root")
-    assert main(["--root", root, "from", "--signature-policy", str(policy), "-q",
-                 "scratch"]) == 0
-    assert main(["--root", root, "commit", "-q", "working-container", "app:v1"]) == 0
-    return root
 
 
 @contextlib.contextmanager

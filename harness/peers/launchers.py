@@ -34,7 +34,7 @@ from harness.model.access import Credentials, RegistryAccess
 from harness.peers.detect import PEERS, missing_reason
 from harness.util.errors import HarnessError
 from harness.util.net import free_port
-from harness.util.tls import make_tls_files
+from harness.util.tls import TLSFiles, make_client_files, make_tls_files
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -135,11 +135,14 @@ class DistributionSettings:
     auth: Literal["basic"] | None = None
     token_auth: TokenAuth | None = None
     tls: bool = False
+    client_certificates: bool = False  # http.tls.clientcas: clients must present one
     log_level: str = "info"
 
     def __post_init__(self) -> None:
         if self.auth is not None and self.token_auth is not None:
             raise HarnessError("a registry has one access controller: basic or token auth")
+        if self.client_certificates and not self.tls:
+            raise HarnessError("client certificates need tls=True")
 
     def profile(self) -> frozenset[Feature]:
         features = {Feature.MOUNT, Feature.CATALOG}
@@ -188,21 +191,47 @@ def write_distribution_config(workdir: Path, port: int,
         config["auth"] = {"token": {
             "realm": settings.token_auth.realm, "service": settings.token_auth.service,
             "issuer": settings.token_auth.issuer, "rootcertbundle": str(bundle)}}
-    ca_file = None
+    ca_file = cert_dir = None
     if settings.tls:
         tls = make_tls_files(workdir / "tls")
         ca_file = tls.ca_file
         http = config["http"]
         assert isinstance(http, dict)
         http["tls"] = {"certificate": str(tls.cert_file), "key": str(tls.key_file)}
+        if settings.client_certificates:
+            # The client's CA stays apart from the cert dir: a CA there would be trusted.
+            client = make_client_files(workdir / "client")
+            http["tls"]["clientcas"] = [str(client.ca_file)]
+            cert_dir = _cert_dir(workdir / "certs.d", ca_file, client)
     config_path = workdir / "config.yml"
     config_path.write_text(json.dumps(config, indent=2))
     scheme = "https" if settings.tls else "http"
     host = f"{LOOPBACK}:{port}"
     registry = RunningRegistry(url=f"{scheme}://{host}", host=host, credentials=credentials,
-                               ca_file=ca_file, profile=settings.profile(),
+                               ca_file=ca_file, cert_dir=cert_dir,
+                               profile=settings.profile(),
                                log_path=workdir / "registry.log")
     return PreparedConfig(config_path, registry)
+
+
+def _cert_dir(directory: Path, server_ca: Path, client: TLSFiles) -> Path:
+    """A ``--cert-dir`` (containers-certs.d(5)) for a registry asking for client
+    certificates: its CA as ``ca.crt`` and the client pair as ``NAME.cert``/``NAME.key``."""
+    directory.mkdir()
+    shutil.copyfile(server_ca, directory / "ca.crt")
+    for source in (client.cert_file, client.key_file):
+        shutil.copy2(source, directory / source.name)
+    return directory
+
+
+def client_certificate(registry: RegistryAccess) -> tuple[str, str] | None:
+    """The first ``NAME.cert``/``NAME.key`` pair of *registry*'s cert dir, as ``requests``
+    takes it (``cert=``); None without one."""
+    if registry.cert_dir is None:
+        return None
+    for cert in sorted(registry.cert_dir.glob("*.cert")):
+        return str(cert), str(cert.with_suffix(".key"))
+    return None
 
 
 class ServerHandle(Protocol):
@@ -222,7 +251,8 @@ def wait_until_serving(registry: RunningRegistry, handle: ServerHandle | None,
         try:
             with warnings.catch_warnings():  # insecure was asked for: no warning per poll
                 warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                requests.get(f"{registry.url}/v2/", timeout=1, verify=registry.verify)
+                requests.get(f"{registry.url}/v2/", timeout=1, verify=registry.verify,
+                             cert=client_certificate(registry))
             return
         except requests.exceptions.SSLError as exc:  # retrying cannot fix a certificate
             raise RegistryStartError(f"TLS with {registry.url} failed: {exc}") from exc

@@ -254,3 +254,22 @@ def test_url_launcher_hands_credentials_and_token_on_and_hides_the_token() -> No
     texts = [repr(basic), repr(bearer), repr(Access(Credentials("u", "pw-Zq81"))),
              repr(URLLauncher(server.url, Access(token="tok-9fJ2")))]
     assert not [text for text in texts if "pw-Zq81" in text or "tok-9fJ2" in text]
+
+
+def test_client_certificates_need_tls() -> None:
+    with pytest.raises(HarnessError, match="client certificates need tls=True"):
+        DistributionLauncher(client_certificates=True)
+
+
+@pytest.mark.requires_peer("docker-registry")
+def test_a_registry_asking_for_client_certificates_refuses_a_client_without_one() -> None:
+    """Its cert dir gets in (the launcher's own poll uses it); without it, TLS fails."""
+    with DistributionLauncher(tls=True, client_certificates=True).start() as registry:
+        assert registry.cert_dir is not None and registry.ca_file is not None
+        assert sorted(p.name for p in registry.cert_dir.iterdir()) == [
+            "ca.crt", "client.cert", "client.key"]
+        pair = (str(registry.cert_dir / "client.cert"), str(registry.cert_dir / "client.key"))
+        assert requests.get(f"{registry.url}/v2/", verify=str(registry.ca_file), cert=pair,
+                            timeout=30).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{registry.url}/v2/", verify=str(registry.ca_file), timeout=30)

@@ -37,6 +37,7 @@ class Remedies:
     tls: str = "use --tls-verify=false or --cert-dir DIR"
     plain_http: str = "use --tls-verify=false to allow plain http"
     login: str = "check --creds or run `python -m harness login`"
+    client_cert: str = "put NAME.cert and NAME.key in --cert-dir DIR"
 
 
 CLI_REMEDIES = Remedies()
@@ -172,6 +173,9 @@ def connection_failure(exc: BaseException, host: str, port: int, *, first_contac
             retryable=not first_contact)
     if any(isinstance(c, ssl.SSLError) for c in chain):  # a handshake that failed otherwise
         last = next(c for c in chain if isinstance(c, ssl.SSLError))
+        if last.reason in _CLIENT_CERT_REFUSED:
+            return ConnectionFailure(f"{where}: the registry asks for a client certificate: "
+                                     f"{remedies.client_cert}", retryable=False)
         return ConnectionFailure(f"{where}: TLS handshake failed ({last.reason or last}): "
                                  f"{remedies.tls}", retryable=False)
     return ConnectionFailure(f"connection to {where} failed: {_broken(chain)}", retryable=True)
@@ -202,6 +206,11 @@ def _broken(chain: list[BaseException]) -> str:
     return type(innermost).__name__
 
 
+# The alerts a server sends when the client certificate it requires is missing or not one
+# it accepts: Go's servers (distribution) send bad_certificate, TLS 1.3 defines
+# certificate_required for the missing one.
+_CLIENT_CERT_REFUSED = frozenset({"SSLV3_ALERT_BAD_CERTIFICATE",
+                                  "TLSV13_ALERT_CERTIFICATE_REQUIRED"})
 # What an SSL library says when a plain-HTTP server answers a TLS handshake.
 _PLAIN_HTTP_MARKS = ("wrong_version_number", "wrong version number", "record layer failure",
                      "unknown_protocol", "http_request")

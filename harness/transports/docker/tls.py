@@ -41,6 +41,28 @@ class _ContextAdapter(HTTPAdapter):
 def ssl_context(ctx: SystemContext) -> ssl.SSLContext:
     """The verifying context for *ctx*: system CAs plus the CA file and cert dir."""
     context = ssl.create_default_context()
+    _load_files(context, ctx)
+    return context
+
+
+def unverified_context(ctx: SystemContext | None = None) -> ssl.SSLContext:
+    """The context of ``--tls-verify=false``: it checks nothing, so it loads no system CA,
+    but it still presents the client certificates of *ctx*'s cert dir.
+
+    containers/image does the same: ``newDockerClient`` loads the cert dir
+    (``tlsclientconfig.SetupCertificates``) whatever the verification setting, which only
+    sets ``InsecureSkipVerify``. Without a context of its own urllib3 loads the system's CAs
+    into every new one (30-50 ms of CPU here), for certificates it then does not check.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if ctx is not None:
+        _load_files(context, ctx)  # the CAs load (a broken file is named) and go unused
+    return context
+
+
+def _load_files(context: ssl.SSLContext, ctx: SystemContext) -> None:
     try:
         if ctx.ca_file is not None:
             context.load_verify_locations(cafile=str(ctx.ca_file))
@@ -48,19 +70,6 @@ def ssl_context(ctx: SystemContext) -> ssl.SSLContext:
             _load_cert_dir(context, ctx.cert_dir)
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"cannot load TLS files: {exc}") from None
-    return context
-
-
-def unverified_context() -> ssl.SSLContext:
-    """The context of ``--tls-verify=false``: it checks nothing, so it loads no CA.
-
-    Without a context of its own urllib3 loads the system's CAs into every new one (30-50 ms
-    of CPU here), for certificates it then does not check, on each https probe.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
@@ -73,6 +82,10 @@ def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
         if not key.exists():
             raise TLSConfigError(f"--cert-dir: {cert.name} has no matching {key.name}")
         context.load_cert_chain(str(cert), str(key))
+    for key in sorted(directory.glob("*.key")):  # containers/image refuses a lone key too
+        cert = key.with_suffix(".cert")
+        if not cert.exists():
+            raise TLSConfigError(f"--cert-dir: {key.name} has no matching {cert.name}")
 
 
 def new_session(ctx: SystemContext) -> requests.Session:
@@ -89,7 +102,7 @@ def new_session(ctx: SystemContext) -> requests.Session:
     if not ctx.tls_verify:
         # The user turned verification off on purpose: no warning on every request.
         warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-    adapter = _ContextAdapter(ssl_context(ctx) if ctx.tls_verify else unverified_context())
+    adapter = _ContextAdapter(ssl_context(ctx) if ctx.tls_verify else unverified_context(ctx))
     session.mount("https://", adapter)
     session.mount("http://", _ContextAdapter(None))
     return session

@@ -14,7 +14,7 @@ from harness.transports.docker.tls import (
     unverified_context,
 )
 from harness.transports.types import SystemContext
-from harness.util.tls import make_tls_files
+from harness.util.tls import make_client_files, make_tls_files
 
 
 def test_cert_dir_loads_cas_and_client_certificates(tmp_path: Path) -> None:
@@ -33,6 +33,16 @@ def test_client_certificate_without_key_is_named(tmp_path: Path) -> None:
     (tmp_path / "client.cert").write_bytes(files.cert_file.read_bytes())
     with pytest.raises(TLSConfigError, match=r"client\.cert has no matching client\.key"):
         ssl_context(SystemContext(cert_dir=tmp_path))
+
+
+def test_key_without_client_certificate_is_named(tmp_path: Path) -> None:
+    """containers/image refuses a lone ``NAME.key`` too ("missing client certificate")."""
+    files = make_client_files(tmp_path / "pki")
+    (tmp_path / "client.key").write_bytes(files.key_file.read_bytes())
+    for ctx in (SystemContext(cert_dir=tmp_path), SystemContext(cert_dir=tmp_path,
+                                                                tls_verify=False)):
+        with pytest.raises(TLSConfigError, match=r"client\.key has no matching client\.cert"):
+            new_session(ctx)
 
 
 def test_client_certificate_is_loaded_with_its_key(tmp_path: Path) -> None:
