@@ -85,7 +85,7 @@ class RegistryClient:
         # Docker Hub's API is not served at its reference domain (containers/image does this).
         self._host = DOCKER_HUB_API if registry == DEFAULT_DOMAIN else registry
         self._tls_verify = ctx.tls_verify
-        self._session = session if session is not None else new_session(ctx)
+        self._session = session if session is not None else new_session(ctx, registry)
         self._auth = Authenticator(self._session, lookup_credentials(ctx, registry, repository),
                                    ctx.registry_token)
         self.retries: Retries = retry.start() if retry is not None else ctx.retry_budget()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import warnings
 from pathlib import Path
@@ -19,6 +20,10 @@ from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
 
 POOL_SIZE = 8  # the copy engine sends up to 6 blobs at once, plus manifests
+# Where containers/image looks for a registry's cert dir (``certs.d/HOST:PORT``) when no
+# ``--cert-dir`` is given: the user's folder first (under $HOME), then these.
+HOME_CERTS_D = Path(".config/containers/certs.d")
+SYSTEM_CERTS_D = (Path("/etc/containers/certs.d"), Path("/etc/docker/certs.d"))
 
 
 class TLSConfigError(HarnessError):
@@ -72,6 +77,23 @@ def _load_files(context: ssl.SSLContext, ctx: SystemContext) -> None:
         raise TLSConfigError(f"cannot load TLS files: {exc}") from None
 
 
+def default_cert_dir(registry: str) -> Path | None:
+    """The cert dir of *registry* (``host[:port]`` as references spell it, ``docker.io``
+    for Docker Hub) without ``--cert-dir``: the first ``certs.d/HOST:PORT`` that exists in
+    ``~/.config/containers``, ``/etc/containers``, ``/etc/docker`` (containers/image's
+    ``dockerCertDir``; one it may not read is passed over, as there)."""
+    for root in (Path.home() / HOME_CERTS_D, *SYSTEM_CERTS_D):
+        candidate = root / registry
+        try:
+            candidate.stat()
+        except (FileNotFoundError, PermissionError):
+            continue
+        except OSError as exc:
+            raise TLSConfigError(f"cannot read {candidate}: {exc.strerror}") from None
+        return candidate
+    return None
+
+
 def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
     if not directory.is_dir():
         raise TLSConfigError(f"--cert-dir {directory}: not a directory")
@@ -88,12 +110,15 @@ def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
             raise TLSConfigError(f"--cert-dir: {key.name} has no matching {cert.name}")
 
 
-def new_session(ctx: SystemContext) -> requests.Session:
+def new_session(ctx: SystemContext, registry: str | None = None) -> requests.Session:
     """A session that verifies TLS as *ctx* says and ignores the environment.
 
-    ``trust_env`` is off so that no ``.netrc`` credentials or proxy settings leak into
-    requests the user did not configure.
+    Without ``ctx.cert_dir``, *registry*'s default cert dir is used
+    (:func:`default_cert_dir`). ``trust_env`` is off so that no ``.netrc`` credentials or
+    proxy settings leak into requests the user did not configure.
     """
+    if ctx.cert_dir is None and registry is not None:
+        ctx = dataclasses.replace(ctx, cert_dir=default_cert_dir(registry))
     session = requests.Session()
     session.trust_env = False
     session.headers.update({"User-Agent": ctx.user_agent,

@@ -108,3 +108,26 @@ def test_without_a_client_certificate_both_are_refused(
             f"HTTPS failed: {registry.host}: the registry asks for a client certificate: put "
             "NAME.cert and NAME.key in --cert-dir DIR"], lines
         assert _GO_REFUSAL in registry.read_log(since)
+
+
+@pytest.mark.parametrize("verify", ["true", "false"])
+def test_default_cert_dir_under_home_is_read(
+        registry: RunningRegistry, layout: str, policy: Path, tmp_path: Path, verify: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without ``--cert-dir`` both read ``~/.config/containers/certs.d/HOST:PORT`` (the first
+    of containers/image's per-host folders): its CA verifies the registry, its client pair
+    gets in."""
+    assert registry.cert_dir is not None
+    home = tmp_path / "home"
+    shutil.copytree(registry.cert_dir, home / ".config/containers/certs.d" / registry.host)
+    monkeypatch.setenv("HOME", str(home))
+    dest = f"docker://{registry.image(f'home/skopeo-{verify}:v1')}"
+    peer = subprocess.run(["skopeo", "--policy", str(policy), "copy",
+                           f"--dest-tls-verify={verify}", layout, dest],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert peer.returncode == 0, peer.stderr
+    assert main(["copy", "-q", "--policy", str(policy), f"--dest-tls-verify={verify}", layout,
+                 f"docker://{registry.image(f'home/copy-{verify}:v1')}"]) == 0, (
+        capsys.readouterr().err)
+    assert (_manifest_digest(registry, policy, f"home/copy-{verify}:v1")
+            == _manifest_digest(registry, policy, f"home/skopeo-{verify}:v1"))

@@ -60,8 +60,8 @@ def requests_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     original = tls.new_session
 
-    def recording(ctx: SystemContext) -> requests.Session:
-        session = original(ctx)
+    def recording(ctx: SystemContext, registry: str | None = None) -> requests.Session:
+        session = original(ctx, registry)
         session.hooks["response"].append(
             lambda r, *a, **k: seen.append((r.request.method or "", r.request.path_url)))
         return session

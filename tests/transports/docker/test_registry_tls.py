@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.transports.docker import tls
 from harness.transports.docker.tls import (
     TLSConfigError,
     new_session,
@@ -80,3 +81,35 @@ def test_unverified_context_checks_nothing_and_loads_no_ca() -> None:
     session = new_session(SystemContext(tls_verify=False))
     adapter = session.get_adapter("https://registry.test/v2/")
     assert adapter.poolmanager.connection_pool_kw["ssl_context"].verify_mode == ssl.CERT_NONE
+
+
+def test_default_cert_dir_takes_the_first_per_host_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """containers/image's order: ``~/.config/containers/certs.d``, ``/etc/containers/certs.d``,
+    ``/etc/docker/certs.d``; the folder is named ``HOST:PORT``, Docker Hub's ``docker.io``."""
+    system = (tmp_path / "etc-containers", tmp_path / "etc-docker")
+    monkeypatch.setattr(tls, "SYSTEM_CERTS_D", system)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home" / tls.HOME_CERTS_D
+    assert tls.default_cert_dir("127.0.0.1:5000") is None
+    (system[1] / "127.0.0.1:5000").mkdir(parents=True)
+    assert tls.default_cert_dir("127.0.0.1:5000") == system[1] / "127.0.0.1:5000"
+    (system[0] / "127.0.0.1:5000").mkdir(parents=True)
+    assert tls.default_cert_dir("127.0.0.1:5000") == system[0] / "127.0.0.1:5000"
+    (home / "127.0.0.1:5000").mkdir(parents=True)
+    assert tls.default_cert_dir("127.0.0.1:5000") == home / "127.0.0.1:5000"
+    assert tls.default_cert_dir("127.0.0.1:5001") is None
+
+
+def test_an_explicit_cert_dir_wins_over_the_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken default folder is not read when ``--cert-dir`` names another one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    broken = tmp_path / "home" / tls.HOME_CERTS_D / "registry.test"
+    broken.mkdir(parents=True)
+    (broken / "lone.key").write_text("")
+    with pytest.raises(TLSConfigError, match=r"lone\.key has no matching lone\.cert"):
+        new_session(SystemContext(), "registry.test")
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    new_session(SystemContext(cert_dir=explicit), "registry.test")
