@@ -24,6 +24,7 @@ from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
 
 from fakeregistry.registry import Registry
+from harness.util.chunkstream import ChunkReader
 from harness.util.errors import HarnessError
 
 WSGIApp = Callable[[Any, Any], Iterable[bytes]]
@@ -154,7 +155,7 @@ def call_wsgi(app: WSGIApp, request: PreparedRequest) -> tuple[int, dict[str, st
         finally:
             _close(chunks)
         return int(status.split()[0]), header_map, data
-    return int(status.split()[0]), header_map, io.BufferedReader(_IterRaw(chunks), 1 << 20)
+    return int(status.split()[0]), header_map, io.BufferedReader(ChunkReader(chunks), 1 << 20)
 
 
 def _close(chunks: Iterable[bytes]) -> None:
@@ -172,35 +173,7 @@ def _request_stream(body: object) -> io.RawIOBase | Any:
         return io.BytesIO(bytes(body))
     if hasattr(body, "read"):
         return body
-    return io.BufferedReader(_IterRaw(iter(body)), 1 << 20)  # type: ignore[call-overload]
-
-
-class _IterRaw(io.RawIOBase):
-    """A raw stream over an iterable of byte chunks (closing it closes the iterable)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._source = chunks
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-    def close(self) -> None:
-        if not self.closed:
-            _close(self._source)
-        super().close()
+    return io.BufferedReader(ChunkReader(body), 1 << 20)  # type: ignore[arg-type]
 
 
 _ROUTER = _Router()

@@ -31,13 +31,13 @@ from harness.model.compression import (
 )
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest, DigestingReader
-from harness.store.tarstream import chunk_stream
 from harness.transports.types import (
     BlobInfo,
     ImageDestination,
     ImageSource,
     UploadInterruptedError,
 )
+from harness.util.chunkstream import chunk_stream
 from harness.util.errors import HarnessError
 
 

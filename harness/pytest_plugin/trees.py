@@ -22,7 +22,8 @@ from typing import BinaryIO, Literal
 from harness.store import gotar
 from harness.store.diff import WHITEOUT_PREFIX
 from harness.store.gotar import BLOCK
-from harness.store.tarstream import CHUNK, chunk_stream, end_of_archive
+from harness.store.tarstream import CHUNK, end_of_archive
+from harness.util.chunkstream import chunk_stream
 from harness.util.errors import HarnessError
 
 EntryKind = Literal["file", "dir", "symlink", "whiteout"]

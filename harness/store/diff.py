@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from harness.store import gotar
-from harness.store.tarstream import chunk_stream, end_of_archive, file_data
+from harness.store.tarstream import end_of_archive, file_data
+from harness.util.chunkstream import chunk_stream
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"

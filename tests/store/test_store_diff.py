@@ -13,7 +13,6 @@ import pytest
 
 from harness.store.apply import apply_layer
 from harness.store.diff import Snapshot, diff_stream, take_snapshot
-from harness.store.tarstream import ChunkReader
 
 
 def _entries(root: Path, snapshot: Snapshot | None = None, timestamp: int | None = None
@@ -170,16 +169,3 @@ def test_file_sizes_around_block_boundaries(tmp_path: Path, size: int) -> None:
     (src / "f").write_bytes(payload)
     apply_layer(dst, diff_stream(src, {}))
     assert (dst / "f").read_bytes() == payload
-
-
-def test_chunk_reader_hands_out_whole_chunks_and_splits_on_demand() -> None:
-    chunks = [b"a" * 10, b"", b"b" * 5, b"c" * 7]
-    reader = ChunkReader(chunks)
-    first = reader.read(10)
-    assert first is chunks[0]  # a whole chunk is handed out without a copy
-    assert reader.read(3) == b"bbb"
-    assert reader.read(100) == b"bb"
-    assert reader.read(-1) == b"c" * 7
-    assert reader.read(1) == b""
-    buffer = bytearray(4)
-    assert ChunkReader([b"xy", b"z"]).readinto(buffer) == 2 and buffer[:2] == b"xy"

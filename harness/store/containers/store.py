@@ -32,7 +32,7 @@ from harness.store.apply import apply_layer
 from harness.store.containers import drivers, tarsplit
 from harness.store.containers.conf import StoreOptions
 from harness.store.containers.lockfile import LockFile
-from harness.store.tarstream import ChunkReader
+from harness.util.chunkstream import ChunkReader
 from harness.util.errors import HarnessError
 
 IMAGES_FILE = "images.json"
@@ -103,16 +103,14 @@ class _LockedStream(ChunkReader):
 
     def __init__(self, chunks: Iterator[bytes], release: Callable[[], None]) -> None:
         super().__init__(chunks)
-        self._gen = chunks
         self._release = release
 
     def close(self) -> None:
         if not self.closed:
             try:
-                cast(Any, self._gen).close()
+                super().close()  # closes the generator
             finally:
                 self._release()
-        super().close()
 
 
 def _load(path: Path, parse: Callable[[dict[str, Any]], Any]) -> list[Any]:
