@@ -52,7 +52,7 @@ def test_bytes_read_are_the_bytes_given_in_order(
     got = bytearray()
     for op, size in ops:
         piece = _take(stream, op, size)
-        if (op == "read" and size >= 0) or op == "readinto":
+        if op in {"read", "readinto"} and size >= 0:
             assert len(piece) <= size
         if op in {"readline", "iter"} and piece and (size < 0 or len(piece) < size):
             assert piece.endswith(b"\n") or len(got) + len(piece) == len(whole)
