@@ -84,6 +84,42 @@ class _Dechunked:
         return data
 
 
+class _KnownLength(http.KnownLengthRFile):
+    """A body framed by Content-Length that :meth:`readinto` reads straight from the
+    socket into the caller's buffer: first what cheroot's reader holds past the headers,
+    then ``recv_into``, until the buffer is full or the body ends.
+
+    cheroot's reader is ``_pyio``'s BufferedReader: a 1 MiB ``read`` is a Python loop of
+    raw reads, each into a new bytearray copied into bytes, then joined (three copies of
+    every byte, ~130 Python-level reads per 128 MiB), and werkzeug's LimitedStream copies
+    once more. :meth:`read` stays cheroot's (draining, short bodies).
+
+    Plain sockets only: over TLS, the bytes after the body (a pipelined request) would be
+    left decrypted inside the TLS layer, where cheroot, which looks only at its own buffer
+    and the socket before waiting for the next request, would not see them.
+    """
+
+    def __init__(self, body: http.KnownLengthRFile, sock: socket.socket) -> None:
+        super().__init__(body.rfile, body.remaining)
+        self._socket = sock
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer).cast("B")
+        want, filled = min(len(view), self.remaining), 0
+        while filled < want:
+            if self.rfile.has_data():  # bytes cheroot read past the headers
+                piece = self.rfile.read(min(want - filled, len(self.rfile.peek(0))))
+                view[filled:filled + len(piece)] = piece
+                count = len(piece)
+            else:
+                count = self._socket.recv_into(view[filled:want])
+            if not count:
+                break  # the client hung up: the caller sees the body end early
+            filled += count
+        self.remaining -= filled
+        return filled
+
+
 class _Request(http.HTTPRequest):
     """Reads what the app left of the request body, 64 KiB at a time, just before the
     answer goes out, so that the next request starts where this one ends; when it cannot
@@ -157,6 +193,9 @@ class _Gateway(wsgi.Gateway_10):
     def __init__(self, req: _Request) -> None:
         if req.chunked_read:  # before the environ is made from it
             req.rfile = _Dechunked(req.rfile)
+        elif isinstance(req.rfile, http.KnownLengthRFile) and not isinstance(
+                req.conn.socket, ssl.SSLSocket):
+            req.rfile = _KnownLength(req.rfile, req.conn.socket)
         super().__init__(req)
         # As werkzeug's server: the registry's drop faults shut the connection down.
         self.env["werkzeug.socket"] = req.conn.socket

@@ -41,7 +41,7 @@ class UploadBuffer:
     def size(self) -> int:
         return self.digester.size
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if self._memory is not None and self.size + len(data) > self._threshold:
             self._spill()
         target = self._file if self._file is not None else self._memory

@@ -156,9 +156,15 @@ class _CountingInput:
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        """Into *buffer*, by the stream's own readinto when it has one (no copy)."""
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        count: int = readinto(buffer) or 0
+        self.count += count
+        return count
 
 
 class _CountedBody:

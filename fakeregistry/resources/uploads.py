@@ -7,8 +7,10 @@ visible (the table of open sessions, their lifetime and limit: :mod:`fakeregistr
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
+from typing import cast
 
 from werkzeug.wrappers import Request, Response
 
@@ -184,10 +186,17 @@ def _parse_content_range(header: str) -> tuple[int, int]:
 
 
 def _copy_body(request: Request, buffer: UploadBuffer) -> int:
-    """Stream the request body into *buffer*; return how many bytes it had."""
-    stream = request.stream
-    written = 0
-    while chunk := stream.read(COPY_CHUNK):
-        buffer.write(chunk)
-        written += len(chunk)
+    """Stream the request body into *buffer*; return how many bytes it had.
+
+    Read into one reused buffer, never past Content-Length (werkzeug would read into a
+    buffer of its own and copy), so the served fake copies each byte only from the
+    socket to here (:class:`fakeregistry.server._KnownLength`) and on to the hash and
+    the spool file."""
+    stream = cast(io.RawIOBase, request.stream)
+    view = memoryview(bytearray(COPY_CHUNK))
+    length, written = request.content_length, 0
+    while count := stream.readinto(
+            view if length is None else view[:min(COPY_CHUNK, length - written)]):
+        buffer.write(view[:count])
+        written += count
     return written

@@ -9,6 +9,7 @@ import gzip
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import tracemalloc
@@ -348,3 +349,33 @@ def test_skopeo_copies_in_and_out_though_it_asks_for_a_connection_per_request(
                  if e.request_headers["User-Agent"].startswith("skopeo/")]
     assert {e.request_headers.get("Connection") for e in by_skopeo} == {"close"}
     assert len(seen.connections) > len(by_skopeo)  # one each, plus its HTTPS probes
+
+
+@pytest.mark.parametrize("tls", [False, True])
+@pytest.mark.parametrize("head", [0, 1, 5000, len(BIG) - 1])
+def test_a_length_body_split_anywhere_is_stored_whole_and_the_next_request_parses(
+        head: int, tls: bool) -> None:
+    """The upload path reads a Content-Length body from what cheroot holds past the
+    headers, then from the socket (``_KnownLength``), never past its end: here the first
+    *head* bytes come with the headers, the rest with a pipelined GET."""
+    with counted(Registry(), tls=tls) as seen:
+        location = seen.session.post(f"{seen.server.url}/v2/a/blobs/uploads/").headers[
+            "Location"]
+        with _raw_connection(seen) as sock:
+            wire = ssl.create_default_context(cafile=str(seen.server.ca_file)).wrap_socket(
+                sock, server_hostname="127.0.0.1") if tls else sock
+            wire.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {seen.server.host}\r\n"
+                         f"Content-Length: {len(BIG)}\r\n\r\n".encode() + BIG[:head])
+            time.sleep(0.05)  # most often a packet of its own (either way, the same bytes)
+            wire.sendall(BIG[head:] + f"GET /v2/ HTTP/1.1\r\nHost: {seen.server.host}\r\n"
+                                      "\r\n".encode())
+            stream = wire.makefile("rb")
+            answers = [_read_answer(stream) for _ in range(2)]
+        assert [status for status, _, _ in answers] == [202, 200]
+        assert answers[0][1]["range"] == f"0-{len(BIG) - 1}"
+        digest = Digest.from_bytes(BIG)
+        done = seen.session.put(f"{seen.server.url}{location}?digest={digest}")
+        assert done.status_code == 201, done.text
+        assert seen.session.get(f"{seen.server.url}/v2/a/blobs/{digest}").content == BIG
+        assert len(seen.connections) == 2  # the session's, and the raw one kept alive
+

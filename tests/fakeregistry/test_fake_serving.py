@@ -207,3 +207,26 @@ def test_cli_errors_are_one_line(args: list[str], tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+_IMPORTS = """
+import sys
+import fakeregistry
+loaded = sorted(m for m in ("requests", "responses") if m in sys.modules)
+{then}
+import fakeregistry.inprocess
+from fakeregistry import inprocess
+function = sys.modules["fakeregistry.inprocess"].inprocess
+assert fakeregistry.inprocess is inprocess is function, (fakeregistry.inprocess, inprocess)
+print(loaded)
+"""
+
+
+@pytest.mark.parametrize("then", ["", "fakeregistry.inprocess"])
+def test_serving_loads_no_http_client_and_inprocess_is_always_the_function(then: str) -> None:
+    """``inprocess`` (requests and responses) loads on first use, and the name is the
+    function however it is reached first: as the package's attribute or as a submodule."""
+    proc = subprocess.run([sys.executable, "-c", _IMPORTS.format(then=then)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
