@@ -2,20 +2,24 @@
 
 One ``responses`` mock is shared by every active :func:`inprocess` block: it routes each
 request whose URL starts with a registered base URL to that registry's WSGI app and lets
-every other host pass through to the network. Request bodies given as generators or
-files are streamed into the app, and large response bodies stream back out.
+every other host pass through to the network. A served base URL's host name is the fake's
+own: its other schemes and ports are refused at once, as closed ports are, so that a
+client's https-then-http probe of ``http://registry.fake`` never looks the name up (the
+lookup would leave the machine; the project targets loopback only). Request bodies given
+as generators or files are streamed into the app, and large response bodies stream back out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -71,6 +75,7 @@ class _Router:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, list[_Callback]] = {}
+        self._refusals: dict[str, list[_Callback]] = {}  # by host name
         self._mock: _StreamingMock | None = None
 
     def add(self, base_url: str, app: WSGIApp) -> None:
@@ -85,20 +90,48 @@ class _Router:
                 self._mock.add_passthru(re.compile(".*"))
                 self._mock.start()
             pattern = re.compile(re.escape(base_url) + r"(?:[/?].*)?")
-            callbacks = [_Callback(method, pattern, functools.partial(
-                call_wsgi, app)) for method in _METHODS]
-            for callback in callbacks:
-                self._mock.add(callback)
-            self._routes[base_url] = callbacks
+            self._routes[base_url] = self._register(pattern, functools.partial(call_wsgi, app))
+            self._refuse_others(_host(base_url))
 
     def remove(self, base_url: str) -> None:
         with self._lock:
             assert self._mock is not None
             for callback in self._routes.pop(base_url, []):
                 self._mock.remove(callback)
+            self._refuse_others(_host(base_url))
             if not self._routes:
                 self._mock.stop(allow_assert=False)
                 self._mock = None
+
+    def _register(self, pattern: re.Pattern[str],
+                  answer: Callable[[PreparedRequest], Any]) -> list[_Callback]:
+        assert self._mock is not None
+        callbacks = [_Callback(method, pattern, answer) for method in _METHODS]
+        for callback in callbacks:
+            self._mock.add(callback)
+        return callbacks
+
+    def _refuse_others(self, host: str) -> None:
+        """Refuse every origin on *host* that no base URL serves now. The pattern must not
+        match a served URL too: ``responses`` gives up a route that two patterns match."""
+        assert self._mock is not None
+        for callback in self._refusals.pop(host, []):
+            self._mock.remove(callback)
+        served = [re.escape(base) for base in self._routes if _host(base) == host]
+        if served:
+            pattern = re.compile(rf"(?!{'|'.join(served)})https?://{re.escape(host)}"
+                                 r"(?::\d+)?(?:[/?].*)?\Z")
+            self._refusals[host] = self._register(pattern, _refused)
+
+
+def _host(base_url: str) -> str:
+    return urlsplit(base_url).hostname or ""
+
+
+def _refused(request: PreparedRequest) -> NoReturn:
+    """A port of a fake's host that nothing serves: refused, as by a closed port."""
+    refusal = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    raise requests.ConnectionError(refusal, request=request) from refusal
 
 
 class InProcessError(HarnessError):
