@@ -223,3 +223,22 @@ def test_peer_benchmarks_run_the_peer_and_never_fake_ours(name: str, tmp_path: P
     assert entry["ours"]["status"] == "ok" or entry["ours"]["status"].startswith(
         "not available: ") or entry["ours"]["status"].startswith("failed: ")
     assert ("wall_s" in entry["ours"]) == (entry["ours"]["status"] == "ok")
+
+
+def test_bench_doc_has_one_table_row_per_benchmark_in_one_table() -> None:
+    """docs/bench.md lists the benchmarks in one table under "The benchmarks": every
+    module with ``BENCHMARKS`` has its rows there, each row once, and no row of it
+    strays into the text of another section."""
+    text = (ROOT / "docs" / "bench.md").read_text()
+    lines = text.splitlines()
+    rows = [n for n, line in enumerate(lines) if line.startswith("| `bench/")]
+    heading = lines.index("## The benchmarks")
+    table = range(rows[0], rows[0] + len(rows))
+    assert heading < rows[0] and rows == list(table), (
+        f"rows outside the table at lines {[n + 1 for n in rows if n not in table]}")
+    assert not any(line.startswith("#") for line in lines[heading + 1:rows[0]])
+    cells = [tuple(lines[n].split(" | ")[:2]) for n in rows]
+    assert len(cells) == len(set(cells)), "a benchmark listed twice"
+    modules = {f"| `bench/{path.name}`" for path in (ROOT / "bench").glob("*.py")
+               if re.search(r"^BENCHMARKS\b", path.read_text(), re.MULTILINE)}
+    assert {module for module, _ in cells} == modules
