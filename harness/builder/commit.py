@@ -219,8 +219,12 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
                                      built.config, (staging, builder.store))
         # The built type is preferred, not forced: a destination that does not take it
         # gets a conversion, as with buildah.
+        # buildah's system context: OCIAcceptUncompressedLayers with -D, DirForceCompress
+        # without it (harness.builder.layercompression).
+        disable = options.compression is Algorithm.NONE
         result = copy_image(dest, source, CopyOptions(
-            dest_ctx=options.system_context,
+            dest_ctx=replace(options.system_context, oci_accept_uncompressed_layers=disable,
+                             dir_force_compress=not disable),
             compression=layers,
             report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))

@@ -48,7 +48,8 @@ def _copy(args: argparse.Namespace) -> int:
     if args.preserve_digests:
         _refuse_digest_changes(args)
     dest_ctx = replace(registry_context(args, "dest-", budget),
-                       docker_archive_additional_tags=_additional_tags(args.additional_tag))
+                       docker_archive_additional_tags=_additional_tags(args.additional_tag),
+                       oci_accept_uncompressed_layers=args.dest_oci_accept_uncompressed_layers)
     options = CopyOptions(
         source_ctx=registry_context(args, "src-", budget),
         dest_ctx=dest_ctx,
@@ -205,6 +206,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="compress layers written to dir: (default: as the source)")
     copy.add_argument("--dest-decompress", action="store_true",
                       help="decompress layers written to dir: (default: as the source)")
+    copy.add_argument("--dest-oci-accept-uncompressed-layers", action="store_true",
+                      help="keep uncompressed layers written to oci:/oci-archive: "
+                           "(default: compress them)")
     copy.add_argument("--additional-tag", action="append", default=[], metavar="NAME:TAG",
                       help="another tag for a docker-archive: destination (repeatable)")
     copy.add_argument("--preserve-digests", action="store_true",

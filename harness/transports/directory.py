@@ -22,6 +22,7 @@ from harness.transports.types import (
     ImageDestination,
     ImageReference,
     ImageSource,
+    LayerCompression,
     SystemContext,
     Transport,
 )
@@ -48,7 +49,7 @@ class DirReference(PathReference):
         return DirImageSource(self)
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        return DirImageDestination(self)
+        return DirImageDestination(self, force_compress=ctx.dir_force_compress)
 
     def blob_path(self, digest: Digest) -> Path:
         if digest.algorithm == "sha256":
@@ -66,8 +67,9 @@ class DirReference(PathReference):
 
 
 class DirImageSource(ImageSource):
-    def __init__(self, ref: DirReference) -> None:
+    def __init__(self, ref: DirReference, *, force_compress: bool = False) -> None:
         self._ref = ref
+        self._force_compress = force_compress
         if not ref.manifest_path(None).exists():
             raise HarnessError(f"dir: {ref.resolved} holds no manifest.json")
 
@@ -100,8 +102,9 @@ class DirImageSource(ImageSource):
 class DirImageDestination(ImageDestination):
     """Empties a folder that already holds a dir image; refuses any other non-empty folder."""
 
-    def __init__(self, ref: DirReference) -> None:
+    def __init__(self, ref: DirReference, *, force_compress: bool = False) -> None:
         self._ref = ref
+        self._force_compress = force_compress
         root = ref.resolved
         if root.exists() and any(root.iterdir()):
             if not (root / "version").is_file():
@@ -114,6 +117,12 @@ class DirImageDestination(ImageDestination):
     @property
     def reference(self) -> ImageReference:
         return self._ref
+
+    def desired_layer_compression(self) -> LayerCompression:
+        """containers/image keeps layers as they come unless ``DirForceCompress``."""
+        if self._force_compress:
+            return LayerCompression.COMPRESS
+        return LayerCompression.PRESERVE
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
         return blobfiles.store_blob(stream, info, self._ref.blob_path, self._ref.resolved)

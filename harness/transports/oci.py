@@ -26,6 +26,7 @@ from harness.transports.types import (
     ImageDestination,
     ImageReference,
     ImageSource,
+    LayerCompression,
     SystemContext,
     Transport,
 )
@@ -133,7 +134,8 @@ class OCIReference(PathReference):
         return OCIImageSource(self, OCILayout(self.resolved), self.image)
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        return OCIImageDestination(self, OCILayout(self.resolved), self.image)
+        return OCIImageDestination(self, OCILayout(self.resolved), self.image,
+                                   accept_uncompressed=ctx.oci_accept_uncompressed_layers)
 
 
 class OCIImageSource(ImageSource):
@@ -163,10 +165,12 @@ class OCIImageSource(ImageSource):
 class OCIImageDestination(ImageDestination):
     """Writes blobs straight into the layout; ``index.json`` changes only at publish."""
 
-    def __init__(self, ref: ImageReference, layout: OCILayout, image: str) -> None:
+    def __init__(self, ref: ImageReference, layout: OCILayout, image: str, *,
+                 accept_uncompressed: bool) -> None:
         self._ref = ref
         self.layout = layout
         self.image = image
+        self._accept_uncompressed = accept_uncompressed
         layout.create()
         self._entry: Descriptor | None = None
 
@@ -176,6 +180,13 @@ class OCIImageDestination(ImageDestination):
 
     def supported_manifest_mime_types(self) -> list[str]:
         return [mediatype.OCI_MANIFEST, mediatype.OCI_INDEX]
+
+    def desired_layer_compression(self) -> LayerCompression:
+        """containers/image compresses layers for an OCI layout unless told to accept
+        them uncompressed (``OCIAcceptUncompressedLayers``)."""
+        if self._accept_uncompressed:
+            return LayerCompression.PRESERVE
+        return LayerCompression.COMPRESS
 
     def has_thread_safe_put_blob(self) -> bool:
         return True

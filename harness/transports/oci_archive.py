@@ -48,7 +48,8 @@ class OCIArchiveReference(PathReference):
         return OCIArchiveImageSource(self)
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        return OCIArchiveImageDestination(self)
+        return OCIArchiveImageDestination(
+            self, accept_uncompressed=ctx.oci_accept_uncompressed_layers)
 
 
 def extraction_dir() -> ScratchDir:
@@ -74,10 +75,11 @@ class OCIArchiveImageSource(OCIImageSource):
 
 
 class OCIArchiveImageDestination(OCIImageDestination):
-    def __init__(self, ref: OCIArchiveReference) -> None:
+    def __init__(self, ref: OCIArchiveReference, *, accept_uncompressed: bool) -> None:
         self._tmp = blobfiles.staging_dir(ref.resolved)
         self._archive = ref.resolved
-        super().__init__(ref, OCILayout(self._tmp.path / "layout"), ref.image)
+        super().__init__(ref, OCILayout(self._tmp.path / "layout"), ref.image,
+                         accept_uncompressed=accept_uncompressed)
 
     def publish(self) -> None:
         super().publish()

@@ -72,6 +72,11 @@ class SystemContext:
     # ArchitectureChoice/OSChoice/VariantChoice: the image taken from an index when one
     # image is copied or inspected (skopeo's --override-arch/-os/-variant).
     platform_choice: PlatformChoice = field(default_factory=PlatformChoice)
+    # OCIAcceptUncompressedLayers: an oci:/oci-archive: destination keeps uncompressed
+    # layers (skopeo's --dest-oci-accept-uncompressed-layers) instead of compressing them.
+    oci_accept_uncompressed_layers: bool = False
+    # DirForceCompress: a dir: destination compresses layers instead of keeping them.
+    dir_force_compress: bool = False
     # The retry budget of the operation in progress, shared by every request and the
     # whole-copy loop (see harness.util.retry); None: each registry client counts its own.
     retries: Retries | None = field(default=None, repr=False, compare=False)

@@ -150,6 +150,7 @@ def test_an_image_is_found_by_id_prefix_and_by_digest(buildah: Buildah, tmp_path
     image_id, digest = info["FromImageID"], info["FromImageDigest"]
     for ref in (image_id, image_id[:12], f"localhost/found@{digest}"):
         done = _harness("copy", "--quiet", "--policy", str(policy),
+                        "--dest-oci-accept-uncompressed-layers",
                         f"containers-storage:{buildah.store_spec}{ref}",
                         f"oci:{tmp_path / 'out'}:x")
         assert done.returncode == 0, (ref, done.stderr)
@@ -296,7 +297,8 @@ def test_the_store_comes_from_containers_storage_conf(buildah: Buildah, tmp_path
     """No [driver@root] in the reference: the driver, root and run root are the ones
     $CONTAINERS_STORAGE_CONF names, as for buildah itself."""
     _two_layer_image(buildah, tmp_path, "localhost/conf")
-    done = _harness("copy", "--quiet", "--policy", str(policy), "containers-storage:localhost/conf",
+    done = _harness("copy", "--quiet", "--policy", str(policy),
+                    "--dest-oci-accept-uncompressed-layers", "containers-storage:localhost/conf",
                     f"oci:{tmp_path / 'out'}:x",
                     env={"CONTAINERS_STORAGE_CONF": str(buildah.storage_conf)})
     assert done.returncode == 0, done.stderr
