@@ -37,6 +37,7 @@ from harness.transports.docker.retry import (
 )
 from harness.transports.docker.tls import new_session
 from harness.transports.types import SystemContext, TransientError
+from harness.util import alarms
 from harness.util.errors import HarnessError
 from harness.util.retry import Retries, RetryPolicy
 
@@ -182,11 +183,9 @@ class RegistryClient:
         if self.retries.policy.warn is None or limit <= WAITING_NOTICE:
             yield
             return
-        notice = threading.Timer(WAITING_NOTICE, self.retries.say, (
-            f"{self.registry} has not answered {method} {path} for {WAITING_NOTICE:g}s; "
-            f"waiting up to {limit:g}s",))
-        notice.daemon = True
-        notice.start()
+        message = (f"{self.registry} has not answered {method} {path} for "
+                   f"{WAITING_NOTICE:g}s; waiting up to {limit:g}s")
+        notice = alarms.ALARMS.set(WAITING_NOTICE, lambda: self.retries.say(message))
         try:
             yield
         finally:
