@@ -71,6 +71,9 @@ class Benchmark:
     peer_label: str  # e.g. "skopeo copy"
     setup: Callable[[Path, Scale], AbstractContextManager[Workload]]  # (input dir, scale)
     fresh_registry: bool = False  # give every run its own new distribution registry
+    # With fresh_registry, ours gets a fresh served fake (``python -m fakeregistry serve``)
+    # instead, started before timing as distribution is: each side then times only its client.
+    fake_for_ours: bool = False
     goal: str = ""  # the target from the issue, e.g. "time <= 0.6x, RSS < 100 MB"
 
 

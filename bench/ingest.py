@@ -6,12 +6,13 @@ both sides, and its ratio cannot show the registry. Here the layout's layer is a
 skopeo sends it as it is (no recompression), so what differs between the sides is the
 registry taking the bytes in (reading, hashing, writing, verifying the digest).
 
-Both sides run the same small wrapper (``python -m bench.ingest``), so Python's start-up is
-charged to both; it imports only the standard library, plus the fake on the fake's side (its
-imports are part of its cost, as the registry's start would be; distribution is started
-before the timed process, by the runner, fresh for every run). The wrapper sends the layer
-by one of three clients, then checks with a HEAD that the registry holds the layout's
-digest with the layout's size, so the bytes went as they are:
+Both sides run the same small wrapper (``python -m bench.ingest``, the standard library
+only) against a registry the runner started before the timed process, fresh for every run:
+a served fake (``python -m fakeregistry serve``) on ours, distribution on the peer's. So
+neither registry's start-up is timed, and the timed process is the same client on both
+sides; the registry's own CPU and memory are in its process, not in the measured one.
+The wrapper sends the layer by one of three clients, then checks with a HEAD that the
+registry holds the layout's digest with the layout's size, so the bytes went as they are:
 
 - ``skopeo``: ``skopeo copy`` of the image (POST, one streamed PATCH with Content-Length,
   PUT; then the config and the manifest);
@@ -61,14 +62,11 @@ def setup_for(client: str) -> Callable[[Path, Scale], AbstractContextManager[Wor
             "client": client, "digest": digest, "size": size, "blob": str(blob),
             "skopeo": skopeo.argv("copy", "--dest-tls-verify=false", layout)}))
 
-        def ours(run: Run) -> Sequence[str]:
-            return python_command(MODULE, str(spec), "fake")
-
-        def peer(run: Run) -> Sequence[str]:
-            assert run.registry is not None
+        def side(run: Run) -> Sequence[str]:
+            assert run.registry is not None  # the fake on ours, distribution on the peer's
             return python_command(MODULE, str(spec), run.registry.host)
 
-        yield Workload(work_bytes=size, ours=ours, peer=peer,
+        yield Workload(work_bytes=size, ours=side, peer=side,
                        env={**ENV, **skopeo.config.overrides()})
 
     return setup
@@ -157,23 +155,15 @@ def _send(connection: http.client.HTTPConnection, method: str, target: str, stat
 
 
 def _main(argv: list[str]) -> None:
-    """``SPEC fake``: serve a fresh fake registry in this process and send into it;
-    ``SPEC HOST``: send into the registry at HOST."""
-    spec, where = json.loads(Path(argv[0]).read_text()), argv[1]
-    if where != "fake":
-        ingest(spec, where)
-        return
-    from fakeregistry import Registry, serve  # noqa: PLC0415  (the fake's side only)
-
-    with serve(Registry()) as server:
-        ingest(spec, server.host)
+    """``SPEC HOST``: send into the registry at HOST."""
+    ingest(json.loads(Path(argv[0]).read_text()), argv[1])
 
 
 def _row(client: str, operation: str, goal: str = "") -> Benchmark:
     return Benchmark(name="fakeregistry-ingest" + ("" if client == "skopeo" else f"-{client}"),
                      operation=operation, ours_label="fakeregistry (serve)",
                      peer_label="docker-registry 2.8", setup=setup_for(client),
-                     fresh_registry=True, goal=goal)
+                     fresh_registry=True, fake_for_ours=True, goal=goal)
 
 
 BENCHMARKS = [

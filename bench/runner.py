@@ -22,14 +22,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from bench.api import Benchmark, Run, Scale, Side
+from bench.api import Benchmark, Run, Scale, Side, python_command
 from harness.peers.detect import missing_reason
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
 
 RUNNER_MODULES = {"__main__", "api", "runner", "report", "spawn"}
 SPAWN = Path(__file__).resolve().parent / "spawn.py"
 RUN_TIMEOUT = 600.0
+FAKE_START_TIMEOUT = 30.0
+_LISTENING = "listening on "
 _ERROR_TAIL = 300
 
 
@@ -114,19 +117,59 @@ def _tail(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _registry(wanted: bool) -> Iterator[RunningRegistry | None]:
+def _registry(wanted: str) -> Iterator[RunningRegistry | None]:
+    """No registry (""), a fresh "distribution", or a fresh served "fake"."""
     if not wanted:
         yield None
         return
-    with DistributionLauncher(log_level="warn").start() as registry:
+    launch = DistributionLauncher(log_level="warn").start() if wanted == "distribution" \
+        else fake_registry()
+    with launch as registry:
         yield registry
 
 
-def _run_once(side: Side, fresh_registry: bool, env: Mapping[str, str], workdir: Path,
+@contextlib.contextmanager
+def fake_registry(timeout: float = FAKE_START_TIMEOUT) -> Iterator[RunningRegistry]:
+    """``python -m fakeregistry serve --port 0`` as a child process, its storage in a
+    temporary folder, as the launchers run distribution: started before the timed process,
+    stopped (SIGTERM) and removed after it."""
+    with tempfile.TemporaryDirectory(prefix="oci-harness-fake-") as tmp:
+        log_path = Path(tmp) / "log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                python_command("fakeregistry", "serve", "--port", "0",
+                               "--storage", str(Path(tmp) / "storage")),
+                cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            url = _listening_url(process, log_path, timeout)
+            yield RunningRegistry(url=url, host=urlsplit(url).netloc, log_path=log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _listening_url(process: subprocess.Popen[bytes], log_path: Path, timeout: float) -> str:
+    """The URL the served fake prints on its first line, once it listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        first = log_path.read_text(errors="replace").partition("\n")
+        if first[1] and first[0].startswith(_LISTENING):
+            return first[0].removeprefix(_LISTENING).strip()
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RunFailed(f"the fake registry did not start: {_tail(log_path)}")
+        time.sleep(0.02)
+
+
+def _run_once(side: Side, registry_kind: str, env: Mapping[str, str], workdir: Path,
               index: int) -> Sample:
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
     try:
-        with _registry(fresh_registry) as registry:
+        with _registry(registry_kind) as registry:
             argv = side(Run(scratch=scratch, index=index, registry=registry))
             # Every run starts with no dirty pages of an earlier one: a side that leaves its
             # writes in the page cache (buildah's vfs driver does) would otherwise have the
@@ -170,14 +213,17 @@ def _run_benchmark(benchmark: Benchmark, scale: Scale, repetitions: int, workdir
             result.work_bytes = workload.work_bytes
             result.ours.missing = "" if workload.ours else workload.ours_missing or "missing"
             result.peer.missing = "" if workload.peer else workload.peer_missing or "missing"
-            sides = [(workload.ours, result.ours), (workload.peer, result.peer)]
+            fresh = "distribution" if benchmark.fresh_registry else ""
+            sides = [(workload.ours, result.ours,
+                      "fake" if fresh and benchmark.fake_for_ours else fresh),
+                     (workload.peer, result.peer, fresh)]
             for index in range(repetitions):
-                for side, side_result in sides[::1 if index % 2 == 0 else -1]:
+                for side, side_result, kind in sides[::1 if index % 2 == 0 else -1]:
                     if side is None or side_result.error or _over_budget(side_result, budget):
                         continue
                     try:
                         side_result.samples.append(_run_once(
-                            side, benchmark.fresh_registry, workload.env, workdir, index))
+                            side, kind, workload.env, workdir, index))
                     except RunFailed as exc:
                         side_result.error = str(exc)
     except Exception as exc:  # a broken setup is reported in the table, not a crash

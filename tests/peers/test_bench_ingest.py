@@ -1,6 +1,7 @@
 """The ingest rows (bench/ingest.py) measure what they say: the layer goes to the registry
 as it is (no recompression), by each client, into the fake and into distribution; not
-their speed (that is ``python -m bench``)."""
+their speed (that is ``python -m bench``); and the runner gives ours a fresh served fake
+per run, started before timing as distribution is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 
 from bench import ingest
 from bench.api import Run, Scale
+from bench.runner import fake_registry, run_benchmark
 from fakeregistry import Registry, serve
 from harness.model.digest import Digest
 from harness.peers.launchers import DistributionLauncher
@@ -35,11 +38,14 @@ def _wrapper(spec: Path, where: str, env: dict[str, str]) -> None:
 @pytest.mark.parametrize("client", ingest.CLIENTS)
 def test_each_client_sends_the_layouts_gzip_layer_as_it_is(tmp_path: Path, client: str) -> None:
     benchmark = _BENCHMARKS["fakeregistry-ingest" + ("" if client == "skopeo" else f"-{client}")]
-    assert benchmark.fresh_registry
-    with benchmark.setup(tmp_path / "inputs", Scale(size=_SIZE, quick=True)) as workload:
+    assert benchmark.fresh_registry and benchmark.fake_for_ours
+    with (benchmark.setup(tmp_path / "inputs", Scale(size=_SIZE, quick=True)) as workload,
+          fake_registry() as fake):
         assert workload.ours is not None and workload.peer is not None
-        spec_path = Path(list(workload.ours(Run(scratch=tmp_path, index=0)))[-2])
-        env = dict(workload.env)
+        argv = list(workload.ours(Run(scratch=tmp_path, index=0, registry=fake)))
+        assert argv[-1] == fake.host  # the runner's served fake, not one the wrapper starts
+        spec_path, env = Path(argv[-2]), dict(workload.env)
+        _wrapper(spec_path, fake.host, env)  # checks the blob's digest and size by HEAD
     spec = json.loads(spec_path.read_text())
     blob = Path(spec["blob"]).read_bytes()
     assert gzip.decompress(blob)  # a gzip layer, sent as it is: its digest is the layout's
@@ -60,3 +66,26 @@ def test_each_client_sends_the_layouts_gzip_layer_as_it_is(tmp_path: Path, clien
         argv = list(workload.peer(Run(scratch=tmp_path, index=0, registry=real)))
         assert argv[-1] == real.host
         _wrapper(spec_path, real.host, env)  # checks the blob's digest and size by HEAD
+
+
+def test_the_runners_fake_serves_from_a_temporary_folder_until_stopped() -> None:
+    with fake_registry() as fake:
+        assert fake.log_path is not None
+        folder = fake.log_path.parent  # its log and its --storage
+        host, port = fake.host.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(b"GET /v2/ HTTP/1.0\r\n\r\n")
+            assert connection.recv(64).startswith(b"HTTP/1.1 200")
+        assert folder.is_dir()
+    assert not folder.exists()  # the folder goes with the registry
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5)
+
+
+@pytest.mark.requires_peer("skopeo", "umoci", "docker-registry")
+def test_the_runner_times_the_client_against_a_fresh_fake_and_distribution(
+        tmp_path: Path) -> None:
+    result = run_benchmark(_BENCHMARKS["fakeregistry-ingest-put"],
+                           Scale(size=_SIZE, quick=True), repetitions=2, workdir=tmp_path)
+    assert not result.error and not result.ours.error and not result.peer.error, result
+    assert len(result.ours.samples) == len(result.peer.samples) == 2  # fresh: no 'exists'
