@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 from werkzeug.wrappers import Request
 
 if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 REDACTED = "<redacted>"
@@ -103,7 +104,15 @@ before it cuts a connection, so the entry exists when the client sees the cut.""
 
 
 class Recorder:
-    """WSGI middleware: one :class:`Entry` per exchange, with the bytes really sent."""
+    """WSGI middleware: one :class:`Entry` per exchange, with the bytes really sent.
+
+    The entry is written before the client can see the answer end, so a test that has
+    seen it (served over a socket too) reads the entry at once: before the chunk that
+    completes the Content-Length goes out, when the body runs out (before the server
+    frames its end, or sends a bodiless answer's headers), or when a fault is about to
+    cut the connection. Not at the body's close: the server calls that after the client
+    may already have the whole answer.
+    """
 
     def __init__(self, app: WSGIApplication, transcript: Transcript) -> None:
         self._app = app
@@ -111,31 +120,10 @@ class Recorder:
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
-        started, wall = time.perf_counter(), time.time()
-        counter = _CountingInput(environ["wsgi.input"])
-        environ["wsgi.input"] = counter
-        request = Request(environ)
-        sent_headers: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def capture(status: str, headers: list[tuple[str, str]],
-                    exc_info: object = None, /) -> object:
-            sent_headers.append((status, headers))
-            return start_response(status, headers, exc_info)  # type: ignore[arg-type]
-
-        def finish(sent: int) -> None:
-            status, headers = sent_headers[0] if sent_headers else ("0", [])
-            self._transcript.add(Entry(
-                method=request.method, path=request.path,
-                query=request.query_string.decode("latin-1"), status=int(status.split()[0]),
-                request_headers=redact(list(request.headers.items())),
-                response_headers=redact(headers), request_bytes=counter.count,
-                response_bytes=sent, started=wall,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                fault=environ.get(FAULT_KEY)))
-
-        body = _CountedBody(self._app(environ, capture), finish)  # type: ignore[arg-type]
-        environ[SETTLE_KEY] = body.settle
-        return body
+        exchange = _Exchange(environ, start_response, self._transcript)
+        environ[SETTLE_KEY] = exchange.settle  # before the app runs: the fault layer takes it
+        exchange.body = self._app(environ, exchange.start_response)
+        return exchange
 
 
 class _CountingInput:
@@ -167,27 +155,63 @@ class _CountingInput:
         return count
 
 
-class _CountedBody:
-    """The response iterable: counts the bytes that go out, records once at the end."""
+class _Exchange:
+    """One exchange under way and the response iterable: captures the answer's status and
+    headers, counts the body bytes that go out, and records the entry once (see
+    :class:`Recorder` for when)."""
 
-    def __init__(self, inner: Iterable[bytes], finish: Callable[[int], None]) -> None:
-        self._inner = inner
-        self._finish = finish
+    def __init__(self, environ: WSGIEnvironment, start_response: StartResponse,
+                 transcript: Transcript) -> None:
+        self._started, self._wall = time.perf_counter(), time.time()
+        self._input = _CountingInput(environ["wsgi.input"])
+        environ["wsgi.input"] = self._input
+        self._request = Request(environ)
+        self._environ = environ
+        self._start_response = start_response
+        self._transcript = transcript
+        self._answer: tuple[str, list[tuple[str, str]]] = ("0", [])
+        self.body: Iterable[bytes] = ()
         self._sent = 0
         self._settled = False
 
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: OptExcInfo | None = None, /) -> Callable[[bytes], object]:
+        self._answer = (status, headers)
+        return self._start_response(status, headers, exc_info)
+
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._inner:
+        for chunk in self.body:
             self._sent += len(chunk)
+            length = self._content_length()
+            if length is not None and self._sent >= length:
+                self.settle()  # this chunk completes the answer: record, then send it
             yield chunk
+        self.settle()
+
+    def _content_length(self) -> int | None:
+        for name, value in self._answer[1]:
+            if name.lower() == "content-length" and value.strip().isdigit():
+                return int(value)
+        return None
 
     def settle(self) -> None:
-        if not self._settled:
-            self._settled = True
-            self._finish(self._sent)
+        """Record the exchange with the bytes sent so far; later calls do nothing."""
+        if self._settled:
+            return
+        self._settled = True
+        status, headers = self._answer
+        request = self._request
+        self._transcript.add(Entry(
+            method=request.method, path=request.path,
+            query=request.query_string.decode("latin-1"), status=int(status.split()[0]),
+            request_headers=redact(list(request.headers.items())),
+            response_headers=redact(headers), request_bytes=self._input.count,
+            response_bytes=self._sent, started=self._wall,
+            duration_ms=(time.perf_counter() - self._started) * 1000,
+            fault=self._environ.get(FAULT_KEY)))
 
     def close(self) -> None:
-        close = getattr(self._inner, "close", None)
+        close = getattr(self.body, "close", None)
         try:
             if close is not None:
                 close()

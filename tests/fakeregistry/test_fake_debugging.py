@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -14,6 +17,9 @@ from fakeregistry.faults import FaultRuleError
 from fakeregistry.transcript import REDACTED
 from harness.model.digest import Digest
 from tests._support.fakeregistry_helpers import Client, error_code
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 DATA = bytes(range(256)) * 16
 DIGEST = Digest.from_bytes(DATA)
@@ -115,6 +121,60 @@ def test_dropped_connection_over_http() -> None:
         with pytest.raises(requests.exceptions.ChunkedEncodingError):
             requests.get(f"{server.url}/v2/a/blobs/{DIGEST}").content  # noqa: B018
         assert registry.transcript.requests(method="GET")[-1].response_bytes == 1000
+
+
+class _HeldCleanUp:
+    """The served registry's app, whose GET exchanges end (the server thread closes the
+    answer's body, after its last byte went out or its connection was cut) only once the
+    test has read the transcript: the pause a loaded machine puts there at random, made
+    every time. The wait's bound only keeps a broken run from hanging."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+        self.read = threading.Event()
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterator[bytes]:
+        body = self._app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            if environ["REQUEST_METHOD"] == "GET":
+                self.read.wait(timeout=60)
+            getattr(body, "close", lambda: None)()
+
+
+@contextlib.contextmanager
+def _served_with_held_clean_up(registry: Registry,
+                               monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    held = _HeldCleanUp(registry.wsgi_app)
+    monkeypatch.setattr(registry, "wsgi_app", held)
+    with serve(registry) as server:
+        Client(server.url, requests.Session()).push_blob("a", DATA)
+        try:
+            yield server.url
+        finally:
+            held.read.set()
+
+
+def test_a_served_answer_is_recorded_before_the_client_has_its_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = Registry()
+    with _served_with_held_clean_up(registry, monkeypatch) as url:
+        assert requests.get(f"{url}/v2/a/blobs/{DIGEST}").content == DATA
+        (entry,) = registry.transcript.requests(method="GET")
+        assert (entry.status, entry.response_bytes) == (200, len(DATA))
+
+
+def test_a_dropped_connection_is_recorded_before_the_client_sees_it_die(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = Registry()
+    with _served_with_held_clean_up(registry, monkeypatch) as url:
+        registry.faults.add(FaultRule(method="GET", drop_after=1000))
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.get(f"{url}/v2/a/blobs/{DIGEST}").content  # noqa: B018
+        (entry,) = registry.transcript.requests(method="GET")
+        assert (entry.response_bytes, entry.fault) == (1000, "method=GET,drop_after=1000")
 
 
 def test_latency_is_recorded(registry: Registry, client: Client) -> None:
