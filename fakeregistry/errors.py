@@ -26,6 +26,7 @@ STATUS: Mapping[str, int] = {
     "DENIED": 403,
     "UNSUPPORTED": 405,
     "TOOMANYREQUESTS": 429,
+    "UNKNOWN": 500,
 }
 
 

@@ -80,6 +80,11 @@ class Profile:
     manifest_in_unknown_repository: Literal["NAME_UNKNOWN", "MANIFEST_UNKNOWN"] = "NAME_UNKNOWN"
     """The code of a manifest GET/HEAD/DELETE in a repository that does not exist
     (distribution 2.8: MANIFEST_UNKNOWN, the repository is not looked at)."""
+    short_body: Literal["invalid", "client-closed"] = "invalid"
+    """An upload body that ends before its Content-Length (or a broken chunked one, 400
+    in both modes) ends the session, its bytes dropped; the answer is 400
+    BLOB_UPLOAD_INVALID (invalid) or, as distribution 2.8 answers a client gone
+    mid-body, 499 UNKNOWN (client-closed)."""
     differences: tuple[tuple[str, str], ...] = ()
     """Where the fake differs on purpose from the registry it imitates: (name, reason).
     The differential test (tests/fakeregistry/test_fake_differential.py) allows exactly
@@ -124,6 +129,9 @@ SPEC_UNLIKE_DISTRIBUTION = (
     ("untyped_manifest", "a manifest PUT without Content-Type takes its type from the "
                          "body's mediaType; 2.8.2 takes it for signed schema1 and refuses "
                          "anything else"),
+    ("short_body", "a body cut short of its Content-Length is 400 BLOB_UPLOAD_INVALID, "
+                   "the spec's code for a bad upload; 2.8.2 answers its own 499 UNKNOWN "
+                   "(client disconnected)"),
     ("upload_survives_bad_digest", "an upload whose digest does not verify ends, its "
                                    "bytes dropped: content is the digest's or nothing; "
                                    "2.8.2 keeps it open for another try"),
@@ -165,6 +173,12 @@ DISTRIBUTION_28_DIFFERENCES = (
      "A manifest reference with a colon that is no valid digest (sha256:abc) makes 2.8.2 "
      "look it up as a tag path and answer 500 UNKNOWN; the fake never answers 500: "
      "404 MANIFEST_UNKNOWN for a read, 400 DIGEST_INVALID for a write."),
+    ("short-body-session",
+     "A PATCH or PUT whose body ends before its Content-Length: both answer 499 UNKNOWN. "
+     "2.8.2 keeps the bytes it got on disk while the client's Location still says the "
+     "old offset, so the next request on it is 404 BLOB_UPLOAD_INVALID and cancels the "
+     "upload; the fake ends the session at once, so that request is 404 "
+     "BLOB_UPLOAD_UNKNOWN. Either way nothing of the cut body is kept."),
 )
 
 PROFILES: dict[str, Profile] = {
@@ -194,6 +208,7 @@ PROFILES: dict[str, Profile] = {
             manifest_in_unknown_repository="MANIFEST_UNKNOWN",
             untyped_manifest="schema1",
             upload_survives_bad_digest=True,
+            short_body="client-closed",
             differences=DISTRIBUTION_28_DIFFERENCES,
         ),
         Profile(

@@ -184,6 +184,13 @@ class _DeferredTLS(BuiltinSSLAdapter):
     """cheroot's TLS adapter, minus the handshake at accept time (it runs on the thread
     that accepts every connection, so one silent client would stall them all)."""
 
+    def __init__(self, certificate: str, private_key: str) -> None:
+        super().__init__(certificate, private_key)
+        # A client that half-closes without TLS's close_notify (a body cut short) still
+        # reads its answer, as from Go's crypto/tls: OpenSSL 3 takes such an EOF as a
+        # fatal error after which nothing more can be sent.
+        self.context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+
     def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, dict[str, str]]:
         return self.context.wrap_socket(sock, do_handshake_on_connect=False,
                                         server_side=True), {}

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import cast
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from fakeregistry.backend import Backend
@@ -94,14 +95,14 @@ class Uploads:
 
     def patch(self, request: Request, params: dict[str, str]) -> Response:
         with self._sessions.held(params["session"], params["name"]) as upload:
-            self._append(request, upload)
+            self._append(request, params["session"], upload)
         return _session_response(params["name"], params["session"], upload, 202)
 
-    def _append(self, request: Request, upload: Upload) -> None:
+    def _append(self, request: Request, session: str, upload: Upload) -> None:
         """Write a PATCH/PUT body at the session's offset, checking Content-Range."""
         header = request.headers.get("Content-Range")
         if header is None or not self._backend.profile.chunk_ranges_checked:
-            _copy_body(request, upload.buffer)
+            self._receive(request, session, upload)
             return
         start, end = _parse_content_range(header)
         if start != upload.buffer.size:
@@ -112,10 +113,23 @@ class Uploads:
         if request.content_length is not None and request.content_length != expected:
             raise RegistryError("SIZE_INVALID", f"Content-Length {request.content_length} "
                                 f"differs from the Content-Range span {expected}")
-        written = _copy_body(request, upload.buffer)
+        written = self._receive(request, session, upload)
         if written != expected:
             raise RegistryError("SIZE_INVALID",
                                 f"chunk has {written} bytes, Content-Range says {expected}")
+
+    def _receive(self, request: Request, session: str, upload: Upload) -> int:
+        """Append the body to the session; a body that ends early ends the session, so
+        no part of it is ever taken for the whole (the client cannot know what arrived)."""
+        try:
+            return _copy_body(request, upload.buffer)
+        except ClientDisconnected:
+            self._end(session, upload)
+            if (self._backend.profile.short_body == "client-closed"
+                    and request.content_length is not None):
+                raise RegistryError("UNKNOWN", "client disconnected", status=499) from None
+            raise RegistryError("BLOB_UPLOAD_INVALID", "the request body ended early; "
+                                "the upload is cancelled") from None
 
     def finish(self, request: Request, params: dict[str, str]) -> Response:
         session, name = params["session"], params["name"]
@@ -125,7 +139,7 @@ class Uploads:
             raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
         digest = parse_digest(digest_text)
         with self._sessions.held(session, name) as upload:
-            self._append(request, upload)
+            self._append(request, session, upload)
             try:
                 response = self.complete(upload, digest)
             except RegistryError as error:
@@ -186,7 +200,8 @@ def _parse_content_range(header: str) -> tuple[int, int]:
 
 
 def _copy_body(request: Request, buffer: UploadBuffer) -> int:
-    """Stream the request body into *buffer*; return how many bytes it had.
+    """Stream the request body into *buffer*; return how many bytes it had, or raise
+    ClientDisconnected when it ends before its Content-Length.
 
     Read into one reused buffer, never past Content-Length (werkzeug would read into a
     buffer of its own and copy), so the served fake copies each byte only from the
@@ -199,4 +214,6 @@ def _copy_body(request: Request, buffer: UploadBuffer) -> int:
             view if length is None else view[:min(COPY_CHUNK, length - written)]):
         buffer.write(view[:count])
         written += count
+    if length is not None and written < length:
+        raise ClientDisconnected()
     return written

@@ -496,8 +496,14 @@ def fake_28() -> Iterator[str]:
         yield server.url
 
 
+SHOWN_ELSEWHERE = {"short-body-session": "test_fake_short_body.py"}
+"""Differences no drawn sequence reaches (a body cut short on a raw socket): the named
+module asserts each side's answers."""
+
+
 def test_every_deliberate_difference_is_named_in_the_profile() -> None:
-    assert set(NORMALISERS) == {name for name, _ in PROFILE.differences}
+    assert set(NORMALISERS) | set(SHOWN_ELSEWHERE) == {name for name, _ in PROFILE.differences}
+    assert not set(NORMALISERS) & set(SHOWN_ELSEWHERE)
     assert all(len(reason) > 40 for _, reason in PROFILE.differences)
 
 
@@ -562,11 +568,18 @@ STRICT: dict[str, tuple[list[Step], dict[str, object]]] = {
 it, and what the spec profile answers there."""
 
 
+STRICT_ELSEWHERE = {"short_body": "test_fake_short_body.py"}
+"""Switches whose sequence no Step can send (a body cut short on a raw socket): compared
+with 2.8.2 and both profiles in the named module."""
+
+
 def test_the_spec_profile_says_why_for_every_switch_unlike_distribution_28() -> None:
     spec, faithful = PROFILES["spec"], PROFILE
     unlike = {f.name for f in fields(spec) if f.name not in _NOT_SWITCHES
               and getattr(spec, f.name) != getattr(faithful, f.name)}
-    assert unlike == {name for name, _ in spec.unlike_distribution} == set(STRICT)
+    assert unlike == {name for name, _ in spec.unlike_distribution}
+    assert unlike == set(STRICT) | set(STRICT_ELSEWHERE)
+    assert not set(STRICT) & set(STRICT_ELSEWHERE)
     assert all(len(reason) > 40 for _, reason in spec.unlike_distribution)
 
 
