@@ -68,5 +68,6 @@ BENCHMARKS = [
         peer_label="buildah push",
         setup=setup,
         fresh_registry=True,
+        goal="time <= 1.0x at 32 MiB",
     ),
 ]

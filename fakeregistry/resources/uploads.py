@@ -208,8 +208,10 @@ def _copy_body(request: Request, buffer: UploadBuffer) -> int:
     socket to here (:class:`fakeregistry.server._KnownLength`) and on to the hash and
     the spool file."""
     stream = cast(io.RawIOBase, request.stream)
-    view = memoryview(bytearray(COPY_CHUNK))
     length, written = request.content_length, 0
+    # No bigger than the body: a 1 MiB buffer for every small upload made each server
+    # thread's malloc arena keep a megabyte (peak RSS of 100 small pushes: 94 -> 67 MB).
+    view = memoryview(bytearray(COPY_CHUNK if length is None else min(COPY_CHUNK, length)))
     while count := stream.readinto(
             view if length is None else view[:min(COPY_CHUNK, length - written)]):
         buffer.write(view[:count])
