@@ -36,7 +36,7 @@ from typing import BinaryIO
 
 from harness.model.digest import Digest, Digester
 from harness.store.lock import StoreLock
-from harness.util.cleanup import registered
+from harness.util.cleanup import registered_temporary
 from harness.util.errors import HarnessError
 from harness.util.fs import atomic_write_bytes, fsync_dir
 
@@ -211,10 +211,8 @@ class DiskBackend(Backend):
         unsynced, so the store neither syncs nor replaces a layer it already has, as
         containers/storage reuses a layer whose diffID it already holds."""
         folder = self.root / "blobs" / "sha256"
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-        tmp = Path(tmp_name)
         size = flushed = 0
-        with registered(tmp):
+        with registered_temporary(folder, ".tmp-") as (fd, tmp):
             try:
                 with os.fdopen(fd, "wb") as out:
                     with _HashingThread() as hashing:

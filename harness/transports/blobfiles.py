@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from harness.model.digest import Digest, DigestingReader
 from harness.transports.types import BlobInfo
-from harness.util.cleanup import registered
+from harness.util.cleanup import registered_temporary
 from harness.util.errors import HarnessError
 from harness.util.scratch import ScratchDir, sweep
 
@@ -36,9 +35,7 @@ def store_blob(stream: BinaryIO, info: BlobInfo, path_for: Callable[[Digest], Pa
     """
     reader = DigestingReader(stream, expected=info.digest, expected_size=info.size)
     staging.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".blob-", dir=staging)
-    tmp = Path(tmp_name)
-    with registered(tmp):
+    with registered_temporary(staging, ".blob-") as (fd, tmp):
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := reader.read(CHUNK):

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-# No lock: the signal handler runs on the main thread, which may be inside a registration;
-# single dict operations are atomic.
+# Single dict operations are atomic. The lock is held while a temporary is created, and by
+# the signal handler while it removes: a worker thread creating a file while the main thread
+# handles a signal would otherwise leave a file that exists but was not yet registered. It
+# is re-entrant because the handler runs on the main thread, which may itself be creating.
 _LIVE: dict[Path, None] = {}
+_CREATING = threading.RLock()
 
 
 def register(path: Path) -> None:
@@ -44,6 +49,31 @@ def registered(path: Path) -> Iterator[Path]:
         unregister(path)
 
 
+@contextlib.contextmanager
+def registered_temporary(directory: Path, prefix: str,
+                         suffix: str = "") -> Iterator[tuple[int, Path]]:
+    """A new private file in *directory*, as :func:`tempfile.mkstemp` makes it, registered
+    before it exists (so no signal finds it on disk unregistered); yields its descriptor
+    and path and unregisters it after the block (removing it is the caller's)."""
+    with _CREATING:
+        while True:
+            path = directory / f"{prefix}{secrets.token_hex(6)}{suffix}"
+            register(path)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                unregister(path)
+                continue
+            except BaseException:
+                unregister(path)
+                raise
+            break
+    try:
+        yield fd, path
+    finally:
+        unregister(path)
+
+
 def remove_registered() -> None:
     """Remove every registered file or folder (what is gone already is skipped)."""
     for path in list(_LIVE):
@@ -55,7 +85,8 @@ def remove_registered() -> None:
 
 
 def _exit(signum: int, frame: FrameType | None) -> None:
-    remove_registered()
+    with _CREATING:
+        remove_registered()
     sys.stderr.write(f"Error: terminated by {signal.Signals(signum).name}\n")
     sys.stderr.flush()
     os._exit(128 + signum)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.util.cleanup import registered
+from harness.util.cleanup import registered_temporary
 
 
 def fsync_dir(directory: Path) -> None:
@@ -25,9 +24,7 @@ def fsync_dir(directory: Path) -> None:
 def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces *path* only if the block finishes without error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    with registered(tmp):
+    with registered_temporary(path.parent, f".{path.name}.", ".tmp") as (fd, tmp):
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle
