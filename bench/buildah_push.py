@@ -3,7 +3,9 @@
 Peer: ``buildah push`` from buildah's own store (vfs). Ours: ``python -m harness push``
 from the project's store. Setup commits the same files (one large directory, gzip ratio
 ~0.24, see :func:`bench.push.write_payload`) into both stores; each run pushes to its own
-fresh distribution registry, so no blob is ever already there.
+fresh distribution registry, so no blob is ever already there. Ours runs with its bytecode
+compiled in setup (:func:`bench.api.bytecode_env`), as an installed package has it and as
+the ``push`` row runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.api import Benchmark, Run, Scale, Workload, python_command
+from bench.api import Benchmark, Run, Scale, Workload, bytecode_env, python_command
 from bench.push import harness_has_command, write_payload
 from harness.peers.clients import Buildah, run_peer
 
@@ -57,7 +59,7 @@ def setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
     yield Workload(work_bytes=scale.size, ours=ours if available else None, peer=peer,
                    ours_missing="" if available else "`python -m harness push` does not "
                                                      "exist yet",
-                   env=buildah.overrides())
+                   env={**buildah.overrides(), **bytecode_env(inputs / "pycache")})
 
 
 BENCHMARKS = [
