@@ -39,9 +39,8 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from harness.model.compression import decompress
 from harness.model.digest import Digest, DigestingReader
-from harness.store.backend import Backend, DiskBackend, MemoryBackend
+from harness.store.backend import CHUNK, Backend, DiskBackend, MemoryBackend
 from harness.store.records import Container, Image, Layer, Metadata
-from harness.store.tarstream import CHUNK
 from harness.util.errors import HarnessError
 from harness.util.scratch import ScratchDir, hold
 

@@ -20,7 +20,6 @@ from typing import BinaryIO
 
 from harness.model import mediatype, transportref
 from harness.model.compression import algorithm_for_media_type
-from harness.model.config import parse_config
 from harness.model.digest import Digest, DigestMismatchError
 from harness.model.manifest import parse_manifest
 from harness.model.reference import Reference
@@ -181,6 +180,9 @@ class HarnessStoreImageDestination(ImageDestination):
     def publish(self) -> None:
         if self._manifest is None:
             raise HarnessError("harness-store: publish without a manifest")
+        # Only storing an image reads its config: a push from the store never loads this.
+        from harness.model.config import parse_config  # noqa: PLC0415
+
         raw, mime_type = self._manifest
         manifest = parse_manifest(raw, mime_type)
         if manifest.config is None:
