@@ -74,6 +74,25 @@ class _Counting:
         self._stream.close()
 
 
+class _VerifiedAtEnd:
+    """The source's bytes, checked against the layer's digest and size by the read that
+    would report their end: a source that lies fails that read, so whatever consumes the
+    stream (a compressor, the destination) sees an error, never a complete blob. As
+    containers/image's digesting reader does: a corrupt source leaves no blob behind."""
+
+    def __init__(self, verifier: DigestingReader) -> None:
+        self._verifier = verifier
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._verifier.read(size)
+        if not data and size:
+            self._verifier.verify()
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
 class _UncompressedDigest:
     """Passes a blob's bytes on unchanged while a thread of its own decompresses a copy
     and hashes it: the diffID of a layer copied as it is (containers/image keeps a schema1
@@ -174,18 +193,18 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
     """One pass over the opened source blob: verify, (de|re)compress, hash and send."""
     with contextlib.ExitStack() as stack:
         stack.callback(counting.close)
-        verifier = DigestingReader(cast(BinaryIO, counting), expected=layer.digest,
-                                   expected_size=layer.size)
-        source_end: DigestingReader | ReadAhead | _UncompressedDigest = verifier
+        verified = cast(BinaryIO, _VerifiedAtEnd(DigestingReader(
+            cast(BinaryIO, counting), expected=layer.digest, expected_size=layer.size)))
+        source_end: BinaryIO | ReadAhead | _UncompressedDigest = verified
         plain: DigestingReader | _UncompressedDigest | None = None
-        produced = cast(BinaryIO, verifier)
+        produced = verified
         if target is None and diff_id:
-            plain = source_end = _UncompressedDigest(cast(BinaryIO, verifier))
+            plain = source_end = _UncompressedDigest(verified)
             stack.callback(plain.close)
             produced = cast(BinaryIO, plain)
         elif target is not None:
             # Reading and hashing get a thread of their own, apart from (de)compression.
-            source_end = stack.enter_context(ReadAhead(cast(BinaryIO, verifier)))
+            source_end = stack.enter_context(ReadAhead(verified))
             produced = decompress(cast(BinaryIO, source_end))
             if diff_id:
                 plain = DigestingReader(produced)
@@ -193,9 +212,9 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
             produced = compress(produced, target, level)
         with ReadAhead(produced) as body:
             stored = destination.put_blob(cast(BinaryIO, body), info, is_config)
-        while source_end.read(CHUNK):  # a decompressor may stop before trailing bytes
+        # A decompressor may stop before trailing bytes: the source's end verifies it.
+        while source_end.read(CHUNK):
             pass
-        verifier.verify()
     if target is None:
         return CopiedBlob(replace(layer, size=stored.size if stored.size >= 0 else layer.size),
                           plain.digest() if plain is not None else None)
