@@ -6,6 +6,9 @@ and many small images pushed one after another, as a CI run does.
   an installed package has it), so neither side compiles source while it is timed.
 - ``push-1k``: the ``push`` benchmark (:mod:`bench.push`) with a 1 KiB layer, whatever the
   scale: ``python -m harness copy`` against ``skopeo copy``, each to a fresh registry.
+- ``push-1k-floor``: the same push by :mod:`bench.floor`, the fewest requests a client can
+  make with the standard library and no checks at all, against the same ``skopeo copy``:
+  the bound under any CPython push, measured in the same run as ``push-1k``.
 - ``many-small-fake``: :data:`IMAGES` images of three small layers each, from one OCI
   layout, copied by the project's ``copy`` command into the in-process fake (the
   ``fake_registry`` fixture's: no socket), all in one process; the peer is ``skopeo copy``
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -109,6 +113,19 @@ def startup_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
 def push_1k_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
     with push.setup(inputs, Scale(size=1024, quick=scale.quick)) as workload:
         yield workload
+
+
+@contextlib.contextmanager
+def push_1k_floor_setup(inputs: Path, scale: Scale) -> Iterator[Workload]:
+    floor = Path(__file__).with_name("floor.py")
+
+    def ours(run: Run) -> Sequence[str]:
+        assert run.registry is not None  # the benchmark asks for a fresh registry per run
+        return [sys.executable, str(floor), str(inputs / "layout"), push.TAG,
+                run.registry.host, f"bench/floor-{run.index}"]
+
+    with push_1k_setup(inputs, scale) as workload:
+        yield dataclasses.replace(workload, ours=ours)
 
 
 def _many(inputs: Path, ours: str) -> Iterator[Workload]:
@@ -208,6 +225,15 @@ BENCHMARKS = [
         setup=push_1k_setup,
         fresh_registry=True,
         goal="time <= 1.0x",
+    ),
+    Benchmark(
+        name="push-1k-floor",
+        operation="the push-1k image by the fewest stdlib requests, no checks (bench/floor.py)",
+        ours_label="python bench/floor.py",
+        peer_label="skopeo copy",
+        setup=push_1k_floor_setup,
+        fresh_registry=True,
+        goal="the bound under push-1k: any Python push >= this",
     ),
     Benchmark(
         name="many-small-fake",

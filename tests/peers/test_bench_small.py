@@ -3,6 +3,7 @@ wrappers' pushes and the argv of each side; not their speed (that is ``python -m
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -108,3 +109,28 @@ def test_push_1k_pushes_one_kibibyte_whatever_the_scale(tmp_path: Path) -> None:
         assert workload.ours is not None and workload.peer is not None
     payload = tmp_path / "payload"
     assert sum(f.stat().st_size for f in payload.iterdir()) == 1024
+
+
+@pytest.mark.requires_peer("skopeo", "umoci", "docker-registry")
+def test_the_floor_pushes_the_push_1k_image_gzipped(tmp_path: Path) -> None:
+    """bench/floor.py pushes the same image as push-1k: each layer gzipped, the config as
+    it is, under the tag the row reads back."""
+    benchmark = _BENCHMARKS["push-1k-floor"]
+    assert benchmark.fresh_registry
+    with benchmark.setup(tmp_path / "inputs", Scale(size=0, quick=True)) as workload, \
+            DistributionLauncher(log_level="warn").start() as registry:
+        assert workload.ours is not None
+        subprocess.run(workload.ours(Run(scratch=tmp_path, index=3, registry=registry)),
+                       check=True, timeout=120)
+        blobs = tmp_path / "inputs" / "layout" / "blobs" / "sha256"
+        index = json.loads((tmp_path / "inputs" / "layout" / "index.json").read_bytes())
+        source = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+        base = f"{registry.url}/v2/bench/floor-3"
+        pushed = requests.get(f"{base}/manifests/latest", timeout=30, headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
+        assert pushed["config"] == source["config"]
+        assert len(pushed["layers"]) == len(source["layers"]) == 1
+        layer = requests.get(f"{base}/blobs/{pushed['layers'][0]['digest']}", timeout=30)
+    assert pushed["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert gzip.decompress(layer.content) == (
+        blobs / source["layers"][0]["digest"][7:]).read_bytes()
