@@ -63,12 +63,12 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
 def global_settings(args: argparse.Namespace) -> Iterator[None]:
     """Apply the global flags for the command's run: logging, and ``--insecure-policy`` as a
     policy file that accepts anything (removed afterwards)."""
-    import tempfile  # noqa: PLC0415
-
     with contextlib.ExitStack() as stack:
         if getattr(args, "debug", False):
             stack.enter_context(_debug_log())
         if getattr(args, "insecure_policy", False):
+            import tempfile  # noqa: PLC0415
+
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="oci-harness-policy-")))
             args.global_policy = directory / "policy.json"

@@ -8,6 +8,9 @@ A registry answers MANIFEST_BLOB_UNKNOWN when :meth:`referenced_blobs` or
 :meth:`referenced_manifests` names something it does not hold. Layers with ``urls``
 (foreign, non-distributable) are listed too; distribution does not require those to
 exist, so a registry emulating it filters on ``descriptor.urls``.
+
+:mod:`harness.model.schema1` (signatures, with datetime) is imported only where a schema1
+manifest is read, digested or written: an OCI or schema2 copy never loads it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from harness.model import gojson, mediatype, schema1
+from harness.model import gojson, mediatype
 from harness.model.descriptor import Descriptor, validate_media_type
 from harness.model.digest import Digest, DigestError
 from harness.model.jsonfields import (
@@ -244,6 +247,8 @@ class Schema1Manifest(_DockerFormat, _SingleImage):
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Schema1Manifest:
+        from harness.model import schema1  # noqa: PLC0415
+
         if require_int(obj, "schemaVersion", "") != 1:
             raise FieldError("schemaVersion must be 1 for a schema1 manifest")
         fs_layers = []
@@ -310,7 +315,11 @@ class Schema1Manifest(_DockerFormat, _SingleImage):
         return gojson.dumps(self.to_json())
 
     def to_bytes(self) -> bytes:
-        return schema1.sign(self.payload()) if self.signed else self.payload()
+        if not self.signed:
+            return self.payload()
+        from harness.model import schema1  # noqa: PLC0415
+
+        return schema1.sign(self.payload())
 
     def referenced_blobs(self) -> list[Descriptor]:
         unique = dict.fromkeys(reversed(self.fs_layers))
@@ -346,6 +355,8 @@ def _detect(obj: dict[str, Any]) -> str:
         return declared
     version = obj.get("schemaVersion")
     if version == 1:
+        from harness.model import schema1  # noqa: PLC0415
+
         if schema1.SIGNATURES_KEY in obj:
             return mediatype.DOCKER_V2S1_SIGNED_MANIFEST
         return mediatype.DOCKER_V2S1_MANIFEST
@@ -394,6 +405,8 @@ def manifest_digest(data: bytes, algorithm: str = "sha256") -> Digest:
     signature block is malformed (its payload cannot be rebuilt).
     """
     if b'"signatures"' in data:  # cheap pre-check before decoding
+        from harness.model import schema1  # noqa: PLC0415
+
         try:
             obj = load_object(data, "manifest")
         except FieldError:

@@ -7,8 +7,8 @@ the payload can be rebuilt exactly; the manifest digest is the digest of that pa
 Signing uses a throwaway ECDSA P-256 key, as containers/image does: nobody trusts the
 key, the registry merely insists that a signature is present and valid.
 
-cryptography is imported by the functions that sign and verify, not by this module: every
-manifest parse loads this module, and a copy of OCI or schema2 images never signs.
+cryptography is imported by the functions that sign and verify, not by this module:
+reading a schema1 manifest loads this module, and only writing a signed one signs.
 """
 
 from __future__ import annotations

@@ -197,9 +197,11 @@ def _ran(*args: str) -> set[str]:
 
 # Never needed to move an image between a layout, the store and a registry: the working
 # containers (and the store's layer applying and snapshots, with tarfile), buildah's and
-# podman's store, the docker daemon's SDK, schema1 signing, zstd.
+# podman's store, the docker daemon's SDK, schema1 (its signing, and the module itself for
+# an image that is not schema1), zstd, a concurrent.futures pool (it loads logging).
 NOT_FOR_A_TRANSFER = ("harness.builder.builder", "harness.store.apply", "harness.store.diff",
-                      "harness.store.containers", "docker", "cryptography", "zstandard")
+                      "harness.store.containers", "docker", "cryptography", "zstandard",
+                      "harness.model.schema1", "concurrent")
 
 
 @pytest.fixture

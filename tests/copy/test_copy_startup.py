@@ -1,5 +1,6 @@
-"""A copy imports only the transports it uses: between local ones, never requests; and
-cryptography only to sign or verify a schema1 manifest."""
+"""A copy imports only the transports it uses: between local ones, never requests (nor
+logging, which requests and a concurrent.futures pool would load); the schema1 module only
+for a schema1 manifest, and cryptography only to sign or verify one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import json, sys
 from harness.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps([code, sorted(m for m in sys.modules
-                               if m in ("requests", "cryptography")
+                               if m in ("requests", "cryptography", "logging",
+                                        "concurrent.futures", "harness.model.schema1")
                                or m.startswith("harness.transports."))]))
 """
 
@@ -34,6 +36,8 @@ def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, BuiltI
                         f"dir:{tmp_path}/d")
     assert "requests" not in modules and "harness.transports.docker" not in modules
     assert "cryptography" not in modules  # an OCI image is never signed
+    assert "harness.model.schema1" not in modules  # nor read as schema1
+    assert "logging" not in modules and "concurrent.futures" not in modules
     assert {"harness.transports.oci", "harness.transports.directory"} <= set(modules)
     assert (tmp_path / "d" / "manifest.json").is_file()
 
@@ -60,5 +64,5 @@ def test_a_conversion_to_schema1_loads_cryptography_to_sign(oci_image: tuple[str
                                                             policy: Path) -> None:
     modules = _imported("copy", "-q", "--policy", str(policy), "--format", "v2s1",
                         oci_image[0], f"dir:{tmp_path}/d")
-    assert "cryptography" in modules
+    assert {"cryptography", "harness.model.schema1"} <= set(modules)
     assert b'"signatures"' in (tmp_path / "d" / "manifest.json").read_bytes()
