@@ -204,13 +204,14 @@ def _copy_once(counting: _Counting, destination: ImageDestination, layer: Descri
             produced = cast(BinaryIO, plain)
         elif target is not None:
             # Reading and hashing get a thread of their own, apart from (de)compression.
-            source_end = stack.enter_context(ReadAhead(verified))
+            source_end = stack.enter_context(ReadAhead(verified, name="blob-read"))
             produced = decompress(cast(BinaryIO, source_end))
             if diff_id:
                 plain = DigestingReader(produced)
                 produced = cast(BinaryIO, plain)
             produced = compress(produced, target, level)
-        with ReadAhead(produced) as body:
+        stage = "blob-read" if target is None else "blob-compress"
+        with ReadAhead(produced, name=stage) as body:
             stored = destination.put_blob(cast(BinaryIO, body), info, is_config)
         # A decompressor may stop before trailing bytes: the source's end verifies it.
         while source_end.read(CHUNK):

@@ -19,7 +19,8 @@ _END = b""
 class ReadAhead:
     """Wraps a readable stream; ``read`` hands out what the thread already produced."""
 
-    def __init__(self, stream: BinaryIO, chunk: int = CHUNK, depth: int = 4) -> None:
+    def __init__(self, stream: BinaryIO, chunk: int = CHUNK, depth: int = 4, *,
+                 name: str = "readahead") -> None:
         self._stream = stream
         self._chunk = chunk
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
@@ -27,7 +28,8 @@ class ReadAhead:
         self._item = b""  # the chunk being handed out, from self._offset on
         self._offset = 0
         self._done = False
-        self._thread = threading.Thread(target=self._produce, name="readahead", daemon=True)
+        # The stage's *name* tells the threads apart in a per-thread CPU reading.
+        self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
         self._thread.start()
 
     def _produce(self) -> None:

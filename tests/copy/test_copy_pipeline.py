@@ -80,10 +80,10 @@ class _Blob(io.BytesIO):
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
-        self.threads: set[int] = set()
+        self.threads: set[threading.Thread] = set()
 
     def read(self, size: int | None = -1) -> bytes:
-        self.threads.add(threading.get_ident())
+        self.threads.add(threading.current_thread())
         return super().read(size)
 
 
@@ -111,14 +111,14 @@ class _Destination(ImageDestination):
     def __init__(self, fail_after: int | None = None) -> None:
         self.fail_after = fail_after
         self.blobs: dict[Digest, bytes] = {}
-        self.threads: set[int] = set()
+        self.threads: set[threading.Thread] = set()
 
     @property
     def reference(self) -> ImageReference:
         raise AssertionError("not asked when the copy succeeds")
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
-        self.threads.add(threading.get_ident())
+        self.threads.add(threading.current_thread())
         parts: list[bytes] = []
         while piece := stream.read(MiB):
             parts.append(piece)
@@ -162,7 +162,7 @@ def test_reading_compressing_and_sending_run_on_three_threads(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """isal has a thread to itself: the source is read (and hashed) on another, and the
     compressed stream is hashed and sent on the caller's."""
-    compressing: set[int] = set()
+    compressing: set[threading.Thread] = set()
     real = compression._COMPRESSORS[Algorithm.GZIP]
 
     class Noting:
@@ -170,19 +170,19 @@ def test_reading_compressing_and_sending_run_on_three_threads(
             self._compressor = real(level)
 
         def compress(self, data: bytes, /) -> bytes:
-            compressing.add(threading.get_ident())
+            compressing.add(threading.current_thread())
             return self._compressor.compress(data)
 
         def flush(self) -> bytes:
-            compressing.add(threading.get_ident())
+            compressing.add(threading.current_thread())
             return self._compressor.flush()
 
     monkeypatch.setitem(compression._COMPRESSORS, Algorithm.GZIP, Noting)
     source, destination = _Source(DATA), _Destination()
     _copy(source, destination, _layer(DATA, mt.OCI_LAYER), Algorithm.GZIP)
-    assert len(source.blob.threads) == len(compressing) == 1
-    assert destination.threads == {threading.get_ident()}
-    assert len(source.blob.threads | compressing | destination.threads) == 3
+    assert [thread.name for thread in source.blob.threads] == ["blob-read"]
+    assert [thread.name for thread in compressing] == ["blob-compress"]
+    assert destination.threads == {threading.current_thread()}
 
 
 GZIPPED = gzip.compress(DATA, compresslevel=1, mtime=0)
