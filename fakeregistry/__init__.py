@@ -6,6 +6,8 @@
 
 ``inprocess`` loads on first use: it needs requests and responses, which a registry only
 served over HTTP never does (they were 0.1-0.15 s of CPU of the served fake's start).
+``serve`` and ``Server`` load on first use too: cheroot and the TLS certificates
+(cryptography) are ~12 MB of memory that a registry only reached in process never needs.
 """
 
 import importlib
@@ -19,14 +21,15 @@ from fakeregistry.errors import RegistryError
 from fakeregistry.faults import FaultRule
 from fakeregistry.profiles import PROFILES, Profile
 from fakeregistry.registry import Registry
-from fakeregistry.server import Server, serve
 from fakeregistry.transcript import Entry
 
 if TYPE_CHECKING:
     from fakeregistry.inprocess import inprocess
+    from fakeregistry.server import Server, serve
 
 __all__ = ["PROFILES", "AuthConfig", "Entry", "FaultRule", "Profile", "Registry",
            "RegistryError", "Server", "inprocess", "serve"]
+_SERVER_NAMES = {"Server", "serve"}
 
 
 class _Package(types.ModuleType):
@@ -43,6 +46,13 @@ class _Package(types.ModuleType):
     @inprocess.setter
     def inprocess(self, value: object) -> None:
         pass
+
+
+def __getattr__(name: str) -> Any:
+    """``serve`` and ``Server``, from :mod:`fakeregistry.server` when first asked for."""
+    if name in _SERVER_NAMES:
+        return getattr(importlib.import_module("fakeregistry.server"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 sys.modules[__name__].__class__ = _Package

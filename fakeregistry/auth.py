@@ -10,6 +10,10 @@ needed access is 401 with the challenge naming them and ``error="insufficient_sc
 as distribution answers (clients fetch a wider token and retry). Users are all-powerful
 unless listed as read-only. A password is checked with bcrypt whoever the user is (an
 unknown name against a dummy hash of the same cost), so timing does not tell names.
+
+A registry without auth (most of them, one per test with the pytest plugin) loads neither
+bcrypt nor cryptography (the tokens' keys) and hashes nothing: they load, and the dummy hash
+is made, with the first registry that checks passwords or signs tokens.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import bcrypt
+from typing import TYPE_CHECKING, Literal
 
 from fakeregistry.errors import RegistryError
-from fakeregistry.tokens import TokenSigner
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from fakeregistry.tokens import TokenSigner
 
 AuthMode = Literal["none", "basic", "token"]
 PULL_ACTIONS = frozenset({"pull"})
@@ -96,6 +100,8 @@ def read_htpasswd(path: Path) -> dict[str, str]:
 
 def hash_password(password: str, rounds: int = 4) -> str:
     """A bcrypt hash as htpasswd writes it (cheap rounds: these are test credentials)."""
+    import bcrypt  # noqa: PLC0415
+
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
@@ -137,7 +143,13 @@ class Authenticator:
         self.config = config
         self._verified: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
-        self.dummy_hash = _dummy_hash(config.users.values())
+        if config.mode != "none":  # made now: a first unknown name costs one bcrypt too
+            _ = self.dummy_hash
+
+    @functools.cached_property
+    def dummy_hash(self) -> str:
+        """What an unknown user's password is checked against (see the module's doc)."""
+        return _dummy_hash(self.config.users.values())
 
     # -- credentials -------------------------------------------------------------
     def check_password(self, user: str, password: str) -> bool:
@@ -147,6 +159,8 @@ class Authenticator:
         with self._lock:
             if key in self._verified:
                 return True
+        import bcrypt  # noqa: PLC0415
+
         known = self.config.users.get(user)
         matches = bcrypt.checkpw(password.encode(), (known or self.dummy_hash).encode())
         if known is None or not matches:
@@ -175,6 +189,8 @@ class Authenticator:
     def signer(self) -> TokenSigner:
         """The configured signer, or a key of this registry's own (made when first used:
         most registries never issue a token)."""
+        from fakeregistry.tokens import TokenSigner  # noqa: PLC0415
+
         return self.config.signer or TokenSigner.generate(self.config.service)
 
     def issue(self, user: str | None, scopes: list[Scope]) -> dict[str, object]:

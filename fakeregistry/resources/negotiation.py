@@ -16,7 +16,6 @@ from fakeregistry.backend import Backend
 from fakeregistry.errors import RegistryError
 from fakeregistry.inspection import OCI_TYPES
 from harness.model import gojson, mediatype, schema1
-from harness.model.convert import convert_manifest
 from harness.model.digest import Digest
 from harness.model.manifest import manifest_digest, parse_manifest
 from harness.util.errors import HarnessError
@@ -96,6 +95,10 @@ class Negotiator:
             raise RegistryError("MANIFEST_INVALID", f"config {image.config.digest} is too "
                                 "large to serve the manifest as schema1")
         config = backend.blobs.read(image.config.digest)
+        # Loaded here: few registries ever serve schema1, and the conversion loads the
+        # whole image model (compression included) that the fake does not otherwise need.
+        from harness.model.convert import convert_manifest  # noqa: PLC0415
+
         try:
             conversion = convert_manifest(data, mediatype.DOCKER_V2S2_MANIFEST,
                                           mediatype.DOCKER_V2S1_SIGNED_MANIFEST,

@@ -175,13 +175,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test's report shows what each registry it used saw."""
+    """A failed test's report shows what each registry it used saw. After the teardown's
+    report nothing reads them: the item lets them go (pytest keeps every item until the
+    session ends, and with them each test's fakes, blobs and transcripts)."""
     report = yield
     if report.failed and USED_REGISTRIES in item.stash:
         registries: list[RegistryUnderTest] = item.stash[USED_REGISTRIES]
         for number, used in enumerate(registries, 1):
             report.sections.append((f"registry {number}: {used.target} {used.url}",
                                     used.failure_report()))
+    if call.when == "teardown" and USED_REGISTRIES in item.stash:
+        del item.stash[USED_REGISTRIES]
     return report
 
 

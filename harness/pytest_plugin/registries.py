@@ -14,16 +14,19 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fakeregistry import AuthConfig, FaultRule, Profile, Registry, inprocess, serve
+from fakeregistry import AuthConfig, FaultRule, Profile, Registry
 from fakeregistry.faults import Faults
 from fakeregistry.profiles import get_profile
 from fakeregistry.transcript import Transcript
 from harness.model.access import Credentials, RegistryAccess
-from harness.peers.launchers import RunningRegistry
 from harness.pytest_plugin.locations import ImageAt
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.peers.launchers import RunningRegistry
 
 FAKE = "fake"
 DEFAULT_USERS: Mapping[str, str] = {"tester": "secret"}
@@ -138,11 +141,15 @@ def start_fake(profile: str | Profile = "spec", *, auth: str | AuthConfig | None
         credentials = Credentials(name, users[name])
     try:
         if http or tls:
+            from fakeregistry import serve  # noqa: PLC0415
+
             with serve(fake, tls=tls) as server:
                 ctx = _context(RegistryAccess(credentials, ca_file=server.ca_file,
                                               url=server.url))
                 yield RegistryUnderTest(FAKE, server.url, server.host, ctx, fake=fake)
         else:
+            from fakeregistry import inprocess  # noqa: PLC0415
+
             host = f"registry-{next(_hosts)}.fake"
             with inprocess(fake, f"https://{host}") as url:
                 ctx = _context(RegistryAccess(credentials, url=url))

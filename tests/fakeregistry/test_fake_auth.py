@@ -134,16 +134,10 @@ def test_every_password_check_runs_bcrypt_whoever_the_user(
     """An unknown user is checked against a dummy hash of the same cost, so the answer
     takes as long as for a known user with a wrong password (it was 0.72 ms vs 2.59 ms)."""
     auth = AuthConfig.with_passwords("basic", USERS)
-    checked: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def counting(password: bytes, hashed: bytes) -> bool:
-        checked.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    calls = _recorded(monkeypatch, "checkpw")
     with inprocess(Registry(auth=auth), "http://timing.fake") as url:
         assert requests.get(f"{url}/v2/", auth=(user, "wrong")).status_code == 401
+    checked = [hashed for _, hashed in calls]
     assert len(checked) == 1
     if user in auth.users:
         assert checked == [auth.users[user].encode()]
@@ -292,3 +286,34 @@ def test_challenges_name_the_configured_realm_and_trust_its_signer() -> None:
     with inprocess(Registry(auth=server), "http://own-key.fake") as url:
         refused = requests.get(f"{url}/v2/a/tags/list", headers=bearer)
         assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+
+
+def test_a_registry_without_auth_hashes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dummy hash (what an unknown name is checked against) is made with a registry
+    that checks passwords, up front, and never for one that does not: the pytest plugin
+    makes a fake for every test, and bcrypt took ~1 ms of each."""
+    hashed = _recorded(monkeypatch, "hashpw")
+    Registry()
+    Registry(auth=AuthConfig(mode="none", users={"alice": "$2b$04$x"}))
+    assert hashed == []
+    users = {"alice": bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()}
+    hashed.clear()
+    with inprocess(Registry(auth=AuthConfig(mode="basic", users=users)),
+                   "http://dummy.fake") as url:
+        assert len(hashed) == 1  # the dummy, at the users' cost
+        assert requests.get(f"{url}/v2/", auth=("bob", "secret")).status_code == 401
+        assert requests.get(f"{url}/v2/", auth=("alice", "secret")).status_code == 200
+    assert len(hashed) == 1
+
+
+def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[bytes, bytes]]:
+    """The calls of bcrypt's *name* (``hashpw``, ``checkpw``) from now on, as they pass."""
+    calls: list[tuple[bytes, bytes]] = []
+    real = getattr(bcrypt, name)
+
+    def record(first: bytes, second: bytes) -> object:
+        calls.append((first, second))
+        return real(first, second)
+
+    monkeypatch.setattr(bcrypt, name, record)
+    return calls
