@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from typing import cast
 
 import pytest
 
@@ -40,3 +41,37 @@ def test_fakeregistry_serve_help_describes_every_option() -> None:
     undescribed = [a.option_strings for a in serve._actions
                    if a.option_strings and not a.help]
     assert undescribed == []
+
+
+def _lazy_cli(built: list[str]) -> argparse.ArgumentParser:
+    from harness.util.cli import OneLineArgumentParser, Subcommands  # noqa: PLC0415
+
+    parser = OneLineArgumentParser(prog="tool")
+    sub = cast(Subcommands, parser.add_subparsers(dest="command", metavar="COMMAND",
+                                                  required=True, action=Subcommands))
+    for name in ("first", "second"):
+        def arguments(p: argparse.ArgumentParser, name: str = name) -> None:
+            built.append(name)
+            p.add_argument("--flag", help=f"{name}'s flag")
+        sub.add_command(name, help=f"the {name} command", arguments=arguments)
+    return parser
+
+
+def test_only_the_chosen_command_s_arguments_are_built() -> None:
+    built: list[str] = []
+    parser = _lazy_cli(built)
+    assert parser.parse_args(["second", "--flag", "x"]).flag == "x"
+    assert built == ["second"]
+    assert "first" in parser.format_help() and "the first command" in parser.format_help()
+    assert built == ["second"]  # listing a command does not build it
+
+
+def test_a_command_looked_up_by_name_is_complete() -> None:
+    built: list[str] = []
+    parser = _lazy_cli(built)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == ["first", "second"]
+    first = sub.choices["first"]
+    assert [a.option_strings for a in first._actions] == [["-h", "--help"], ["--flag"]]
+    assert first.prog == "tool first"
+    assert sub.choices["first"] is first and built == ["first"]

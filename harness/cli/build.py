@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from harness.model.compression import Algorithm
     from harness.store.store import Store
     from harness.transports.types import SystemContext
+    from harness.util.cli import Subcommands
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -307,9 +308,28 @@ def _remote_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="report nothing")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add this group's commands to *sub*."""
-    p = sub.add_parser("from", help="create a working container from an image or scratch")
+    sub.add_command("from", help="create a working container from an image or scratch",
+                    arguments=_from_arguments)
+    sub.add_command("add", help="copy files into a working container", arguments=_add_arguments)
+    sub.add_command("config", help="change the settings a container is committed with",
+                    arguments=_config_arguments)
+    sub.add_command("commit", help="write a working container as an image",
+                    arguments=_commit_arguments)
+    sub.add_command("images", help="list images in the local store", arguments=_images_arguments)
+    sub.add_command("containers", help="list working containers", arguments=_containers_arguments)
+    sub.add_command("tag", help="add names to an image", arguments=_tag_arguments)
+    sub.add_command("rmi", help="remove images (or untag a name of a multi-named one)",
+                    arguments=_rmi_arguments)
+    sub.add_command("rm", help="remove working containers", arguments=_rm_arguments)
+    sub.add_command("mount", help="print a working container's read-write directory",
+                    arguments=_mount_arguments)
+    sub.add_command("check", help="verify the store; print each problem found",
+                    arguments=_check_arguments)
+
+
+def _from_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE|scratch")
     p.add_argument("--name", help="container name (default: IMAGE-working-container)")
     p.add_argument("--arch", help="architecture recorded in the image (default: this host)")
@@ -317,13 +337,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _remote_options(p)
     p.set_defaults(func=_from)
 
-    p = sub.add_parser("add", help="copy files into a working container")
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("src", metavar="SRC", nargs="+")
     p.add_argument("dest", metavar="DEST")
     p.set_defaults(func=_add)
 
-    p = sub.add_parser("config", help="change the settings a container is committed with")
+
+def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("--cmd", help="JSON array or shell words; '' clears")
     p.add_argument("--entrypoint", help="JSON array or a string run by /bin/sh -c")
@@ -336,7 +358,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(option)
     p.set_defaults(func=_config)
 
-    p = sub.add_parser("commit", help="write a working container as an image")
+
+def _commit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("dest", metavar="DEST", nargs="?",
                    help="a local name or TRANSPORT:REF (default: no name)")
@@ -364,32 +387,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _remote_options(p)
     p.set_defaults(func=_commit)
 
-    p = sub.add_parser("images", help="list images in the local store")
+
+def _images_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="only image IDs")
     p.set_defaults(func=_images)
 
-    p = sub.add_parser("containers", help="list working containers")
+
+def _containers_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_containers)
 
-    p = sub.add_parser("tag", help="add names to an image")
+
+def _tag_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("names", metavar="NAME", nargs="+")
     p.set_defaults(func=_tag)
 
-    p = sub.add_parser("rmi", help="remove images (or untag a name of a multi-named one)")
+
+def _rmi_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.set_defaults(func=_rmi)
 
-    p = sub.add_parser("rm", help="remove working containers")
+
+def _rm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("containers", metavar="CONTAINER", nargs="+")
     p.set_defaults(func=_rm)
 
-    p = sub.add_parser("mount", help="print a working container's read-write directory")
+
+def _mount_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("container", metavar="CONTAINER")
     p.set_defaults(func=_mount)
 
-    p = sub.add_parser("check", help="verify the store; print each problem found")
+
+def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clean", action="store_true",
                    help="remove what interrupted writes left behind")
     p.add_argument("--min-age", type=float, default=600.0, metavar="SECONDS",

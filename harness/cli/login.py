@@ -20,6 +20,7 @@ from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.transports.types import Credentials
+    from harness.util.cli import Subcommands
 
 
 def _registry(text: str) -> str:
@@ -108,10 +109,15 @@ def _logout(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add ``login`` and ``logout`` to *sub*."""
-    p = sub.add_parser("login", help="check and record credentials for a registry "
-                                     "(skopeo/buildah login)")
+    sub.add_command("login", help="check and record credentials for a registry (skopeo/buildah "
+                                  "login)", arguments=_login_arguments)
+    sub.add_command("logout", help="forget the credentials of a registry (skopeo/buildah "
+                                   "logout)", arguments=_logout_arguments)
+
+
+def _login_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT][/REPOSITORY]")
     p.add_argument("--username", "-u", metavar="USER", help="user name for the registry")
     p.add_argument("--password", "-p", metavar="PASSWORD",
@@ -129,8 +135,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="say which auth file is used")
     p.set_defaults(func=_login)
 
-    p = sub.add_parser("logout", help="forget the credentials of a registry "
-                                      "(skopeo/buildah logout)")
+
+def _logout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("registry", metavar="REGISTRY", nargs="?")
     p.add_argument("--all", "-a", action="store_true",
                    help="forget the credentials of every registry in the auth file")

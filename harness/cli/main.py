@@ -1,8 +1,10 @@
 """Argument parsing and error handling shared by every ``python -m harness`` command.
 
-Each command module exposes ``register(subparsers)``, adding its commands with
-``set_defaults(func=...)``; a command function takes the parsed arguments and
-returns the exit code. Every command is registered on every run (``--version`` too), so a
+Each command module exposes ``register(subcommands)``, naming its commands with their help
+line and the function that adds each one's arguments (with ``set_defaults(func=...)``);
+a command function takes the parsed arguments and returns the exit code. Every command is
+listed on every run (``--version`` too), but only the chosen one's arguments are built
+(:class:`~harness.util.cli.Subcommands`), and a
 command module imports at its top only argparse and the light option helpers; the store,
 the builder, the copy engine and the transports (requests, cryptography) are imported by
 the command functions that use them (tests/builder/test_builder_startup.py checks the
@@ -22,7 +24,7 @@ from typing import cast
 from harness import __version__
 from harness.cli import build, login, transfer
 from harness.cli.options import add_global_flags, global_settings
-from harness.util.cli import OneLineArgumentParser
+from harness.util.cli import OneLineArgumentParser, Subcommands
 from harness.util.errors import HarnessError
 
 EXIT_ERROR = 125  # buildah's and skopeo's exit code for a failed command
@@ -46,11 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "containers-storage: is buildah's and podman's store, found "
                              "through storage.conf or [driver@root+runroot]")
     add_global_flags(parser)
-    # Subparsers are OneLineArgumentParsers too; the command modules only need the base type.
-    sub = cast(
-        "argparse._SubParsersAction[argparse.ArgumentParser]",
-        parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
-    )
+    # Only the chosen command's parser is built (Subcommands); its class is the parser's own.
+    sub = cast("Subcommands", parser.add_subparsers(dest="command", metavar="COMMAND",
+                                                    required=True, action=Subcommands))
     build.register(sub)
     transfer.register(sub)
     login.register(sub)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from harness.model.compression import Algorithm
     from harness.model.digest import Digest
     from harness.transports.types import ImageReference, SystemContext
+    from harness.util.cli import Subcommands
 
 
 def _copy(args: argparse.Namespace) -> int:
@@ -185,9 +186,19 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``copy``, ``push`` and ``inspect`` to *sub*."""
-    copy = sub.add_parser("copy", help="copy an image between any two transports (skopeo)")
+def register(sub: Subcommands) -> None:
+    """Add ``copy``, ``push``, ``manifest`` and ``inspect`` to *sub*."""
+    sub.add_command("copy", help="copy an image between any two transports (skopeo)",
+                    arguments=_copy_arguments)
+    sub.add_command("push", help="push an image from the local store (buildah)",
+                    arguments=_push_arguments)
+    sub.add_command("manifest", help="manifest lists in buildah's store (buildah)",
+                    arguments=_manifest_arguments)
+    sub.add_command("inspect", help="show an image's manifest and config (skopeo)",
+                    arguments=_inspect_arguments)
+
+
+def _copy_arguments(copy: argparse.ArgumentParser) -> None:
     where = ("TRANSPORT:REF: docker://, oci:, oci-archive:, dir:, docker-archive:, "
              "containers-storage: (buildah's and podman's store) or harness-store: "
              "(this project's store, --root)")
@@ -223,7 +234,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     copy.add_argument("--quiet", "-q", action="store_true", help="report nothing")
     copy.set_defaults(func=_copy)
 
-    push_cmd = sub.add_parser("push", help="push an image from the local store (buildah)")
+
+def _push_arguments(push_cmd: argparse.ArgumentParser) -> None:
     push_cmd.add_argument("image", metavar="IMAGE")
     push_cmd.add_argument("dest", metavar="DEST", nargs="?",
                           help="TRANSPORT:REF, or a registry reference (docker:// assumed)")
@@ -247,7 +259,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push_cmd.add_argument("--quiet", "-q", action="store_true")
     push_cmd.set_defaults(func=_push)
 
-    manifest = sub.add_parser("manifest", help="manifest lists in buildah's store (buildah)")
+
+def _manifest_arguments(manifest: argparse.ArgumentParser) -> None:
     manifest_sub = manifest.add_subparsers(dest="manifest_command", metavar="COMMAND",
                                            required=True)
     mpush = manifest_sub.add_parser("push", help="push a manifest list (buildah manifest push)")
@@ -265,7 +278,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mpush.add_argument("--quiet", "-q", action="store_true")
     mpush.set_defaults(func=_manifest_push)
 
-    inspect = sub.add_parser("inspect", help="show an image's manifest and config (skopeo)")
+
+def _inspect_arguments(inspect: argparse.ArgumentParser) -> None:
     inspect.add_argument("ref", metavar="IMAGE|TRANSPORT:REF",
                          help="a local image (buildah inspect) or any transport reference")
     inspect.add_argument("--raw", action="store_true", help="the manifest bytes as stored")
