@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -47,6 +48,28 @@ def test_two_registries_in_process_at_once() -> None:
         assert requests.head(f"{two}/v2/a/blobs/{Digest.from_bytes(b'x')}").status_code == 404
     with pytest.raises(requests.ConnectionError):
         requests.get("http://one.fake/v2/", timeout=2)
+
+
+def test_many_registries_in_process_each_answer_their_own_until_their_block_ends() -> None:
+    """Forty fakes at once, on hosts that share prefixes (``many-1`` and ``many-10``), ended
+    in an order other than the one they started in: each request reaches its own fake,
+    and the base URL of one that ended is not served any more."""
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(inprocess(Registry(), f"http://many-{n}.fake"))
+                for n in range(40)]
+        for n, url in enumerate(urls):
+            Client(url, requests.Session()).push_blob("a", str(n).encode())
+        for n, url in enumerate(urls):
+            found = [requests.head(f"{url}/v2/a/blobs/{Digest.from_bytes(str(m).encode())}"
+                                   ).status_code for m in (n, (n + 1) % 40)]
+            assert found == [200, 404], url
+        with inprocess(Registry(), "http://many-1.fake:5000") as other_port:
+            assert requests.head(f"{other_port}/v2/a/blobs/{Digest.from_bytes(b'1')}"
+                                 ).status_code == 404
+            stack.pop_all().close()  # the forty end first, in reverse
+            assert requests.get(f"{other_port}/v2/").status_code == 200
+            with pytest.raises(requests.ConnectionError):  # refused: its host is served
+                requests.get(f"{urls[1]}/v2/", timeout=2)
 
 
 def test_in_process_answers_are_not_kept() -> None:
