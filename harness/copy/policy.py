@@ -44,6 +44,9 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Policy:
+    """A policy.json (containers-policy.json(5)): the default requirements, and those of
+    each transport's scopes."""
+
     default: tuple[Requirement, ...]
     transports: dict[str, dict[str, tuple[Requirement, ...]]]
 

@@ -18,19 +18,10 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
+# Credentials were first defined here; importers still find them (an explicit re-export).
+from harness.model.credentials import Credentials as Credentials  # noqa: PLC0414
 from harness.util.cli import is_true
 from harness.util.errors import HarnessError
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password (or an identity token with an empty user name)."""
-
-    username: str
-    password: str
-
-    def __repr__(self) -> str:  # never print a secret
-        return f"Credentials(username={self.username!r}, password=<redacted>)"
 
 
 @dataclass(frozen=True)

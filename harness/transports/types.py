@@ -11,17 +11,19 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 # Credentials lived here first; importers elsewhere still find it (an explicit re-export).
-from harness.model.access import Credentials as Credentials  # noqa: PLC0414
-from harness.model.access import RegistryAccess
+from harness.model.credentials import Credentials as Credentials  # noqa: PLC0414
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_CONFIG_SIZE, read_limited
 from harness.model.platforms import PlatformChoice
 from harness.util.errors import HarnessError
 from harness.util.retry import Retries, RetryPolicy
+
+if TYPE_CHECKING:
+    from harness.model.access import RegistryAccess
 
 
 class TransientError(HarnessError):

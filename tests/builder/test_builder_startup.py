@@ -224,10 +224,11 @@ def _ran(*args: str) -> set[str]:
 # Never needed to move an image between a layout, the store and a registry: the working
 # containers (and the store's layer applying and snapshots, with tarfile), buildah's and
 # podman's store, the docker daemon's SDK, schema1 (its signing, and the module itself for
-# an image that is not schema1), zstd, a concurrent.futures pool (it loads logging).
+# an image that is not schema1), zstd, a concurrent.futures pool (it loads logging), the
+# registry access settings of flags and the environment (only the credentials).
 NOT_FOR_A_TRANSFER = ("harness.builder.builder", "harness.store.apply", "harness.store.diff",
                       "harness.store.containers", "docker", "cryptography", "zstandard",
-                      "harness.model.schema1", "concurrent")
+                      "harness.model.schema1", "concurrent", "harness.model.access")
 
 
 @pytest.fixture
