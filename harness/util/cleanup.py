@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -57,7 +56,8 @@ def registered_temporary(directory: Path, prefix: str,
     and path and unregisters it after the block (removing it is the caller's)."""
     with _CREATING:
         while True:
-            path = directory / f"{prefix}{secrets.token_hex(6)}{suffix}"
+            # secrets.token_hex(6)'s bytes, without importing secrets (with hmac) at start-up
+            path = directory / f"{prefix}{os.urandom(6).hex()}{suffix}"
             register(path)
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
