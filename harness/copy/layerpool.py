@@ -59,9 +59,9 @@ def copy_layers(source: ImageSource, layers: Sequence[Descriptor], copy_one: Cop
                 break
             task = _Task(functools.partial(run.one, layer, firsts.get(layer.digest)),
                          slots.release, name=f"layer-{index}")
+            task.start()  # before it is listed: only a started thread can be joined
             firsts.setdefault(layer.digest, task)
             tasks.append(task)
-            task.start()
         for task in tasks:
             task.join()
     except BaseException:  # an interrupt here: stop the copies, then let it through

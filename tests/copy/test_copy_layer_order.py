@@ -247,6 +247,31 @@ def test_a_failure_before_the_others_start_keeps_them_from_starting() -> None:
     assert announced == [layers[0].digest]
 
 
+def test_an_interrupt_while_a_layer_thread_starts_is_raised_as_it_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside the second layer's Thread.start: the first copy is stopped and joined,
+    and the interrupt (not a RuntimeError about joining a thread never started) goes up."""
+    layers = _layers(3)
+    start = threading.Thread.start
+    starts: list[str] = []
+    before = set(threading.enumerate())
+
+    def interrupted_start(thread: threading.Thread) -> None:
+        starts.append(thread.name)
+        if len(starts) == 2:
+            raise KeyboardInterrupt
+        start(thread)
+
+    def copy_one(source: ImageSource, layer: Descriptor) -> int:
+        return len(source.get_blob(BlobInfo.of(layer))[0].read(1))
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        copy_layers(_EndlessSource(), layers, copy_one, workers=6, announce=lambda layer: None)
+    assert starts == ["layer-0", "layer-1"]
+    assert set(threading.enumerate()) - before == set()
+
+
 def test_a_failing_layer_fails_the_copy_with_its_own_message(
         tmp_path: Path, policy: Path, gated: type[_GatedSource]) -> None:
     """Through copy_image: one line of error (the broken layer's), nothing published, no
