@@ -19,6 +19,7 @@ import urllib3
 from conformance.cleanup import Ledger
 from harness.model.access import RegistryAccess
 from harness.transports.docker.auth import Authenticator, Challenge, repository_scope
+from harness.transports.docker.requests_session import RequestsResponse, RequestsSession
 from harness.util.errors import HarnessError
 
 MASK = "<masked>"
@@ -138,7 +139,8 @@ class Client:
 
     def __post_init__(self) -> None:
         access = self.target.access
-        self._auth = Authenticator(self.session, access.credentials, access.token)
+        self._auth = Authenticator(RequestsSession(self.session), access.credentials,
+                                   access.token)
         # Proxies from the environment are looked up once, not on every request.
         self.session.proxies = requests.utils.get_environ_proxies(access.url)
         self.session.trust_env = False
@@ -239,7 +241,7 @@ class Client:
     def _answer_challenge(self, response: requests.Response,
                           scopes: tuple[str, ...]) -> str | None:
         """The Authorization for a retry after a 401 (harness's Authenticator), or None."""
-        challenge = self._auth.learn(response)
+        challenge = self._auth.learn(RequestsResponse(response))
         if challenge is None:
             return None
         asked = challenge.params.get("scope")

@@ -106,6 +106,18 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.fixture(params=["requests", "http.client"])
+def http_library(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once per library registry sessions can be built on: requests (the
+    library default) and http.client (``python -m harness``); both keep one contract."""
+    from harness.transports import httpclient  # noqa: PLC0415
+
+    previous = httpclient.selected()
+    httpclient.select(request.param)
+    yield request.param
+    httpclient.select(previous)
+
+
 @pytest.fixture
 def policy(tmp_path: Path) -> Path:
     """A permissive signature policy, so no test depends on /etc/containers/policy.json."""

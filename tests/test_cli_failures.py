@@ -27,6 +27,10 @@ from harness.transports.docker.errors import (
     https_only_answer,
 )
 
+# Every failure is driven through each HTTP library a registry session can be built on:
+# both must word and classify it the same.
+pytestmark = pytest.mark.usefixtures("http_library")
+
 
 @contextlib.contextmanager
 def _closed_port() -> Iterator[int]:

@@ -1,4 +1,5 @@
-"""The ``docker://`` transport: a distribution-API registry client on requests.
+"""The ``docker://`` transport: a distribution-API registry client over one HTTP session
+contract (:mod:`.session`), on requests or on ``http.client``.
 
 Use :data:`TRANSPORT` (or :class:`DockerTransport`) through the contract of
 :mod:`harness.transports.types`; :class:`RegistryClient` is the lower-level HTTP client, and

@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import requests
-
 from harness.transports.docker.credentials import IDENTITY_TOKEN_USER
 from harness.transports.docker.errors import RegistryError
+from harness.transports.docker.session import ConnectionFailed, RequestFailed, Response, Session
 from harness.transports.types import Credentials
 from harness.util.errors import HarnessError
 
@@ -85,7 +84,7 @@ class Authenticator:
     Thread-safe: parallel blob uploads share one token per scope set.
     """
 
-    def __init__(self, session: requests.Session, credentials: Credentials | None,
+    def __init__(self, session: Session, credentials: Credentials | None,
                  registry_token: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._session = session
@@ -104,7 +103,7 @@ class Authenticator:
     def challenge(self) -> Challenge | None:
         return self._challenge
 
-    def learn(self, response: requests.Response) -> Challenge | None:
+    def learn(self, response: Response) -> Challenge | None:
         """Remember the challenge of a 401; return it (None when the 401 carries none)."""
         header = response.headers.get("WWW-Authenticate", "")
         challenge = parse_challenge(header) if header else None
@@ -156,7 +155,7 @@ class Authenticator:
             send = functools.partial(self._session.get, realm, params=params, headers=headers)
         try:
             response = send(timeout=60)
-        except requests.RequestException as exc:
+        except (ConnectionFailed, RequestFailed) as exc:
             raise AuthError(f"token endpoint {realm} unreachable ({type(exc).__name__})")\
                 from None
         with response:

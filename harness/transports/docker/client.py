@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestError
 from harness.model.limits import MAX_MANIFEST_SIZE
@@ -35,7 +33,7 @@ from harness.transports.docker.retry import (
     is_transient_status,
     parse_retry_after,
 )
-from harness.transports.docker.tls import new_session
+from harness.transports.docker.session import RequestFailed, Response, Session, new_session
 from harness.transports.types import SystemContext, TransientError
 from harness.util import alarms
 from harness.util.errors import HarnessError
@@ -79,7 +77,7 @@ class RegistryClient:
 
     def __init__(self, registry: str, repository: str, ctx: SystemContext,
                  actions: tuple[str, ...] = ("pull",), *,
-                 session: requests.Session | None = None,
+                 session: Session | None = None,
                  retry: RetryPolicy | None = None) -> None:
         self.registry = registry
         self.repository = repository
@@ -228,7 +226,7 @@ class RegistryClient:
                 headers: dict[str, str] | None = None,
                 params: dict[str, str] | None = None, data: Body = None,
                 stream: bool = False, extra_scopes: tuple[str, ...] = (),
-                repeat: bool = True) -> requests.Response:
+                repeat: bool = True) -> Response:
         """Send one request, authorized, repeating transient failures; raise on refusals.
 
         A body that is an iterable (a stream) can be sent only once, and ``repeat=False``
@@ -265,8 +263,8 @@ class RegistryClient:
                 if not replayable or not self.retries.again(message):
                     raise RegistryUnreachableError(message) from None
                 continue
-            except requests.RequestException as exc:  # redirect loops, bad URLs: not transient
-                raise RegistryConnectionError(f"{method} {path}: {type(exc).__name__}") from None
+            except RequestFailed as exc:  # redirect loops, bad URLs: not transient
+                raise RegistryConnectionError(f"{method} {path}: {exc}") from None
             status = response.status_code
             if status in ok:
                 return response
@@ -348,11 +346,11 @@ class RegistryClient:
             length = decimal(response.headers.get("Content-Length"))
             return -1 if length is None else length
 
-    def get_blob(self, digest: Digest, offset: int = 0) -> requests.Response:
+    def get_blob(self, digest: Digest, offset: int = 0) -> Response:
         """A streaming response for the blob from *offset* (206 when the registry honours it).
 
-        Redirects to storage are followed; requests drops ``Authorization`` when the host,
-        scheme or port changes, so credentials never reach the storage backend.
+        Redirects to storage are followed; the session drops ``Authorization`` when the
+        host, scheme or port changes, so credentials never reach the storage backend.
         """
         headers = {"Range": f"bytes={offset}-"} if offset else None
         return self.request("GET", self.url(f"blobs/{digest}"), ok=(200, 206), headers=headers,
@@ -370,10 +368,10 @@ class RegistryClient:
                 return None
             return self._location(response)
 
-    def _location(self, response: requests.Response) -> str:
+    def _location(self, response: Response) -> str:
         location = response.headers.get("Location")
         if not location:
-            raise ProtocolError(f"{response.request.method} {urlsplit(response.url).path}: "
+            raise ProtocolError(f"{response.method} {urlsplit(response.url).path}: "
                                 f"HTTP {response.status_code} without a Location header")
         return self.resolve(location)
 
@@ -390,7 +388,7 @@ class RegistryClient:
             self.request("DELETE", location, ok=(200, 202, 204)).close()
 
 
-def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+def _read_limited(response: Response, limit: int, what: str) -> bytes:
     """The whole (small) body, refusing more than *limit* bytes rather than filling memory."""
     body = bytearray()
     for piece in response.iter_content(64 * 1024):
@@ -411,7 +409,7 @@ def parse_digest_header(value: str | None, what: str) -> Digest | None:
                             f"{value!r}") from None
 
 
-def _tag_page(response: requests.Response, repository: str) -> list[str]:
+def _tag_page(response: Response, repository: str) -> list[str]:
     """The tags of one tag-list page: ``{"name": ..., "tags": [...] or null}``."""
     try:
         body = response.json()

@@ -19,8 +19,13 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
-
+from harness.transports.docker.session import (
+    BodyCutShort,
+    ConnectTimedOut,
+    ReadTimedOut,
+    Response,
+    TLSFailed,
+)
 from harness.transports.types import TransientError
 from harness.util.errors import HarnessError
 
@@ -72,15 +77,13 @@ class RegistryError(HarnessError):
             super().__init__(f"{method} {self.path}: HTTP {status} {what}")
 
     @classmethod
-    def from_response(cls, response: requests.Response) -> RegistryError:
+    def from_response(cls, response: Response) -> RegistryError:
         """Build the error from a failed response, reading its (small) error body: a
         :class:`RegistryBusyError` for a 5xx or a 429."""
-        request = response.request
         body = next(response.iter_content(_MAX_ERROR_BODY), b"")
         status = response.status_code
         kind = RegistryBusyError if status >= 500 or status == 429 else cls
-        return kind(request.method or "?", response.url or request.url or "", status,
-                    parse_error_body(body))
+        return kind(response.method, response.url, status, parse_error_body(body))
 
 
 class RegistryBusyError(RegistryError, TransientError):
@@ -125,7 +128,8 @@ class ConnectionFailure:
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
-    """The chain of exceptions under *exc* (requests wraps urllib3, which wraps the OS's)."""
+    """The chain of exceptions under *exc* (the session's failure, then the library's
+    exceptions down to the OS's: requests wraps urllib3, which keeps its reason in args)."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in chain:
@@ -155,7 +159,7 @@ def connection_failure(exc: BaseException, host: str, port: int, *, first_contac
             if cause.verify_code in _UNKNOWN_AUTHORITY:
                 reason = "certificate signed by unknown authority"
             return ConnectionFailure(f"{where}: {reason}: {remedies.tls}", retryable=False)
-        if isinstance(cause, (ssl.SSLError, requests.exceptions.SSLError)) and any(
+        if isinstance(cause, (ssl.SSLError, TLSFailed)) and any(
                 mark in str(cause).lower() for mark in _PLAIN_HTTP_MARKS):
             return ConnectionFailure(
                 f"{where}: server gave HTTP response to HTTPS client: {remedies.plain_http}",
@@ -164,10 +168,10 @@ def connection_failure(exc: BaseException, host: str, port: int, *, first_contac
             return ConnectionFailure(f"cannot resolve {host}: no such host", retryable=False)
         if isinstance(cause, ConnectionRefusedError):
             return ConnectionFailure(f"nothing listening on {where}", retryable=not first_contact)
-    if any(isinstance(c, requests.ConnectTimeout) for c in chain):
+    if any(isinstance(c, ConnectTimedOut) for c in chain):
         return ConnectionFailure(f"no connection to {where} within {_secs(timeout)}",
                                  retryable=not first_contact)
-    if any(isinstance(c, (requests.ReadTimeout, TimeoutError)) for c in chain):
+    if any(isinstance(c, (ReadTimedOut, TimeoutError)) for c in chain):
         return ConnectionFailure(
             f"{where} accepted the connection but sent no answer within {_secs(timeout)}",
             retryable=not first_contact)
@@ -197,8 +201,7 @@ def _broken(chain: list[BaseException]) -> str:
             return "connection reset by peer"
         if isinstance(cause, http.client.RemoteDisconnected):
             return "the registry closed the connection without answering"
-        if isinstance(cause, (http.client.IncompleteRead,
-                              requests.exceptions.ChunkedEncodingError)):
+        if isinstance(cause, (http.client.IncompleteRead, BodyCutShort)):
             return "the answer was cut short"
     innermost = chain[-1]  # never its text: a library may quote request headers in it
     if isinstance(innermost, OSError) and innermost.strerror:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import io
 
-import requests
-import urllib3
-
 from harness.model.digest import Digest, Digester, DigestMismatchError
 from harness.transports.docker.client import RegistryClient, RegistryUnreachableError
 from harness.transports.docker.headers import decimal
 from harness.transports.docker.retry import TRANSIENT_EXCEPTIONS
+from harness.transports.docker.session import Response
 
-_READ_FAILURES: tuple[type[Exception], ...] = (*TRANSIENT_EXCEPTIONS, urllib3.exceptions.HTTPError)
 _SKIP_PIECE = 1024 * 1024
 
 
@@ -31,7 +28,7 @@ class BlobReader(io.RawIOBase):
     """
 
     def __init__(self, client: RegistryClient, digest: Digest,
-                 response: requests.Response, size: int = -1) -> None:
+                 response: Response, size: int = -1) -> None:
         self._client = client
         self._digest = digest
         self._size = size
@@ -44,8 +41,8 @@ class BlobReader(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while True:
             try:
-                data = self._response.raw.read(len(buffer), decode_content=False)
-            except _READ_FAILURES as exc:
+                data = self._response.read(len(buffer))
+            except TRANSIENT_EXCEPTIONS as exc:
                 self._reopen(exc)
                 continue
             if not data and 0 <= self._digester.size < self._size:
@@ -73,7 +70,7 @@ class BlobReader(io.RawIOBase):
 
     def _skip(self, count: int) -> None:
         while count:
-            piece = self._response.raw.read(min(count, _SKIP_PIECE), decode_content=False)
+            piece = self._response.read(min(count, _SKIP_PIECE))
             if not piece:
                 raise RegistryUnreachableError(
                     f"GET blob {self._digest}: the registry resent a shorter blob")

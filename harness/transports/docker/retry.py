@@ -12,9 +12,8 @@ from __future__ import annotations
 import email.utils
 import time
 
-import requests
-
 from harness.transports.docker.headers import decimal
+from harness.transports.docker.session import ConnectionFailed
 
 
 def is_transient_status(status: int) -> bool:
@@ -22,12 +21,9 @@ def is_transient_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-# Failures of the connection itself (refused, reset, truncated body, timed out). The
-# builtin ConnectionError is what a socket reset raises below requests' own wrapping.
-TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
-    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-    ConnectionError,
-)
+# Failures of the connection itself (refused, reset, truncated body, timed out), as every
+# session raises them; which of them another try may fix is errors.connection_failure's call.
+TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (ConnectionFailed,)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

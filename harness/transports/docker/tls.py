@@ -1,4 +1,4 @@
-"""The HTTP session a registry client talks through: TLS trust, client certificates, headers.
+"""TLS for registry sessions: the trust a context verifies with, and client certificates.
 
 ``--cert-dir`` follows containers-certs.d(5): ``*.crt`` files are extra CAs, and each
 ``name.cert`` with its ``name.key`` is a client certificate.
@@ -6,46 +6,31 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ssl
-import warnings
 from pathlib import Path
-from typing import Any
-
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
 
-POOL_SIZE = 8  # the copy engine sends up to 6 blobs at once, plus manifests
 # Where containers/image looks for a registry's cert dir (``certs.d/HOST:PORT``) when no
 # ``--cert-dir`` is given: the user's folder first (under $HOME), then these.
 HOME_CERTS_D = Path(".config/containers/certs.d")
 SYSTEM_CERTS_D = (Path("/etc/containers/certs.d"), Path("/etc/docker/certs.d"))
 
 
+# Offered in the handshake: urllib3 sets it on every context it wraps a socket with, so
+# both sessions (requests and http.client) say the same.
+ALPN = ["http/1.1"]
+
+
 class TLSConfigError(HarnessError):
     """A CA file or certificate directory cannot be used."""
-
-
-class _ContextAdapter(HTTPAdapter):
-    """An adapter whose HTTPS connections use one prepared :class:`ssl.SSLContext`."""
-
-    def __init__(self, context: ssl.SSLContext | None) -> None:
-        self._context = context
-        super().__init__(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self._context is not None:
-            kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
 
 
 def ssl_context(ctx: SystemContext) -> ssl.SSLContext:
     """The verifying context for *ctx*: system CAs plus the CA file and cert dir."""
     context = ssl.create_default_context()
+    context.set_alpn_protocols(ALPN)
     _load_files(context, ctx)
     return context
 
@@ -62,6 +47,7 @@ def unverified_context(ctx: SystemContext | None = None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(ALPN)
     if ctx is not None:
         _load_files(context, ctx)  # the CAs load (a broken file is named) and go unused
     return context
@@ -108,26 +94,3 @@ def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
         cert = key.with_suffix(".cert")
         if not cert.exists():
             raise TLSConfigError(f"--cert-dir: {key.name} has no matching {cert.name}")
-
-
-def new_session(ctx: SystemContext, registry: str | None = None) -> requests.Session:
-    """A session that verifies TLS as *ctx* says and ignores the environment.
-
-    Without ``ctx.cert_dir``, *registry*'s default cert dir is used
-    (:func:`default_cert_dir`). ``trust_env`` is off so that no ``.netrc`` credentials or
-    proxy settings leak into requests the user did not configure.
-    """
-    if ctx.cert_dir is None and registry is not None:
-        ctx = dataclasses.replace(ctx, cert_dir=default_cert_dir(registry))
-    session = requests.Session()
-    session.trust_env = False
-    session.headers.update({"User-Agent": ctx.user_agent,
-                            "Docker-Distribution-API-Version": "registry/2.0"})
-    session.verify = ctx.tls_verify
-    if not ctx.tls_verify:
-        # The user turned verification off on purpose: no warning on every request.
-        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-    adapter = _ContextAdapter(ssl_context(ctx) if ctx.tls_verify else unverified_context(ctx))
-    session.mount("https://", adapter)
-    session.mount("http://", _ContextAdapter(None))
-    return session

@@ -21,7 +21,8 @@ import pytest
 from harness.cli.main import main
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
 
-pytestmark = [pytest.mark.requires_peer("docker-registry"), pytest.mark.requires_peer("skopeo")]
+pytestmark = [pytest.mark.requires_peer("docker-registry"), pytest.mark.requires_peer("skopeo"),
+              pytest.mark.usefixtures("http_library")]
 
 _GO_REFUSAL = "client didn't provide a certificate"  # what distribution logs
 

@@ -11,21 +11,25 @@ import tarfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from harness.model import mediatype
 from harness.model.digest import Digest
 from harness.model.schema1 import sign
 from harness.peers.launchers import DistributionLauncher, RunningRegistry
-from harness.transports.docker import TRANSPORT, RegistryConnectionError, RegistryError, tls
+from harness.transports.docker import TRANSPORT, RegistryConnectionError, RegistryError
 from harness.transports.docker.blobcache import BLOB_LOCATIONS, BlobLocationCache
+from harness.transports.docker.session import Response, Session, new_session
 from harness.transports.types import BlobInfo, Credentials, SystemContext
 from tests._support.dockerhelp import Pushed, push_image
 from tests._support.tcpfaults import CuttingProxy
 
 PLAIN = SystemContext(tls_verify=False, retry_times=1, retry_delay=0.1)
+# Every test here talks to a real registry: once through each HTTP library.
+pytestmark = pytest.mark.usefixtures("http_library")
 
 
 def _layer(seed: int, size: int = 64 * 1024) -> bytes:
@@ -56,15 +60,25 @@ def _pull_blob(host: str, name: str, digest: Digest, ctx: SystemContext) -> byte
 
 @pytest.fixture
 def requests_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every (method, path) the transport sends, recorded by a response hook."""
+    """Every (method, path) the transport sends, recorded by its session."""
     seen: list[tuple[str, str]] = []
-    original = tls.new_session
 
-    def recording(ctx: SystemContext, registry: str | None = None) -> requests.Session:
-        session = original(ctx, registry)
-        session.hooks["response"].append(
-            lambda r, *a, **k: seen.append((r.request.method or "", r.request.path_url)))
-        return session
+    class Recording(Session):
+        def __init__(self, session: Session) -> None:
+            self._session = session
+
+        def request(self, method: str, url: str, **settings: Any) -> Response:
+            response = self._session.request(method, url, **settings)
+            parts = urlsplit(response.url)
+            seen.append((response.method, parts.path + (f"?{parts.query}" if parts.query
+                                                        else "")))
+            return response
+
+        def close(self) -> None:
+            self._session.close()
+
+    def recording(ctx: SystemContext, registry: str | None = None) -> Session:
+        return Recording(new_session(ctx, registry))
 
     monkeypatch.setattr("harness.transports.docker.client.new_session", recording)
     return seen

@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.transports.docker import tls
-from harness.transports.docker.tls import (
-    TLSConfigError,
-    new_session,
-    ssl_context,
-    unverified_context,
-)
+from harness.transports.docker.requests_session import RequestsSession
+from harness.transports.docker.session import new_session
+from harness.transports.docker.tls import TLSConfigError, ssl_context, unverified_context
 from harness.transports.types import SystemContext
 from harness.util.tls import make_client_files, make_tls_files
 
@@ -66,7 +63,9 @@ def test_missing_tls_files_are_named(tmp_path: Path) -> None:
 
 
 def test_session_headers_and_no_environment() -> None:
-    session = new_session(SystemContext(tls_verify=False, user_agent="agent/1"))
+    built = new_session(SystemContext(tls_verify=False, user_agent="agent/1"))
+    assert isinstance(built, RequestsSession)
+    session = built.session
     assert session.headers["User-Agent"] == "agent/1"
     assert session.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     assert session.trust_env is False and session.verify is False
@@ -79,7 +78,8 @@ def test_unverified_context_checks_nothing_and_loads_no_ca() -> None:
     assert context.cert_store_stats()["x509_ca"] == 0
     assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
     session = new_session(SystemContext(tls_verify=False))
-    adapter = session.get_adapter("https://registry.test/v2/")
+    assert isinstance(session, RequestsSession)
+    adapter = session.session.get_adapter("https://registry.test/v2/")
     assert adapter.poolmanager.connection_pool_kw["ssl_context"].verify_mode == ssl.CERT_NONE
 
 
