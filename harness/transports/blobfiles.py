@@ -11,13 +11,15 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from harness.model.digest import Digest, DigestingReader
 from harness.transports.types import BlobInfo
 from harness.util.cleanup import registered_temporary
 from harness.util.errors import HarnessError
-from harness.util.scratch import ScratchDir, sweep
+
+if TYPE_CHECKING:
+    from harness.util.scratch import ScratchDir
 
 CHUNK = 1 << 20
 
@@ -53,6 +55,9 @@ def store_blob(stream: BinaryIO, info: BlobInfo, path_for: Callable[[Digest], Pa
 def staging_dir(archive: Path) -> ScratchDir:
     """Where an archive destination stages its blobs: beside the archive (the same file
     system, and where the next run to it removes what a killed run left)."""
+    # Only the archives stage: oci: and dir: load no scratch folders (tempfile, fcntl).
+    from harness.util.scratch import ScratchDir, sweep  # noqa: PLC0415
+
     prefix = f".{archive.name}.tmp-"
     sweep(archive.parent, prefix)
     return ScratchDir(archive.parent, prefix)

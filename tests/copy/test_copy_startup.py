@@ -17,7 +17,8 @@ from harness.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps([code, sorted(m for m in sys.modules
                                if m in ("requests", "cryptography", "logging", "secrets",
-                                        "concurrent.futures", "harness.model.schema1")
+                                        "concurrent.futures", "harness.model.schema1",
+                                        "tempfile", "harness.util.scratch")
                                or m.startswith("harness.transports."))]))
 """
 
@@ -39,6 +40,7 @@ def test_a_local_copy_loads_only_its_two_transports(oci_image: tuple[str, BuiltI
     assert "harness.model.schema1" not in modules  # nor read as schema1
     assert "logging" not in modules and "concurrent.futures" not in modules
     assert "secrets" not in modules  # a temporary file's random name needs only os.urandom
+    assert "harness.util.scratch" not in modules and "tempfile" not in modules  # archives'
     assert {"harness.transports.oci", "harness.transports.directory"} <= set(modules)
     assert (tmp_path / "d" / "manifest.json").is_file()
 
