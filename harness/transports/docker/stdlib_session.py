@@ -153,20 +153,22 @@ def redirected_method(method: str, status: int) -> str:
 
 
 class _Headers(Mapping[str, str]):
-    """Response headers: case-insensitive, repeated fields joined with ", " (as urllib3)."""
+    """Response headers: case-insensitive, a repeated field's values joined with ", " under
+    the name as first written (as urllib3 and requests give them)."""
 
     def __init__(self, message: http.client.HTTPMessage) -> None:
-        self._fields: dict[str, str] = {}
+        self._fields: dict[str, tuple[str, str]] = {}
         for name, value in message.items():
             key = name.lower()
-            self._fields[key] = f"{self._fields[key]}, {value}" if key in self._fields \
-                else value
+            first = self._fields.get(key)
+            self._fields[key] = (name, value) if first is None \
+                else (first[0], f"{first[1]}, {value}")
 
     def __getitem__(self, name: str, /) -> str:
-        return self._fields[name.lower()]
+        return self._fields[name.lower()][1]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
+        return (name for name, _ in self._fields.values())
 
     def __len__(self) -> int:
         return len(self._fields)

@@ -10,10 +10,12 @@ pages, a blob redirected to another origin).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import socket
 import ssl
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,7 @@ class RecordingServer:
     answer: Callable[[Request, int], Answer]
     tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
+    connections: int = 0  # HTTP connections accepted (not the https probes)
 
     def __post_init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -95,6 +98,7 @@ class RecordingServer:
             elif conn.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS handshake: answer as Go
                 conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")  # servers do, in HTTP
                 return
+            self.connections += 1
             reader = conn.makefile("rb")
             while (request := _receive(reader)) is not None:
                 self.requests.append(request)
@@ -214,23 +218,31 @@ def _normalized(requests_: list[Request], port: int) -> list[tuple[bytes, bytes]
     return [(r.head.replace(str(port).encode(), b"PORT"), r.body) for r in requests_]
 
 
+@contextlib.contextmanager
+def _using(library: str) -> Iterator[None]:
+    previous = httpclient.selected()
+    httpclient.select(library)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        httpclient.select(previous)
+
+
 def test_both_sessions_put_the_same_bytes_on_the_wire() -> None:
-    """Each run has its own servers (ports): those are the only difference allowed."""
+    """Each run has its own servers (ports): those are the only difference allowed. The
+    connections are as many too: both keep them alive and reuse them alike."""
     runs = {}
     for library in LIBRARIES:
-        previous = httpclient.selected()
-        httpclient.select(library)  # type: ignore[arg-type]
-        try:
-            with _servers() as (registry, storage):
-                _transport_calls(registry.host)
-                runs[library] = (
-                    _normalized(registry.requests, registry.port),
-                    _normalized(storage.requests, storage.port),
-                    [r.header("Authorization") for r in storage.requests])
-        finally:
-            httpclient.select(previous)
+        with _using(library), _servers() as (registry, storage):
+            _transport_calls(registry.host)
+            runs[library] = (
+                _normalized(registry.requests, registry.port),
+                _normalized(storage.requests, storage.port),
+                [r.header("Authorization") for r in storage.requests],
+                (registry.connections, storage.connections))
     assert runs[httpclient.STDLIB] == runs[httpclient.REQUESTS]
-    registry_requests, storage_requests, storage_auth = runs[httpclient.STDLIB]
+    registry_requests, storage_requests, storage_auth, connections = runs[httpclient.STDLIB]
+    assert connections[0] < len(registry_requests)  # kept alive
     lines = [head.split(b"\r\n", 1)[0] for head, _ in registry_requests]
     # The calls really happened, with the framings they need:
     assert b"GET /token?service=wire&scope=repository%3Ans%2Fapp%3Apull%2Cpush HTTP/1.1" \
@@ -273,23 +285,18 @@ def test_urls_are_encoded_as_requests_and_urllib3_encode_them(
 
 def _failure(library: str, url: str, timeout: float = 5.0,
              context: SystemContext | None = None) -> ConnectionFailure | str:
-    previous = httpclient.selected()
-    httpclient.select(library)  # type: ignore[arg-type]
-    try:
+    with _using(library):
         session = new_session(context or SystemContext(tls_verify=False))
-        try:
-            with session.get(url, timeout=(timeout, timeout)) as response:
-                response.content  # noqa: B018
-            return f"answered {response.status_code}"
-        except ConnectionFailed as exc:
-            return connection_failure(exc, "127.0.0.1", 1, first_contact=True,
-                                      timeout=timeout)
-        except RequestFailed as exc:
-            return f"refused to send: {exc}"
-        finally:
-            session.close()
+    try:
+        with session.get(url, timeout=(timeout, timeout)) as response:
+            response.content  # noqa: B018
+        return f"answered {response.status_code}"
+    except ConnectionFailed as exc:
+        return connection_failure(exc, "127.0.0.1", 1, first_contact=True, timeout=timeout)
+    except RequestFailed as exc:
+        return f"refused to send: {exc}"
     finally:
-        httpclient.select(previous)
+        session.close()
 
 
 def _classified(url: str, **settings: object) -> ConnectionFailure | str:
@@ -395,3 +402,93 @@ def test_a_redirect_loop_is_refused_the_same() -> None:
         assert _classified(f"http://{loop.host}/v2/") == "refused to send: TooManyRedirects"
     finally:
         loop.close()
+
+
+# -- answers ----------------------------------------------------------------------------
+
+
+def _answer_variants(request: Request, port: int) -> Answer:
+    path = request.line.split(" ")[1]
+    if path == "/chunked":
+        return 200, [("Transfer-Encoding", "chunked")], b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    if path == "/gzip":
+        return 200, [("Content-Encoding", "gzip")], gzip.compress(b'{"tags": ["a"]}', mtime=0)
+    if path == "/deflate":
+        return 200, [("Content-Encoding", "deflate")], zlib.compress(b'{"tags": []}')
+    return 200, [("WWW-Authenticate", "Basic realm=a"), ("www-authenticate", "Bearer realm=b"),
+                 ("Link", '</v2/x/tags/list?last=a>; rel="next"')], b"{}"
+
+
+def _as_read(library: str, url: str) -> list[object]:
+    with _using(library):
+        session = new_session(SystemContext(tls_verify=False))
+    try:
+        with session.request("GET", url, stream=True, timeout=5) as streamed:
+            raw = b"".join(iter(lambda: streamed.read(3), b""))
+        with session.get(url, timeout=5) as whole:
+            return [raw, whole.status_code, whole.content, dict(whole.headers.items()),
+                    whole.headers.get("WWW-AUTHENTICATE"), whole.links, whole.url,
+                    whole.method, b"".join(whole.iter_content(4))]
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/gzip", "/deflate", "/headers"])
+def test_answers_are_read_the_same(path: str) -> None:
+    """Chunked and Content-Length bodies, gzip and deflate (decoded for ``content``, not
+    for ``read``), repeated headers (joined), links."""
+    server = RecordingServer(_answer_variants)
+    try:
+        url = f"http://{server.host}{path}"
+        results = [_as_read(library, url) for library in LIBRARIES]
+    finally:
+        server.close()
+    assert results[0] == results[1]
+    lowered = {key.lower(): value for key, value in dict(results[0][3]).items()}  # type: ignore[call-overload]
+    assert results[0][4] == lowered.get("www-authenticate")
+
+
+def _answers_then_closes(conn: socket.socket) -> None:
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_kept_connection_the_server_closed_is_replaced(library: str) -> None:
+    """The server closes after each answer without saying so: the next request must not
+    fail on the dead connection (both check a pooled connection before reusing it)."""
+    with _raw_server(_answers_then_closes) as port, _using(library):
+        session = new_session(SystemContext(tls_verify=False))
+        try:
+            for _ in range(3):
+                with session.get(f"http://127.0.0.1:{port}/v2/", timeout=5) as response:
+                    assert response.content == b"{}"
+                threading.Event().wait(0.05)  # the server's close reaches the client
+        finally:
+            session.close()
+
+
+def test_headers_and_a_small_body_go_in_one_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    """http.client would send the body after the headers, in a second segment that can wait
+    on the server's delayed ACK; the stdlib session sends both at once."""
+    sent: list[bytes] = []
+    sendall = socket.socket.sendall
+
+    def recording(sock: socket.socket, data: bytes, *args: int) -> None:
+        sent.append(bytes(data))
+        sendall(sock, data, *args)
+
+    server = RecordingServer(lambda request, port: (201, [], b""))
+    try:
+        with _using(httpclient.STDLIB):
+            session = new_session(SystemContext(tls_verify=False))
+        monkeypatch.setattr(socket.socket, "sendall", recording)
+        session.request("PUT", f"http://{server.host}/v2/a/manifests/v1", data=b'{"a": 1}',
+                        timeout=5).close()
+        monkeypatch.undo()
+        session.close()
+    finally:
+        server.close()
+    sent = [data for data in sent if not data.startswith(b"HTTP/1.1 ")]  # the server's
+    assert len(sent) == 1 and sent[0].startswith(b"PUT ") and sent[0].endswith(b'{"a": 1}')
