@@ -276,6 +276,40 @@ def test_push_to_a_registry_loads_the_store_but_no_working_container(
     assert_pushed(fake_registry_server, "app:1", layers=1)
 
 
+def _process(*args: str) -> set[str]:
+    """Run ``python -m harness ARGS`` as its own process (the command line's HTTP client,
+    prepare hook and exit); the modules it imported (``-X importtime``)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 0, [line for line in lines if not line.startswith("import ")]
+    return {line.rpartition("|")[2].strip() for line in lines
+            if line.startswith("import time:")}
+
+
+# What no command-line copy, push or inspect of an OCI or schema2 image loads: requests
+# (the process's client is http.client), logging (requests and a concurrent.futures pool
+# loaded it), secrets, the access settings of flags and the environment, schema1.
+NOT_FOR_THE_PROCESS = ("requests", "urllib3", "logging", "concurrent", "secrets",
+                       "harness.model.access", "harness.model.schema1")
+
+
+def test_the_copy_process_loads_only_what_its_copy_uses(
+        stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
+        policy: Path) -> None:
+    dest = f"docker://{fake_registry_server.image('app:1')}"
+    modules = _process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+                       "--dest-compress-format", "gzip", stored_image[1], dest)
+    assert "harness.transports.docker.transport" in modules
+    assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER, "tempfile",
+                                   "harness.util.scratch", "harness.store",
+                                   "harness.builder")) == set()
+    modules = _process("inspect", "--tls-verify=false", dest)
+    assert "harness.transports.inspect" in modules
+    assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER, "tempfile",
+                                   "harness.copy", "harness.store")) == set()
+
+
 def test_inspecting_a_registry_image_loads_no_copy_engine_or_store(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
