@@ -10,11 +10,11 @@ all with ``omit_history``) and the manifest; then
   copy — only the new layer, config and manifest are written, parent layers are reused —
   and the image is named (destination plus ``additional_tags``) in one atomic update;
 - anywhere else: a full copy through :func:`harness.copy.engine.copy_image`, the new
-  layer staged in a temporary store that is removed afterwards, every layer then
-  (de)compressed, or kept as built, as buildah's copy does for the destination's kind
-  (:func:`harness.builder.layercompression.commit_compression`: a registry gets gzip
-  even under ``-D``, ``docker-archive:`` none even with ``-D=false``); additional tags
-  are ignored with a warning, as in buildah.
+  layer staged as built in a temporary store that is removed afterwards, every layer
+  then (de)compressed, or kept as built, as the destination wants it (see
+  :func:`commit_context`: a registry gets gzip even under ``-D``, ``docker-archive:``
+  none even with ``-D=false``); additional tags are ignored with a warning, as in
+  buildah.
 
 With ``history_timestamp`` the config's ``created``, the history entry and every file
 time in the layer take that value, so the same content gives the same image ID and
@@ -38,7 +38,6 @@ from harness.builder.layerblob import (
     parent_layer_descriptor,
     write_layer,
 )
-from harness.builder.layercompression import commit_compression
 from harness.builder.names import local_name
 from harness.copy.policy import load_policy
 from harness.copy.report import GETTING_SIGNATURES, STORING_SIGNATURES, WRITING_MANIFEST, Reporter
@@ -196,6 +195,18 @@ def _commit_local(builder: Builder, name: str | None, options: CommitOptions,
     return CommitResult(config_digest.hex, digest, built.manifest, built.media_type)
 
 
+def commit_context(options: CommitOptions) -> SystemContext:
+    """The destination's context of buildah 1.28's commit, which decides what the
+    destination wants (containers/image 5.23's ``DesiredLayerCompression``; the copy engine
+    asks it): buildah sets ``OCIAcceptUncompressedLayers`` with ``-D`` and
+    ``DirForceCompress`` without it (``commit.go``). So a registry gets gzip layers even
+    under ``-D``, ``docker-archive:`` uncompressed ones even with ``-D=false``, and an OCI
+    layout, ``dir:`` under ``-D`` and the stores the layers as built."""
+    disable = options.compression is Algorithm.NONE
+    return replace(options.system_context, oci_accept_uncompressed_layers=disable,
+                   dir_force_compress=not disable, dir_force_decompress=False)
+
+
 def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOptions,
                    created: datetime.datetime) -> CommitResult:
     # The copy engine is imported only for a commit that leaves the store: a local
@@ -205,27 +216,24 @@ def _commit_remote(builder: Builder, dest: ImageReference, options: CommitOption
     if options.additional_tags:
         print(f"WARN: don't know how to add tags to images stored in "
               f"{dest.transport.name!r} transport", file=sys.stderr)
-    layers = commit_compression(dest.transport.name, options.compression)
     # In the store's own temporary area, where `check` finds what a killed commit left.
     with builder.store.scratch("commit-") as staging_dir:
-        # Staged uncompressed where the copy engine then (de)compresses every layer,
-        # parents included, in its own single pass per blob; as built (buildah's image
-        # source) where the destination keeps what it gets.
+        # The new layer staged as built, served with the base image's layers as buildah's
+        # image source serves them; the copy engine then (de)compresses each as the
+        # destination wants.
         staging = Store.open(staging_dir.path)
-        staged = options.compression if layers is None else Algorithm.NONE
-        built = _build(builder, staging, replace(options, compression=staged),
+        built = _build(builder, staging, options,
                        manifest_type(options.preferred_manifest_type), created)
         source = BuiltImageReference(builder.container_id, built.manifest, built.media_type,
                                      built.config, (staging, builder.store))
         # The built type is preferred, not forced: a destination that does not take it
         # gets a conversion, as with buildah.
-        # buildah's system context: OCIAcceptUncompressedLayers with -D, DirForceCompress
-        # without it (harness.builder.layercompression).
+        # A compressed commit's algorithm is also the one the destination compresses the
+        # base layers with (buildah 1.28's command line commits gzip or nothing).
         disable = options.compression is Algorithm.NONE
         result = copy_image(dest, source, CopyOptions(
-            dest_ctx=replace(options.system_context, oci_accept_uncompressed_layers=disable,
-                             dir_force_compress=not disable),
-            compression=layers,
+            dest_ctx=commit_context(options),
+            compression=None if disable else options.compression,
             report_writer=options.report_writer,
             signature_policy_path=options.signature_policy_path))
     return CommitResult(Digest.from_bytes(built.config).hex, result.digest, result.manifest,

@@ -23,7 +23,6 @@ from harness.builder.manifests import StoredList, find_list, is_list, store_spec
 from harness.builder.names import name_candidates
 from harness.copy.engine import CopyOptions, CopyResult, ImageListSelection, copy_image
 from harness.model import mediatype
-from harness.model.compression import Algorithm
 from harness.model.digest import Digest
 from harness.model.image import IndexManifest
 from harness.model.manifest import detect_media_type
@@ -180,7 +179,6 @@ class ListPushOptions:
     signature_policy_path: Path | None = None
     report_writer: TextIO | None = None
     system_context: SystemContext = field(default_factory=SystemContext)
-    compression: Algorithm | None = None  # None: as the destination wants
 
 
 def push_list(source: StoreName, dest: ImageReference, options: ListPushOptions
@@ -197,7 +195,6 @@ def push_list(source: StoreName, dest: ImageReference, options: ListPushOptions
     result = copy_image(dest, ListReference(stored), CopyOptions(
         source_ctx=ctx, dest_ctx=ctx,
         manifest_type=LIST_FORMATS[options.manifest_type] if options.manifest_type else None,
-        compression=options.compression,
         report_writer=options.report_writer, remove_signatures=options.remove_signatures,
         signature_policy_path=options.signature_policy_path or ctx.signature_policy_path,
         image_list_selection=selection))

@@ -14,17 +14,16 @@ failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from harness.builder.layercompression import push_compression
 from harness.builder.names import stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.model.transportref import CONTAINERS_STORAGE, DIR, has_transport_prefix
+from harness.model.transportref import CONTAINERS_STORAGE, has_transport_prefix
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
@@ -35,13 +34,13 @@ from harness.util.retry import RetryPolicy
 @dataclass
 class PushOptions:
     """buildah's ``PushOptions``; ``manifest_type`` is ``oci``, ``v2s1``, ``v2s2`` or None
-    (keep the image's own type). Layers are compressed as buildah's push compresses them
-    for the destination's kind (:func:`harness.builder.layercompression.push_compression`;
-    ``disable_compression`` changes only ``dir:``). The image is looked up in ``store``,
-    else in the store at ``store_root`` (else ``system_context.store_root``)."""
+    (keep the image's own type). Layers are compressed where the destination compresses
+    them (:func:`push_context` says how ``disable_compression`` reaches it). The image is
+    looked up in ``store``, else in the store at ``store_root`` (else
+    ``system_context.store_root``)."""
 
     compression: Algorithm | None = None  # --compression-format; None: gzip
-    disable_compression: bool = False  # -D: see harness.builder.layercompression
+    disable_compression: bool = False  # -D: see push_context()
     compression_level: int | None = None
     signature_policy_path: Path | None = None
     report_writer: TextIO | None = None
@@ -80,6 +79,19 @@ def _source(image: str, options: PushOptions) -> ImageReference:
     return stored_reference(store, image)[1]
 
 
+def push_context(options: PushOptions) -> SystemContext:
+    """The destination's context of buildah 1.28's push, which decides what the
+    destination wants (containers/image 5.23's ``DesiredLayerCompression``; the copy engine
+    asks it). ``-D`` reaches that decision only through two fields buildah sets from it
+    (``pkg/parse.SystemContextFromFlagSet``): ``DirForceCompress`` without ``-D``, and
+    ``OCIAcceptUncompressedLayers`` with it, which a push loses: libimage's copier
+    (containers/common 0.50) overwrites it with its own option, which ``buildah.Push``
+    leaves false. So ``-D`` changes only a ``dir:`` push; a registry or an OCI layout gets
+    compressed layers whatever ``-D`` says (observed with buildah 1.28.2)."""
+    return replace(options.system_context, dir_force_compress=not options.disable_compression,
+                   dir_force_decompress=False, oci_accept_uncompressed_layers=False)
+
+
 def push(image: str, dest: ImageReference | str, options: PushOptions | None = None
          ) -> CopyResult:
     """Push the stored *image* to *dest*; return the manifest written and its digest."""
@@ -92,12 +104,12 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
     ctx = options.system_context
     copy_options = CopyOptions(
         source_ctx=ctx,
-        dest_ctx=ctx,
+        dest_ctx=push_context(options),
         manifest_type=FORMAT_NAMES[options.manifest_type] if options.manifest_type else None,
-        compression=push_compression(target.transport.name,
-                                     disable=options.disable_compression,
-                                     asked=options.compression),
+        compression=options.compression,
         compression_level=options.compression_level,
+        # The store serves its layers uncompressed, as containers/storage does.
+        source_layers_uncompressed=True,
         report_writer=options.report_writer,
         signature_policy_path=options.signature_policy_path
         or ctx.signature_policy_path,
@@ -124,18 +136,16 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
     """buildah 1.28's fallback: when pushing the image failed for another reason than an
     unknown name, the name may be a list: push it as ``manifest push`` would (every
     instance with ``--all``, removed after with ``--rm``); if that fails too, the
-    first failure is the error. The list push keeps the push command's system context,
-    in which buildah sets ``DirForceCompress`` unless ``-D``: a ``dir:`` destination
-    then gets gzip layers whatever ``--compression-format`` says."""
+    first failure is the error. The list push keeps the push command's system context
+    (:func:`push_context`) but not ``--compression-format``: where the destination
+    compresses (a ``dir:`` one unless ``-D``), layers get gzip."""
     from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
 
-    compress = not options.disable_compression and target.transport.name == DIR
     try:
         return push_list(StoreName.parse(image), target, ListPushOptions(
-            compression=Algorithm.GZIP if compress else None,
             all_images=options.all_images, remove=options.remove_list,
             manifest_type=options.manifest_type, remove_signatures=options.remove_signatures,
             signature_policy_path=options.signature_policy_path,
-            report_writer=options.report_writer, system_context=options.system_context))
+            report_writer=options.report_writer, system_context=push_context(options)))
     except HarnessError:
         raise failure from None

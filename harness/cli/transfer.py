@@ -30,7 +30,6 @@ from harness.cli.options import (
 from harness.util.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.model.compression import Algorithm
     from harness.model.digest import Digest
     from harness.transports.types import ImageReference, SystemContext
     from harness.util.cli import Subcommands
@@ -48,14 +47,20 @@ def _copy(args: argparse.Namespace) -> int:
     budget = retry_budget(args)
     if args.preserve_digests:
         _refuse_digest_changes(args)
+    # As skopeo 1.9: the flags tell the destination what it wants (only dir: listens to
+    # --dest-compress and --dest-decompress), and --dest-compress-format is the algorithm
+    # used where it compresses.
     dest_ctx = replace(registry_context(args, "dest-", budget),
                        docker_archive_additional_tags=_additional_tags(args.additional_tag),
-                       oci_accept_uncompressed_layers=args.dest_oci_accept_uncompressed_layers)
+                       oci_accept_uncompressed_layers=args.dest_oci_accept_uncompressed_layers,
+                       dir_force_compress=args.dest_compress,
+                       dir_force_decompress=args.dest_decompress)
     options = CopyOptions(
         source_ctx=registry_context(args, "src-", budget),
         dest_ctx=dest_ctx,
         manifest_type=manifest_type(args.format),
-        compression=_copy_compression(args),
+        compression=compression(args.dest_compress_format) if args.dest_compress_format
+        else None,
         compression_level=args.dest_compress_level,
         report_writer=None if args.quiet else sys.stdout,
         signature_policy_path=signature_policy(args, args.policy),
@@ -86,17 +91,6 @@ def _additional_tags(texts: list[str]) -> tuple[str, ...]:
             raise HarnessError(f"additional-tag {text!r} must be a tagged reference")
         tags.append(f"{parsed.name}:{parsed.tag}")
     return tuple(tags)
-
-
-def _copy_compression(args: argparse.Namespace) -> Algorithm | None:
-    """skopeo's --dest-compress/--dest-decompress (dir:) and --dest-compress-format."""
-    if args.dest_compress and args.dest_decompress:
-        raise HarnessError("--dest-compress and --dest-decompress cannot be used together")
-    if args.dest_compress_format:
-        return compression(args.dest_compress_format)
-    if args.dest_decompress:
-        return compression("none")
-    return compression("gzip") if args.dest_compress else None
 
 
 def _refuse_digest_changes(args: argparse.Namespace) -> None:
@@ -224,7 +218,9 @@ def _copy_arguments(copy: argparse.ArgumentParser) -> None:
                       help="another tag for a docker-archive: destination (repeatable)")
     copy.add_argument("--preserve-digests", action="store_true",
                       help="fail rather than change the image's digest")
-    copy.add_argument("--dest-compress-format", choices=COMPRESSION_NAMES)
+    copy.add_argument("--dest-compress-format", choices=COMPRESSION_NAMES,
+                      help="the algorithm for layers the destination compresses (docker://, "
+                           "oci:, oci-archive:, dir: with --dest-compress; default gzip)")
     copy.add_argument("--dest-compress-level", type=int, metavar="N")
     copy.add_argument("--digestfile", type=Path, metavar="FILE",
                       help="write the digest of the written manifest here")

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from harness.copy.blobcopy import CopiedBlob, copy_blob
 from harness.copy.layerpool import copy_layers
-from harness.copy.plan import TargetPlan, desired_compression, index_type, plan_image
+from harness.copy.plan import TargetPlan, index_oci_only, index_type, plan_image
 from harness.copy.policy import load_policy
 from harness.copy.report import (
     CHECKING_LIST_SIGNATURES,
@@ -69,8 +69,10 @@ class ImageListSelection(enum.Enum):
 class CopyOptions:
     """What a copy may change (containers/image's ``copy.Options``, reduced).
 
-    ``compression`` None keeps each layer as it is unless the destination or the target
-    manifest type needs otherwise; ``manifest_type`` forces one manifest MIME type.
+    ``compression`` is the algorithm used where the destination compresses (None: gzip);
+    ``manifest_type`` forces one manifest MIME type; ``source_layers_uncompressed``
+    decides on each layer as on the uncompressed one containers/storage serves, whatever
+    blob the source stores (buildah's push from its store).
     """
 
     source_ctx: SystemContext = field(default_factory=SystemContext)
@@ -78,6 +80,7 @@ class CopyOptions:
     manifest_type: str | None = None
     compression: Algorithm | None = None
     compression_level: int | None = None
+    source_layers_uncompressed: bool = False
     report_writer: TextIO | None = None
     signature_policy_path: Path | None = None
     remove_signatures: bool = False
@@ -151,10 +154,11 @@ class _Copier:
         """Copy every image of the index, then the index naming them as copied."""
         self.reporter.line(GETTING_LIST_SIGNATURES)
         signatures = self._signatures(None, CHECKING_LIST_SIGNATURES)
-        desired = desired_compression(self.options.compression, self.destination)
         list_type = index_type(index.media_type,
                                self.destination.supported_manifest_mime_types(),
-                               self.options.manifest_type, oci_only=desired is Algorithm.ZSTD)
+                               self.options.manifest_type,
+                               oci_only=index_oci_only(self.options.compression,
+                                                       self.destination))
         if signatures and list_type != index.media_type:
             raise _frozen_list(list_type)
         total = len(index.instances)
@@ -212,7 +216,8 @@ class _Copier:
         signatures = self._signatures(instance, CHECKING_SIGNATURES)
         image = ImageManifest.parse(raw, media_type)
         plan = plan_image(image, self.destination, forced_type=self.options.manifest_type,
-                          compression=self.options.compression, signed=bool(signatures))
+                          compression=self.options.compression, signed=bool(signatures),
+                          served_uncompressed=self.options.source_layers_uncompressed)
         copied = self._copy_layers(image, plan.targets[0])
         config = None if image.config is None else read_config(self.source, image.config)
         for number, target in enumerate(plan.targets, start=1):

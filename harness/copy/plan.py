@@ -49,65 +49,77 @@ class CopyPlan:
 
 def plan_image(image: ImageManifest, destination: ImageDestination, *,
                forced_type: str | None, compression: Algorithm | None,
-               signed: bool) -> CopyPlan:
+               signed: bool, served_uncompressed: bool = False) -> CopyPlan:
     """The plan for copying *image* to *destination*; raises before anything is written
     when no plan can work (a forced type the destination refuses, zstd for a Docker type).
 
-    A *signed* image goes as it is, whatever format or compression was asked (as in
-    containers/image: a change would invalidate the signatures), and the destination takes
-    it or refuses.
+    *compression* is the algorithm asked for (skopeo's ``--dest-compress-format``): it is
+    used only where the destination compresses (:func:`written_compression`). With
+    *served_uncompressed* the layers are decided on as the uncompressed ones
+    containers/storage serves (a stored blob already as wanted is still copied as it
+    is). A *signed* image goes as it is, whatever format or
+    compression was asked (as in containers/image: a change would invalidate the
+    signatures), and the destination takes it or refuses.
     """
+    unique = list({d.digest: d for d in image.layers}.values())
+    planned: dict[Digest, Algorithm | None] = dict.fromkeys(d.digest for d in unique)
     if signed:
-        desired, candidates = None, [image.media_type]
+        candidates = [image.media_type]
     else:
-        desired = desired_compression(compression, destination)
+        wanted = destination.desired_layer_compression()
+        for layer in unique:
+            stored = algorithm_for_media_type(layer.media_type)
+            if stored is not None:  # a known layer type (CanChangeLayerCompression)
+                served = Algorithm.NONE if served_uncompressed else stored
+                written = written_compression(served, wanted, compression)
+                planned[layer.digest] = None if written is stored else written
+        zstd = Algorithm.ZSTD in planned.values()
         candidates = manifest_candidates(image.media_type,
                                          destination.supported_manifest_mime_types(),
-                                         forced_type, oci_only=desired is Algorithm.ZSTD)
-    if desired is not None:  # refuse zstd for a Docker format before any upload
-        layer_media_type(desired, oci=candidates[0] == mediatype.OCI_MANIFEST)
-    unique = list({d.digest: d for d in image.layers}.values())
-    return CopyPlan(tuple(_target(image, unique, target, desired) for target in candidates))
+                                         forced_type, oci_only=zstd)
+        if zstd:  # refuse zstd for a Docker format before any upload
+            layer_media_type(Algorithm.ZSTD, oci=candidates[0] == mediatype.OCI_MANIFEST)
+    return CopyPlan(tuple(_target(image, unique, target, planned) for target in candidates))
 
 
 def _target(image: ImageManifest, unique: list[Descriptor], target: str,
-            desired: Algorithm | None) -> TargetPlan:
-    diff_ids = image.needs_diff_ids(target)
+            planned: Mapping[Digest, Algorithm | None]) -> TargetPlan:
+    """*planned* as it is, but for the layers *target* cannot describe (zstd in Docker
+    formats): those get a new encoding, gzip unless the plan already has another. A layer
+    whose diffID must be learnt (a schema1 source) is not recompressed for that: it is
+    hashed uncompressed on the way, its bytes kept, as containers/image does."""
     recompress = image.layers_to_recompress(target)
-    return TargetPlan(target, target == mediatype.OCI_MANIFEST, diff_ids, {
-        layer.digest: compression_plan(layer, desired, recompress=layer.digest in recompress)
-        for layer in unique})
+    return TargetPlan(target, target == mediatype.OCI_MANIFEST, image.needs_diff_ids(target), {
+        layer.digest: planned[layer.digest] or Algorithm.GZIP if layer.digest in recompress
+        else planned[layer.digest] for layer in unique})
 
 
-def desired_compression(asked: Algorithm | None,
-                        destination: ImageDestination) -> Algorithm | None:
-    """What the layers should become: what was *asked*, else what the destination wants
-    (None: keep each as it is)."""
-    if asked is not None:
-        return asked
-    wanted = destination.desired_layer_compression()
+def written_compression(served: Algorithm, wanted: LayerCompression,
+                        asked: Algorithm | None) -> Algorithm:
+    """The compression a layer *served* so gets at a destination that *wants* its layers
+    so, *asked* being the algorithm asked for (None: gzip where one compresses), as
+    containers/image 5.23's copy decides (``copy/compression.go``).
+
+    A destination that compresses gets an uncompressed layer compressed, and a compressed
+    one recompressed only to a different algorithm that was asked for; one that
+    decompresses gets every layer uncompressed; any other keeps each as it is, whatever
+    was asked. ``none`` asked where a destination compresses keeps layers uncompressed
+    (an extension: containers/image has no such algorithm).
+    """
     if wanted is LayerCompression.COMPRESS:
-        return Algorithm.GZIP
+        if served is Algorithm.NONE:
+            return asked or Algorithm.GZIP
+        return asked or served
     if wanted is LayerCompression.DECOMPRESS:
         return Algorithm.NONE
-    return None
+    return served
 
 
-def compression_plan(layer: Descriptor, desired: Algorithm | None, *,
-                     recompress: bool) -> Algorithm | None:
-    """The algorithm to recompress *layer* to, or None to copy its bytes unchanged.
-
-    *desired* is what the user or the destination asked for (None: keep as is);
-    *recompress* forces a new encoding (gzip unless something else was asked), for layers
-    the target manifest type cannot describe (zstd in Docker formats). A layer whose
-    diffID must be learnt (a schema1 source) is not recompressed for that: it is hashed
-    uncompressed on the way, its bytes kept, as containers/image does.
-    """
-    if recompress:
-        return desired or Algorithm.GZIP
-    if desired is None or desired is algorithm_for_media_type(layer.media_type):
-        return None
-    return desired
+def index_oci_only(asked: Algorithm | None, destination: ImageDestination) -> bool:
+    """Whether an index copied to *destination* must be an OCI index: its images get zstd
+    layers, which only OCI describes (asked where the destination compresses)."""
+    return asked is Algorithm.ZSTD and \
+        destination.desired_layer_compression() is LayerCompression.COMPRESS
 
 
 def manifest_candidates(source_type: str, supported: list[str],

@@ -49,7 +49,7 @@ class DirReference(PathReference):
         return DirImageSource(self)
 
     def new_image_destination(self, ctx: SystemContext) -> ImageDestination:
-        return DirImageDestination(self, force_compress=ctx.dir_force_compress)
+        return DirImageDestination(self, _desired_layer_compression(ctx))
 
     def blob_path(self, digest: Digest) -> Path:
         if digest.algorithm == "sha256":
@@ -66,10 +66,23 @@ class DirReference(PathReference):
         return self.resolved / f"{prefix}signature-{number}"
 
 
+def _desired_layer_compression(ctx: SystemContext) -> LayerCompression:
+    """containers/image 5.23's ``dir:`` keeps layers as they come unless
+    ``DirForceCompress`` or ``DirForceDecompress``; both at once are refused before
+    anything is written."""
+    if ctx.dir_force_compress and ctx.dir_force_decompress:
+        raise HarnessError("dir: cannot compress and decompress at the same time "
+                           "(--dest-compress and --dest-decompress)")
+    if ctx.dir_force_compress:
+        return LayerCompression.COMPRESS
+    if ctx.dir_force_decompress:
+        return LayerCompression.DECOMPRESS
+    return LayerCompression.PRESERVE
+
+
 class DirImageSource(ImageSource):
-    def __init__(self, ref: DirReference, *, force_compress: bool = False) -> None:
+    def __init__(self, ref: DirReference) -> None:
         self._ref = ref
-        self._force_compress = force_compress
         if not ref.manifest_path(None).exists():
             raise HarnessError(f"dir: {ref.resolved} holds no manifest.json")
 
@@ -102,9 +115,10 @@ class DirImageSource(ImageSource):
 class DirImageDestination(ImageDestination):
     """Empties a folder that already holds a dir image; refuses any other non-empty folder."""
 
-    def __init__(self, ref: DirReference, *, force_compress: bool = False) -> None:
+    def __init__(self, ref: DirReference,
+                 wanted: LayerCompression = LayerCompression.PRESERVE) -> None:
         self._ref = ref
-        self._force_compress = force_compress
+        self._wanted = wanted
         root = ref.resolved
         if root.exists() and any(root.iterdir()):
             if not (root / "version").is_file():
@@ -119,10 +133,7 @@ class DirImageDestination(ImageDestination):
         return self._ref
 
     def desired_layer_compression(self) -> LayerCompression:
-        """containers/image keeps layers as they come unless ``DirForceCompress``."""
-        if self._force_compress:
-            return LayerCompression.COMPRESS
-        return LayerCompression.PRESERVE
+        return self._wanted
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, is_config: bool) -> BlobInfo:
         return blobfiles.store_blob(stream, info, self._ref.blob_path, self._ref.resolved)

@@ -189,7 +189,10 @@ class DockerDaemonImageDestination(ImageDestination):
         return self._archive.supported_manifest_mime_types()
 
     def desired_layer_compression(self) -> LayerCompression:
-        return self._archive.desired_layer_compression()
+        """Unlike a docker-archive file, the engine takes layers as they come
+        (containers/image 5.23's ``daemonImageDestination``): ``docker load`` decompresses
+        them itself."""
+        return LayerCompression.PRESERVE
 
     def has_thread_safe_put_blob(self) -> bool:
         return self._archive.has_thread_safe_put_blob()

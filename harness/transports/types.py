@@ -77,8 +77,10 @@ class SystemContext:
     # OCIAcceptUncompressedLayers: an oci:/oci-archive: destination keeps uncompressed
     # layers (skopeo's --dest-oci-accept-uncompressed-layers) instead of compressing them.
     oci_accept_uncompressed_layers: bool = False
-    # DirForceCompress: a dir: destination compresses layers instead of keeping them.
+    # DirForceCompress / DirForceDecompress: a dir: destination compresses (skopeo's
+    # --dest-compress) or decompresses (--dest-decompress) layers instead of keeping them.
     dir_force_compress: bool = False
+    dir_force_decompress: bool = False
     # The retry budget of the operation in progress, shared by every request and the
     # whole-copy loop (see harness.util.retry); None: each registry client counts its own.
     retries: Retries | None = field(default=None, repr=False, compare=False)

@@ -30,7 +30,7 @@ from harness.transports.directory import DirImageDestination, DirReference
 from harness.transports.docker import CHUNK_SIZE_KEY, UploadInterruptedError
 from harness.transports.docker.upload import RESUME_WINDOW
 from harness.transports.oci import OCIImageSource
-from harness.transports.types import BlobInfo, ImageDestination, SystemContext
+from harness.transports.types import BlobInfo, ImageDestination, LayerCompression, SystemContext
 from tests._support.tcpfaults import CuttingProxy
 
 BIG = RESUME_WINDOW + 2 * 1024 * 1024  # past the client's resend window once compressed
@@ -182,7 +182,7 @@ class _BreaksOnce(DirReference):
                     raise DigestMismatchError(info.digest, stored.digest or info.digest)
                 return stored
 
-        return Destination(self)
+        return Destination(self, LayerCompression.COMPRESS)  # as with --dest-compress
 
 
 @pytest.mark.parametrize("first_digest_matches", [True, False])
@@ -192,7 +192,8 @@ def test_fresh_copy_must_hash_as_the_broken_one(tmp_path: Path, policy: Path,
     write_image(ImageSpec((files_tree({"a": b"one layer\n"}),), compression=Algorithm.NONE),
                 parse_image_name(src))
     clean = copy_image(parse_image_name(f"dir:{tmp_path}/clean"), parse_image_name(src),
-                       CopyOptions(compression=Algorithm.GZIP, signature_policy_path=policy))
+                       CopyOptions(compression=Algorithm.GZIP, signature_policy_path=policy,
+                                   dest_ctx=SystemContext(dir_force_compress=True)))
     layer = parse_manifest(clean.manifest, clean.media_type).layers[0].digest
     dest = _BreaksOnce(str(tmp_path / "out"),
                        layer if first_digest_matches else Digest.from_bytes(b"other"))

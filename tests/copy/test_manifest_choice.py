@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import pytest
 
-from harness.copy.plan import manifest_candidates, plan_image
+from harness.copy.plan import manifest_candidates, plan_image, written_compression
 from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.descriptor import Descriptor
@@ -107,14 +107,55 @@ def test_plan_lists_every_candidate_with_how_each_layer_travels() -> None:
         False, {GZ.digest: None, ZS.digest: Algorithm.GZIP})  # zstd: Docker cannot say it
 
 
-def test_plan_follows_what_the_destination_wants_unless_asked() -> None:
+PLAIN = Descriptor(mt.OCI_LAYER, Digest.from_bytes(b"tar"), 3)
+OTHER = Descriptor("application/vnd.example.data", Digest.from_bytes(b"data"), 4)
+C, D, P = LayerCompression.COMPRESS, LayerCompression.DECOMPRESS, LayerCompression.PRESERVE
+N, G, Z = Algorithm.NONE, Algorithm.GZIP, Algorithm.ZSTD
+
+
+# containers/image 5.23's copy/compression.go: a destination that compresses gets an
+# uncompressed layer compressed (the asked algorithm, else gzip) and a compressed one
+# recompressed only to another asked algorithm; one that decompresses gets layers
+# uncompressed; any other keeps each as it is.
+@pytest.mark.parametrize(("served", "wanted", "asked", "expected"), [
+    (N, C, None, G), (N, C, G, G), (N, C, Z, Z), (N, C, N, N),
+    (G, C, None, G), (G, C, G, G), (G, C, Z, Z), (G, C, N, N), (Z, C, None, Z), (Z, C, G, G),
+    (G, D, None, N), (G, D, Z, N), (Z, D, G, N), (N, D, Z, N),
+    (N, P, G, N), (G, P, Z, G), (Z, P, N, Z), (N, P, None, N),
+])
+def test_written_compression_follows_the_destination(
+        served: Algorithm, wanted: LayerCompression, asked: Algorithm | None,
+        expected: Algorithm) -> None:
+    assert written_compression(served, wanted, asked) is expected
+
+
+def test_plan_follows_what_the_destination_wants() -> None:
     wants_plain = _Destination([], LayerCompression.DECOMPRESS)
-    plan = plan_image(_image(GZ), wants_plain, forced_type=None, compression=None,
+    plan = plan_image(_image(GZ), wants_plain, forced_type=None, compression=Algorithm.ZSTD,
                       signed=False)
     assert dict(plan.targets[0].compression) == {GZ.digest: Algorithm.NONE}
-    asked = plan_image(_image(GZ), wants_plain, forced_type=None, compression=Algorithm.GZIP,
-                       signed=False)
-    assert dict(asked.targets[0].compression) == {GZ.digest: None}  # already gzip
+    keeps = _Destination([], LayerCompression.PRESERVE)
+    plan = plan_image(_image(GZ, PLAIN, OTHER), keeps, forced_type=None,
+                      compression=Algorithm.ZSTD, signed=False)
+    assert dict(plan.targets[0].compression) == dict.fromkeys(
+        [GZ.digest, PLAIN.digest, OTHER.digest])
+    compresses = _Destination([], LayerCompression.COMPRESS)
+    plan = plan_image(_image(GZ, PLAIN, OTHER), compresses, forced_type=None,
+                      compression=Algorithm.ZSTD, signed=False)
+    # A blob that is no known layer is never changed (CanChangeLayerCompression).
+    assert dict(plan.targets[0].compression) == {
+        GZ.digest: Algorithm.ZSTD, PLAIN.digest: Algorithm.ZSTD, OTHER.digest: None}
+
+
+def test_a_store_is_planned_as_serving_uncompressed_layers() -> None:
+    """As containers/storage serves them: a stored gzip blob is decompressed where the
+    destination keeps or decompresses layers, copied as it is where it gets gzip."""
+    for wanted, expected in ((LayerCompression.PRESERVE, Algorithm.NONE),
+                             (LayerCompression.DECOMPRESS, Algorithm.NONE),
+                             (LayerCompression.COMPRESS, None)):
+        plan = plan_image(_image(GZ), _Destination([], wanted), forced_type=None,
+                          compression=None, signed=False, served_uncompressed=True)
+        assert dict(plan.targets[0].compression) == {GZ.digest: expected}, wanted
 
 
 def test_plan_of_a_signed_image_changes_nothing() -> None:
@@ -126,8 +167,14 @@ def test_plan_of_a_signed_image_changes_nothing() -> None:
 
 def test_plan_refuses_zstd_for_a_docker_type_before_anything_moves() -> None:
     with pytest.raises(HarnessError, match="zstd"):
-        plan_image(_image(GZ), _Destination([]), forced_type=mt.DOCKER_V2S2_MANIFEST,
-                   compression=Algorithm.ZSTD, signed=False)
+        plan_image(_image(GZ), _Destination([], LayerCompression.COMPRESS),
+                   forced_type=mt.DOCKER_V2S2_MANIFEST, compression=Algorithm.ZSTD,
+                   signed=False)
+    # Where the layers are kept as they are, zstd is never used: nothing to refuse.
+    plan = plan_image(_image(GZ), _Destination([]), forced_type=mt.DOCKER_V2S2_MANIFEST,
+                      compression=Algorithm.ZSTD, signed=False)
+    assert [(t.media_type, dict(t.compression)) for t in plan.targets] == [
+        (mt.DOCKER_V2S2_MANIFEST, {GZ.digest: None})]
 
 
 def test_plan_from_schema1_learns_diff_ids_for_every_other_type() -> None:

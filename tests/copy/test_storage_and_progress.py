@@ -14,7 +14,8 @@ from harness.model import mediatype as mt
 from harness.model.compression import Algorithm
 from harness.model.digest import Digest
 from harness.model.manifest import parse_manifest
-from harness.pytest_plugin.images import BuiltImage, plain_layers
+from harness.pytest_plugin.images import BuiltImage, ImageSpec, plain_layers, write_image
+from harness.pytest_plugin.trees import files_tree
 from harness.store.store import Store
 from harness.transports.alltransports import TRANSPORTS, parse_image_name
 from harness.transports.harness_store import HarnessStoreReference
@@ -46,14 +47,23 @@ def test_store_round_trip_keeps_manifest_and_names_the_image(
 
 def test_store_layers_record_their_compression(
         oci_image: tuple[str, BuiltImage], tmp_path: Path, policy: Path) -> None:
+    """The store keeps layers as they come, as containers/storage's destination: an
+    asked compression is only for destinations that compress."""
     root = tmp_path / "root"
-    _copy(oci_image[0], f"harness-store:[{root}]localhost/plain:v1", policy,
+    _copy(oci_image[0], f"harness-store:[{root}]localhost/gzip:v1", policy,
           compression=Algorithm.NONE)
+    plain = f"oci:{tmp_path}/plain:v1"
+    built = write_image(ImageSpec((files_tree({"a": b"plain\n"}),), compression=Algorithm.NONE),
+                        parse_image_name(plain))
+    _copy(plain, f"harness-store:[{root}]localhost/plain:v1", policy,
+          compression=Algorithm.GZIP)
     store = Store.open(root)
-    layers = store.layer_chain(store.image("localhost/plain:v1").top_layer)
-    assert {layer.compression for layer in layers} == {"none"}
-    with store.open_layer_diff(layers[1]) as diff:
-        assert diff.read() == oci_image[1].layer_tars()[1]
+    for name, compression, tars in (("gzip", "gzip", oci_image[1].layer_tars()),
+                                    ("plain", "none", built.layer_tars())):
+        layers = store.layer_chain(store.image(f"localhost/{name}:v1").top_layer)
+        assert {layer.compression for layer in layers} == {compression}
+        with store.open_layer_diff(layers[-1]) as diff:
+            assert diff.read() == tars[-1]
 
 
 def test_store_root_comes_from_the_context_and_name_gets_latest(
