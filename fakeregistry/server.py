@@ -33,13 +33,10 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.exceptions import ClientDisconnected
 
+from fakeregistry.capacity import THREADS, WorkerPool, listen_backlog
 from fakeregistry.registry import Registry
 from harness.util.tls import make_tls_files
 
-THREADS = 32
-"""Requests served at once: skopeo and the Docker engine upload 6 blobs in parallel, and
-a request beyond this waits (cheroot queues it) rather than failing."""
-SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 _NO_TLS_MESSAGE = b"The client sent a plain HTTP request, but this server only speaks HTTPS."
 _CHUNK = 1 << 16
 _LOG = logging.getLogger(__name__)
@@ -151,9 +148,11 @@ class _Connection(http.HTTPConnection):
     """Set when the connection first became readable; until then it waits in the selector."""
 
     def communicate(self) -> bool:
-        if isinstance(self.socket, ssl.SSLSocket) and not _handshake(self.socket):
-            return False
-        return bool(super().communicate())  # type: ignore[no-untyped-call]
+        try:
+            handshaken = not isinstance(self.socket, ssl.SSLSocket) or _handshake(self.socket)
+            return handshaken and bool(super().communicate())  # type: ignore[no-untyped-call]
+        finally:
+            self.server.requests.done()
 
 
 def _handshake(sock: ssl.SSLSocket) -> bool:
@@ -215,7 +214,8 @@ class _Server(wsgi.Server):
     keep_alive_conn_limit = 1024  # idle connections kept (cheroot's default: 10)
 
     def __init__(self, address: tuple[str, int], app: Any) -> None:
-        super().__init__(address, app, numthreads=THREADS)
+        super().__init__(address, app)
+        self.requests = WorkerPool(self, THREADS)
         self.gateway = _Gateway
         self.request_queue_size = listen_backlog()
 
@@ -248,16 +248,6 @@ class _Server(wsgi.Server):
         exception (ERROR) still shows, with its traceback."""
         _LOG.log(level if level >= logging.ERROR else logging.DEBUG, "%s", msg,
                  exc_info=traceback)
-
-
-def listen_backlog(somaxconn: Path = SOMAXCONN) -> int:
-    """The system's maximum listen backlog, read as Go's net package reads it
-    (``socket.SOMAXCONN`` when the file cannot be read or says 0)."""
-    try:
-        value = int(somaxconn.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return socket.SOMAXCONN
-    return value if value > 0 else socket.SOMAXCONN
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,19 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from fakeregistry import Registry, serve
+from fakeregistry.capacity import START, THREADS
 from fakeregistry.server import Server, _Server, listen_backlog
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 HANG_GUARD = 60.0  # seconds a socket waits before the test fails instead of hanging
 PING = b"GET /v2/ HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"
@@ -107,3 +112,31 @@ def test_a_silent_connection_is_closed_after_the_timeout() -> None:
         server.wsgi_server.timeout = 0.2  # cheroot's default is 10 s
         with _silent(server, 1) as (sock,):
             assert sock.recv(1) == b""  # closed by the server, not by the guard
+
+
+def _workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("CP Server")}
+
+
+def test_workers_start_as_requests_need_them_and_serve_threads_requests_at_once() -> None:
+    """A served fake starts START workers; THREADS requests that each wait inside the app
+    until all THREADS are in it (a barrier: it breaks if any one of them is left queued)
+    are answered, and the pool has then grown to THREADS workers, no more."""
+    registry = Registry()
+    app, meeting = registry.wsgi_app, threading.Barrier(THREADS, timeout=HANG_GUARD)
+
+    def met(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        meeting.wait()
+        return app(environ, start_response)
+
+    registry.wsgi_app = met  # type: ignore[method-assign]
+    before = _workers()
+    with serve(registry) as server:
+        assert len(_workers() - before) == START
+        with ThreadPoolExecutor(THREADS) as pool:
+            answers = list(pool.map(lambda _: _ping(server), range(THREADS)))
+        assert answers == [b"HTTP/1.1 200 OK"] * THREADS
+        assert len(_workers() - before) == THREADS
+        meeting = threading.Barrier(1)  # one request alone goes through now
+        assert _ping(server) == b"HTTP/1.1 200 OK"
+    assert not _workers() - before
