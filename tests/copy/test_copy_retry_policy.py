@@ -9,6 +9,7 @@ import responses
 from harness.copy.retry import may_pass
 from harness.transports.docker import RegistryError, RegistryUnreachableError
 from harness.transports.docker.errors import RegistryBusyError
+from harness.transports.docker.requests_session import RequestsResponse
 from harness.transports.docker.transport import ManifestTypeRejected
 from harness.transports.types import TransientError
 from harness.util.errors import HarnessError
@@ -16,10 +17,10 @@ from harness.util.errors import HarnessError
 URL = "https://r.example/v2/app/manifests/v1"
 
 
-def _response(status: int) -> requests.Response:
+def _response(status: int) -> RequestsResponse:
     with responses.RequestsMock() as mock:
         mock.put(URL, status=status, json={"errors": [{"code": "X", "message": "m"}]})
-        return requests.put(URL, timeout=5)
+        return RequestsResponse(requests.put(URL, timeout=5))
 
 
 @pytest.mark.parametrize(("status", "passes"), [(500, True), (503, True), (429, True),
