@@ -25,7 +25,6 @@ import os
 import queue
 import shutil
 import stat
-import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -272,6 +271,8 @@ class MemoryBackend(Backend):
     """
 
     def __init__(self) -> None:
+        import tempfile  # noqa: PLC0415 - only the tests' memory store needs it
+
         self._metadata = b""
         self._blobs: dict[Digest, bytes] = {}
         self._lock = StoreLock()

@@ -31,7 +31,6 @@ import datetime
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from io import BytesIO
 from pathlib import Path
@@ -42,10 +41,10 @@ from harness.model.digest import Digest, DigestingReader
 from harness.store.backend import CHUNK, Backend, DiskBackend, MemoryBackend
 from harness.store.records import Container, Image, Layer, Metadata
 from harness.util.errors import HarnessError
-from harness.util.scratch import ScratchDir, hold
 
 if TYPE_CHECKING:
     from harness.store.diff import Snapshot
+    from harness.util.scratch import ScratchDir
 
 ROOTFS = "rootfs"
 TMP = "tmp"  # the store's temporary area
@@ -107,6 +106,10 @@ class Store:
     def scratch(self, prefix: str) -> ScratchDir:
         """A temporary folder in the store's own area (``<root>/tmp``, the system's for a
         memory store), where ``check`` finds it if the process is killed."""
+        import tempfile  # noqa: PLC0415 - a push or a listing never stages files
+
+        from harness.util.scratch import ScratchDir  # noqa: PLC0415
+
         parent = self.root / TMP if self.root is not None else Path(tempfile.gettempdir())
         return ScratchDir(parent, prefix if self.root is not None else f"oci-harness-{prefix}")
 
@@ -333,6 +336,7 @@ class Store:
         # Only containers apply layers and take snapshots: a push or a listing skips tarfile.
         from harness.store.apply import apply_layer  # noqa: PLC0415
         from harness.store.diff import save_snapshot, take_snapshot  # noqa: PLC0415
+        from harness.util.scratch import hold  # noqa: PLC0415
 
         base = self.image(image) if image is not None else None
         if container_id is None:

@@ -310,6 +310,19 @@ def test_the_copy_process_loads_only_what_its_copy_uses(
                                    "harness.copy", "harness.store")) == set()
 
 
+def test_the_push_process_reads_the_store_and_stages_nothing(
+        stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
+        policy: Path) -> None:
+    modules = _process("--root", str(stored_image[0]), "push", "-q", "--tls-verify=false",
+                       "--signature-policy", str(policy), "app:1",
+                       f"docker://{fake_registry_server.image('app:1')}")
+    assert {"harness.store.store", "harness.transports.docker.transport"} <= modules
+    assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER,
+                                   *NOT_FOR_READING_THE_STORE, "tempfile",
+                                   "harness.util.scratch")) == set()
+    assert_pushed(fake_registry_server, "app:1", layers=1)
+
+
 def test_inspecting_a_registry_image_loads_no_copy_engine_or_store(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
