@@ -376,6 +376,21 @@ def test_silence_is_a_read_timeout_with_both() -> None:
             retryable=False)
 
 
+def test_a_connect_timeout_is_classified_the_same() -> None:
+    """A listening socket whose accept queue is full: the kernel drops further SYNs, so a
+    connect to it times out, on loopback."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        queued = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            assert _classified(f"http://127.0.0.1:{port}/v2/", timeout=0.3) == \
+                ConnectionFailure("no connection to 127.0.0.1:1 within 0.3s", retryable=False)
+        finally:
+            queued.close()
+
+
 def test_tls_failures_are_classified_the_same(tmp_path: Path) -> None:
     files = make_tls_files(tmp_path / "pki")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
