@@ -171,7 +171,8 @@ def _archive_index(path: Path) -> bytes:
 @pytest.mark.parametrize("name", ["", ":busybox", ":quay.io/team/app:v2"])
 def test_additional_tags_are_the_repo_tags_skopeo_writes(
         root: str, tmp_path: Path, policy: Path, name: str) -> None:
-    """Fully qualified, the reference's own first (latest when untagged), each once."""
+    """Fully qualified, the reference's own first (latest when untagged), each once; the
+    whole archive is skopeo's, byte for byte."""
     require_peer("skopeo")
     assert main(["--root", root, "commit", "-q", "working-container",
                  f"oci:{tmp_path}/src:v1"]) == 0
@@ -184,7 +185,7 @@ def test_additional_tags_are_the_repo_tags_skopeo_writes(
                            f"oci:{tmp_path}/src:v1", f"docker-archive:{theirs}{name}"],
                           capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert _archive_index(ours) == _archive_index(theirs)
+    assert ours.read_bytes() == theirs.read_bytes()  # repositories names every tag too
     assert b"docker.io/library/app:1" in _archive_index(ours)
 
 

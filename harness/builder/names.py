@@ -53,13 +53,19 @@ def find_image(store: Store, text: str) -> Image | None:
     return None
 
 
+def matched_name(text: str, image: Image) -> str | None:
+    """The stored name by which *text* found *image* (libimage's resolved name: ``foo``
+    -> ``localhost/foo:latest``), None when *text* named it otherwise (an ID)."""
+    return next((c for c in name_candidates(text) if c in image.names), None)
+
+
 def base_name(text: str, image: Image) -> str:
     """The name buildah records for the base image *text* found (``FromImage``): the
     stored name it matched (``foo`` -> ``localhost/foo:latest``; a pulled transport
     reference -> the name it was stored under, without the transport), else *text*."""
-    for candidate in name_candidates(text):
-        if candidate in image.names:
-            return candidate
+    matched = matched_name(text, image)
+    if matched is not None:
+        return matched
     return image.names[0] if image.names and text not in (image.id, f"sha256:{image.id}") \
         else text
 

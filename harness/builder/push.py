@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from harness.builder.names import stored_reference
+from harness.builder.names import matched_name, stored_reference
 from harness.copy.engine import CopyOptions, CopyResult
 from harness.copy.retry import copy_with_retries
 from harness.model.compression import Algorithm
 from harness.model.mediatype import FORMAT_NAMES
-from harness.model.transportref import CONTAINERS_STORAGE, has_transport_prefix
+from harness.model.reference import Reference
+from harness.model.transportref import CONTAINERS_STORAGE, DOCKER_ARCHIVE, has_transport_prefix
 from harness.store.store import Store
 from harness.transports.alltransports import parse_image_name
 from harness.transports.types import ImageReference, SystemContext
@@ -35,12 +36,12 @@ from harness.util.retry import RetryPolicy
 class PushOptions:
     """buildah's ``PushOptions``; ``manifest_type`` is ``oci``, ``v2s1``, ``v2s2`` or None
     (keep the image's own type). Layers are compressed where the destination compresses
-    them (:func:`push_context` says how ``disable_compression`` reaches it). The image is
+    them (:func:`_compression_context` says how ``disable_compression`` reaches it). The image is
     looked up in ``store``, else in the store at ``store_root`` (else
     ``system_context.store_root``)."""
 
     compression: Algorithm | None = None  # --compression-format; None: gzip
-    disable_compression: bool = False  # -D: see push_context()
+    disable_compression: bool = False  # -D: see _compression_context()
     compression_level: int | None = None
     signature_policy_path: Path | None = None
     report_writer: TextIO | None = None
@@ -63,23 +64,42 @@ def destination(text: str) -> ImageReference:
     return parse_image_name(f"docker://{text}")
 
 
-def _source(image: str, options: PushOptions) -> ImageReference:
-    """The stored image *image* names (any spelling buildah accepts, or an ID)."""
+def _source(image: str, options: PushOptions) -> tuple[ImageReference, str | None]:
+    """The stored image *image* names (any spelling buildah accepts, or an ID), and the
+    stored name it was found by (None: by ID, or in buildah's store by its transport
+    name, where libimage resolves no name either)."""
     if image.startswith(f"{CONTAINERS_STORAGE}:"):
         # buildah's store (and its lists) only for its names: a push from ours skips them.
         from harness.builder.listpush import StoreName, image_to_push  # noqa: PLC0415
 
-        return image_to_push(StoreName.parse(image), options.system_context)[0]
+        return image_to_push(StoreName.parse(image), options.system_context)[0], None
     store = options.store
     if store is None:
         root = options.store_root or options.system_context.store_root
         if root is None:
             raise HarnessError("push: no local store given (store, store_root or --root)")
         store = Store.open(root)
-    return stored_reference(store, image)[1]
+    found, ref = stored_reference(store, image)
+    return ref, matched_name(image, found)
 
 
-def push_context(options: PushOptions) -> SystemContext:
+def push_context(options: PushOptions, target: ImageReference,
+                 name: str | None) -> SystemContext:
+    """The destination's context of a push of the image found by *name* to *target*:
+    :func:`_compression_context`, and for a ``docker-archive:`` *name* among the archive's
+    RepoTags when it is tagged (libimage 0.50's "Buildah compat" tag, after the
+    reference's own)."""
+    ctx = _compression_context(options)
+    if target.transport.name != DOCKER_ARCHIVE or name is None:
+        return ctx
+    parsed = Reference.parse(name)
+    if parsed.tag is None:  # found by a digest
+        return ctx
+    return replace(ctx, docker_archive_additional_tags=(
+        *ctx.docker_archive_additional_tags, f"{parsed.name}:{parsed.tag}"))
+
+
+def _compression_context(options: PushOptions) -> SystemContext:
     """The destination's context of buildah 1.28's push, which decides what the
     destination wants (containers/image 5.23's ``DesiredLayerCompression``; the copy engine
     asks it). ``-D`` reaches that decision only through two fields buildah sets from it
@@ -99,12 +119,12 @@ def push(image: str, dest: ImageReference | str, options: PushOptions | None = N
     if options.manifest_type is not None and options.manifest_type not in FORMAT_NAMES:
         raise HarnessError(f"unknown manifest type {options.manifest_type!r}; "
                            "use oci, v2s1 or v2s2")
-    src = _source(image, options)  # a list's name: its image for this platform
+    src, name = _source(image, options)  # a list's name: its image for this platform
     target = destination(dest) if isinstance(dest, str) else dest
     ctx = options.system_context
     copy_options = CopyOptions(
         source_ctx=ctx,
-        dest_ctx=push_context(options),
+        dest_ctx=push_context(options, target, name),
         manifest_type=FORMAT_NAMES[options.manifest_type] if options.manifest_type else None,
         compression=options.compression,
         compression_level=options.compression_level,
@@ -137,7 +157,7 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
     unknown name, the name may be a list: push it as ``manifest push`` would (every
     instance with ``--all``, removed after with ``--rm``); if that fails too, the
     first failure is the error. The list push keeps the push command's system context
-    (:func:`push_context`) but not ``--compression-format``: where the destination
+    (:func:`_compression_context`) but not ``--compression-format``: where the destination
     compresses (a ``dir:`` one unless ``-D``), layers get gzip."""
     from harness.builder.listpush import ListPushOptions, StoreName, push_list  # noqa: PLC0415
 
@@ -146,6 +166,7 @@ def _list_instead(image: str, target: ImageReference, options: PushOptions,
             all_images=options.all_images, remove=options.remove_list,
             manifest_type=options.manifest_type, remove_signatures=options.remove_signatures,
             signature_policy_path=options.signature_policy_path,
-            report_writer=options.report_writer, system_context=push_context(options)))
+            report_writer=options.report_writer,
+            system_context=_compression_context(options)))
     except HarnessError:
         raise failure from None

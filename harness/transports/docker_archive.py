@@ -4,8 +4,9 @@ The archive holds ``manifest.json`` (a list of ``{Config, RepoTags, Layers}``), 
 as ``<hex>.json`` and each layer uncompressed as ``<diffID-hex>.tar``. Reading presents an
 image as a Docker schema2 manifest whose layers are those uncompressed tars (their digest
 is the diffID), read in place from the archive without extracting it. Writing stages blobs
-in a temporary folder and packs the archive at publish; like containers/image it refuses to
-modify an existing archive.
+in a temporary folder and packs the archive at publish, byte for byte as containers/image
+packs it (:mod:`harness.transports.dockersave`, with ``docker save``'s legacy metadata);
+like containers/image it refuses to modify an existing archive.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from harness.model.limits import MAX_CONFIG_SIZE
 from harness.model.manifest import DockerManifest, parse_manifest
 from harness.model.reference import Reference
 from harness.model.transportref import parse_transport_reference
-from harness.transports import blobfiles
+from harness.transports import blobfiles, dockersave
 from harness.transports.pathtransport import PathReference, PathTransport
 from harness.transports.types import (
     BlobInfo,
@@ -281,39 +282,35 @@ class DockerArchiveImageDestination(ImageDestination):
         self._manifest = manifest
 
     def publish(self) -> None:
+        """Pack the archive as containers/image writes it (:mod:`dockersave`)."""
         if self._manifest is None:
             raise HarnessError("docker-archive: publish without a manifest")
         manifest = parse_manifest(self._manifest, mediatype.DOCKER_V2S2_MANIFEST)
         if manifest.config is None:
             raise HarnessError("docker-archive: the manifest has no config")
-        config = f"{manifest.config.digest.encoded}.json"
-        layers = [f"{layer.digest.encoded}.tar" for layer in manifest.layers]
-        index = gojson.dumps([{"Config": config, "RepoTags": self._repo_tags,
-                               "Layers": layers}])
-        with atomic_writer(self._ref.resolved) as out, \
-                tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _add(tar, config, self._path(manifest.config.digest))
-            for name, layer in dict(zip(layers, manifest.layers, strict=True)).items():
-                _add(tar, name, self._path(layer.digest))
-            _add_bytes(tar, "manifest.json", index)
+        layers = [layer.digest for layer in manifest.layers]
+        config_path = self._path(manifest.config.digest)
+        index = gojson.dumps([{"Config": f"{manifest.config.digest.encoded}.json",
+                               "RepoTags": self._repo_tags,
+                               "Layers": [dockersave.layer_path(d) for d in layers]}])
+        with atomic_writer(self._ref.resolved) as out:
+            writer = dockersave.SaveWriter(out)
+            for layer in dict.fromkeys(layers):
+                writer.add_file(dockersave.layer_path(layer), self._path(layer))
+            writer.add_file(f"{manifest.config.digest.encoded}.json", config_path)
+            top = dockersave.write_legacy_layers(writer, layers, config_path.read_bytes())
+            writer.add_bytes("manifest.json", index)
+            writer.add_bytes("repositories", dockersave.repositories(
+                [_name_and_tag(tag) for tag in self._repo_tags], top))
+            writer.close()
 
     def close(self) -> None:
         self._tmp.close()
 
 
-def _add(tar: tarfile.TarFile, name: str, path: Path) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = path.stat().st_size
-    info.mode = 0o644
-    with path.open("rb") as handle:
-        tar.addfile(info, handle)
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
+def _name_and_tag(repo_tag: str) -> tuple[str, str]:
+    name, _, tag = repo_tag.rpartition(":")
+    return name, tag
 
 
 TRANSPORT = DockerArchiveTransport()

@@ -279,3 +279,14 @@ def explain(ours: Commit, theirs: Commit) -> str:
                 break
     return "\n".join(lines)
 
+
+def two_layer_image(buildah: Buildah, tmp: Path) -> str:
+    """``app:v1``, two layers (a base image's and its own), in buildah's store; its ID."""
+    for name, text in (("base", "base layer\n" * 500), ("top", "top layer\n" * 700)):
+        (tmp / name).write_text(text)
+    ctr = buildah.from_image("scratch")
+    buildah.copy(ctr, tmp / "base", "/base")
+    buildah.commit(ctr, "app:base", "--quiet")
+    ctr = buildah.from_image("app:base")
+    buildah.copy(ctr, tmp / "top", "/top")
+    return buildah.commit(ctr, "app:v1", "--quiet").splitlines()[-1]

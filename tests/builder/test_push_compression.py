@@ -6,7 +6,7 @@ the layer bytes (decompressed for gzip blobs: the compressor differs, docs/store
 buildah's ``push -D`` changes only ``dir:``; a registry and an OCI layout get gzip anyway,
 ``docker-archive:`` and ``containers-storage:`` uncompressed layers anyway. ``commit``
 (``-D`` by default) sends gzip layers to a registry, and none to ``docker-archive:``
-even with ``-D=false`` (:func:`harness.builder.push.push_context` and
+even with ``-D=false`` (``harness.builder.push._compression_context`` and
 :func:`harness.builder.commit.commit_context` say why)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from harness.model import mediatype
 from harness.model.compression import MAGIC, Algorithm, decompress
 from harness.peers.clients import Buildah
 from harness.peers.launchers import RunningRegistry
-from tests.builder.parity import BuildahSide, Case, Inputs, OurSide
+from tests.builder.parity import BuildahSide, Case, Inputs, OurSide, two_layer_image
 
 GZIP_MAGIC = b"\x1f\x8b"
 KINDS = ("docker", "dir", "oci", "oci-archive", "docker-archive", "containers-storage")
@@ -49,18 +49,6 @@ def _harness(*args: str) -> None:
     done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
                           text=True, env=dict(os.environ), check=False)
     assert done.returncode == 0, done.stderr
-
-
-def _image(buildah: Buildah, tmp: Path) -> str:
-    """``app:v1``, two layers (a base image's and its own), in buildah's store; its ID."""
-    for name, text in (("base", "base layer\n" * 500), ("top", "top layer\n" * 700)):
-        (tmp / name).write_text(text)
-    ctr = buildah.from_image("scratch")
-    buildah.copy(ctr, tmp / "base", "/base")
-    buildah.commit(ctr, "app:base", "--quiet")
-    ctr = buildah.from_image("app:base")
-    buildah.copy(ctr, tmp / "top", "/top")
-    return buildah.commit(ctr, "app:v1", "--quiet").splitlines()[-1]
 
 
 def _layout(root: Path) -> Written:
@@ -151,7 +139,7 @@ def test_push_compresses_as_buildah(kind: str, algorithm: Algorithm, tmp_path: P
     other_store = Buildah(tmp_path / "other-store")
     # By ID: a push by name to docker-archive: also writes the name found in the store
     # into RepoTags (libimage's "Buildah compat" tag), which this test is not about.
-    image = _image(buildah, tmp_path)
+    image = two_layer_image(buildah, tmp_path)
     source = f"containers-storage:{buildah.store_spec}{image}"
     tls = buildah.config.registry_flags(distribution) if kind == "docker" else []
     asked = ("--compression-format", "zstd") if algorithm is Algorithm.ZSTD else ()

@@ -125,12 +125,23 @@ def test_docker_archive_layout_and_refusal_to_modify(tmp_path: Path) -> None:
     manifest = _put(f"docker-archive:{archive}:example.com/app:v1", b"layer", docker=True)
     with tarfile.open(archive) as tar:
         index = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        repositories = json.load(tar.extractfile("repositories"))  # type: ignore[arg-type]
         names = set(tar.getnames())
+        legacy = repositories["example.com/app"]["v1"]
+        link = tar.getmember(f"{legacy}/layer.tar")
+        layer_json = json.load(tar.extractfile(f"{legacy}/json"))  # type: ignore[arg-type]
     parsed = DockerManifest.from_json(json.loads(manifest))
     assert index == [{"Config": f"{parsed.config.digest.hex}.json",
                       "RepoTags": ["example.com/app:v1"],
                       "Layers": [f"{parsed.layers[0].digest.hex}.tar"]}]
-    assert names == {"manifest.json", index[0]["Config"], index[0]["Layers"][0]}
+    # docker save's legacy layout too, as containers/image writes it (the bytes are
+    # compared with buildah's and skopeo's in tests/builder/test_push_archive_tags.py)
+    assert repositories == {"example.com/app": {"v1": legacy}}
+    assert names == {"manifest.json", "repositories", index[0]["Config"],
+                     index[0]["Layers"][0], f"{legacy}/layer.tar", f"{legacy}/VERSION",
+                     f"{legacy}/json"}
+    assert (link.issym(), link.linkname) == (True, f"../{index[0]['Layers'][0]}")
+    assert layer_json["id"] == legacy
     with pytest.raises(HarnessError, match="modifying an existing archive is not supported"):
         _put(f"docker-archive:{archive}", b"again", docker=True)
 
