@@ -19,6 +19,7 @@ from fakeregistry.registry import Registry
 from fakeregistry.server import serve
 from harness.model import mediatype
 from harness.model.digest import Digest, DigestMismatchError
+from harness.transports import httpclient
 from harness.transports.docker import TRANSPORT, ProtocolError, RegistryError
 from harness.transports.types import BlobInfo, Credentials, SystemContext
 from tests._support.dockerhelp import push_image
@@ -39,18 +40,28 @@ class Served:
     ctx: SystemContext
 
 
+# In process (requests, which responses reaches), or over real sockets and TLS, where
+# faults break real connections, through each library a session can be built on.
+WAYS = ["inprocess", "https-requests", "https-http.client"]
+
+
 @contextlib.contextmanager
 def _serve(registry: Registry, how: str) -> Iterator[Served]:
     if how == "inprocess":
         with inprocess(registry, f"https://{HOST}"):
             yield Served(registry, HOST, CTX)
-    else:  # real sockets and TLS: faults break real connections
+        return
+    previous = httpclient.selected()
+    httpclient.select(httpclient.STDLIB if how == "https-http.client" else httpclient.REQUESTS)
+    try:
         with serve(registry, tls=True) as server:
             yield Served(registry, server.host, dataclasses.replace(CTX,
                                                                   ca_file=server.ca_file))
+    finally:
+        httpclient.select(previous)
 
 
-@pytest.fixture(params=["inprocess", "https"])
+@pytest.fixture(params=WAYS)
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     with _serve(Registry(), request.param) as running:
         yield running
@@ -74,7 +85,7 @@ def _pull(served: Served, name: str,
         return manifest, blobs[0], blobs[1]
 
 
-@pytest.mark.parametrize("how", ["inprocess", "https"])
+@pytest.mark.parametrize("how", WAYS)
 def test_bearer_token_mode(how: str) -> None:
     registry = Registry(auth=AuthConfig.with_passwords("token", {"alice": "wonder"}))
     with _serve(registry, how) as running:

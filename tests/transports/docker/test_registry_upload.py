@@ -228,6 +228,7 @@ def test_short_reads_are_gathered_for_a_monolithic_put(
     assert fake.patches == []
 
 
+@pytest.mark.usefixtures("http_library")
 def test_a_streamed_body_goes_to_the_socket_in_whole_pieces(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # http.client would send a file body in 8 KiB blocks (a syscall each); the streamed
