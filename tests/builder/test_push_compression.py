@@ -1,7 +1,8 @@
 """``push`` and ``commit`` with and without ``-D`` write, for every kind of destination, the layers
 ``buildah push`` 1.28.2 writes: the same image pushed by both, then the layer media types,
 the layer bytes (decompressed for gzip blobs: the compressor differs, docs/store.md item
-4), the config bytes, and the manifest bytes where no layer is compressed, compared.
+4), the config bytes, and the manifest bytes where no layer is compressed, compared; a
+``docker-archive:`` file is compared whole, byte for byte.
 
 buildah's ``push -D`` changes only ``dir:``; a registry and an OCI layout get gzip anyway,
 ``docker-archive:`` and ``containers-storage:`` uncompressed layers anyway. ``commit``
@@ -155,6 +156,7 @@ def test_push_compresses_as_buildah(kind: str, algorithm: Algorithm, tmp_path: P
         theirs = _read(kind, theirs_at, tmp_path, distribution, buildah)
         _same(_read(kind, ours_at, tmp_path, distribution, other_store), theirs,
               gzipped=gzipped, why=flag, algorithm=algorithm)
+        _same_archive(kind, ours_at, theirs_at)
         compressed = mediatype.OCI_LAYER_ZSTD if algorithm is Algorithm.ZSTD \
             else mediatype.OCI_LAYER_GZIP
         expected = compressed if gzipped else \
@@ -179,6 +181,13 @@ def _same(ours: Written, theirs: Written, *, gzipped: bool, why: str,
             assert mine == buildahs, why
     if not gzipped:
         assert ours.manifest == theirs.manifest, why
+
+
+def _same_archive(kind: str, ours_at: str, theirs_at: str) -> None:
+    """A docker-archive: (uncompressed layers) is buildah's file byte for byte."""
+    if kind == "docker-archive":
+        ours, theirs = (Path(at.rsplit(":", 2)[0]) for at in (ours_at, theirs_at))
+        assert ours.read_bytes() == theirs.read_bytes()
 
 
 def _plain(blob: bytes) -> bytes:
@@ -252,3 +261,4 @@ def test_commit_compresses_as_buildah(kind: str, tmp_path: Path,
         ours.commit_output(our_ctr, (*tls, disable), ours_dest)
         _same(_read(kind, ours_at, tmp_path, distribution),
               _read(kind, theirs_at, tmp_path, distribution), gzipped=gzipped, why=why)
+        _same_archive(kind, ours_at, theirs_at)
