@@ -25,7 +25,7 @@ import socket
 import ssl
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -44,6 +44,7 @@ from harness.transports.docker.session import (
 )
 
 MAX_REDIRECTS: Final = 30  # requests' limit
+PIGGYBACK_MAX: Final = 64 * 1024  # bytes bodies up to this go in the headers' send
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -240,21 +241,25 @@ class _Connection(http.client.HTTPConnection):
                 raise TLSFailed(f"TLS handshake with {self.host} failed: {exc}") from exc
         self.sock = sock
 
-    def send_request(self, method: str, target: str, headers: Iterable[tuple[str, str]],
+    def send_request(self, method: str, target: str, headers: Sequence[tuple[str, str]],
                      body: bytes | Iterable[bytes] | None, chunked: bool) -> None:
-        """Send the request: the headers and a bytes body in one ``send`` (no delayed-ACK
-        stall), an iterable as chunks (``%x`` sizes, as urllib3 writes them)."""
+        """Send the request: the headers and a small bytes body in one ``send`` (no
+        delayed-ACK stall; a big one is not copied for it), an iterable as chunks (``%x``
+        sizes, as urllib3 writes them)."""
         header_names = {name.lower() for name, _ in headers}
         self.putrequest(method, target, skip_host="host" in header_names,
                         skip_accept_encoding="accept-encoding" in header_names)
         for name, value in headers:
             self.putheader(name, value)
-        if isinstance(body, bytes):
+        if isinstance(body, bytes) and len(body) <= PIGGYBACK_MAX:
             self._piggyback = body
             self.endheaders()
             return
         self.endheaders()
         if body is None:
+            return
+        if isinstance(body, bytes):
+            self.send(body)
             return
         for chunk in body:
             if chunk:
@@ -349,6 +354,7 @@ class StdlibResponse(Response):
         self._prepared = prepared
         self._headers = _Headers(raw.msg)
         self._content: bytes | None = None
+        self._broken = False
 
     @property
     def status_code(self) -> int:
@@ -371,6 +377,13 @@ class StdlibResponse(Response):
         return parse_links(self.headers.get("Link"))
 
     def read(self, size: int) -> bytes:
+        try:
+            return self._read(size)
+        except ConnectionFailed:
+            self._broken = True  # its connection is closed, never pooled
+            raise
+
+    def _read(self, size: int) -> bytes:
         try:
             data = self._raw.read(size)
         except TimeoutError as exc:
@@ -414,7 +427,7 @@ class StdlibResponse(Response):
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._raw.isclosed() and not self._raw.will_close:
+        if self._raw.isclosed() and not self._raw.will_close and not self._broken:
             self._session.release(self._key, connection)
         else:
             self._raw.close()
@@ -454,7 +467,11 @@ class StdlibSession(Session):
             response.close()
             prepared = prepared.redirected(location, response.status_code)
         if not stream:
-            response.content  # noqa: B018 - read now: the connection goes back at once
+            try:
+                response.content  # noqa: B018 - read now: the connection goes back at once
+            except BaseException:
+                response.close()  # a body that broke off: its connection goes now
+                raise
         return response
 
     def _send(self, prepared: _Prepared, connect: float, read: float) -> StdlibResponse:

@@ -507,3 +507,25 @@ def test_headers_and_a_small_body_go_in_one_send(monkeypatch: pytest.MonkeyPatch
         server.close()
     sent = [data for data in sent if not data.startswith(b"HTTP/1.1 ")]  # the server's
     assert len(sent) == 1 and sent[0].startswith(b"PUT ") and sent[0].endswith(b'{"a": 1}')
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_body_that_broke_off_closes_its_connection_at_once(library: str) -> None:
+    """A short answer read by ``request`` itself: the error leaves with the connection
+    closed, not held until the exception (and the response it references) is dropped."""
+    closed = threading.Event()
+
+    def short_then_wait(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+            conn.shutdown(socket.SHUT_WR)
+            if conn.recv(65536) == b"":
+                closed.set()
+
+    with _raw_server(short_then_wait) as port, _using(library):
+        session = new_session(SystemContext(tls_verify=False))
+        with pytest.raises(ConnectionFailed) as caught:
+            session.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
+        assert closed.wait(5), caught.value
+        session.close()
