@@ -45,8 +45,6 @@ def _copy(args: argparse.Namespace) -> int:
     src = parse_image_name(args.src)
     dest = parse_image_name(args.dest)
     budget = retry_budget(args)
-    if args.preserve_digests:
-        _refuse_digest_changes(args)
     # As skopeo 1.9: the flags tell the destination what it wants (only dir: listens to
     # --dest-compress and --dest-decompress), and --dest-compress-format is the algorithm
     # used where it compresses.
@@ -65,6 +63,9 @@ def _copy(args: argparse.Namespace) -> int:
         report_writer=None if args.quiet else sys.stdout,
         signature_policy_path=signature_policy(args, args.policy),
         remove_signatures=args.remove_signatures,
+        # As skopeo 1.9: every manifest and layer as it is, --format and the compression
+        # flags notwithstanding; a destination that cannot take it so fails.
+        preserve_digests=args.preserve_digests,
         image_list_selection=ImageListSelection("all" if args.all else args.multi_arch),
     )
     source_digest = _source_digest(src, options.source_ctx) if args.preserve_digests else None
@@ -91,18 +92,6 @@ def _additional_tags(texts: list[str]) -> tuple[str, ...]:
             raise HarnessError(f"additional-tag {text!r} must be a tagged reference")
         tags.append(f"{parsed.name}:{parsed.tag}")
     return tuple(tags)
-
-
-def _refuse_digest_changes(args: argparse.Namespace) -> None:
-    """containers/image refuses, before writing, what --preserve-digests forbids."""
-    changes = [flag for flag, given in (
-        ("--format", args.format), ("--dest-compress", args.dest_compress),
-        ("--dest-decompress", args.dest_decompress),
-        ("--dest-compress-format", args.dest_compress_format),
-        ("--remove-signatures", args.remove_signatures)) if given]
-    if changes:
-        raise HarnessError(f"--preserve-digests cannot be used with {', '.join(changes)}: "
-                           "they change the image's digest")
 
 
 def _source_digest(src: ImageReference, ctx: SystemContext) -> Digest:
@@ -217,7 +206,8 @@ def _copy_arguments(copy: argparse.ArgumentParser) -> None:
     copy.add_argument("--additional-tag", action="append", default=[], metavar="NAME:TAG",
                       help="another tag for a docker-archive: destination (repeatable)")
     copy.add_argument("--preserve-digests", action="store_true",
-                      help="fail rather than change the image's digest")
+                      help="copy every manifest and layer as it is (--format and the "
+                           "compression flags are ignored); fail where that cannot be")
     copy.add_argument("--dest-compress-format", choices=COMPRESSION_NAMES,
                       help="the algorithm for layers the destination compresses (docker://, "
                            "oci:, oci-archive:, dir: with --dest-compress; default gzip)")

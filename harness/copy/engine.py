@@ -84,6 +84,7 @@ class CopyOptions:
     report_writer: TextIO | None = None
     signature_policy_path: Path | None = None
     remove_signatures: bool = False
+    preserve_digests: bool = False  # every manifest as it is, whatever else was asked
     max_parallel: int = MAX_PARALLEL_BLOBS
     image_list_selection: ImageListSelection = ImageListSelection.SYSTEM
 
@@ -159,8 +160,9 @@ class _Copier:
                                self.options.manifest_type,
                                oci_only=index_oci_only(self.options.compression,
                                                        self.destination))
-        if signatures and list_type != index.media_type:
-            raise _frozen_list(list_type)
+        frozen = self._frozen_reason(signatures)
+        if frozen and list_type != index.media_type:
+            raise _frozen_list(list_type, frozen)
         total = len(index.instances)
         if self.options.image_list_selection is ImageListSelection.INDEX_ONLY:
             self.reporter.line(f"Copying 0 of {total} images in list")
@@ -182,8 +184,8 @@ class _Copier:
             entries.append(replace(entry, media_type=written_type, size=len(written),
                                    digest=manifest_digest(written)))
         out = index.with_updates(entries, list_type)
-        if signatures and out != index.raw:
-            raise _frozen_list(list_type)
+        if frozen and out != index.raw:
+            raise _frozen_list(list_type, frozen)
         return self._write_index(out, list_type, signatures)
 
     def _write_index(self, out: bytes, list_type: str, signatures: list[bytes]
@@ -208,6 +210,13 @@ class _Copier:
                                    "--remove-signatures")
         return signatures
 
+    def _frozen_reason(self, signatures: list[bytes]) -> str | None:
+        """Why the manifest must be written as it is (containers/image's
+        ``cannotModifyManifestReason``, the last reason winning), or None."""
+        if self.options.preserve_digests:
+            return "Instructed to preserve digests"
+        return "Would invalidate signatures" if signatures else None
+
     def _copy_image(self, raw: bytes, media_type: str, instance: Digest | None, *,
                     child: bool = False) -> tuple[bytes, str]:
         """Copy one image: layers, config, then its manifest (as an index's *child*,
@@ -216,7 +225,8 @@ class _Copier:
         signatures = self._signatures(instance, CHECKING_SIGNATURES)
         image = ImageManifest.parse(raw, media_type)
         plan = plan_image(image, self.destination, forced_type=self.options.manifest_type,
-                          compression=self.options.compression, signed=bool(signatures),
+                          compression=self.options.compression,
+                          frozen=self._frozen_reason(signatures) is not None,
                           served_uncompressed=self.options.source_layers_uncompressed)
         copied = self._copy_layers(image, plan.targets[0])
         config = None if image.config is None else read_config(self.source, image.config)
@@ -282,6 +292,6 @@ class _Copier:
         return updated.manifest
 
 
-def _frozen_list(list_type: str) -> HarnessError:
+def _frozen_list(list_type: str, reason: str) -> HarnessError:
     return HarnessError(f'Manifest list must be converted to type "{list_type}" to be written '
-                        'to destination, but we cannot modify it: "Would invalidate signatures"')
+                        f'to destination, but we cannot modify it: "{reason}"')

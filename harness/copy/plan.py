@@ -49,7 +49,7 @@ class CopyPlan:
 
 def plan_image(image: ImageManifest, destination: ImageDestination, *,
                forced_type: str | None, compression: Algorithm | None,
-               signed: bool, served_uncompressed: bool = False) -> CopyPlan:
+               frozen: bool, served_uncompressed: bool = False) -> CopyPlan:
     """The plan for copying *image* to *destination*; raises before anything is written
     when no plan can work (a forced type the destination refuses, zstd for a Docker type).
 
@@ -57,13 +57,13 @@ def plan_image(image: ImageManifest, destination: ImageDestination, *,
     used only where the destination compresses (:func:`written_compression`). With
     *served_uncompressed* the layers are decided on as the uncompressed ones
     containers/storage serves (a stored blob already as wanted is still copied as it
-    is). A *signed* image goes as it is, whatever format or
-    compression was asked (as in containers/image: a change would invalidate the
-    signatures), and the destination takes it or refuses.
+    is). A *frozen* image (signed: a change would invalidate the signatures; or
+    ``--preserve-digests``) goes as it is, whatever format or compression was asked, as
+    in containers/image, and the destination takes it or refuses.
     """
     unique = list({d.digest: d for d in image.layers}.values())
     planned: dict[Digest, Algorithm | None] = dict.fromkeys(d.digest for d in unique)
-    if signed:
+    if frozen:
         candidates = [image.media_type]
     else:
         wanted = destination.desired_layer_compression()

@@ -234,3 +234,24 @@ def test_distribution_serves_the_index_and_skopeo_copies_it_all(
     _copy_all(src, f"dir:{tmp_path}/ours", policy, manifest_type=mt.DOCKER_V2S2_MANIFEST)
     assert _tree(tmp_path / "theirs") == _tree(tmp_path / "ours")
     assert len(parse_manifest(index).manifests) == len(parse_manifest(raw).manifests) == 2
+
+
+@pytest.mark.requires_peer("skopeo")
+def test_preserve_digests_keeps_the_index_or_fails_as_skopeo(
+        oci_index: tuple[str, bytes], tmp_path: Path, policy: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A list that would have to be converted is refused with containers/image's reason;
+    without a forced type, the index and its images arrive unchanged."""
+    src, index = oci_index
+    base = ["copy", "-q", "--all", "--preserve-digests", "--policy", str(policy)]
+    theirs = subprocess.run(["skopeo", *base, "--format", "v2s2", src,
+                             f"dir:{tmp_path}/theirs"], capture_output=True, text=True,
+                            check=False, timeout=120)
+    assert main([*base, "--format", "v2s2", src, f"dir:{tmp_path}/ours"]) == 125
+    reason = ('Manifest list must be converted to type "application/vnd.docker.distribution'
+              '.manifest.list.v2+json" to be written to destination, but we cannot modify '
+              'it: "Instructed to preserve digests"')
+    assert theirs.returncode == 1 and reason in theirs.stderr.replace('\\"', '"')
+    assert capsys.readouterr().err == f"Error: {reason}\n"
+    assert main([*base, src, f"dir:{tmp_path}/same"]) == 0
+    assert (tmp_path / "same" / "manifest.json").read_bytes() == index

@@ -98,7 +98,7 @@ def _image(*layers: Descriptor) -> ImageManifest:
 
 def test_plan_lists_every_candidate_with_how_each_layer_travels() -> None:
     plan = plan_image(_image(GZ, ZS, GZ), _Destination(ALL), forced_type=None,
-                      compression=None, signed=False)
+                      compression=None, frozen=False)
     assert [t.media_type for t in plan.targets] == manifest_candidates(mt.OCI_MANIFEST, ALL)
     oci, v2s2 = plan.targets[:2]
     assert (oci.oci, oci.diff_ids, dict(oci.compression)) == (
@@ -132,16 +132,16 @@ def test_written_compression_follows_the_destination(
 def test_plan_follows_what_the_destination_wants() -> None:
     wants_plain = _Destination([], LayerCompression.DECOMPRESS)
     plan = plan_image(_image(GZ), wants_plain, forced_type=None, compression=Algorithm.ZSTD,
-                      signed=False)
+                      frozen=False)
     assert dict(plan.targets[0].compression) == {GZ.digest: Algorithm.NONE}
     keeps = _Destination([], LayerCompression.PRESERVE)
     plan = plan_image(_image(GZ, PLAIN, OTHER), keeps, forced_type=None,
-                      compression=Algorithm.ZSTD, signed=False)
+                      compression=Algorithm.ZSTD, frozen=False)
     assert dict(plan.targets[0].compression) == dict.fromkeys(
         [GZ.digest, PLAIN.digest, OTHER.digest])
     compresses = _Destination([], LayerCompression.COMPRESS)
     plan = plan_image(_image(GZ, PLAIN, OTHER), compresses, forced_type=None,
-                      compression=Algorithm.ZSTD, signed=False)
+                      compression=Algorithm.ZSTD, frozen=False)
     # A blob that is no known layer is never changed (CanChangeLayerCompression).
     assert dict(plan.targets[0].compression) == {
         GZ.digest: Algorithm.ZSTD, PLAIN.digest: Algorithm.ZSTD, OTHER.digest: None}
@@ -154,13 +154,13 @@ def test_a_store_is_planned_as_serving_uncompressed_layers() -> None:
                              (LayerCompression.DECOMPRESS, Algorithm.NONE),
                              (LayerCompression.COMPRESS, None)):
         plan = plan_image(_image(GZ), _Destination([], wanted), forced_type=None,
-                          compression=None, signed=False, served_uncompressed=True)
+                          compression=None, frozen=False, served_uncompressed=True)
         assert dict(plan.targets[0].compression) == {GZ.digest: expected}, wanted
 
 
 def test_plan_of_a_signed_image_changes_nothing() -> None:
     plan = plan_image(_image(GZ), _Destination(ALL), forced_type=mt.DOCKER_V2S2_MANIFEST,
-                      compression=Algorithm.ZSTD, signed=True)
+                      compression=Algorithm.ZSTD, frozen=True)
     assert [(t.media_type, dict(t.compression)) for t in plan.targets] == [
         (mt.OCI_MANIFEST, {GZ.digest: None})]
 
@@ -169,10 +169,10 @@ def test_plan_refuses_zstd_for_a_docker_type_before_anything_moves() -> None:
     with pytest.raises(HarnessError, match="zstd"):
         plan_image(_image(GZ), _Destination([], LayerCompression.COMPRESS),
                    forced_type=mt.DOCKER_V2S2_MANIFEST, compression=Algorithm.ZSTD,
-                   signed=False)
+                   frozen=False)
     # Where the layers are kept as they are, zstd is never used: nothing to refuse.
     plan = plan_image(_image(GZ), _Destination([]), forced_type=mt.DOCKER_V2S2_MANIFEST,
-                      compression=Algorithm.ZSTD, signed=False)
+                      compression=Algorithm.ZSTD, frozen=False)
     assert [(t.media_type, dict(t.compression)) for t in plan.targets] == [
         (mt.DOCKER_V2S2_MANIFEST, {GZ.digest: None})]
 
@@ -182,7 +182,7 @@ def test_plan_from_schema1_learns_diff_ids_for_every_other_type() -> None:
     schema1 = Schema1Manifest("lib/app", "v1", "amd64", [GZ.digest], [history], signed=False)
     image = ImageManifest.parse(schema1.to_bytes(), mt.DOCKER_V2S1_MANIFEST)
     plan = plan_image(image, _Destination(ALL), forced_type=None, compression=None,
-                      signed=False)
+                      frozen=False)
     by_type = {t.media_type: t for t in plan.targets}
     assert not by_type[mt.DOCKER_V2S1_MANIFEST].diff_ids
     assert dict(by_type[mt.DOCKER_V2S1_MANIFEST].compression) == {GZ.digest: None}
