@@ -25,6 +25,7 @@ from harness.cli.main import main
 from harness.pytest_plugin import assert_pushed
 from harness.pytest_plugin.registries import RegistryUnderTest
 from harness.store.store import Store
+from tests._support.importsets import modules_of_process
 
 HEAVY = ("requests", "harness.copy.engine", "harness.transports.docker")
 
@@ -276,16 +277,6 @@ def test_push_to_a_registry_loads_the_store_but_no_working_container(
     assert_pushed(fake_registry_server, "app:1", layers=1)
 
 
-def _process(*args: str) -> set[str]:
-    """Run ``python -m harness ARGS`` as its own process (the command line's HTTP client,
-    prepare hook and exit); the modules it imported (``-X importtime``)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
-    lines = proc.stderr.splitlines()
-    assert proc.returncode == 0, [line for line in lines if not line.startswith("import ")]
-    return {line.rpartition("|")[2].strip() for line in lines
-            if line.startswith("import time:")}
-
 
 # What no command-line copy, push or inspect of an OCI or schema2 image loads: requests
 # (the process's client is http.client), logging (requests and a concurrent.futures pool
@@ -298,13 +289,13 @@ def test_the_copy_process_loads_only_what_its_copy_uses(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
     dest = f"docker://{fake_registry_server.image('app:1')}"
-    modules = _process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+    modules = modules_of_process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
                        "--dest-compress-format", "gzip", stored_image[1], dest)
     assert "harness.transports.docker.transport" in modules
     assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER, "tempfile",
                                    "harness.util.scratch", "harness.store",
                                    "harness.builder")) == set()
-    modules = _process("inspect", "--tls-verify=false", dest)
+    modules = modules_of_process("inspect", "--tls-verify=false", dest)
     assert "harness.transports.inspect" in modules
     assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER, "tempfile",
                                    "harness.copy", "harness.store")) == set()
@@ -313,7 +304,7 @@ def test_the_copy_process_loads_only_what_its_copy_uses(
 def test_the_push_process_reads_the_store_and_stages_nothing(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
-    modules = _process("--root", str(stored_image[0]), "push", "-q", "--tls-verify=false",
+    modules = modules_of_process("--root", str(stored_image[0]), "push", "-q", "--tls-verify=false",
                        "--signature-policy", str(policy), "app:1",
                        f"docker://{fake_registry_server.image('app:1')}")
     assert {"harness.store.store", "harness.transports.docker.transport"} <= modules

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,11 @@ from harness.peers.launchers import RunningRegistry
 from harness.pytest_plugin.images import ImageSpec, write_image
 from harness.pytest_plugin.trees import files_tree
 from harness.transports.alltransports import parse_image_name
+from tests._support.importsets import modules_of_process
 
 pytestmark = pytest.mark.requires_peer("skopeo")
 _NEVER = {"requests", "urllib3"}
 
-
-def _process(*args: str) -> set[str]:
-    """Run ``python -m harness ARGS``; the modules it imported (``-X importtime``)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
-    lines = proc.stderr.splitlines()
-    assert proc.returncode == 0, [line for line in lines if not line.startswith("import ")]
-    return {line.rpartition("|")[2].strip() for line in lines
-            if line.startswith("import time:")}
 
 
 def _digest(registry: RunningRegistry, policy: Path, name: str) -> str:
@@ -52,7 +43,7 @@ def layout(tmp_path: Path) -> str:
 
 def test_copy_process_pushes_on_http_client_what_skopeo_pushes(
         distribution: RunningRegistry, layout: str, policy: Path) -> None:
-    modules = _process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
+    modules = modules_of_process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
                        layout, f"docker://{distribution.image('cli-process/copy:v1')}")
     assert "harness.transports.docker.stdlib_session" in modules
     assert not modules & _NEVER, sorted(modules & _NEVER)
@@ -65,7 +56,7 @@ def test_copy_process_pushes_on_http_client_what_skopeo_pushes(
 
 def test_push_process_pushes_on_http_client_what_requests_pushes(
         distribution: RunningRegistry, root: str, policy: Path) -> None:
-    modules = _process("--root", root, "push", "-q", "--signature-policy", str(policy),
+    modules = modules_of_process("--root", root, "push", "-q", "--signature-policy", str(policy),
                        "--tls-verify=false", "app:v1",
                        f"docker://{distribution.image('cli-process/push:v1')}")
     assert "harness.transports.docker.stdlib_session" in modules
