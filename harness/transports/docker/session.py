@@ -15,6 +15,7 @@ be sent at all (too many redirects, a URL that is not http(s)).
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -154,12 +155,20 @@ def new_session(ctx: SystemContext, registry: str | None = None) -> Session:
     """
     if ctx.cert_dir is None and registry is not None:
         ctx = dataclasses.replace(ctx, cert_dir=default_cert_dir(registry))
-    context = ssl_context(ctx) if ctx.tls_verify else unverified_context(ctx)
     if httpclient.selected() == httpclient.STDLIB:
         from harness.transports.docker.stdlib_session import StdlibSession  # noqa: PLC0415
 
-        return StdlibSession(context, default_headers(ctx), POOL_SIZE)
-    from harness.transports.docker.requests_session import RequestsSession  # noqa: PLC0415
+        return StdlibSession(_context(ctx), default_headers(ctx), POOL_SIZE)
+    from harness.transports.docker.requests_session import (  # noqa: PLC0415
+        CA_BUNDLE,
+        RequestsSession,
+    )
 
-    return RequestsSession.build(context, default_headers(ctx), POOL_SIZE,
+    return RequestsSession.build(_context(ctx, CA_BUNDLE), default_headers(ctx), POOL_SIZE,
                                  verify=ctx.tls_verify)
+
+
+def _context(ctx: SystemContext, bundle: str | None = None) -> ssl.SSLContext:
+    """The process's shared context for *ctx*'s TLS settings; *bundle* is the CA file the
+    library trusts besides the system's when it verifies."""
+    return ssl_context(ctx, bundle) if ctx.tls_verify else unverified_context(ctx)

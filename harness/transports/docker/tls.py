@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import ssl
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.transports.types import SystemContext
 from harness.util.errors import HarnessError
@@ -27,12 +33,14 @@ class TLSConfigError(HarnessError):
     """A CA file or certificate directory cannot be used."""
 
 
-def ssl_context(ctx: SystemContext) -> ssl.SSLContext:
-    """The verifying context for *ctx*: system CAs plus the CA file and cert dir."""
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(ALPN)
-    _load_files(context, ctx)
-    return context
+def ssl_context(ctx: SystemContext, bundle: str | None = None) -> ssl.SSLContext:
+    """The verifying context for *ctx*: system CAs plus *bundle* (a CA file the HTTP library
+    trusts on its own: requests' certifi), the CA file and the cert dir.
+
+    Shared: one per process and trust setting (:data:`CONTEXTS`), as Go loads the system
+    pool once per process; loading the system CAs costs ~29 ms of CPU per context.
+    """
+    return CONTEXTS.get(_key("verify", ctx, bundle), lambda: _verifying(ctx, bundle))
 
 
 def unverified_context(ctx: SystemContext | None = None) -> ssl.SSLContext:
@@ -43,7 +51,21 @@ def unverified_context(ctx: SystemContext | None = None) -> ssl.SSLContext:
     (``tlsclientconfig.SetupCertificates``) whatever the verification setting, which only
     sets ``InsecureSkipVerify``. Without a context of its own urllib3 loads the system's CAs
     into every new one (30-50 ms of CPU here), for certificates it then does not check.
+    Shared like :func:`ssl_context`.
     """
+    return CONTEXTS.get(_key("unverified", ctx, None), lambda: _unverified(ctx))
+
+
+def _verifying(ctx: SystemContext, bundle: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(ALPN)
+    if bundle is not None:
+        _load(context.load_verify_locations, bundle)
+    _load_files(context, ctx)
+    return context
+
+
+def _unverified(ctx: SystemContext | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -54,13 +76,81 @@ def unverified_context(ctx: SystemContext | None = None) -> ssl.SSLContext:
 
 
 def _load_files(context: ssl.SSLContext, ctx: SystemContext) -> None:
+    if ctx.ca_file is not None:
+        _load(context.load_verify_locations, str(ctx.ca_file))
+    if ctx.cert_dir is not None:
+        _load(_load_cert_dir, context, ctx.cert_dir)
+
+
+def _load(load: Callable[..., object], *args: Any) -> None:
     try:
-        if ctx.ca_file is not None:
-            context.load_verify_locations(cafile=str(ctx.ca_file))
-        if ctx.cert_dir is not None:
-            _load_cert_dir(context, ctx.cert_dir)
+        load(*args)
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"cannot load TLS files: {exc}") from None
+
+
+# What a context was built from, as the files are now: the bundle's, the CA file's and every
+# *.crt, *.cert and *.key of the cert dir, each by path and a digest of its bytes (a file
+# rewritten within one tick of the file system's clock keeps its size and mtime). A
+# rewritten, added or removed file changes it. None when one cannot be read: the load then
+# fails with its own message, and nothing is kept.
+_Fingerprint = tuple[str, bytes]
+ContextKey = tuple[str, "_Fingerprint | None", "_Fingerprint | None",
+                   "tuple[_Fingerprint, ...] | None"]
+CERT_DIR_SUFFIXES = (".crt", ".cert", ".key")
+
+
+def _key(kind: str, ctx: SystemContext | None, bundle: str | None) -> ContextKey | None:
+    ca_file = ctx.ca_file if ctx is not None else None
+    cert_dir = ctx.cert_dir if ctx is not None else None
+    try:
+        return (kind, None if bundle is None else _fingerprint(bundle),
+                None if ca_file is None else _fingerprint(ca_file),
+                None if cert_dir is None else _dir_fingerprint(cert_dir))
+    except OSError:
+        return None
+
+
+def _fingerprint(path: str | Path) -> _Fingerprint:
+    with Path(path).open("rb") as file:
+        return str(path), hashlib.file_digest(file, "blake2b").digest()
+
+
+def _dir_fingerprint(directory: Path) -> tuple[_Fingerprint, ...]:
+    with os.scandir(directory) as entries:
+        paths = sorted(entry.path for entry in entries if entry.name.endswith(CERT_DIR_SUFFIXES))
+    return (str(directory), b""), *(_fingerprint(path) for path in paths)
+
+
+class ContextCache:
+    """The contexts built so far, by what they were built from; thread-safe.
+
+    A context is built once per key, under the lock (clients made from several threads
+    at once load the CAs once). The oldest of more than *size* is dropped: a rewritten
+    cert dir leaves a key nobody asks for again. A context is configured before it is
+    shared; the sessions only wrap sockets with it (urllib3 sets its verify mode and ALPN
+    again, to the values it has; requests' adapter no longer has it load certifi).
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._contexts: OrderedDict[ContextKey, ssl.SSLContext] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: ContextKey | None, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        if key is None:
+            return build()
+        with self._lock:
+            context = self._contexts.get(key)
+            if context is None:
+                context = self._contexts[key] = build()
+                while len(self._contexts) > self._size:
+                    self._contexts.popitem(last=False)
+            self._contexts.move_to_end(key)
+            return context
+
+
+CONTEXTS = ContextCache()
 
 
 def default_cert_dir(registry: str) -> Path | None:
