@@ -60,7 +60,7 @@ def _verifying(ctx: SystemContext, bundle: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.set_alpn_protocols(ALPN)
     if bundle is not None:
-        _load(context.load_verify_locations, bundle)
+        _load(bundle, context.load_verify_locations, bundle)
     _load_files(context, ctx)
     return context
 
@@ -77,16 +77,20 @@ def _unverified(ctx: SystemContext | None) -> ssl.SSLContext:
 
 def _load_files(context: ssl.SSLContext, ctx: SystemContext) -> None:
     if ctx.ca_file is not None:
-        _load(context.load_verify_locations, str(ctx.ca_file))
+        _load(ctx.ca_file, context.load_verify_locations, str(ctx.ca_file))
     if ctx.cert_dir is not None:
-        _load(_load_cert_dir, context, ctx.cert_dir)
+        _load_cert_dir(context, ctx.cert_dir)
 
 
-def _load(load: Callable[..., object], *args: Any) -> None:
+def _load(path: Path | str, load: Callable[..., object], *args: Any) -> None:
+    """``load(*args)``; a failure names *path*, the file it is about."""
     try:
         load(*args)
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSConfigError(f"cannot load TLS files: {exc}") from None
+    except ssl.SSLError as exc:  # an OSError too: first. OpenSSL's reason, in words
+        reason = exc.reason.lower().replace("_", " ") if exc.reason else str(exc)
+        raise TLSConfigError(f"cannot load TLS file {path}: {reason}") from None
+    except OSError as exc:
+        raise TLSConfigError(f"cannot load TLS file {path}: {exc.strerror or exc}") from None
 
 
 # What a context was built from, as the files are now: the bundle's, the CA file's and every
@@ -174,12 +178,12 @@ def _load_cert_dir(context: ssl.SSLContext, directory: Path) -> None:
     if not directory.is_dir():
         raise TLSConfigError(f"--cert-dir {directory}: not a directory")
     for ca in sorted(directory.glob("*.crt")):
-        context.load_verify_locations(cafile=str(ca))
+        _load(ca, context.load_verify_locations, str(ca))
     for cert in sorted(directory.glob("*.cert")):
         key = cert.with_suffix(".key")
         if not key.exists():
             raise TLSConfigError(f"--cert-dir: {cert.name} has no matching {key.name}")
-        context.load_cert_chain(str(cert), str(key))
+        _load(cert, context.load_cert_chain, str(cert), str(key))
     for key in sorted(directory.glob("*.key")):  # containers/image refuses a lone key too
         cert = key.with_suffix(".cert")
         if not cert.exists():

@@ -49,8 +49,10 @@ def test_client_certificate_is_loaded_with_its_key(tmp_path: Path) -> None:
     other = make_tls_files(tmp_path / "other")
     (tmp_path / "client.cert").write_bytes(files.cert_file.read_bytes())
     (tmp_path / "client.key").write_bytes(other.key_file.read_bytes())
-    with pytest.raises(TLSConfigError, match="cannot load TLS files"):
+    with pytest.raises(TLSConfigError) as raised:
         ssl_context(SystemContext(cert_dir=tmp_path))
+    assert str(raised.value) == (f"cannot load TLS file {tmp_path / 'client.cert'}: "
+                                 "key values mismatch")
     (tmp_path / "client.key").write_bytes(files.key_file.read_bytes())
     ssl_context(SystemContext(cert_dir=tmp_path))
 
@@ -58,8 +60,10 @@ def test_client_certificate_is_loaded_with_its_key(tmp_path: Path) -> None:
 def test_missing_tls_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(TLSConfigError, match="not a directory"):
         ssl_context(SystemContext(cert_dir=tmp_path / "absent"))
-    with pytest.raises(TLSConfigError, match="cannot load TLS files"):
+    with pytest.raises(TLSConfigError) as raised:
         ssl_context(SystemContext(ca_file=tmp_path / "absent.crt"))
+    assert str(raised.value) == (f"cannot load TLS file {tmp_path / 'absent.crt'}: "
+                                 "No such file or directory")
 
 
 def test_session_headers_and_no_environment() -> None:

@@ -133,13 +133,17 @@ def test_a_broken_file_fails_every_time_with_its_message(tmp_path: Path) -> None
     (certs / "bad.crt").write_text("not PEM\n")
     shutil.copyfile(files.key_file, certs / "client.key")
     for _ in range(2):
-        with pytest.raises(TLSConfigError, match=r"^cannot load TLS files: \[X509"):
+        with pytest.raises(TLSConfigError) as raised:
             ssl_context(SystemContext(cert_dir=certs))
+        assert str(raised.value) == (f"cannot load TLS file {certs / 'bad.crt'}: "
+                                     "no certificate or crl found")
     (certs / "bad.crt").unlink()
     assert ssl_context(SystemContext(cert_dir=certs)) is ssl_context(SystemContext(cert_dir=certs))
     for _ in range(2):
-        with pytest.raises(TLSConfigError, match=r"^cannot load TLS files: \[Errno 2\] No such"):
+        with pytest.raises(TLSConfigError) as raised:
             ssl_context(SystemContext(ca_file=tmp_path / "absent.crt"))
+        assert str(raised.value) == (f"cannot load TLS file {tmp_path / 'absent.crt'}: "
+                                     "No such file or directory")
 
 
 def test_threads_asking_at_once_get_one_context(tmp_path: Path, builds: list[str]) -> None:
