@@ -89,22 +89,27 @@ def _push(src: str, dest: str, policy: Path, retries: int = 3,
 
 
 @pytest.mark.requires_peer("skopeo")
-@pytest.mark.parametrize(("gzipped", "chunk", "nth", "after"), [
+@pytest.mark.parametrize(("gzipped", "chunk", "nth", "after", "late"), [
     # The small layer's upload is a PATCH too unless its digest is known (then one PUT).
-    (False, None, 2, RESUME_WINDOW + 1024 * 1024),
-    (True, None, 1, RESUME_WINDOW + 1024 * 1024),
+    (False, None, 2, RESUME_WINDOW + 1024 * 1024, False),
+    (True, None, 1, RESUME_WINDOW + 1024 * 1024, False),
     # 1 MiB chunks: the third of the big layer is cut; distribution drops the session.
-    (False, 1024 * 1024, 4, 500_000),
-], ids=["recompressed", "as-is", "chunked"])
+    (False, 1024 * 1024, 4, 500_000, False),
+    # A busy distribution writes the cut chunk only after answering the client's status
+    # request: that said the offset before the chunk; the resumed PATCH finds the session
+    # dropped (404 BLOB_UPLOAD_INVALID, "upload resumed at wrong offset").
+    (False, 1024 * 1024, 4, 500_000, True),
+], ids=["recompressed", "as-is", "chunked", "chunked-stale-status"])
 def test_cut_upload_to_distribution_is_copied_again_bit_identically(
         distribution: RunningRegistry, tmp_path: Path, big_layer: LayerTree,
         opened: Counter[Digest], policy: Path, gzipped: bool, chunk: int | None, nth: int,
-        after: int) -> None:
+        after: int, late: bool) -> None:
     src, big = _plain_image(tmp_path, [files_tree({"etc/motd": b"small\n"}), big_layer],
                             gzipped=gzipped)
-    repo = f"resume-{'as-is' if gzipped else 'recompressed'}{'-chunked' if chunk else ''}"
+    repo = (f"resume-{'as-is' if gzipped else 'recompressed'}{'-chunked' if chunk else ''}"
+            f"{'-late' if late else ''}")
     host, port = distribution.host.rsplit(":", 1)
-    proxy = CuttingProxy((host, int(port)), after=after, nth=nth)
+    proxy = CuttingProxy((host, int(port)), after=after, nth=nth, late=late)
     try:
         cut = _push(src, f"{proxy.host}/{repo}/cut:v1", policy, chunk=chunk)
     finally:

@@ -133,6 +133,18 @@ def _range_end(response_range: str | None) -> int | None:
     return 0 if end == 0 else end + 1
 
 
+def _session_gone(exc: RegistryError) -> bool:
+    """Whether a PATCH was refused because the registry no longer has the session.
+
+    After a cut PATCH, a busy distribution may answer the status request before it has
+    written any of the cut body: that status is stale (the offset before the cut), and
+    the resumed PATCH then finds the session cancelled ("upload resumed at wrong offset":
+    404 BLOB_UPLOAD_INVALID). Like a session found gone by the status request, the upload
+    starts again rather than failing.
+    """
+    return exc.status == 404 and exc.code in ("BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN")
+
+
 class BlobUpload:
     """One blob's upload session on *client*'s repository."""
 
@@ -234,7 +246,8 @@ class BlobUpload:
             raise source.error
         transient = isinstance(exc, RegistryUnreachableError) or (
             isinstance(exc, RegistryError) and (is_transient_status(exc.status)
-                                                or exc.code == "RANGE_INVALID"))
+                                                or exc.code == "RANGE_INVALID"
+                                                or _session_gone(exc)))
         if not transient or not self._client.retries.again(str(exc)):
             raise exc
         offset = self._status()

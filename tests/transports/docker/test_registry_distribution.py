@@ -243,14 +243,19 @@ def test_we_read_what_skopeo_pushed(distribution: RunningRegistry, tmp_path: Pat
     assert [layer["digest"] for layer in layers] == [str(Digest.from_bytes(pushed.layer))]
 
 
-@pytest.mark.parametrize("chunk", [None, "300000"])
-def test_upload_cut_mid_patch_recovers(distribution: RunningRegistry, chunk: str | None) -> None:
+@pytest.mark.parametrize(("chunk", "late"), [(None, False), ("300000", False),
+                                             (None, True), ("300000", True)],
+                         ids=["streamed", "chunked", "streamed-stale", "chunked-stale"])
+def test_upload_cut_mid_patch_recovers(distribution: RunningRegistry, chunk: str | None,
+                                       late: bool) -> None:
+    """*late*: distribution writes the cut body after answering the status request, which
+    so reports the offset before it; resuming there finds the session dropped."""
     host, port = distribution.host.rsplit(":", 1)
-    proxy = CuttingProxy((host, int(port)), after=200_000, nth=2 if chunk else 1)
+    proxy = CuttingProxy((host, int(port)), after=200_000, nth=2 if chunk else 1, late=late)
     try:
         ctx = SystemContext(tls_verify=False, retry_times=3, retry_delay=0.05,
                             extra={"docker-chunk-size": chunk} if chunk else {})
-        name = f"docker-cut/{'chunked' if chunk else 'streamed'}:v1"
+        name = f"docker-cut/{'chunked' if chunk else 'streamed'}{'-stale' if late else ''}:v1"
         pushed = _push(proxy.host, name, ctx, _layer(6, 1_000_000))
     finally:
         proxy.close()
