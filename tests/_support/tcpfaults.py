@@ -35,6 +35,7 @@ class CuttingProxy:
 
     def close(self) -> None:
         self._server.close()
+        self._next_patch.set()  # late: a held request no client asked past is let go
 
     def _accept(self) -> None:
         while True:
