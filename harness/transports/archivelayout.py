@@ -79,7 +79,7 @@ class _Unpacker:
         if "index.json" in missing:
             raise HarnessError(f"oci-archive: {self.archive} is not an OCI layout: "
                                "no index.json")
-        self._name(self.layout.read_index().referenced_manifests(), manifests=True)
+        self._name(self.layout.read_index().manifests, manifests=True)
 
     def _name(self, descriptors: Sequence[Descriptor], *, manifests: bool) -> None:
         for descriptor in descriptors:

@@ -3,17 +3,24 @@
 The folder holds ``oci-layout``, ``index.json`` and ``blobs/<alg>/<hex>``; an image is
 found through the ``org.opencontainers.image.ref.name`` annotation of its entry in
 ``index.json``. Writing a reference that already exists moves the name to the new image
-(the old manifest stays, unnamed), as containers/image and umoci do.
+(the old entry stays, unnamed), as containers/image and umoci do.
+
+``index.json`` and ``oci-layout`` are written byte for byte as containers/image 5.23
+(skopeo 1.9, buildah 1.28) writes them: Go's ``json.Marshal`` of image-spec's ``Index``,
+whose ``mediaType`` is only kept from an existing file, and ``oci-layout`` rewritten, with
+its space, at every commit (also over a layout umoci made).
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import replace
+import json
+import stat
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.model import mediatype
+from harness.model import gojson, mediatype
 from harness.model.descriptor import Descriptor
 from harness.model.digest import Digest
 from harness.model.limits import MAX_MANIFEST_SIZE, read_limited
@@ -34,7 +41,44 @@ from harness.util.errors import HarnessError
 from harness.util.fs import atomic_write_bytes
 
 REF_NAME = "org.opencontainers.image.ref.name"
-LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FILE = b'{"imageLayoutVersion": "1.0.0"}'  # containers/image's spelling
+
+
+@dataclass
+class LayoutIndex:
+    """``index.json`` as containers/image holds it: image-spec's ``Index`` struct, whose
+    ``mediaType`` is empty (and left out) unless the file read had one; ``subject`` and
+    ``artifactType`` are not in that struct, so they are not written back."""
+
+    manifests: list[Descriptor] = field(default_factory=list)
+    media_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        out: dict[str, object] = {"schemaVersion": 2}
+        if self.media_type:
+            out["mediaType"] = self.media_type
+        out["manifests"] = [entry.to_json() for entry in self.manifests]
+        if self.annotations:
+            out["annotations"] = dict(sorted(self.annotations.items()))  # a Go map
+        return gojson.dumps(out)
+
+    def add(self, entry: Descriptor, ref: str) -> None:
+        """Add *entry* named *ref* as containers/image's ``addManifest``: the first entry
+        holding the name loses it (its other annotations stay); then the first unnamed
+        entry for the same manifest is replaced in place, else *entry* is appended."""
+        if ref:
+            entry = replace(entry, annotations={REF_NAME: ref})
+            for i, old in enumerate(self.manifests):
+                if old.annotations.get(REF_NAME) == ref:
+                    rest = {k: v for k, v in old.annotations.items() if k != REF_NAME}
+                    self.manifests[i] = replace(old, annotations=rest)
+                    break
+        for i, old in enumerate(self.manifests):
+            if old.digest == entry.digest and not old.annotations.get(REF_NAME):
+                self.manifests[i] = entry
+                return
+        self.manifests.append(entry)
 
 
 class OCILayout:
@@ -46,7 +90,7 @@ class OCILayout:
     def blob_path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.encoded
 
-    def read_index(self) -> OCIIndex:
+    def read_index(self) -> LayoutIndex:
         path = self.root / "index.json"
         try:
             data = path.read_bytes()
@@ -57,12 +101,23 @@ class OCILayout:
         except ManifestError as exc:
             raise HarnessError(f"{path}: {exc}") from None
         assert isinstance(index, OCIIndex)  # parse_manifest returns the class asked for
-        return index
+        declared = json.loads(data).get("mediaType")  # parsed above: an object
+        return LayoutIndex(index.manifests, declared, index.annotations)
 
-    def read_or_new_index(self) -> OCIIndex:
+    def read_or_new_index(self) -> LayoutIndex:
         if (self.root / "index.json").exists():
             return self.read_index()
-        return OCIIndex()
+        return LayoutIndex()
+
+    def write_top_file(self, name: str, data: bytes) -> None:
+        """Replace ``index.json`` or ``oci-layout``; an existing file keeps its mode, as
+        Go's ``os.WriteFile`` over it does (umoci makes ``index.json`` 0600)."""
+        path = self.root / name
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+        atomic_write_bytes(path, data, mode)
 
     def create(self) -> None:
         """Make the folder a layout (idempotent); refuse a non-empty folder that is not one."""
@@ -104,17 +159,6 @@ class OCILayout:
             raise HarnessError(f"oci: manifest {digest} in {self.root} hashes to {actual}: "
                                "the layout is corrupt")
         return data
-
-
-def name_entry(index: OCIIndex, entry: Descriptor, ref: str) -> None:
-    """Add *entry* to *index* under the name *ref*, taking the name from any other entry."""
-    if ref:
-        kept = [old for old in index.manifests if old.annotations.get(REF_NAME) != ref]
-        entry = replace(entry, annotations={REF_NAME: ref})
-    else:  # an unnamed entry replaces an unnamed one for the same manifest
-        kept = [old for old in index.manifests
-                if old.digest != entry.digest or REF_NAME in old.annotations]
-    index.manifests = [*kept, entry]
 
 
 class OCITransport(PathTransport):
@@ -208,8 +252,9 @@ class OCIImageDestination(ImageDestination):
         if self._entry is None:
             raise HarnessError("oci: publish without a manifest")
         index = self.layout.read_or_new_index()
-        name_entry(index, self._entry, self.image)
-        atomic_write_bytes(self.layout.root / "index.json", index.to_bytes())
+        index.add(self._entry, self.image)
+        self.layout.write_top_file("oci-layout", LAYOUT_FILE)
+        self.layout.write_top_file("index.json", index.to_bytes())
 
 
 TRANSPORT = OCITransport()

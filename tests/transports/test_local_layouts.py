@@ -49,13 +49,15 @@ def _manifest(text: str) -> bytes:
 
 
 def test_oci_writing_a_name_again_moves_it(tmp_path: Path) -> None:
+    """The old entry stays, unnamed, where it was (containers/image's ``addManifest``)."""
     first = _put(f"oci:{tmp_path}:v1", b"one")
     second = _put(f"oci:{tmp_path}:v1", b"two")
     _put(f"oci:{tmp_path}:other", b"three")
     index = json.loads((tmp_path / "index.json").read_bytes())
     names = [m.get("annotations", {}).get("org.opencontainers.image.ref.name")
              for m in index["manifests"]]
-    assert names == ["v1", "other"]
+    assert names == [None, "v1", "other"]
+    assert index["manifests"][0]["digest"] == str(Digest.from_bytes(first))
     assert _manifest(f"oci:{tmp_path}:v1") == second != first
     assert (tmp_path / "blobs" / "sha256" / Digest.from_bytes(first).hex).exists()
 
