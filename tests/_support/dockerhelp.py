@@ -74,6 +74,10 @@ class UploadFake:
     drop_patch_after: list[int] = field(default_factory=list)
     keep_dropped_bytes: bool = True
     forget_session_on_drop: bool = False
+    # A busy distribution: the kept bytes of a broken PATCH are written only after the
+    # next status request was answered, so that status is stale.
+    write_dropped_late: bool = False
+    late: dict[str, bytes] = field(default_factory=dict)
     announce_digest: str | None = None  # a wrong Docker-Content-Digest for the final PUT
     lose_put_responses: int = 0  # commit the blob, then break the connection this many times
     deleted: list[str] = field(default_factory=list)
@@ -111,6 +115,11 @@ class UploadFake:
         if session is None:
             return _error(404, "BLOB_UPLOAD_UNKNOWN")
         data = self.sessions[session]
+        state = re.search(r"_state=(\d+)", request.url or "")
+        if state is not None and int(state.group(1)) != len(data):
+            # distribution: "upload resumed at wrong offset"; it cancels the session
+            del self.sessions[session]
+            return _error(404, "BLOB_UPLOAD_INVALID")
         content_range = request.headers.get("Content-Range")
         if content_range is not None and int(content_range.split("-")[0]) != len(data):
             return _error(416, "RANGE_INVALID")
@@ -121,7 +130,9 @@ class UploadFake:
         for piece in pieces:
             self.largest_piece = max(self.largest_piece, len(piece))
             if limit is not None and received + len(piece) > limit:
-                if self.keep_dropped_bytes:
+                if self.write_dropped_late:
+                    self.late[session] = piece[: limit - received]
+                elif self.keep_dropped_bytes:
                     data += piece[: limit - received]
                 if self.forget_session_on_drop:
                     del self.sessions[session]
@@ -135,7 +146,9 @@ class UploadFake:
         session = self._session(request)
         if session is None:
             return _error(404, "BLOB_UPLOAD_UNKNOWN")
-        return 204, self._location(session), b""
+        reply = 204, self._location(session), b""
+        self.sessions[session] += self.late.pop(session, b"")
+        return reply
 
     def _put(self, request: requests.PreparedRequest) -> Reply:
         self.puts += 1

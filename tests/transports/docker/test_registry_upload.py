@@ -17,7 +17,13 @@ from fakeregistry.server import serve
 from harness.model.digest import Digest, DigestMismatchError
 from harness.transports.docker.client import RegistryClient
 from harness.transports.docker.errors import ProtocolError
-from harness.transports.docker.upload import MONOLITHIC_MAX, PIECE, BlobUpload, UploadError
+from harness.transports.docker.upload import (
+    MONOLITHIC_MAX,
+    PIECE,
+    BlobUpload,
+    UploadError,
+    UploadInterruptedError,
+)
 from harness.transports.types import SystemContext
 from tests._support.dockerhelp import UploadFake
 
@@ -102,6 +108,29 @@ def test_broken_chunk_resumes_from_the_registry_offset(
     resumed_at = 2 * PIECE + 300
     assert fake.patches[-1] == (f"{resumed_at}-{len(BLOB) - 1}", len(BLOB) - resumed_at)
     assert sleeps == [0.5]
+
+
+@pytest.mark.parametrize("seekable", [True, False])
+def test_stale_status_after_a_broken_chunk_starts_the_upload_again(
+        fake: UploadFake, make_client: Callable[..., RegistryClient], seekable: bool) -> None:
+    """The status said the offset before the broken chunk; the resumed PATCH finds the
+    session cancelled (404 BLOB_UPLOAD_INVALID): a new session, or the caller told to
+    send the blob again, as for a session the status request had found gone."""
+    fake.drop_patch_after = [10**9, 300]
+    fake.write_dropped_late = True
+    stream = io.BytesIO(BLOB) if seekable else OneWayStream(BLOB)
+    upload = BlobUpload(make_client(), chunk_size=2 * PIECE)
+    if not seekable:
+        with pytest.raises(UploadInterruptedError, match="registry kept no session"):
+            upload.send(stream)  # type: ignore[arg-type]
+        assert fake.blobs == {}
+        return
+    assert upload.send(stream) == (DIGEST, len(BLOB))
+    assert fake.blobs[str(DIGEST)] == BLOB
+    chunk = 2 * PIECE
+    assert fake.patches == [(f"0-{chunk - 1}", chunk),  # the first session; then the new one
+                            (f"0-{chunk - 1}", chunk), (f"{chunk}-{len(BLOB) - 1}",
+                                                        len(BLOB) - chunk)]
 
 
 def test_broken_stream_resumes_from_the_held_tail(
