@@ -33,88 +33,13 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.exceptions import ClientDisconnected
 
+from fakeregistry.bodies import READ_CHUNK, Dechunked, KnownLength
 from fakeregistry.capacity import THREADS, WorkerPool, listen_backlog
 from fakeregistry.registry import Registry
 from harness.util.tls import make_tls_files
 
 _NO_TLS_MESSAGE = b"The client sent a plain HTTP request, but this server only speaks HTTPS."
-_CHUNK = 1 << 16
 _LOG = logging.getLogger(__name__)
-
-
-class _Dechunked:
-    """A chunked ``wsgi.input`` whose broken framing (a client gone mid-body, a bad chunk
-    size) reads as werkzeug's ClientDisconnected, which the app answers as a body that
-    ended early; once broken it stays broken, so what follows is never parsed.
-
-    A read is made of pieces of at most :data:`_CHUNK` bytes, joined once: cheroot's
-    ChunkedRFile grows its result by concatenation, one chunk at a time, so one read of
-    1 MiB from a client sending 32 KiB chunks (Go's net/http, so skopeo) copied ~16 MiB,
-    and a 128 MiB push gzipped by skopeo cost the fake 0.11 s of CPU in those copies alone.
-    """
-
-    def __init__(self, stream: http.ChunkedRFile) -> None:
-        self._stream = stream
-        self._broken = False
-
-    def read(self, size: int | None = -1) -> bytes:
-        """Up to *size* bytes; all that is left for None or a negative size."""
-        wanted = -1 if size is None or size < 0 else size
-        pieces: list[bytes] = []
-        while wanted and (piece := self._take(
-                self._stream.read, _CHUNK if wanted < 0 else min(wanted, _CHUNK))):
-            pieces.append(piece)
-            wanted -= len(piece) if wanted > 0 else 0
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return self._take(self._stream.readline, None if size is None or size < 0 else size)
-
-    def _take(self, reader: Any, size: int | None) -> bytes:
-        if self._broken:
-            raise ClientDisconnected()
-        try:
-            data: bytes = reader(size)
-        except (OSError, ValueError) as exc:
-            self._broken = True
-            raise ClientDisconnected() from exc
-        return data
-
-
-class _KnownLength(http.KnownLengthRFile):
-    """A body framed by Content-Length that :meth:`readinto` reads straight from the
-    socket into the caller's buffer: first what cheroot's reader holds past the headers,
-    then ``recv_into``, until the buffer is full or the body ends.
-
-    cheroot's reader is ``_pyio``'s BufferedReader: a 1 MiB ``read`` is a Python loop of
-    raw reads, each into a new bytearray copied into bytes, then joined (three copies of
-    every byte, ~130 Python-level reads per 128 MiB), and werkzeug's LimitedStream copies
-    once more. :meth:`read` stays cheroot's (draining, short bodies).
-
-    Plain sockets only: over TLS, the bytes after the body (a pipelined request) would be
-    left decrypted inside the TLS layer, where cheroot, which looks only at its own buffer
-    and the socket before waiting for the next request, would not see them.
-    """
-
-    def __init__(self, body: http.KnownLengthRFile, sock: socket.socket) -> None:
-        super().__init__(body.rfile, body.remaining)
-        self._socket = sock
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        view = memoryview(buffer).cast("B")
-        want, filled = min(len(view), self.remaining), 0
-        while filled < want:
-            if self.rfile.has_data():  # bytes cheroot read past the headers
-                piece = self.rfile.read(min(want - filled, len(self.rfile.peek(0))))
-                view[filled:filled + len(piece)] = piece
-                count = len(piece)
-            else:
-                count = self._socket.recv_into(view[filled:want])
-            if not count:
-                break  # the client hung up: the caller sees the body end early
-            filled += count
-        self.remaining -= filled
-        return filled
 
 
 class _Request(http.HTTPRequest):
@@ -132,7 +57,7 @@ class _Request(http.HTTPRequest):
         if self.chunked_read and b"Content-Length" in self.inheaders:
             return False  # which framing the client meant is unknown
         try:
-            while self.rfile.read(_CHUNK):
+            while self.rfile.read(READ_CHUNK):
                 pass
         except (OSError, ValueError, ClientDisconnected):
             return False
@@ -198,10 +123,10 @@ class _DeferredTLS(BuiltinSSLAdapter):
 class _Gateway(wsgi.Gateway_10):
     def __init__(self, req: _Request) -> None:
         if req.chunked_read:  # before the environ is made from it
-            req.rfile = _Dechunked(req.rfile)
+            req.rfile = Dechunked(req.rfile)
         elif isinstance(req.rfile, http.KnownLengthRFile) and not isinstance(
                 req.conn.socket, ssl.SSLSocket):
-            req.rfile = _KnownLength(req.rfile, req.conn.socket)
+            req.rfile = KnownLength(req.rfile, req.conn.socket)
         super().__init__(req)
         # As werkzeug's server: the registry's drop faults shut the connection down.
         self.env["werkzeug.socket"] = req.conn.socket

@@ -205,7 +205,7 @@ def _copy_body(request: Request, buffer: UploadBuffer) -> int:
 
     Read into one reused buffer, never past Content-Length (werkzeug would read into a
     buffer of its own and copy), so the served fake copies each byte only from the
-    socket to here (:class:`fakeregistry.server._KnownLength`) and on to the hash and
+    socket to here (:class:`fakeregistry.bodies.KnownLength`) and on to the hash and
     the spool file."""
     stream = cast(io.RawIOBase, request.stream)
     length, written = request.content_length, 0

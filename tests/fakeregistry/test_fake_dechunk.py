@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.exceptions import ClientDisconnected
 
-from fakeregistry.server import _CHUNK, _Dechunked
+from fakeregistry.bodies import READ_CHUNK, Dechunked
 
 
 def _chunked(chunks: list[bytes]) -> bytes:
@@ -20,11 +20,11 @@ def _chunked(chunks: list[bytes]) -> bytes:
     return b"".join(framed) + b"0\r\n\r\n"
 
 
-def _stream(chunks: list[bytes]) -> _Dechunked:
-    return _Dechunked(ChunkedRFile(io.BufferedReader(io.BytesIO(_chunked(chunks))), 0))
+def _stream(chunks: list[bytes]) -> Dechunked:
+    return Dechunked(ChunkedRFile(io.BufferedReader(io.BytesIO(_chunked(chunks))), 0))
 
 
-def _read_all(stream: _Dechunked, sizes: list[int], length: int) -> bytes:
+def _read_all(stream: Dechunked, sizes: list[int], length: int) -> bytes:
     """The body (*length* bytes) read with *sizes* in turn (cycled); every read is as
     long as asked (one short read is the end)."""
     parts: list[bytes] = []
@@ -40,12 +40,13 @@ def _read_all(stream: _Dechunked, sizes: list[int], length: int) -> bytes:
 
 
 @settings(max_examples=60)
-@given(chunks=st.lists(st.binary(max_size=3 * _CHUNK // 2), max_size=6)
+@given(chunks=st.lists(st.binary(max_size=3 * READ_CHUNK // 2), max_size=6)
        .map(lambda chunks: [*chunks, bytes(range(256)) * 300]),
-       sizes=st.lists(st.sampled_from([0, 1, 7, _CHUNK - 1, _CHUNK, _CHUNK + 1, 1 << 20]),
+       sizes=st.lists(st.sampled_from([0, 1, 7, READ_CHUNK - 1, READ_CHUNK, READ_CHUNK + 1,
+                                       1 << 20]),
                       min_size=1, max_size=4).filter(any))
 def test_reads_of_any_size_give_the_body(chunks: list[bytes], sizes: list[int]) -> None:
-    """The last chunk is longer than a piece (:data:`_CHUNK`), so reads span pieces."""
+    """The last chunk is longer than a piece (:data:`READ_CHUNK`), so reads span pieces."""
     body = b"".join(chunks)
     stream = _stream(chunks)
     assert _read_all(stream, sizes, len(body)) == body
@@ -62,7 +63,7 @@ def test_read_without_a_size_gives_the_rest(size: int | None) -> None:
 
 
 def test_a_bad_chunk_size_reads_as_a_body_cut_short_and_stays_so() -> None:
-    stream = _Dechunked(ChunkedRFile(io.BufferedReader(io.BytesIO(
+    stream = Dechunked(ChunkedRFile(io.BufferedReader(io.BytesIO(
         b"5\r\nhello\r\nzz\r\nGET / HTTP/1.1\r\n\r\n")), 0))
     with pytest.raises(ClientDisconnected):
         stream.read(1 << 20)

@@ -356,8 +356,9 @@ def test_skopeo_copies_in_and_out_though_it_asks_for_a_connection_per_request(
 def test_a_length_body_split_anywhere_is_stored_whole_and_the_next_request_parses(
         head: int, tls: bool) -> None:
     """The upload path reads a Content-Length body from what cheroot holds past the
-    headers, then from the socket (``_KnownLength``), never past its end: here the first
-    *head* bytes come with the headers, the rest with a pipelined GET."""
+    headers, then from the socket (:class:`fakeregistry.bodies.KnownLength`), never past
+    its end: here the first *head* bytes come with the headers, the rest with a pipelined
+    GET."""
     with counted(Registry(), tls=tls) as seen:
         location = seen.session.post(f"{seen.server.url}/v2/a/blobs/uploads/").headers[
             "Location"]
@@ -378,4 +379,33 @@ def test_a_length_body_split_anywhere_is_stored_whole_and_the_next_request_parse
         assert done.status_code == 201, done.text
         assert seen.session.get(f"{seen.server.url}/v2/a/blobs/{digest}").content == BIG
         assert len(seen.connections) == 2  # the session's, and the raw one kept alive
+
+
+def test_a_body_trickling_in_below_the_low_water_mark_is_taken_and_the_next_request_parses(
+        ) -> None:
+    """:class:`fakeregistry.bodies.KnownLength` waits on the socket with a receive
+    low-water mark of 256 KiB: a body whose pieces arrive apart, smaller than the mark, and
+    whose last bytes are fewer than it, is still taken whole (the mark never exceeds what
+    the body owes), and a request sent only after the answer parses (the mark is back to 1
+    for its headers)."""
+    body = BIG[:(1 << 20) + 300]  # a full 1 MiB read, then 300 bytes
+    pieces = [body[:1000], body[1000:70000], body[70000:(1 << 20) + 1], body[(1 << 20) + 1:]]
+    with counted(Registry()) as seen:
+        location = seen.session.post(f"{seen.server.url}/v2/a/blobs/uploads/").headers[
+            "Location"]
+        with _raw_connection(seen) as sock:
+            sock.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {seen.server.host}\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode())
+            for piece in pieces:
+                time.sleep(0.05)  # each piece in packets of its own, after the headers
+                sock.sendall(piece)
+            stream = sock.makefile("rb")
+            patched = _read_answer(stream)
+            sock.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {seen.server.host}\r\n\r\n".encode())
+            pinged = _read_answer(stream)
+        assert (patched[0], patched[1]["range"], pinged[0]) == (202, f"0-{len(body) - 1}", 200)
+        digest = Digest.from_bytes(body)
+        done = seen.session.put(f"{seen.server.url}{location}?digest={digest}")
+        assert done.status_code == 201, done.text
+        assert seen.session.get(f"{seen.server.url}/v2/a/blobs/{digest}").content == body
 
