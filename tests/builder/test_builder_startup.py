@@ -289,8 +289,9 @@ def test_the_copy_process_loads_only_what_its_copy_uses(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
     dest = f"docker://{fake_registry_server.image('app:1')}"
-    modules = modules_of_process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
-                       "--dest-compress-format", "gzip", stored_image[1], dest)
+    modules = modules_of_process("copy", "-q", "--policy", str(policy),
+                                 "--dest-tls-verify=false", "--dest-compress-format", "gzip",
+                                 stored_image[1], dest)
     assert "harness.transports.docker.transport" in modules
     assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER, "tempfile",
                                    "harness.util.scratch", "harness.store",
@@ -304,9 +305,9 @@ def test_the_copy_process_loads_only_what_its_copy_uses(
 def test_the_push_process_reads_the_store_and_stages_nothing(
         stored_image: tuple[Path, str], fake_registry_server: RegistryUnderTest,
         policy: Path) -> None:
-    modules = modules_of_process("--root", str(stored_image[0]), "push", "-q", "--tls-verify=false",
-                       "--signature-policy", str(policy), "app:1",
-                       f"docker://{fake_registry_server.image('app:1')}")
+    modules = modules_of_process("--root", str(stored_image[0]), "push", "-q",
+                                 "--tls-verify=false", "--signature-policy", str(policy),
+                                 "app:1", f"docker://{fake_registry_server.image('app:1')}")
     assert {"harness.store.store", "harness.transports.docker.transport"} <= modules
     assert _loaded_under(modules, (*NOT_FOR_THE_PROCESS, *NOT_FOR_A_TRANSFER,
                                    *NOT_FOR_READING_THE_STORE, "tempfile",

@@ -43,8 +43,9 @@ def layout(tmp_path: Path) -> str:
 
 def test_copy_process_pushes_on_http_client_what_skopeo_pushes(
         distribution: RunningRegistry, layout: str, policy: Path) -> None:
-    modules = modules_of_process("copy", "-q", "--policy", str(policy), "--dest-tls-verify=false",
-                       layout, f"docker://{distribution.image('cli-process/copy:v1')}")
+    modules = modules_of_process("copy", "-q", "--policy", str(policy),
+                                 "--dest-tls-verify=false", layout,
+                                 f"docker://{distribution.image('cli-process/copy:v1')}")
     assert "harness.transports.docker.stdlib_session" in modules
     assert not modules & _NEVER, sorted(modules & _NEVER)
     subprocess.run(["skopeo", "--policy", str(policy), "copy", "--dest-tls-verify=false",
@@ -56,9 +57,9 @@ def test_copy_process_pushes_on_http_client_what_skopeo_pushes(
 
 def test_push_process_pushes_on_http_client_what_requests_pushes(
         distribution: RunningRegistry, root: str, policy: Path) -> None:
-    modules = modules_of_process("--root", root, "push", "-q", "--signature-policy", str(policy),
-                       "--tls-verify=false", "app:v1",
-                       f"docker://{distribution.image('cli-process/push:v1')}")
+    modules = modules_of_process("--root", root, "push", "-q", "--signature-policy",
+                                 str(policy), "--tls-verify=false", "app:v1",
+                                 f"docker://{distribution.image('cli-process/push:v1')}")
     assert "harness.transports.docker.stdlib_session" in modules
     assert not modules & _NEVER, sorted(modules & _NEVER)
     # The same command in process: requests, the library's default.
