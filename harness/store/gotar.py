@@ -158,7 +158,8 @@ def _block(*, name: bytes, typeflag: bytes, mode: bytes, uid: bytes, gid: bytes,
     return b"%s%06o\0 %s" % (block[:_CHECKSUM_AT], sum(block), block[_CHECKSUM_AT + 8:])
 
 
-def _padded(data: bytes) -> bytes:
+def padded(data: bytes) -> bytes:
+    """*data* followed by zeros up to a whole block, as a member's content is stored."""
     return data + bytes(-len(data) % BLOCK)
 
 
@@ -169,7 +170,7 @@ def _raw_file(name: bytes, data: bytes, typeflag: bytes, magic: bytes) -> bytes:
     zero = _octal(0, 8)
     return _block(name=name, typeflag=typeflag, mode=zero, uid=zero, gid=zero,
                   size=_octal(len(data), 12), mtime=_octal(0, 12), magic=magic) + \
-        _padded(data)
+        padded(data)
 
 
 def pax_header_name(name: str) -> str:

@@ -17,7 +17,6 @@ the image config as the config spells them; its ID is the digest of that JSON wi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -51,9 +50,7 @@ class SaveWriter:
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self._out.write(gotar.encode(gotar.GoHeader(name, mode=READ_ONLY, size=len(data))))
-        self._out.write(data)
-        if len(data) % gotar.BLOCK:
-            self._out.write(bytes(gotar.BLOCK - len(data) % gotar.BLOCK))
+        self._out.write(gotar.padded(data))
 
     def add_symlink(self, name: str, target: str) -> None:
         self._out.write(gotar.encode(gotar.GoHeader(name, typeflag=gotar.SYMLINK,
@@ -71,7 +68,7 @@ def write_legacy_layers(writer: SaveWriter, layers: list[Digest], config: bytes)
     """Write each layer's legacy metadata; return the top layer's legacy ID ("" when the
     image has no layer)."""
     chain: Digest | None = None
-    parent, written = "", set()
+    parent = ""
     for number, layer in enumerate(layers):
         chain = layer if chain is None else Digest.from_bytes(f"{chain} {layer}".encode())
         fields: dict[str, bytes] = {}
@@ -81,13 +78,13 @@ def write_legacy_layers(writer: SaveWriter, layers: list[Digest], config: bytes)
             members = _members(config)
             fields.update({name: gojson.compact(members[name]) if name in members
                            else b"null" for name in TOP_LAYER_FIELDS})
-        layer_id = hashlib.sha256(_map({**fields, "layer_id": gojson.dumps(str(chain))})
-                                  ).hexdigest()
-        if layer_id not in written:
-            writer.add_symlink(f"{layer_id}/layer.tar", f"../{layer_path(layer)}")
-            writer.add_bytes(f"{layer_id}/VERSION", LEGACY_VERSION)
-            writer.add_bytes(f"{layer_id}/json", _map({**fields, "id": gojson.dumps(layer_id)}))
-            written.add(layer_id)
+        # Chain IDs differ within one image, so each ID is new (containers/image checks,
+        # as its writer is shared by the images of one archive; ours writes one image).
+        layer_id = Digest.from_bytes(_map({**fields, "layer_id": gojson.dumps(str(chain))})
+                                     ).encoded
+        writer.add_symlink(f"{layer_id}/layer.tar", f"../{layer_path(layer)}")
+        writer.add_bytes(f"{layer_id}/VERSION", LEGACY_VERSION)
+        writer.add_bytes(f"{layer_id}/json", _map({**fields, "id": gojson.dumps(layer_id)}))
         parent = layer_id
     return parent
 
