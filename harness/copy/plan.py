@@ -117,9 +117,9 @@ def written_compression(served: Algorithm, wanted: LayerCompression,
 
 def index_oci_only(asked: Algorithm | None, destination: ImageDestination) -> bool:
     """Whether an index copied to *destination* must be an OCI index: its images get zstd
-    layers, which only OCI describes (asked where the destination compresses)."""
-    return asked is Algorithm.ZSTD and \
-        destination.desired_layer_compression() is LayerCompression.COMPRESS
+    layers, which only OCI describes (:func:`written_compression` of an uncompressed one)."""
+    wanted = destination.desired_layer_compression()
+    return written_compression(Algorithm.NONE, wanted, asked) is Algorithm.ZSTD
 
 
 def manifest_candidates(source_type: str, supported: list[str],
