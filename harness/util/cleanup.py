@@ -39,16 +39,6 @@ def unregister(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def registered(path: Path) -> Iterator[Path]:
-    """Have *path* removed if a signal ends the process inside the block."""
-    register(path)
-    try:
-        yield path
-    finally:
-        unregister(path)
-
-
-@contextlib.contextmanager
 def registered_temporary(directory: Path, prefix: str,
                          suffix: str = "") -> Iterator[tuple[int, Path]]:
     """A new private file in *directory*, as :func:`tempfile.mkstemp` makes it, registered
