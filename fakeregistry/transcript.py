@@ -170,6 +170,7 @@ class _Exchange:
         self._start_response = start_response
         self._transcript = transcript
         self._answer: tuple[str, list[tuple[str, str]]] = ("0", [])
+        self._length: int | None = None  # the answer's Content-Length, once it is started
         self.body: Iterable[bytes] = ()
         self._sent = 0
         self._settled = False
@@ -177,22 +178,16 @@ class _Exchange:
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: OptExcInfo | None = None, /) -> Callable[[bytes], object]:
         self._answer = (status, headers)
+        self._length = _content_length(headers)
         return self._start_response(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self.body:
             self._sent += len(chunk)
-            length = self._content_length()
-            if length is not None and self._sent >= length:
+            if self._length is not None and self._sent >= self._length:
                 self.settle()  # this chunk completes the answer: record, then send it
             yield chunk
         self.settle()
-
-    def _content_length(self) -> int | None:
-        for name, value in self._answer[1]:
-            if name.lower() == "content-length" and value.strip().isdigit():
-                return int(value)
-        return None
 
     def settle(self) -> None:
         """Record the exchange with the bytes sent so far; later calls do nothing."""
@@ -217,3 +212,10 @@ class _Exchange:
                 close()
         finally:
             self.settle()
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length" and value.strip().isdigit():
+            return int(value)
+    return None
