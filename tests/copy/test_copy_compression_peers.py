@@ -27,12 +27,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.model import mediatype
 from harness.model.compression import MAGIC, Algorithm, decompress, detect
+from harness.model.descriptor import Descriptor
 from harness.model.manifest import parse_manifest
 from harness.peers.clients import Buildah, PeerRun, Skopeo
 from harness.peers.launchers import RunningRegistry
@@ -127,8 +127,8 @@ def _compared(ours: ReadImage, theirs: ReadImage, sources: ReadImage, why: str) 
     assert mine.config is not None and skopeos.config is not None
     assert ours.blobs[mine.config.digest] == theirs.blobs[skopeos.config.digest], why
     assert [d.media_type for d in mine.layers] == [d.media_type for d in skopeos.layers], why
-    recompressed = set()
-    for number, (my, their) in enumerate(zip(mine.layers, skopeos.layers, strict=True)):
+    recompressed = []
+    for my, their in zip(mine.layers, skopeos.layers, strict=True):
         if their.digest not in theirs.blobs:  # containers-storage: its manifest only
             assert my.digest == their.digest, why
             continue
@@ -140,14 +140,10 @@ def _compared(ours: ReadImage, theirs: ReadImage, sources: ReadImage, why: str) 
             assert algorithm is not Algorithm.NONE, why
             assert their.digest not in sources.blobs and my.digest not in sources.blobs, why
             assert _plain(my_blob) == _plain(their_blob), why
-            recompressed.add(number)
+            recompressed.append((my, their))
         else:
             assert my_blob == their_blob, why
-    if not recompressed:
-        assert ours.raw == theirs.raw, why
-        return
-    assert _without(json.loads(ours.raw), recompressed) \
-        == _without(json.loads(theirs.raw), recompressed), why
+    assert ours.raw == _with_our_layers(theirs.raw, recompressed), why
 
 
 def _zstd_from_schema2(kind: str, theirs: PeerRun, written: ReadImage | None,
@@ -170,12 +166,15 @@ def _plain(blob: bytes) -> bytes:
     return decompress(io.BytesIO(blob)).read()
 
 
-def _without(manifest: dict[str, Any], layers: set[int]) -> dict[str, Any]:
-    """*manifest* without the digest and size of the *layers* the copy compressed."""
-    out = [{k: v for k, v in layer.items() if number not in layers or k not in ("digest",
-                                                                               "size")}
-           for number, layer in enumerate(manifest["layers"])]
-    return {**manifest, "layers": out}
+def _with_our_layers(raw: bytes, layers: list[tuple[Descriptor, Descriptor]]) -> bytes:
+    """skopeo's manifest bytes with each recompressed layer's digest and size ours (the
+    one deliberate difference there, docs/store.md item 4: isal's gzip bytes are not
+    Go's); a descriptor not found as written leaves the bytes different."""
+    for my, their in layers:
+        for pair in ('"digest":"{d}","size":{s}', '"size":{s},"digest":"{d}"'):
+            raw = raw.replace(pair.format(d=their.digest, s=their.size).encode(),
+                              pair.format(d=my.digest, s=my.size).encode())
+    return raw
 
 
 @pytest.mark.parametrize("kind", [
